@@ -1,0 +1,178 @@
+"""The narrow interface every framework adapter implements, and the one way adapters run a stage.
+
+An adapter knows three things about its framework: which toolchains it needs, how to build a revision
+(when the generic recipes of `tracker.build` are not enough), and how to take one model through the
+framework's pipeline (compile, setup, prove, verify, witnesses for accuracy). Everything else (history,
+caching, asv, publishing) is the tracker's and is the same for every framework.
+
+Stages run as child processes through `run_stage`, which measures them with `tracker.measure` and reads
+the stage's own timings from a JSON file the child writes, so start-up and imports are not counted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+from tracker.config import Framework, Variant
+from tracker.fsutil import read_json
+from tracker.measure import ChildFailed, Limits, run_measured
+from tracker.records import ModelResult, StageResult
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """An executable a framework needs on PATH, and one line on how to get it."""
+
+    name: str
+    command: str
+    install_hint: str
+
+    def present(self) -> bool:
+        return shutil.which(self.command) is not None
+
+
+@dataclass(frozen=True)
+class Build:
+    """A revision made runnable: where it lives and how to call it. `python`/`node_prefix` as the kind needs."""
+
+    framework: str
+    revision: str
+    path: Path
+    python: Path | None = None
+    node_prefix: Path | None = None
+    source: Path | None = None
+    version: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model under one variant on one build, and where to put what it makes."""
+
+    framework: Framework
+    build: Build
+    model: Any  # tracker.models.zoo.Model
+    variant: Variant
+    workdir: Path
+    cache_dir: Path
+    repeats: int = 3
+    eval_count: int | None = None
+    limits: Limits = Limits()
+
+    def new_result(self) -> ModelResult:
+        from tracker.records import machine_info
+
+        return ModelResult(self.framework.name, self.build.revision, self.model.name, self.variant.name,
+                           settings=dict(self.variant.settings), machine=machine_info())
+
+
+class Adapter(ABC):
+    """Base of every framework adapter. Subclasses are listed in `tracker.adapters.ADAPTERS`."""
+
+    name: ClassVar[str]
+    toolchains: ClassVar[tuple[Toolchain, ...]] = ()
+    # variant setting -> (type,) or (str, allowed values...), checked by the config loader
+    variant_settings: ClassVar[dict[str, tuple]] = {}
+    # None when the adapter can run; otherwise one line saying why it cannot (yet)
+    unsupported_reason: ClassVar[str | None] = None
+
+    @classmethod
+    def default_variants(cls) -> tuple[Variant, ...]:
+        return (Variant("default"),)
+
+    def missing_toolchains(self) -> list[Toolchain]:
+        return [t for t in self.toolchains if not t.present()]
+
+    def status(self) -> str | None:
+        """None if this adapter can run here, else the reason it cannot (unsupported, missing toolchain)."""
+        if self.unsupported_reason:
+            return self.unsupported_reason
+        missing = self.missing_toolchains()
+        if missing:
+            return "; ".join(f"missing toolchain {t.name} ({t.command} not on PATH): {t.install_hint}"
+                             for t in missing)
+        return None
+
+    def build(self, framework: Framework, revision, source: Path | None, build_dir: Path,
+              log_path: Path) -> Build | None:
+        """Build a revision the adapter's own way; None means "use the recipe in frameworks.yaml"."""
+        return None
+
+    @abstractmethod
+    def prove(self, job: Job) -> ModelResult:
+        """Take `job.model` through the pipeline; failures go into the result, never raise."""
+
+
+@dataclass
+class StageCall:
+    """A stage to run in a child: the argv, and the JSON file through which the child reports."""
+
+    stage: str
+    argv: Sequence[str | os.PathLike]
+    result_file: Path
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+
+
+def child_env(job: Job, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A small, known environment: PATH, a HOME inside the work dir, pinned locale, plus the build's own."""
+    home = job.workdir / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "TMPDIR": str(job.workdir),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    env.update(dict(job.build.env))
+    env.update(extra or {})
+    return env
+
+
+def run_stage(job: Job, result: ModelResult, call: StageCall) -> dict[str, Any] | None:
+    """Run one stage and record it in `result`; return the data the child reported, or None if it failed.
+
+    The child writes `{"samples": [...], "cpu": [...], "data": {...}}` to `call.result_file`; the
+    samples are the stage's own times, measured where it runs.
+    """
+    call.result_file.unlink(missing_ok=True)
+    log = job.workdir / "logs" / f"{call.stage}.log"
+    stage = StageResult(call.stage)
+    try:
+        m = run_measured(call.argv, log_path=log, cwd=call.cwd or job.workdir,
+                         env=child_env(job, call.env), limits=job.limits)
+    except ChildFailed as exc:
+        stage.status, stage.reason = exc.kind, exc.reason
+        if exc.kind in ("timeout", "out_of_memory"):
+            stage.limit = (f"{job.limits.timeout_s:g} s" if exc.kind == "timeout"
+                           else f"{job.limits.memory_mb} MiB")
+        if exc.measurement:
+            stage.peak_rss_bytes, stage.child_wall_s = exc.measurement.peak_rss_bytes, exc.measurement.wall_s
+        result.add(stage)
+        return None
+    stage.peak_rss_bytes, stage.child_wall_s = m.peak_rss_bytes, m.wall_s
+    report = read_json(call.result_file)
+    if not isinstance(report, dict) or not isinstance(report.get("samples"), list):
+        stage.status, stage.reason = "error", f"stage wrote no result file ({call.result_file.name})"
+        result.add(stage)
+        return None
+    stage.samples_s = [float(x) for x in report["samples"]]
+    stage.cpu_s = [float(x) for x in report.get("cpu", [])]
+    result.add(stage)
+    return report.get("data") or {}
+
+
+def write_json(path: Path, data: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def file_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0

@@ -1,0 +1,429 @@
+"""`frameworks.yaml`, validated once at load into typed, frozen objects.
+
+Every error names the file, the line and the field (`frameworks.yaml:14: frameworks[1].history.kind: ...`),
+so a user can fix a bad file without reading a traceback. Anything the rest of the tracker reads from the
+config has been checked here: names are safe as path components, repo URLs cannot run commands, revisions
+cannot be mistaken for git options, and each variant's settings are the ones its adapter knows.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from tracker.measure import Limits
+
+CONFIG_VERSION = 1
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+SAFE_URL_RE = re.compile(r"^(https?|git|ssh)://[^\s]+$")
+HISTORY_KINDS = ("releases", "commits")
+REGISTRIES = ("pypi", "npm")
+BUILD_KINDS = ("pip", "npm", "commands", "none")
+SETUP_KINDS = ("trusted", "universal", "transparent", "none")
+
+
+class ConfigError(Exception):
+    """A problem in the config file, located to a line and a field."""
+
+    def __init__(self, path: Path | str, line: int | None, field_: str, message: str):
+        self.path, self.line, self.field, self.message = Path(path), line, field_, message
+        where = f"{Path(path).name}:{line}" if line else f"{Path(path).name}"
+        super().__init__(f"{where}: {field_}: {message}" if field_ else f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Package:
+    """A package whose registry releases are a framework's history."""
+
+    registry: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which revisions `run` takes when the command line does not say."""
+
+    latest: int | None = None
+    pinned: tuple[str, ...] = ()
+    range: str | None = None
+    steps: int | None = None
+    nightly_max: int = 5
+
+
+@dataclass(frozen=True)
+class History:
+    kind: str
+    package: Package | None = None
+    branch: str = "main"
+    select: Selection = Selection()
+
+
+@dataclass(frozen=True)
+class BuildRecipe:
+    """How a revision becomes something runnable. `requirements` and `commands` may use {version}/{sha}."""
+
+    kind: str
+    requirements: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    toolchains: tuple[str, ...] = ()
+    python: str | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named setting of a framework, tracked as its own series."""
+
+    name: str
+    settings: tuple[tuple[str, Any], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.settings)
+
+
+@dataclass(frozen=True)
+class Framework:
+    name: str
+    adapter: str
+    proof_system: str
+    setup_kind: str
+    model_format: str
+    repo: str | None
+    history: History
+    build: BuildRecipe
+    variants: tuple[Variant, ...]
+    limits: Limits
+    pros: tuple[str, ...] = ()
+    cons: tuple[str, ...] = ()
+    line: int = 0
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise KeyError(f"framework {self.name} has no variant {name!r}; it has {', '.join(self.variant_names)}")
+
+    @property
+    def variant_names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.variants)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    frameworks: tuple[Framework, ...]
+    default_suite: str = "tiny"
+    repeats: int = 3
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def framework(self, name: str) -> Framework:
+        for fw in self.frameworks:
+            if fw.name == name:
+                return fw
+        known = ", ".join(f.name for f in self.frameworks)
+        raise ConfigError(self.path, None, "framework", f"unknown framework {name!r} (known: {known})")
+
+
+# --- the walker: a YAML node plus where it is -------------------------------------------------------
+
+@dataclass
+class _At:
+    """A composed YAML node with its dotted field name, for errors that point at it."""
+
+    node: yaml.Node
+    field: str
+    path: Path
+
+    @property
+    def line(self) -> int:
+        return self.node.start_mark.line + 1
+
+    def fail(self, message: str) -> ConfigError:
+        return ConfigError(self.path, self.line, self.field, message)
+
+    def mapping(self, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, "_At"]:
+        if not isinstance(self.node, yaml.MappingNode):
+            raise self.fail(f"must be a mapping, got {_kind(self.node)}")
+        out: dict[str, _At] = {}
+        for key_node, value_node in self.node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            sub = _At(value_node, f"{self.field}.{key}" if self.field else str(key), self.path)
+            if not isinstance(key, str):
+                raise _At(key_node, self.field, self.path).fail("keys must be strings")
+            if key not in allowed:
+                raise _At(key_node, sub.field, self.path).fail(f"unknown key (allowed: {', '.join(allowed)})")
+            if key in out:
+                raise _At(key_node, sub.field, self.path).fail("duplicate key")
+            out[key] = sub
+        for key in required:
+            if key not in out:
+                raise self.fail(f"missing required key {key!r}")
+        return out
+
+    def sequence(self) -> list["_At"]:
+        if not isinstance(self.node, yaml.SequenceNode):
+            raise self.fail(f"must be a list, got {_kind(self.node)}")
+        return [_At(n, f"{self.field}[{i}]", self.path) for i, n in enumerate(self.node.value)]
+
+    def scalar(self) -> Any:
+        if not isinstance(self.node, yaml.ScalarNode):
+            raise self.fail(f"must be a single value, got {_kind(self.node)}")
+        return _construct(self.node)
+
+    def string(self, pattern: re.Pattern | None = None, hint: str = "") -> str:
+        value = self.scalar()
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(f"must be a non-empty string, got {value!r}")
+        if "\n" in value or "\x00" in value:
+            raise self.fail("must be one line")
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(f"{value!r} is not valid{': ' + hint if hint else ''}")
+        return value
+
+    def choice(self, options: tuple[str, ...]) -> str:
+        value = self.string()
+        if value not in options:
+            raise self.fail(f"{value!r} is not one of {', '.join(options)}")
+        return value
+
+    def integer(self, minimum: int = 0) -> int:
+        value = self.scalar()
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(f"must be an integer, got {value!r}")
+        if value < minimum:
+            raise self.fail(f"must be at least {minimum}, got {value}")
+        return value
+
+    def number(self, minimum: float = 0) -> float:
+        value = self.scalar()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(f"must be a number, got {value!r}")
+        if value <= minimum:
+            raise self.fail(f"must be greater than {minimum:g}, got {value}")
+        return float(value)
+
+    def strings(self, item: Callable[["_At"], str] | None = None) -> tuple[str, ...]:
+        return tuple((item or _At.string)(x) for x in self.sequence())
+
+
+def _construct(node: yaml.ScalarNode) -> Any:
+    return yaml.SafeLoader("").construct_object(node)
+
+
+def _kind(node: yaml.Node) -> str:
+    return {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}.get(type(node), "a single value")
+
+
+# --- loading -----------------------------------------------------------------------------------------
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate the config file; raise `ConfigError` on the first problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, None, "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, None, "", f"cannot read: {exc}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(path, mark.line + 1 if mark else None, "", f"YAML syntax: {problem}") from None
+    if root is None:
+        raise ConfigError(path, None, "", "file is empty")
+    return _config(_At(root, "", path), path)
+
+
+def _config(at: _At, path: Path) -> Config:
+    keys = at.mapping(("version", "suite", "repeats", "frameworks"), required=("version", "frameworks"))
+    version = keys["version"].integer(1)
+    if version != CONFIG_VERSION:
+        raise keys["version"].fail(f"unsupported version {version} (this tracker reads {CONFIG_VERSION})")
+    from tracker.models.zoo import SUITES
+
+    suite = keys["suite"].choice(tuple(SUITES)) if "suite" in keys else "tiny"
+    repeats = keys["repeats"].integer(1) if "repeats" in keys else 3
+    items = keys["frameworks"].sequence()
+    if not items:
+        raise keys["frameworks"].fail("must list at least one framework")
+    frameworks = [_framework(item, path) for item in items]
+    seen: dict[str, Framework] = {}
+    for item, fw in zip(items, frameworks):
+        if fw.name in seen:
+            raise item.fail(f"duplicate framework name {fw.name!r} (first on line {seen[fw.name].line})")
+        seen[fw.name] = fw
+    return Config(path.resolve(), tuple(frameworks), suite, repeats)
+
+
+FRAMEWORK_KEYS = ("name", "adapter", "proof_system", "setup", "model_format", "repo", "history", "build",
+                  "variants", "limits", "pros", "cons")
+
+
+def _framework(at: _At, path: Path) -> Framework:
+    from tracker.adapters import ADAPTERS
+
+    keys = at.mapping(FRAMEWORK_KEYS, required=("name", "adapter", "proof_system", "model_format", "history",
+                                                "build"))
+    name = keys["name"].string(NAME_RE, "lower-case letters, digits, '-' and '_', at most 40")
+    adapter_name = keys["adapter"].string()
+    if adapter_name not in ADAPTERS:
+        raise keys["adapter"].fail(f"unknown adapter {adapter_name!r} (known: {', '.join(ADAPTERS)})")
+    adapter = ADAPTERS[adapter_name]
+    repo = _repo(keys["repo"], path) if "repo" in keys else None
+    history = _history(keys["history"])
+    if history.kind == "commits" and repo is None:
+        raise at.fail("a 'commits' history needs a 'repo' (URL or local path)")
+    variants = _variants(keys["variants"], adapter) if "variants" in keys else adapter.default_variants()
+    return Framework(
+        name=name,
+        adapter=adapter_name,
+        proof_system=keys["proof_system"].string(),
+        setup_kind=keys["setup"].choice(SETUP_KINDS) if "setup" in keys else "none",
+        model_format=keys["model_format"].string(),
+        repo=repo,
+        history=history,
+        build=_build(keys["build"]),
+        variants=variants,
+        limits=_limits(keys["limits"]) if "limits" in keys else Limits(),
+        pros=keys["pros"].strings() if "pros" in keys else (),
+        cons=keys["cons"].strings() if "cons" in keys else (),
+        line=at.line,
+    )
+
+
+def _repo(at: _At, config_path: Path) -> str:
+    """A repo is an http(s)/git/ssh URL or a local path; command-running transports (ext::, fd::) are refused."""
+    value = at.string()
+    if "::" in value or value.startswith("-"):
+        raise at.fail(f"{value!r} is not allowed: only http(s)://, git://, ssh:// URLs or a local path")
+    if "://" in value:
+        if not SAFE_URL_RE.match(value):
+            raise at.fail(f"{value!r} is not allowed: only http(s)://, git://, ssh:// URLs or a local path")
+        return value
+    local = Path(value).expanduser()
+    return str(local if local.is_absolute() else (config_path.parent / local).resolve())
+
+
+def _revision(at: _At) -> str:
+    value = at.string()
+    if value.startswith("-") or ".." in value or any(c.isspace() for c in value):
+        raise at.fail(f"{value!r} is not a revision (no leading '-', no spaces, no ranges here)")
+    return value
+
+
+def _range(at: _At) -> str:
+    value = at.string()
+    parts = value.split("..")
+    if len(parts) != 2 or not all(parts) or any(p.startswith("-") or p.startswith(".") for p in parts) \
+            or any(c.isspace() for c in value):
+        raise at.fail(f"{value!r} is not a range: write FROM..TO with two revisions")
+    return value
+
+
+def _history(at: _At) -> History:
+    keys = at.mapping(("kind", "package", "branch", "select"), required=("kind",))
+    kind = keys["kind"].choice(HISTORY_KINDS)
+    package = None
+    if "package" in keys:
+        pk = keys["package"].mapping(("registry", "name"), required=("registry", "name"))
+        package = Package(pk["registry"].choice(REGISTRIES),
+                          pk["name"].string(re.compile(r"^(@[a-z0-9._-]+/)?[A-Za-z0-9._-]+$"), "a package name"))
+    if kind == "releases" and package is None:
+        raise at.fail("a 'releases' history needs a 'package' (registry and name)")
+    branch = keys["branch"].string(re.compile(r"^[A-Za-z0-9._/][A-Za-z0-9._/-]*$"), "a branch name") \
+        if "branch" in keys else "main"
+    if ".." in branch:
+        raise keys["branch"].fail(f"{branch!r} is not a branch name")
+    return History(kind, package, branch, _selection(keys["select"]) if "select" in keys else Selection())
+
+
+def _selection(at: _At) -> Selection:
+    keys = at.mapping(("latest", "pinned", "range", "steps", "nightly_max"))
+    if "latest" in keys and "pinned" in keys:
+        raise at.fail("give either 'latest' or 'pinned', not both")
+    return Selection(
+        latest=keys["latest"].integer(1) if "latest" in keys else None,
+        pinned=keys["pinned"].strings(_revision) if "pinned" in keys else (),
+        range=_range(keys["range"]) if "range" in keys else None,
+        steps=keys["steps"].integer(1) if "steps" in keys else None,
+        nightly_max=keys["nightly_max"].integer(1) if "nightly_max" in keys else 5,
+    )
+
+
+def _build(at: _At) -> BuildRecipe:
+    keys = at.mapping(("kind", "requirements", "commands", "env", "toolchains", "python"), required=("kind",))
+    kind = keys["kind"].choice(BUILD_KINDS)
+    commands = keys["commands"].strings() if "commands" in keys else ()
+    requirements = keys["requirements"].strings() if "requirements" in keys else ()
+    if kind == "commands" and not commands:
+        raise (keys.get("commands") or at).fail("a 'commands' build needs a non-empty list of commands")
+    if kind in ("pip", "npm") and not requirements:
+        raise (keys.get("requirements") or at).fail(f"a '{kind}' build needs a non-empty list of requirements")
+    env: list[tuple[str, str]] = []
+    if "env" in keys:
+        for name, value in keys["env"].mapping(tuple(_env_names(keys["env"]))).items():
+            env.append((name, str(value.scalar())))
+    return BuildRecipe(
+        kind=kind, requirements=requirements, commands=commands, env=tuple(env),
+        toolchains=keys["toolchains"].strings() if "toolchains" in keys else (),
+        python=keys["python"].string() if "python" in keys else None,
+    )
+
+
+def _env_names(at: _At) -> list[str]:
+    """Environment names are checked for shape here so that `mapping` can treat them as allowed keys."""
+    if not isinstance(at.node, yaml.MappingNode):
+        raise at.fail("must be a mapping of NAME: value")
+    names = []
+    for key_node, _ in at.node.value:
+        if not re.match(r"^[A-Z_][A-Z0-9_]*$", str(key_node.value)):
+            raise _At(key_node, f"{at.field}.{key_node.value}", at.path).fail("not an environment variable name")
+        names.append(key_node.value)
+    return names
+
+
+def _variants(at: _At, adapter) -> tuple[Variant, ...]:
+    items = at.sequence()
+    if not items:
+        raise at.fail("must list at least one variant (or leave 'variants' out for the adapter's defaults)")
+    variants: list[Variant] = []
+    for item in items:
+        keys = item.mapping(("name", "settings"), required=("name",))
+        name = keys["name"].string(NAME_RE, "lower-case letters, digits, '-' and '_'")
+        if name in [v.name for v in variants]:
+            raise keys["name"].fail(f"duplicate variant name {name!r}")
+        settings: dict[str, Any] = {}
+        if "settings" in keys:
+            allowed = tuple(adapter.variant_settings)
+            for key, value in keys["settings"].mapping(allowed).items():
+                settings[key] = _setting(value, adapter.variant_settings[key])
+        variants.append(Variant(name, tuple(sorted(settings.items()))))
+    return tuple(variants)
+
+
+def _setting(at: _At, spec: tuple) -> Any:
+    """`spec` is (type,) or (str, choices...) as the adapter declares it."""
+    kind, *choices = spec
+    if kind is str and choices:
+        return at.choice(tuple(choices))
+    if kind is int:
+        return at.integer(0)
+    if kind is float:
+        return at.number(0)
+    return at.string()
+
+
+def _limits(at: _At) -> Limits:
+    keys = at.mapping(("timeout", "memory_mb"))
+    return Limits(
+        timeout_s=keys["timeout"].number(0) if "timeout" in keys else Limits().timeout_s,
+        memory_mb=keys["memory_mb"].integer(1) if "memory_mb" in keys else None,
+    )

@@ -1,0 +1,239 @@
+"""Run one child process and measure it: the only place the tracker starts a child.
+
+Every build step and every prover stage goes through `run_measured`, so every child gets the same
+treatment: its own process group (so the whole tree can be killed), a wall-clock deadline, an optional
+memory cap on the resident memory of the whole tree, a log file for its output, and a `Measurement`
+(wall time, CPU time of the tree, peak RSS of the tree). Failures are typed exceptions that carry the
+measurement and the tail of the log, so callers can record *why* a stage failed and carry on.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import psutil
+
+POLL_INTERVAL_S = 0.02
+TERM_GRACE_S = 2.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a child may use before it is killed: wall seconds and, optionally, tree RSS in MiB."""
+
+    timeout_s: float = 1800.0
+    memory_mb: int | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What one child cost. CPU is user+system of the child and every descendant it waited for."""
+
+    wall_s: float
+    cpu_s: float
+    peak_rss_bytes: int
+    returncode: int
+
+
+class ChildFailed(Exception):
+    """A child did not finish cleanly. `reason` is one short line fit for a results file."""
+
+    kind = "error"
+
+    def __init__(self, reason: str, measurement: Measurement | None = None, log_tail: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.measurement = measurement
+        self.log_tail = log_tail
+
+
+class ChildError(ChildFailed):
+    """The child exited with a non-zero status."""
+
+    kind = "error"
+
+
+class ChildCrashed(ChildFailed):
+    """The child was killed by a signal it did not get from us (segfault, abort, kill -9 from outside)."""
+
+    kind = "crashed"
+
+
+class ChildTimeout(ChildFailed):
+    """The child ran past its wall-clock limit; the whole tree was killed."""
+
+    kind = "timeout"
+
+
+class ChildOutOfMemory(ChildFailed):
+    """The tree's resident memory went over the cap; the whole tree was killed."""
+
+    kind = "out_of_memory"
+
+
+@dataclass
+class _Watch:
+    """State shared between the waiting thread and the polling thread."""
+
+    root: psutil.Process | None
+    limits: Limits
+    started: float
+    peak_rss: int = 0
+    seen: dict[int, psutil.Process] = field(default_factory=dict)
+    verdict: str | None = None  # "timeout" or "out_of_memory" once we decided to kill
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def run_measured(
+    cmd: Sequence[str | os.PathLike],
+    *,
+    log_path: Path,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    limits: Limits = Limits(),
+) -> Measurement:
+    """Run `cmd` to completion and measure it; raise a `ChildFailed` subclass if it does not succeed.
+
+    The child's stdout and stderr are appended to `log_path`. Results the child wants to hand back go
+    through a file the caller chose (never parsed from stdout).
+    """
+    argv = [os.fspath(c) for c in cmd]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"$ {' '.join(argv)}\n".encode())
+        log.flush()
+        started = time.perf_counter()
+        try:
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        except OSError as exc:
+            raise ChildError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        watch = _Watch(root=_process(proc.pid), limits=limits, started=started)
+        poller = threading.Thread(target=_poll, args=(watch, proc.pid), daemon=True)
+        poller.start()
+        try:
+            status, cpu_s, maxrss = _wait(proc.pid)
+        except BaseException:
+            _kill_tree(proc.pid, watch)
+            raise
+        finally:
+            watch.done.set()
+            poller.join()
+        wall = time.perf_counter() - started
+        _kill_tree(proc.pid, watch)  # grandchildren left behind must not outlive the stage
+        proc.returncode = status
+    measurement = Measurement(wall, cpu_s, max(watch.peak_rss, maxrss), status)
+    _raise_for(measurement, watch, argv, log_path)
+    return measurement
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.Error:
+        return None
+
+
+def _wait(pid: int) -> tuple[int, float, int]:
+    """Wait for the child; return (returncode as subprocess spells it, CPU seconds, ru_maxrss bytes)."""
+    while True:
+        try:
+            _, raw, usage = os.wait4(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    code = -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
+    return code, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+
+
+def _poll(watch: _Watch, pid: int) -> None:
+    """Sample the tree's RSS until the child is gone; enforce the deadline and the memory cap."""
+    cap = watch.limits.memory_mb * 1024 * 1024 if watch.limits.memory_mb else None
+    while not watch.done.wait(POLL_INTERVAL_S):
+        rss = _tree_rss(watch)
+        watch.peak_rss = max(watch.peak_rss, rss)
+        if cap is not None and rss > cap:
+            watch.verdict = "out_of_memory"
+        elif time.perf_counter() - watch.started > watch.limits.timeout_s:
+            watch.verdict = "timeout"
+        if watch.verdict:
+            _kill_tree(pid, watch)
+            return
+
+
+def _tree_rss(watch: _Watch) -> int:
+    if watch.root is None:
+        return 0
+    try:
+        procs = [watch.root, *watch.root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        watch.seen.setdefault(p.pid, p)
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def _kill_tree(pid: int, watch: _Watch) -> None:
+    """SIGTERM the group, give it a moment, then SIGKILL the group and every descendant ever seen."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+    live = [p for p in watch.seen.values() if p.pid != pid and _alive(p)]
+    if live:
+        psutil.wait_procs(live, timeout=TERM_GRACE_S)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for p in watch.seen.values():
+        if p.pid != pid and _alive(p):
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _raise_for(m: Measurement, watch: _Watch, argv: list[str], log_path: Path) -> None:
+    if watch.verdict == "timeout":
+        raise ChildTimeout(f"timed out after {watch.limits.timeout_s:g} s (limit)", m, _tail(log_path))
+    if watch.verdict == "out_of_memory":
+        raise ChildOutOfMemory(
+            f"out of memory: tree RSS over the {watch.limits.memory_mb} MiB cap", m, _tail(log_path))
+    if m.returncode < 0:
+        name = signal.Signals(-m.returncode).name if -m.returncode in signal.valid_signals() else "?"
+        raise ChildCrashed(f"{Path(argv[0]).name} killed by signal {name}", m, _tail(log_path))
+    if m.returncode != 0:
+        tail = _tail(log_path)
+        last = next((ln for ln in reversed(tail.splitlines()) if ln.strip()), "")
+        raise ChildError(f"{Path(argv[0]).name} exited with status {m.returncode}: {last[:300]}", m, tail)
+
+
+def _tail(log_path: Path, limit: int = 4000) -> str:
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - limit))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""

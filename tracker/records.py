@@ -1,0 +1,129 @@
+"""What one framework revision did with one model under one variant: the tracker's own, versioned record.
+
+asv keeps the numbers it graphs; these records keep everything around them that asv has no place for:
+why a stage failed (and which limit it hit), the settings the framework actually used (scales, logrows,
+decimals), which SRS/ptau kind the keys came from, and the machine. They are written atomically, one file
+per (revision, model, variant), so a crash loses at most the model being proved.
+"""
+from __future__ import annotations
+
+import platform
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tracker.fsutil import atomic_write_json, read_json
+
+RECORD_VERSION = 1
+OK = "ok"
+FAILED_STATUSES = ("error", "crashed", "timeout", "out_of_memory", "skipped", "unsupported")
+
+
+@dataclass
+class StageResult:
+    """One pipeline stage. `samples_s` are the stage's own times (no interpreter start-up), one per repeat."""
+
+    stage: str
+    status: str = OK
+    reason: str = ""
+    samples_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
+    peak_rss_bytes: int = 0
+    child_wall_s: float = 0.0
+    limit: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    @property
+    def median_s(self) -> float | None:
+        return statistics.median(self.samples_s) if self.samples_s else None
+
+
+@dataclass
+class ModelResult:
+    """Everything measured for (framework, revision, model, variant). Sizes in bytes."""
+
+    framework: str
+    revision: str
+    model: str
+    variant: str
+    status: str = OK
+    reason: str = ""
+    stages: dict[str, StageResult] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    circuit: dict[str, int] = field(default_factory=dict)
+    accuracy: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, str] = field(default_factory=dict)
+    machine: dict[str, str] = field(default_factory=dict)
+
+    def add(self, stage: StageResult) -> StageResult:
+        """Keep a stage; the first failing stage decides the model's status and reason."""
+        self.stages[stage.stage] = stage
+        if not stage.ok and self.status == OK:
+            self.status, self.reason = stage.status, f"{stage.stage}: {stage.reason}"
+        return stage
+
+    def fail(self, status: str, reason: str) -> "ModelResult":
+        if self.status == OK:
+            self.status, self.reason = status, reason
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["version"] = RECORD_VERSION
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ModelResult":
+        if data.get("version") != RECORD_VERSION:
+            raise ValueError(f"record version {data.get('version')!r}, expected {RECORD_VERSION}")
+        data = {k: v for k, v in data.items() if k != "version"}
+        data["stages"] = {k: StageResult(**v) for k, v in data.get("stages", {}).items()}
+        return cls(**data)
+
+
+def machine_info() -> dict[str, str]:
+    """Enough about the machine to tell two figures apart: name, CPU, cores, Python."""
+    import os
+
+    return {
+        "host": platform.node(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": str(os.cpu_count()),
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+
+
+def record_path(records_dir: Path, revision: str, model: str, variant: str) -> Path:
+    return records_dir / revision / f"{model}--{variant}.json"
+
+
+def save(records_dir: Path, result: ModelResult) -> Path:
+    path = record_path(records_dir, result.revision, result.model, result.variant)
+    atomic_write_json(path, result.to_json())
+    return path
+
+
+def load(path: Path) -> ModelResult | None:
+    """A record, or None when the file is missing, torn, or of another format version."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        return None
+    try:
+        return ModelResult.from_json(data)
+    except (TypeError, ValueError):
+        return None
+
+
+def load_revision(records_dir: Path, revision: str) -> list[ModelResult]:
+    out = []
+    for path in sorted((records_dir / revision).glob("*.json")):
+        rec = load(path)
+        if rec is not None:
+            out.append(rec)
+    return out
