@@ -98,6 +98,7 @@ class Framework:
     limits: Limits
     pros: tuple[str, ...] = ()
     cons: tuple[str, ...] = ()
+    stages: tuple[tuple[str, str], ...] = ()
     line: int = 0
 
     def variant(self, name: str) -> Variant:
@@ -264,7 +265,8 @@ def _config(at: _At, path: Path) -> Config:
 
 
 FRAMEWORK_KEYS = ("name", "adapter", "proof_system", "setup", "model_format", "repo", "history", "build",
-                  "variants", "limits", "pros", "cons")
+                  "variants", "limits", "pros", "cons", "stages")
+STAGE_NAMES = ("setup", "prove", "verify")
 
 
 def _framework(at: _At, path: Path) -> Framework:
@@ -295,8 +297,14 @@ def _framework(at: _At, path: Path) -> Framework:
         limits=_limits(keys["limits"]) if "limits" in keys else Limits(),
         pros=keys["pros"].strings() if "pros" in keys else (),
         cons=keys["cons"].strings() if "cons" in keys else (),
+        stages=_stages(keys["stages"]) if "stages" in keys else (),
         line=at.line,
     )
+
+
+def _stages(at: _At) -> tuple[tuple[str, str], ...]:
+    """Shell commands of a `command` adapter, one per stage; placeholders are filled by the adapter."""
+    return tuple((name, value.string()) for name, value in at.mapping(STAGE_NAMES, required=("prove",)).items())
 
 
 def _repo(at: _At, config_path: Path) -> str:

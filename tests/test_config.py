@@ -1,0 +1,140 @@
+"""frameworks.yaml: the shipped file loads; every kind of bad file is one line with file:line and field."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from tracker.cli import main
+from tracker.config import ConfigError, load_config
+from tests.conftest import ROOT
+
+GOOD = """\
+version: 1
+frameworks:
+  - name: ezkl
+    adapter: ezkl
+    proof_system: Halo2
+    model_format: ONNX
+    history:
+      kind: releases
+      package: {registry: pypi, name: ezkl}
+    build:
+      kind: pip
+      requirements: ["ezkl=={version}"]
+"""
+
+
+def test_the_shipped_config_lists_all_five_frameworks_of_the_seed_report():
+    config = load_config(ROOT / "frameworks.yaml")
+    names = {f.name for f in config.frameworks}
+    assert {"ezkl", "keras2circom", "orion", "zkml", "opml"} <= names
+    ezkl = config.framework("ezkl")
+    assert ezkl.variant_names == ("resources", "accuracy")
+    assert ezkl.variant("accuracy").as_dict() == {"calibration_target": "accuracy"}
+
+
+def test_defaults_fill_what_is_left_out(tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text(GOOD)
+    fw = load_config(path).framework("ezkl")
+    assert fw.history.branch == "main" and fw.history.select.nightly_max == 5
+    assert fw.variant_names == ("resources", "accuracy")  # the adapter's defaults
+
+
+def test_a_local_repo_path_is_resolved_beside_the_config(tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text(GOOD.replace("    adapter: ezkl\n", "    adapter: ezkl\n    repo: ../mirror\n"))
+    assert load_config(path).framework("ezkl").repo == str((tmp_path.parent / "mirror").resolve())
+
+
+def _edit(old: str, new: str) -> str:
+    assert old in GOOD, old
+    return GOOD.replace(old, new)
+
+
+BAD = [
+    # (what, text, line, field fragment, message fragment)
+    ("yaml syntax", "version: 1\nframeworks: [\n  - name", 3, "", "YAML syntax"),
+    ("empty file", "", None, "", "empty"),
+    ("missing version", GOOD.replace("version: 1\n", ""), 1, "", "missing required key 'version'"),
+    ("wrong version", _edit("version: 1", "version: 7"), 1, "version", "unsupported version 7"),
+    ("unknown top-level key", GOOD + "extra: 1\n", 13, "extra", "unknown key"),
+    ("frameworks not a list", "version: 1\nframeworks: {a: 1}\n", 2, "frameworks", "must be a list"),
+    ("no frameworks", "version: 1\nframeworks: []\n", 2, "frameworks", "at least one"),
+    ("missing name", _edit("  - name: ezkl\n    adapter", "  - adapter"), 3, "frameworks[0]", "'name'"),
+    ("slash in name", _edit("name: ezkl", "name: ez/kl"), 3, "frameworks[0].name", "not valid"),
+    ("dots in name", _edit("name: ezkl", "name: ../etc"), 3, "frameworks[0].name", "not valid"),
+    ("unknown adapter", _edit("adapter: ezkl", "adapter: snark9000"), 4, "frameworks[0].adapter",
+     "unknown adapter"),
+    ("unknown framework key", _edit("    proof_system", "    colour: red\n    proof_system"), 5,
+     "frameworks[0].colour", "unknown key"),
+    ("wrong type", _edit("proof_system: Halo2", "proof_system: [a, b]"), 5, "frameworks[0].proof_system",
+     "single value"),
+    ("number where text", _edit("model_format: ONNX", "model_format: 12"), 6, "frameworks[0].model_format",
+     "non-empty string"),
+    ("bad history kind", _edit("kind: releases", "kind: tags"), 8, "frameworks[0].history.kind",
+     "not one of"),
+    ("releases without package", _edit("      package: {registry: pypi, name: ezkl}\n", ""), 7,
+     "frameworks[0].history", "needs a 'package'"),
+    ("unknown registry", _edit("registry: pypi", "registry: cran"), 9, "frameworks[0].history.package.registry",
+     "not one of"),
+    ("commits without repo", _edit("kind: releases", "kind: commits"), 3, "frameworks[0]", "needs a 'repo'"),
+    ("ext transport", _edit("    adapter: ezkl\n", "    adapter: ezkl\n    repo: \"ext::sh -c touch% /tmp/pwned\"\n"),
+     5, "frameworks[0].repo", "not allowed"),
+    ("file url", _edit("    adapter: ezkl\n", "    adapter: ezkl\n    repo: \"fd::17\"\n"), 5,
+     "frameworks[0].repo", "not allowed"),
+    ("option as repo", _edit("    adapter: ezkl\n", "    adapter: ezkl\n    repo: \"--upload-pack=touch x\"\n"), 5,
+     "frameworks[0].repo", "not allowed"),
+    ("empty commands", _edit("kind: pip\n      requirements: [\"ezkl=={version}\"]", "kind: commands\n      commands: []"),
+     12, "frameworks[0].build.commands", "non-empty list"),
+    ("empty requirements", _edit("requirements: [\"ezkl=={version}\"]", "requirements: []"), 12,
+     "frameworks[0].build.requirements", "non-empty list"),
+    ("unknown build kind", _edit("kind: pip", "kind: docker"), 11, "frameworks[0].build.kind", "not one of"),
+    ("duplicate names", GOOD + GOOD.split("frameworks:\n")[1], 13, "frameworks[1]", "duplicate framework name"),
+    ("duplicate key", _edit("    proof_system: Halo2\n", "    proof_system: Halo2\n    proof_system: Plonk\n"), 6,
+     "frameworks[0].proof_system", "duplicate key"),
+    ("range without two ends", _edit("name: ezkl}\n", "name: ezkl}\n      select: {range: \"v1..\"}\n"), 10,
+     "frameworks[0].history.select.range", "not a range"),
+    ("range with option", _edit("name: ezkl}\n", "name: ezkl}\n      select: {range: \"-x..v2\"}\n"), 10,
+     "frameworks[0].history.select.range", "not a range"),
+    ("revision as option", _edit("name: ezkl}\n", "name: ezkl}\n      select: {pinned: [\"--all\"]}\n"), 10,
+     "frameworks[0].history.select.pinned[0]", "not a revision"),
+    ("latest and pinned", _edit("name: ezkl}\n", "name: ezkl}\n      select: {latest: 2, pinned: [v1]}\n"), 10,
+     "frameworks[0].history.select", "either"),
+    ("latest zero", _edit("name: ezkl}\n", "name: ezkl}\n      select: {latest: 0}\n"), 10,
+     "frameworks[0].history.select.latest", "at least 1"),
+    ("branch as option", _edit("name: ezkl}\n", "name: ezkl}\n      branch: \"--output=x\"\n"), 10,
+     "frameworks[0].history.branch", "not valid"),
+    ("unknown variant setting", GOOD + "    variants:\n      - name: fast\n        settings: {speed: 11}\n", 15,
+     "frameworks[0].variants[0].settings.speed", "unknown key"),
+    ("bad variant choice", GOOD + "    variants:\n      - name: fast\n        settings: {calibration_target: speed}\n",
+     15, "frameworks[0].variants[0].settings.calibration_target", "not one of"),
+    ("duplicate variants", GOOD + "    variants:\n      - name: a\n      - name: a\n", 15,
+     "frameworks[0].variants[1].name", "duplicate variant"),
+    ("negative timeout", GOOD + "    limits: {timeout: -5}\n", 13, "frameworks[0].limits.timeout", "greater than 0"),
+    ("repeats as text", _edit("version: 1\n", "version: 1\nrepeats: many\n"), 2, "repeats", "integer"),
+    ("bad env name", _edit("kind: pip\n", "kind: pip\n      env: {\"PATH; rm\": x}\n"), 12,
+     "frameworks[0].build.env", "not an environment variable name"),
+]
+
+
+@pytest.mark.parametrize("what, text, line, field, message", BAD, ids=[b[0] for b in BAD])
+def test_bad_config_is_one_located_line_with_status_2(tmp_path, capsys, what, text, line, field, message):
+    path = tmp_path / "frameworks.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.line == line, str(err.value)
+    assert field in err.value.field
+    assert message in str(err.value)
+    assert main(["--config", str(path), "list"]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.count("\n") == 1 and out.err.startswith(f"zkml-tracker: frameworks.yaml{':' + str(line) if line else ''}: ")
+    assert "Traceback" not in out.err
+
+
+def test_a_missing_file_is_one_line(tmp_path, capsys):
+    assert main(["--config", str(tmp_path / "nope.yaml"), "list"]) == 2
+    assert "nope.yaml: file not found" in capsys.readouterr().err

@@ -1,0 +1,60 @@
+"""A framework driven by shell commands from frameworks.yaml: for provers with a CLI and no adapter yet.
+
+`stages:` maps setup/prove/verify to commands, run in the build's source checkout with placeholders
+{src}, {workdir}, {model}, {onnx}, {input}, {proof}, {vk}, {pk}. Proof and key sizes are the sizes of
+those files; a command may also write {workdir}/metrics.json with `circuit` and `accuracy` tables. Each
+timing includes the command's own start-up (it is timed from outside), and the record says so.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tracker.adapters.base import Adapter, Job, StageCall, file_size, run_stage
+from tracker.fsutil import read_json
+from tracker.records import ModelResult
+
+SCRIPT = Path(__file__).parent / "scripts" / "timed_command.py"
+
+
+class CommandAdapter(Adapter):
+    name = "command"
+
+    def prove(self, job: Job) -> ModelResult:
+        from tracker.models.zoo import eval_set, export_onnx
+
+        result = job.new_result()
+        stages = dict(job.framework.stages)
+        if "prove" not in stages:
+            return result.fail("error", "a 'command' framework needs stages.prove in frameworks.yaml")
+        inputs, _ = eval_set(job.model, 1)
+        export_onnx(job.model, job.workdir / "model.onnx")
+        places = {
+            "src": str(job.build.source or job.build.path), "workdir": str(job.workdir), "model": job.model.name,
+            "onnx": str(job.workdir / "model.onnx"),
+            "input": str(_write(job.workdir / "input.json", {"input_data": [inputs[0].ravel().tolist()]})),
+            "proof": str(job.workdir / "proof"), "vk": str(job.workdir / "vk"), "pk": str(job.workdir / "pk"),
+        }
+        result.provenance["timing"] = "wall time of each command, its start-up included"
+        for stage in ("setup", "prove", "verify"):
+            if stage not in stages:
+                continue
+            command = stages[stage].format(**places)
+            call = StageCall(stage, [sys.executable, SCRIPT, job.workdir / f"{stage}.json",
+                                     str(job.repeats if stage != "setup" else 1), command],
+                             job.workdir / f"{stage}.json", cwd=Path(places["src"]))
+            if run_stage(job, result, call) is None:
+                return result
+        for key, name in (("proof_bytes", "proof"), ("vk_bytes", "vk"), ("pk_bytes", "pk")):
+            if (job.workdir / name).exists():
+                result.sizes[key] = file_size(job.workdir / name)
+        extra = read_json(job.workdir / "metrics.json") or {}
+        result.circuit.update({k: v for k, v in extra.get("circuit", {}).items() if isinstance(v, (int, float))})
+        result.accuracy.update({k: v for k, v in extra.get("accuracy", {}).items() if isinstance(v, (int, float))})
+        return result
+
+
+def _write(path: Path, data) -> Path:
+    path.write_text(json.dumps(data))
+    return path

@@ -1,0 +1,52 @@
+"""`zkml-tracker`: one sub-command per module in `tracker/commands/`, listed here explicitly."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tracker.commands import bisect, list_, nightly, preview, publish, regressions, run
+from tracker.config import ConfigError, load_config
+from tracker.run.asv import Layout
+
+COMMANDS = (run, publish, list_, preview, nightly, regressions, bisect)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zkml-tracker", description=__doc__.split(":")[0] +
+                                ": continuous performance tracking of zkML frameworks on asv")
+    p.add_argument("--config", type=Path, default=Path("frameworks.yaml"),
+                   help="the frameworks file (default: ./frameworks.yaml)")
+    p.add_argument("--results", type=Path, help="where results are kept (default: results/ beside the config)")
+    p.add_argument("--html", type=Path, help="where the site is published (default: html/ beside the config)")
+    p.add_argument("--cache", type=Path, help="mirrors, builds, SRS/ptau files (default: $ZKML_TRACKER_CACHE "
+                   "or .zkml-cache/ beside the config)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.setup_arguments(sub)
+    return p
+
+
+def layout_for(args: argparse.Namespace, config_path: Path) -> Layout:
+    root = config_path.resolve().parent
+    cache = args.cache or Path(os.environ.get("ZKML_TRACKER_CACHE") or root / ".zkml-cache")
+    return Layout(results=(args.results or root / "results").resolve(), html=(args.html or root / "html").resolve(),
+                  cache=cache.resolve())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        return args.func(config, layout_for(args, args.config), args) or 0
+    except ConfigError as exc:
+        print(f"zkml-tracker: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("zkml-tracker: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

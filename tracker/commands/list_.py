@@ -1,0 +1,63 @@
+"""`zkml-tracker list`: the frameworks, whether they can run here, and their recorded revisions."""
+from __future__ import annotations
+
+import argparse
+
+from tracker import records
+from tracker.adapters import get_adapter
+from tracker.config import Config
+from tracker.fsutil import read_json
+from tracker.run.asv import Layout
+
+
+def setup_arguments(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help="list frameworks, their status and recorded revisions", description=__doc__)
+    p.add_argument("--framework", "-f", action="append", dest="frameworks", metavar="NAME")
+    p.set_defaults(func=main)
+
+
+def framework_rows(config: Config, layout: Layout, names=None) -> list[dict]:
+    """One row per framework: what it is, whether it can run here, and each recorded revision's status."""
+    rows = []
+    for fw in config.frameworks:
+        if names and fw.name not in names:
+            continue
+        why = get_adapter(fw.adapter).status()
+        rows.append({
+            "name": fw.name, "proof_system": fw.proof_system, "history": fw.history.kind,
+            "variants": list(fw.variant_names),
+            "status": "ready" if why is None else ("not yet supported" if get_adapter(fw.adapter).unsupported_reason
+                                                   else "unavailable"),
+            "reason": why or "",
+            "revisions": revision_rows(layout, fw.name),
+        })
+    return rows
+
+
+def revision_rows(layout: Layout, framework: str) -> list[dict]:
+    known = (read_json(layout.results / framework / "revisions.json") or {}).get("revisions", {})
+    rows = {}
+    for sha, info in known.items():
+        recs = records.load_revision(layout.records(framework), sha)
+        bad = [f"{r.model}[{r.variant}] {r.status}" for r in recs if r.status != "ok"]
+        rows[sha] = {"sha": sha, "label": info.get("label", sha[:8]), "date": info.get("date", ""),
+                     "status": "ok" if recs and not bad else ("failed" if bad else "no results"),
+                     "detail": "; ".join(bad)}
+    for path in layout.builds(framework).glob("*.json"):
+        b = read_json(path) or {}
+        sha = b.get("revision", path.stem)
+        rows[sha] = {"sha": sha, "label": b.get("label", sha[:8]), "date": known.get(sha, {}).get("date", ""),
+                     "status": "build failed", "detail": b.get("reason", "")}
+    return sorted(rows.values(), key=lambda r: r["date"])
+
+
+def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
+    for row in framework_rows(config, layout, args.frameworks):
+        print(f"{row['name']:14} {row['proof_system']:22} history: {row['history']:9} "
+              f"variants: {','.join(row['variants']):20} {row['status']}")
+        if row["reason"]:
+            print(f"{'':16}{row['reason']}")
+        for rev in row["revisions"]:
+            print(f"{'':16}{rev['label']:14} {rev['sha'][:10]} {rev['date'][:10]}  {rev['status']}"
+                  f"{'  ' + rev['detail'] if rev['detail'] else ''}")
+    return 0

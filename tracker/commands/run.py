@@ -1,0 +1,77 @@
+"""`zkml-tracker run`: benchmark revisions of frameworks, then publish the site."""
+from __future__ import annotations
+
+import argparse
+
+from tracker.commands import publish
+from tracker.config import Config
+from tracker.run.asv import Layout
+from tracker.run.runner import FrameworkOutcome, Request, run as run_frameworks
+
+
+def setup_arguments(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="benchmark revisions of frameworks and publish the site",
+                       description=__doc__)
+    add_selection_arguments(p)
+    p.add_argument("--no-publish", action="store_true", help="do not publish the site afterwards")
+    p.set_defaults(func=main)
+
+
+def add_selection_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--framework", "-f", action="append", dest="frameworks", metavar="NAME",
+                   help="a framework from frameworks.yaml (repeatable; default: all)")
+    p.add_argument("--revision", "-r", action="append", dest="revisions", metavar="REV",
+                   help="a commit, tag or release version (repeatable)")
+    p.add_argument("--latest", type=int, metavar="N", help="the N most recent revisions")
+    p.add_argument("--range", metavar="A..B", help="the commits after A up to and including B")
+    p.add_argument("--steps", type=int, metavar="N", help="sample N revisions evenly (ends included)")
+    p.add_argument("--shard", type=_shard, metavar="I/N", help="run only shard I of N (1-based) of the revisions")
+    p.add_argument("--model", "-m", action="append", dest="models", metavar="NAME", help="a model (repeatable)")
+    p.add_argument("--suite", choices=("tiny", "standard"), help="the model suite (default: from frameworks.yaml)")
+    p.add_argument("--variant", action="append", dest="variants", metavar="NAME", help="a variant (repeatable)")
+    p.add_argument("--repeats", type=int, metavar="N", help="repeats of each timed stage (default: 3)")
+    p.add_argument("--eval-count", type=int, metavar="N", help="evaluation images for accuracy (default: all)")
+    p.add_argument("--force", action="store_true", help="prove again even where a record exists")
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not I/N") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"shard {text!r}: need 1 <= I <= N")
+    return i, n
+
+
+def request_from(args: argparse.Namespace, **overrides) -> Request:
+    fields = ("frameworks", "revisions", "latest", "range", "steps", "shard", "models", "suite", "variants",
+              "repeats", "eval_count", "force")
+    values = {f: getattr(args, f, None) for f in fields}
+    values["force"] = bool(values["force"])
+    values.update(overrides)
+    return Request(**values)
+
+
+def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
+    outcomes = run_frameworks(config, layout, request_from(args))
+    print_summary(outcomes)
+    if not args.no_publish:
+        publish.publish_all(config, layout)
+    return 0 if all(_clean(o) for o in outcomes) else 1
+
+
+def _clean(o: FrameworkOutcome) -> bool:
+    return o.status in ("ok", "unsupported", "unavailable") and all(r.status == "ok" for r in o.revisions)
+
+
+def print_summary(outcomes: list[FrameworkOutcome]) -> None:
+    print("\nsummary:")
+    for o in outcomes:
+        if o.status != "ok":
+            print(f"  {o.name:14} {o.status}: {o.reason}")
+            continue
+        if not o.revisions:
+            print(f"  {o.name:14} nothing to run")
+        for r in o.revisions:
+            print(f"  {o.name:14} {r.revision.label:14} {r.status}{': ' + r.reason if r.reason else ''}")

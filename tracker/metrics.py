@@ -1,0 +1,79 @@
+"""The metrics the tracker follows: one asv benchmark each, with its unit and where it comes from.
+
+One table serves the asv suite (one `track_*` benchmark per metric), the comparison page and the
+regression report, so a metric is named, united and extracted in exactly one place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from tracker.records import ModelResult
+
+
+@dataclass(frozen=True)
+class Metric:
+    """`value(result)` gives a number, a list of samples (timings), or None where it does not apply."""
+
+    name: str
+    unit: str
+    label: str
+    value: Callable[[ModelResult], Any]
+
+    @property
+    def benchmark(self) -> str:
+        """The asv benchmark name, as asv spells it: module.Class.method."""
+        return f"benchmarks.Pipeline.track_{self.name}"
+
+
+def _samples(stage: str) -> Callable[[ModelResult], list[float] | None]:
+    def get(r: ModelResult) -> list[float] | None:
+        s = r.stages.get(stage)
+        return list(s.samples_s) if s is not None and s.ok and s.samples_s else None
+    return get
+
+
+def _peak(stage: str) -> Callable[[ModelResult], int | None]:
+    def get(r: ModelResult) -> int | None:
+        s = r.stages.get(stage)
+        return s.peak_rss_bytes if s is not None and s.ok and s.peak_rss_bytes else None
+    return get
+
+
+def _key(table: str, key: str) -> Callable[[ModelResult], Any]:
+    return lambda r: getattr(r, table).get(key)
+
+
+def _loss(r: ModelResult) -> float | None:
+    agreement = r.accuracy.get("top1_agreement")
+    return None if agreement is None else 1.0 - float(agreement)
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("setup_time", "seconds", "setup time", _samples("setup")),
+    Metric("prove_time", "seconds", "prove time", _samples("prove")),
+    Metric("verify_time", "seconds", "verify time", _samples("verify")),
+    Metric("prove_peak_memory", "bytes", "peak prove memory", _peak("prove")),
+    Metric("proof_size", "bytes", "proof size", _key("sizes", "proof_bytes")),
+    Metric("vk_size", "bytes", "verifying key size", _key("sizes", "vk_bytes")),
+    Metric("pk_size", "bytes", "proving key size", _key("sizes", "pk_bytes")),
+    Metric("circuit_logrows", "log2 rows", "circuit size (logrows)", _key("circuit", "logrows")),
+    Metric("circuit_constraints", "constraints", "circuit size (constraints)", _key("circuit", "constraints")),
+    Metric("accuracy_max_abs_error", "abs error", "max abs error vs float", _key("accuracy", "max_abs_error")),
+    # the public benchmark's "accuracy loss": the share of predictions that differ from the float model's;
+    # kept lower-is-better (1 - agreement) so that asv's regression detection reads it the right way round
+    Metric("accuracy_loss", "fraction", "accuracy loss (top-1 vs float)", _loss),
+)
+
+BY_NAME = {m.name: m for m in METRICS}
+
+
+def summary(value: Any) -> float | None:
+    """One number for a metric value: the median of samples, or the value itself."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        from statistics import median
+
+        return median(value) if value else None
+    return float(value)

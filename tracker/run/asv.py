@@ -1,0 +1,114 @@
+"""asv around the tracker: one derived config per framework, and the asv commands the tracker runs.
+
+asv owns what it is good at (storing results per commit, statistics, regression detection, the site);
+the tracker owns what asv cannot do for these frameworks (histories, builds, provers). Each framework
+gets its own asv config derived from the shared `asv.conf.json`: its history repo, its own results and
+html dirs. The environment is always the tracker's own interpreter (`existing:<python>`), whose path
+must stay the same from run to run or asv splits the graphs into separate series.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from tracker.config import Framework
+from tracker.fsutil import atomic_write_json
+from tracker.measure import ChildFailed, Limits, run_measured
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+BENCHMARK_DIR = PROJECT_ROOT / "benchmarks"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one run keeps things. Results and html are what users keep; the cache can be rebuilt."""
+
+    results: Path
+    html: Path
+    cache: Path
+
+    def asv_results(self, fw: str) -> Path:
+        return self.results / fw / "asv"
+
+    def records(self, fw: str) -> Path:
+        return self.results / fw / "records"
+
+    def builds(self, fw: str) -> Path:
+        return self.results / fw / "builds"
+
+    def asv_config(self, fw: str) -> Path:
+        return self.cache / "asv" / fw / "asv.conf.json"
+
+    def logs(self, fw: str) -> Path:
+        return self.results / fw / "logs"
+
+
+def read_shared_config(path: Path) -> dict:
+    """asv.conf.json allows // comments; strip whole-line ones before parsing."""
+    text = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("//"))
+    return json.loads(text)
+
+
+def derive_config(fw: Framework, repo_path: Path, branch: str, layout: Layout, shared: Path,
+                  commit_url: str = "") -> Path:
+    """Write the framework's asv config and return its path."""
+    conf = read_shared_config(shared)
+    conf.update({
+        "project": fw.name,
+        "project_url": fw.repo if fw.repo and "://" in fw.repo else conf.get("project_url", ""),
+        "repo": str(repo_path),
+        "branches": [branch],
+        "environment_type": "existing",
+        "benchmark_dir": str(BENCHMARK_DIR),
+        "results_dir": str(layout.asv_results(fw.name)),
+        "html_dir": str(layout.html / fw.name),
+        "env_dir": str(layout.cache / "asv" / fw.name / "env"),
+        "show_commit_url": commit_url,
+        "dvcs": "git",
+    })
+    path = layout.asv_config(fw.name)
+    atomic_write_json(path, conf)
+    return path
+
+
+def machine_name() -> str:
+    name = os.environ.get("ZKML_TRACKER_MACHINE") or os.uname().nodename
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", name)[:60] or "machine"
+
+
+def asv(args: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
+        timeout_s: float = 24 * 3600) -> None:
+    """Run one asv command with the tracker's interpreter; raise ChildFailed if asv fails."""
+    run_measured([sys.executable, "-m", "asv", *args], log_path=log_path, cwd=PROJECT_ROOT,
+                 env={**os.environ, **(env or {})}, limits=Limits(timeout_s=timeout_s))
+
+
+def ensure_machine(config: Path, log_path: Path) -> str:
+    """asv wants machine information before a first run, or it stops at a prompt."""
+    name = machine_name()
+    asv(["machine", "--yes", "--machine", name, "--config", str(config)], log_path)
+    return name
+
+
+def run_revision(config: Path, sha: str, job_file: Path, log_path: Path, bench: str | None = None) -> str | None:
+    """`asv run` for one commit with the tracker's interpreter; None if it went through, else the reason."""
+    args = ["run", "--config", str(config), "--environment", f"existing:{sys.executable}",
+            "--set-commit-hash", sha, "--machine", machine_name(), "--launch-method", "spawn",
+            "--show-stderr"]
+    if bench:
+        args += ["--bench", bench]
+    try:
+        asv(args, log_path, env={"ZKML_TRACKER_JOB": str(job_file)})
+    except ChildFailed as exc:
+        # asv exits non-zero when any benchmark failed; the failures are in the records and asv's results
+        return exc.reason
+    return None
+
+
+def publish(config: Path, log_path: Path) -> None:
+    asv(["publish", "--config", str(config)], log_path)

@@ -1,0 +1,81 @@
+"""Prove every (model, variant) of one revision, keeping a record of each as soon as it exists.
+
+Called by the tracker before `asv run` (so progress shows on the terminal) and again by the asv suite's
+`setup_cache` (which then finds every record in place and only reads them). A record already on disk is
+reused unless the job says `force`, which is what makes a run interrupted by a crash resumable: the rerun
+proves only what is missing.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from tracker import records
+from tracker.adapters import get_adapter
+from tracker.adapters.base import Job
+from tracker.config import load_config
+from tracker.models.zoo import get_model
+from tracker.records import ModelResult
+from tracker.run.job import RevisionJob
+
+Progress = Callable[[str], None]
+
+
+def prove_revision(job: RevisionJob, progress: Progress | None = None) -> list[ModelResult]:
+    """Every (model, variant) of the job, from the records where they exist, proved where they do not."""
+    say = progress or _progress_file(job)
+    framework = load_config(Path(job.config_path)).framework(job.framework)
+    adapter = get_adapter(framework.adapter)
+    build = job.get_build()
+    records_dir = Path(job.records_dir)
+    out = []
+    for model_name in job.models:
+        for variant_name in job.variants:
+            path = records.record_path(records_dir, job.revision, model_name, variant_name)
+            existing = None if job.force else records.load(path)
+            if existing is not None:
+                out.append(existing)
+                continue
+            say(f"  {framework.name} {build.version or job.revision[:8]} {model_name} [{variant_name}] proving ...")
+            started = time.perf_counter()
+            model_job = Job(
+                framework=framework, build=build, model=get_model(model_name),
+                variant=framework.variant(variant_name),
+                workdir=_fresh_dir(Path(job.work_dir) / f"{model_name}--{variant_name}"),
+                cache_dir=Path(job.cache_dir), repeats=job.repeats, eval_count=job.eval_count,
+                limits=framework.limits,
+            )
+            result = _prove_one(adapter, model_job)
+            records.save(records_dir, result)
+            say(f"  {framework.name} {build.version or job.revision[:8]} {model_name} [{variant_name}] "
+                f"{result.status}{': ' + result.reason if result.reason else ''} "
+                f"({time.perf_counter() - started:.1f} s)")
+            out.append(result)
+    return out
+
+
+def _prove_one(adapter, job: Job) -> ModelResult:
+    """An adapter bug becomes a failed record with its reason; it must not stop the other models."""
+    try:
+        return adapter.prove(job)
+    except Exception as exc:  # noqa: BLE001 - failures are data
+        (job.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        (job.workdir / "logs" / "adapter-error.log").write_text(traceback.format_exc())
+        return job.new_result().fail("error", f"adapter error: {type(exc).__name__}: {exc}")
+
+
+def _fresh_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def _progress_file(job: RevisionJob) -> Progress:
+    def say(line: str) -> None:
+        if job.progress_log:
+            with open(job.progress_log, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+    return say

@@ -1,0 +1,208 @@
+"""One run: for each framework, history -> select -> build -> prove -> asv run. Failures are data.
+
+A framework that cannot run here (unsupported, missing toolchain, history unreachable) is recorded with
+its reason and the run goes on with the next; so is a revision whose build fails, and a model whose
+stage fails. What each framework's last run found is kept in `results/<framework>/status.json` for
+`list`, the report and the site.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+from tracker.adapters import get_adapter
+from tracker.build import ensure_build
+from tracker.config import Config, Framework
+from tracker.fsutil import atomic_write_json, read_json
+from tracker.history import open_history, HistoryError
+from tracker.history.revisions import Revision
+from tracker.history import select
+from tracker.run import asv
+from tracker.run.asv import Layout
+from tracker.run.job import RevisionJob, build_to_dict
+from tracker.run.pipeline import prove_revision
+
+Say = Callable[[str], None]
+STATUS_VERSION = 1
+
+
+@dataclass
+class Request:
+    """What the user asked for; None means the framework's own defaults from frameworks.yaml."""
+
+    frameworks: Sequence[str] | None = None
+    revisions: Sequence[str] | None = None
+    latest: int | None = None
+    range: str | None = None
+    steps: int | None = None
+    shard: tuple[int, int] | None = None
+    new_only: bool = False
+    models: Sequence[str] | None = None
+    suite: str | None = None
+    variants: Sequence[str] | None = None
+    repeats: int | None = None
+    eval_count: int | None = None
+    force: bool = False
+    bench: str | None = None
+
+
+@dataclass
+class RevisionOutcome:
+    revision: Revision
+    status: str  # ok, build_failed, failed
+    reason: str = ""
+    cached_build: bool = False
+    models: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FrameworkOutcome:
+    name: str
+    status: str  # ok, unsupported, unavailable
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    revisions: list[RevisionOutcome] = field(default_factory=list)
+
+
+def run(config: Config, layout: Layout, request: Request, say: Say = print) -> list[FrameworkOutcome]:
+    names = request.frameworks or [f.name for f in config.frameworks]
+    return [run_framework(config, config.framework(n), layout, request, say) for n in names]
+
+
+def run_framework(config: Config, fw: Framework, layout: Layout, request: Request, say: Say) -> FrameworkOutcome:
+    adapter = get_adapter(fw.adapter)
+    why = adapter.status() or missing_toolchains(fw)
+    if why:
+        kind = "unsupported" if adapter.unsupported_reason else "unavailable"
+        say(f"{fw.name}: skipped: {why}")
+        return _save_status(layout, FrameworkOutcome(fw.name, kind, why))
+    try:
+        history = open_history(fw, layout.cache)
+    except HistoryError as exc:
+        say(f"{fw.name}: skipped: {exc}")
+        return _save_status(layout, FrameworkOutcome(fw.name, "unavailable", str(exc)))
+    outcome = FrameworkOutcome(fw.name, "ok", notes=list(history.status))
+    for note in history.status:
+        say(f"{fw.name}: {note}")
+    revisions = choose_revisions(fw, history, layout, request)
+    say(f"{fw.name}: {len(revisions)} revision(s) to run: {', '.join(r.label for r in revisions) or 'none'}")
+    if not revisions:
+        return _save_status(layout, outcome)
+    asv_config = asv.derive_config(fw, history.repo_path, history.branch, layout,
+                                   config.root / "asv.conf.json", history.commit_url)
+    asv.ensure_machine(asv_config, layout.logs(fw.name) / "asv-machine.log")
+    for revision in revisions:
+        outcome.revisions.append(run_revision(config, fw, adapter, history, revision, asv_config, layout,
+                                              request, say))
+    return _save_status(layout, outcome)
+
+
+def missing_toolchains(fw: Framework) -> str | None:
+    """The build recipe's toolchains that are not on PATH, as one line."""
+    missing = [t for t in fw.build.toolchains if shutil.which(t) is None]
+    return f"missing toolchain(s) for the build: {', '.join(missing)} (not on PATH)" if missing else None
+
+
+def choose_revisions(fw: Framework, history, layout: Layout, request: Request) -> list[Revision]:
+    """The command line wins over frameworks.yaml; `new_only` drops revisions asv already has."""
+    sel = fw.history.select
+    all_revs = history.revisions()
+    if request.revisions:
+        chosen = select.pinned(history, request.revisions)
+    elif request.range or sel.range:
+        chosen = select.in_range(history, request.range or sel.range)
+    elif request.latest or sel.latest:
+        chosen = select.latest(all_revs, request.latest or sel.latest)
+    elif sel.pinned:
+        chosen = select.pinned(history, sel.pinned)
+    else:
+        chosen = all_revs
+    steps = request.steps or (sel.steps if not request.revisions else None)
+    if steps:
+        chosen = select.steps(chosen, steps)
+    if request.new_only:
+        chosen = select.new_since(chosen, recorded_shas(layout, fw.name), sel.nightly_max)
+    if request.shard:
+        chosen = select.shard(chosen, *request.shard)
+    return chosen
+
+
+def recorded_shas(layout: Layout, framework: str) -> set[str]:
+    """Commits that already have an asv result or a recorded build failure."""
+    shas = set()
+    for path in (layout.asv_results(framework)).glob("*/*.json"):
+        data = read_json(path)
+        if isinstance(data, dict) and data.get("commit_hash"):
+            shas.add(data["commit_hash"])
+    for path in layout.builds(framework).glob("*.json"):
+        shas.add(path.stem)
+    return shas
+
+
+def run_revision(config: Config, fw: Framework, adapter, history, revision: Revision, asv_config: Path,
+                 layout: Layout, request: Request, say: Say) -> RevisionOutcome:
+    say(f"{fw.name} {revision.label}: build ...")
+    started = time.perf_counter()
+    built = ensure_build(fw, revision, adapter, layout.cache,
+                         checkout=history.checkout_fn(revision) if fw.history.kind == "commits" else None)
+    if built.build is None:
+        say(f"{fw.name} {revision.label}: {built.reason} (log: {built.log})")
+        atomic_write_json(layout.builds(fw.name) / f"{revision.sha}.json",
+                          {"version": STATUS_VERSION, "revision": revision.sha, "label": revision.label,
+                           "status": "build_failed", "reason": built.reason, "log": str(built.log)})
+        return RevisionOutcome(revision, "build_failed", built.reason, built.cached)
+    say(f"{fw.name} {revision.label}: build {'cached' if built.cached else 'made'} "
+        f"({time.perf_counter() - started:.1f} s)")
+    remember_revision(layout, fw.name, revision)
+    job = _job(config, fw, built.build, revision, layout, request)
+    job_file = job.save(layout.cache / "jobs" / fw.name / f"{revision.sha}.json")
+    results = prove_revision(job, progress=say)
+    failed = asv.run_revision(asv_config, revision.sha, job_file, layout.logs(fw.name) / f"asv-run-{revision.short}.log",
+                              bench=request.bench)
+    models = {f"{r.model}[{r.variant}]": r.status if r.status != "ok" else "ok" for r in results}
+    status = "ok" if all(r.status == "ok" for r in results) else "failed"
+    if failed and status == "ok":
+        status, reason = "failed", f"asv: {failed}"
+    else:
+        reason = "; ".join(f"{r.model}[{r.variant}] {r.status}: {r.reason}" for r in results if r.status != "ok")
+    return RevisionOutcome(revision, status, reason, built.cached, models)
+
+
+def remember_revision(layout: Layout, framework: str, revision: Revision) -> None:
+    """Keep label, date and subject of every revision run, for the report and the site."""
+    path = layout.results / framework / "revisions.json"
+    known = read_json(path) or {"version": STATUS_VERSION, "revisions": {}}
+    known["revisions"][revision.sha] = {"label": revision.label, "date": revision.date.isoformat(),
+                                        "subject": revision.subject, "version": revision.version,
+                                        "upstream_sha": revision.upstream_sha}
+    atomic_write_json(path, known)
+
+
+def _job(config: Config, fw: Framework, build, revision: Revision, layout: Layout, request: Request) -> RevisionJob:
+    from tracker.models.zoo import SUITES
+
+    models = list(request.models or SUITES[request.suite or config.default_suite])
+    variants = list(request.variants or fw.variant_names)
+    for v in variants:
+        fw.variant(v)  # raises a clear KeyError for an unknown variant
+    return RevisionJob(
+        config_path=str(config.path), framework=fw.name, revision=revision.sha, build=build_to_dict(build),
+        models=models, variants=variants, records_dir=str(layout.records(fw.name)),
+        work_dir=str(layout.cache / "work" / fw.name / revision.sha[:16]), cache_dir=str(layout.cache),
+        repeats=request.repeats or config.repeats, eval_count=request.eval_count, force=request.force,
+    )
+
+
+def _save_status(layout: Layout, outcome: FrameworkOutcome) -> FrameworkOutcome:
+    atomic_write_json(layout.results / outcome.name / "status.json", {
+        "version": STATUS_VERSION, "framework": outcome.name, "status": outcome.status,
+        "reason": outcome.reason, "notes": outcome.notes,
+        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "revisions": [{"sha": r.revision.sha, "label": r.revision.label, "status": r.status,
+                       "reason": r.reason, "models": r.models} for r in outcome.revisions],
+    })
+    return outcome
