@@ -165,11 +165,13 @@ def to_onnx(model: Model, batch: int | str = 1):
         elif layer.kind == "conv2d":
             inits += [numpy_helper.from_array(w, f"w{idx}"), numpy_helper.from_array(b, f"b{idx}")]
             nodes.append(helper.make_node("Conv", [prev, f"w{idx}", f"b{idx}"], [out],
-                                          kernel_shape=[layer.kernel] * 2))
+                                          kernel_shape=[layer.kernel] * 2, strides=[1, 1], pads=[0, 0, 0, 0],
+                                          dilations=[1, 1]))
         elif layer.kind == "relu":
             nodes.append(helper.make_node("Relu", [prev], [out]))
         elif layer.kind == "maxpool2d":
-            nodes.append(helper.make_node("MaxPool", [prev], [out], kernel_shape=[2, 2], strides=[2, 2]))
+            nodes.append(helper.make_node("MaxPool", [prev], [out], kernel_shape=[2, 2], strides=[2, 2],
+                                          pads=[0, 0, 0, 0]))
         elif layer.kind == "flatten":
             nodes.append(helper.make_node("Flatten", [prev], [out], axis=1))
         prev = out
