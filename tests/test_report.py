@@ -24,7 +24,7 @@ def _row(**kw) -> Regression:
 
 
 def test_entry_names_as_asv_writes_them():
-    assert _parse_entry("benchmarks.Pipeline.track_prove_time('mlp', 'resources')") == \
+    assert _parse_entry("benchmarks.ProveTime.track_prove_time('mlp', 'resources')") == \
         ("prove_time", "mlp", "resources")
     assert _parse_entry("other.bench.time_x") is None
 

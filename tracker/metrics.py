@@ -21,9 +21,14 @@ class Metric:
     value: Callable[[ModelResult], Any]
 
     @property
+    def suite_class(self) -> str:
+        """The class of the asv suite that holds this metric's benchmark: prove_time -> ProveTime."""
+        return "".join(part.title() for part in self.name.split("_"))
+
+    @property
     def benchmark(self) -> str:
         """The asv benchmark name, as asv spells it: module.Class.method."""
-        return f"benchmarks.Pipeline.track_{self.name}"
+        return f"benchmarks.{self.suite_class}.track_{self.name}"
 
 
 def _samples(stage: str) -> Callable[[ModelResult], list[float] | None]:

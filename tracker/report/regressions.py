@@ -16,7 +16,7 @@ from tracker.fsutil import read_json
 from tracker.metrics import BY_NAME
 from tracker.run.asv import Layout
 
-ENTRY_RE = re.compile(r"^benchmarks\.Pipeline\.track_(?P<metric>\w+)(?P<params>\(.*\))?$")
+ENTRY_RE = re.compile(r"^benchmarks\.\w+\.track_(?P<metric>\w+)(?P<params>\(.*\))?$")
 
 
 @dataclass(frozen=True)

@@ -104,9 +104,9 @@ def run_revision(config: Path, sha: str, job_file: Path, log_path: Path, bench: 
         args += ["--bench", bench]
     try:
         asv(args, log_path, env={"ZKML_TRACKER_JOB": str(job_file)})
-    except ChildFailed as exc:
+    except ChildFailed:
         # asv exits non-zero when any benchmark failed; the failures are in the records and asv's results
-        return exc.reason
+        return f"asv run reported failed benchmarks (log: {log_path})"
     return None
 
 

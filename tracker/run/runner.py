@@ -18,9 +18,8 @@ from tracker.adapters import get_adapter
 from tracker.build import ensure_build
 from tracker.config import Config, Framework
 from tracker.fsutil import atomic_write_json, read_json
-from tracker.history import open_history, HistoryError
+from tracker.history import HistoryError, open_history, select
 from tracker.history.revisions import Revision
-from tracker.history import select
 from tracker.run import asv
 from tracker.run.asv import Layout
 from tracker.run.job import RevisionJob, build_to_dict
@@ -110,7 +109,7 @@ def missing_toolchains(fw: Framework) -> str | None:
 def choose_revisions(fw: Framework, history, layout: Layout, request: Request) -> list[Revision]:
     """The command line wins over frameworks.yaml; `new_only` drops revisions asv already has."""
     sel = fw.history.select
-    all_revs = history.revisions()
+    all_revs = history.selectable()
     if request.revisions:
         chosen = select.pinned(history, request.revisions)
     elif request.range or sel.range:
@@ -166,7 +165,7 @@ def run_revision(config: Config, fw: Framework, adapter, history, revision: Revi
     models = {f"{r.model}[{r.variant}]": r.status if r.status != "ok" else "ok" for r in results}
     status = "ok" if all(r.status == "ok" for r in results) else "failed"
     if failed and status == "ok":
-        status, reason = "failed", f"asv: {failed}"
+        status, reason = "failed", failed
     else:
         reason = "; ".join(f"{r.model}[{r.variant}] {r.status}: {r.reason}" for r in results if r.status != "ok")
     return RevisionOutcome(revision, status, reason, built.cached, models)
