@@ -1,36 +1,57 @@
 """EZKL (Halo2, KZG): an ONNX model through settings, calibration, compile, SRS, keys, witness, prove, verify.
 
-Each stage runs `scripts/ezkl_stage.py` under the release's own interpreter (`build.python`). The SRS is
-made locally with `gen_srs` (insecure, which is fine for benchmarks, and never downloaded), once per
-logrows for the whole cache, since keys depend on the SRS they were made with. ezkl's own cache goes to
-$HOME/.ezkl, and HOME is inside the work dir. Accuracy comes from witnesses over the evaluation set.
+Each stage is a child process: `scripts/ezkl_stage.py` under the release's own interpreter
+(`build.python`), measured by `run_stage` (whole-tree peak RSS, the job's timeout and memory cap); the
+child times only the ezkl call. The releases on PyPI that install on CPython 3.11 here (18.1.5 to 23.0.5)
+differ in ways the stage script absorbs (`proof_type` up to 22.x, awaitables up to 22.0.x).
+
+The SRS is made locally with `gen_srs`, never downloaded: insecure (this machine knew the toxic waste),
+which is fine for benchmarks. Keys depend on the SRS they were made with, so there is one SRS per logrows
+for the whole cache directory, shared by every model and release, published with a hard link so that an
+SRS some job is already using is never replaced. ezkl's own cache ($HOME/.ezkl) lands in the job's work
+dir because `child_env` puts HOME there.
+
+Accuracy needs no proof: the circuit's witness is its quantized forward pass, so the accuracy stage
+makes one witness per evaluation input, in one child, and compares the dequantized outputs with the
+float model's (onnx's reference evaluator).
 """
 from __future__ import annotations
 
-import json
 import os
+import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tracker.adapters.base import Adapter, Job, StageCall, file_size, run_stage, write_json
 from tracker.config import Variant
 from tracker.fsutil import read_json
-from tracker.records import ModelResult
+from tracker.records import OK, ModelResult, StageResult
 
 SCRIPT = Path(__file__).parent / "scripts" / "ezkl_stage.py"
-CALIBRATION_SAMPLES = 16
 PIPELINE = ("settings", "compile", "srs", "setup", "witness", "prove", "verify", "accuracy")
+# calibration data: the first inputs of the (whole) evaluation set, so settings do not depend on eval_count
+CALIBRATION_SAMPLES = 16
+# setup makes the keys (pk is 138 MB at logrows 15): one sample per model, it is the costliest stage
+SETUP_REPEATS = 1
+SRS_PROVENANCE = ("local gen_srs: insecure (the toxic waste was known to this machine), fine for benchmarks, "
+                  "not for production; one per logrows, shared by all models and releases of the cache")
+# run_args read back from settings.json after calibration (not all exist in every release)
+USED_RUN_ARGS = ("input_scale", "param_scale", "logrows", "lookup_range", "scale_rebase_multiplier",
+                 "check_mode", "input_visibility", "output_visibility", "param_visibility", "num_inner_cols",
+                 "decomp_base", "decomp_legs", "commitment")
+CIRCUIT_COUNTS = ("num_rows", "total_assignments", "total_const_size")
 
 
 class EzklAdapter(Adapter):
     name = "ezkl"
     variant_settings = {
-        "calibration_target": (str, "resources", "accuracy"),
-        "input_scale": (int,),
+        "calibration_target": (str, "resources", "accuracy"),  # calibrate_settings(target=...)
+        "input_scale": (int,),    # fixes the scale calibration may pick (ezkl's `scales=[...]`)
         "param_scale": (int,),
-        "logrows": (int,),
-        "lookup_margin": (int,),
+        "logrows": (int,),        # the most rows calibration may use (`max_logrows`)
+        "lookup_margin": (int,),  # calibrate_settings(lookup_safety_margin=...)
     }
 
     @classmethod
@@ -40,98 +61,155 @@ class EzklAdapter(Adapter):
 
     def prove(self, job: Job) -> ModelResult:
         result = job.new_result()
-        args = self._prepare(job)
+        reached: list[str] = []
+        try:
+            self._pipeline(job, result, reached)
+        except Exception as exc:  # a problem on the tracker's side (files, model export): recorded, not raised
+            result.fail("error", f"tracker: {type(exc).__name__}: {exc}"[:400])
         for stage in PIPELINE:
-            if stage == "srs":
-                args["srs"] = self._srs(job, result, args)
-                if args["srs"] is None:
-                    return result
-                continue
-            data = self._run(job, result, stage, args)
-            if data is None:
-                return result
-            if stage == "settings":
-                args.update(self._read_settings(result, Path(args["settings"])))
-            if stage == "accuracy":
-                result.accuracy = accuracy(job, np.array(data["outputs"], dtype=np.float64))
-        self._sizes(result, args)
+            if stage not in reached and stage not in result.stages and result.status != OK:
+                result.stages[stage] = StageResult(stage, status="skipped", reason="not run: " + result.reason)
         return result
 
-    def _prepare(self, job: Job) -> dict:
+    # --- the pipeline --------------------------------------------------------------------------------
+
+    def _pipeline(self, job: Job, result: ModelResult, reached: list[str]) -> None:
+        if job.build.python is None:
+            result.fail("error", f"build {job.build.revision} has no Python interpreter for ezkl")
+            return
+        args = self._prepare(job)
+        try:
+            for stage in PIPELINE:
+                reached.append(stage)
+                if stage == "srs":
+                    if not self._srs(job, result, args):
+                        return
+                    continue
+                data = self._run(job, result, stage, args)
+                if data is None:
+                    return
+                if stage == "settings":
+                    result.provenance["ezkl_version"] = str(data.get("ezkl_version", "unknown"))
+                    args.update(self._read_settings(result, Path(args["settings"])))
+                elif stage == "accuracy":
+                    result.accuracy = accuracy(job, data["outputs"])
+                    result.provenance["accuracy_outputs"] = str(data.get("source", ""))
+        finally:
+            self._sizes(result, args)
+
+    def _prepare(self, job: Job) -> dict[str, Any]:
         from tracker.models.zoo import eval_set, export_onnx
 
         wd = job.workdir
+        wd.mkdir(parents=True, exist_ok=True)
+        files = {"settings": "settings.json", "compiled": "model.compiled", "vk": "vk.key", "pk": "pk.key",
+                 "proof": "proof.json", "witness": "witness.json"}
+        for name in files.values():  # a reused work dir must not lend its old files to this result
+            (wd / name).unlink(missing_ok=True)
         inputs, _ = eval_set(job.model, job.eval_count)
+        calibration, _ = eval_set(job.model, CALIBRATION_SAMPLES)
         flat = inputs.reshape(len(inputs), -1)
         v = job.variant.as_dict()
-        return {
+        result_args = {k: str(wd / name) for k, name in files.items()}
+        result_args.update({
             "model": str(export_onnx(job.model, wd / "model.onnx")),
-            "settings": str(wd / "settings.json"), "compiled": str(wd / "model.compiled"),
-            "vk": str(wd / "vk.key"), "pk": str(wd / "pk.key"), "proof": str(wd / "proof.json"),
-            "witness": str(wd / "witness.json"),
             "data": str(write_json(wd / "input.json", {"input_data": [flat[0].tolist()]})),
+            # ezkl splits a long input into model-sized samples when it calibrates
             "calibration": str(write_json(wd / "calibration.json",
-                                          {"input_data": [flat[:CALIBRATION_SAMPLES].ravel().tolist()]})),
+                                          {"input_data": [calibration.reshape(-1).tolist()]})),
             "inputs": str(write_json(wd / "eval_inputs.json", flat.tolist())),
             "target": v.get("calibration_target", "resources"),
             "input_scale": v.get("input_scale"), "param_scale": v.get("param_scale"),
             "logrows": v.get("logrows"), "lookup_margin": v.get("lookup_margin"),
-            "repeats": job.repeats,
-        }
+            "repeats": max(1, job.repeats), "setup_repeats": SETUP_REPEATS,
+        })
+        return result_args
 
-    def _run(self, job: Job, result: ModelResult, stage: str, args: dict) -> dict | None:
-        args_file = write_json(job.workdir / f"{stage}.args.json", args)
-        out = job.workdir / f"{stage}.result.json"
-        return run_stage(job, result, StageCall(stage, [job.build.python, SCRIPT, stage, args_file, out], out))
+    def _run(self, job: Job, result: ModelResult, stage: str, args: dict[str, Any]) -> dict | None:
+        args_file = write_json(job.workdir / "stages" / f"{stage}.args.json", args)
+        out = job.workdir / "stages" / f"{stage}.result.json"
+        argv = [job.build.python, SCRIPT, stage, args_file, out]
+        return run_stage(job, result, StageCall(stage, argv, out))
 
-    def _read_settings(self, result: ModelResult, path: Path) -> dict:
-        """The settings ezkl actually chose after calibration: they change between releases."""
-        settings = read_json(path) or {}
-        run_args = settings.get("run_args", {})
-        used = {k: run_args.get(k) for k in ("input_scale", "param_scale", "logrows", "lookup_range",
-                                             "scale_rebase_multiplier", "check_mode", "input_visibility",
-                                             "output_visibility", "param_visibility") if k in run_args}
-        result.settings.update({f"used_{k}": v for k, v in used.items()})
-        result.circuit["logrows"] = int(run_args.get("logrows", 0))
-        for key in ("num_rows", "total_assignments", "total_const_size"):
+    def _read_settings(self, result: ModelResult, path: Path) -> dict[str, Any]:
+        """What ezkl chose after calibration (the defaults move between releases), next to what was asked."""
+        settings = read_json(path)
+        if not isinstance(settings, dict) or not isinstance(settings.get("run_args"), dict):
+            raise ValueError(f"{path.name} after calibration has no run_args")
+        run_args = settings["run_args"]
+        result.settings.update({f"used_{k}": run_args[k] for k in USED_RUN_ARGS if k in run_args})
+        if settings.get("model_output_scales"):
+            result.settings["used_output_scale"] = settings["model_output_scales"][0]
+        result.settings["calibration_samples"] = CALIBRATION_SAMPLES
+        result.circuit["logrows"] = int(run_args["logrows"])
+        for key in CIRCUIT_COUNTS:
             if isinstance(settings.get(key), int):
                 result.circuit[key] = settings[key]
-        scales = settings.get("model_output_scales") or [run_args.get("input_scale", 7)]
-        return {"logrows": result.circuit["logrows"], "output_scale": scales[0]}
+        for key in ("required_lookups", "required_range_checks"):
+            if isinstance(settings.get(key), list):
+                result.circuit[key] = len(settings[key])
+        scales = settings.get("model_output_scales") or [run_args.get("input_scale")]
+        return {"logrows": int(run_args["logrows"]), "output_scale": int(scales[0])}
 
-    def _srs(self, job: Job, result: ModelResult, args: dict) -> str | None:
-        """One SRS per logrows for the whole cache, made atomically so a crash never leaves half of one."""
-        srs = job.cache_dir / "srs" / f"kzg{args['logrows']}.srs"
-        result.provenance["srs"] = "local gen_srs (insecure, for benchmarks), cached per logrows"
-        if srs.exists():
-            return str(srs)
-        srs.parent.mkdir(parents=True, exist_ok=True)
-        tmp = srs.with_name(f".{srs.name}.{os.getpid()}.tmp")
-        made = self._run(job, result, "srs", {**args, "srs": str(tmp)})
-        if made is None:
-            tmp.unlink(missing_ok=True)
-            return None
-        os.replace(tmp, srs)
-        return str(srs)
+    def _srs(self, job: Job, result: ModelResult, args: dict[str, Any]) -> bool:
+        """One SRS per logrows for the whole cache: made once (in a temp file), then published, never replaced."""
+        srs = srs_path(job.cache_dir, args["logrows"])
+        result.provenance["srs"] = SRS_PROVENANCE
+        result.provenance["srs_file"] = str(srs)
+        if file_size(srs) > 0:
+            result.provenance["srs_reused"] = "yes"
+        else:
+            srs.parent.mkdir(parents=True, exist_ok=True)
+            tmp = srs.with_name(f".{srs.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+            try:
+                if self._run(job, result, "srs", {**args, "srs": str(tmp)}) is None:
+                    return False
+                publish_once(tmp, srs)
+            finally:
+                tmp.unlink(missing_ok=True)
+            result.provenance["srs_reused"] = "no"
+        args["srs"] = str(srs)
+        return True
 
-    def _sizes(self, result: ModelResult, args: dict) -> None:
-        result.sizes.update(proof_bytes=file_size(Path(args["proof"])), vk_bytes=file_size(Path(args["vk"])),
-                            pk_bytes=file_size(Path(args["pk"])), srs_bytes=file_size(Path(args["srs"])))
-        proof = read_json(Path(args["proof"])) or {}
-        if isinstance(proof.get("proof"), list):
-            result.sizes["proof_raw_bytes"] = len(proof["proof"])
-        elif isinstance(proof.get("proof"), str):
-            result.sizes["proof_raw_bytes"] = len(proof["proof"].removeprefix("0x")) // 2
+    def _sizes(self, result: ModelResult, args: dict[str, Any]) -> None:
+        for key, name in (("proof_bytes", "proof"), ("vk_bytes", "vk"), ("pk_bytes", "pk"), ("srs_bytes", "srs")):
+            size = file_size(Path(args[name])) if args.get(name) else 0
+            if size:
+                result.sizes[key] = size
+        proof = read_json(Path(args["proof"])) if args.get("proof") else None
+        raw = proof.get("proof") if isinstance(proof, dict) else None
+        if isinstance(raw, list):  # the proof's own bytes, without the JSON around them
+            result.sizes["proof_raw_bytes"] = len(raw)
+        elif isinstance(raw, str):
+            result.sizes["proof_raw_bytes"] = len(raw.removeprefix("0x")) // 2
 
 
-def accuracy(job: Job, circuit_outputs: np.ndarray) -> dict[str, float]:
-    """Circuit outputs against the float model's on the same inputs: max abs error and top-1 agreement."""
+def srs_path(cache_dir: Path, logrows: int) -> Path:
+    return cache_dir / "srs" / f"kzg{int(logrows)}.srs"
+
+
+def publish_once(tmp: Path, final: Path) -> None:
+    """Give `final` the content of `tmp` unless it already exists (another job made it first: keep that one)."""
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        pass
+    except OSError:  # no hard links on this file system: a rename, still atomic, only if still missing
+        if not final.exists():
+            os.replace(tmp, final)
+
+
+def accuracy(job: Job, circuit_outputs: list) -> dict[str, float]:
+    """Circuit outputs against the float model's on the same inputs: max/mean abs error, top-1 agreement."""
     from tracker.models.zoo import eval_set, float_outputs
 
     inputs, _ = eval_set(job.model, job.eval_count)
-    reference = float_outputs(job.model, inputs)
+    reference = np.asarray(float_outputs(job.model, inputs), dtype=np.float64).reshape(len(inputs), -1)
+    got = np.asarray(circuit_outputs, dtype=np.float64).reshape(reference.shape)
+    diff = np.abs(got - reference)
     return {
-        "max_abs_error": float(np.max(np.abs(circuit_outputs - reference))),
-        "top1_agreement": float(np.mean(circuit_outputs.argmax(1) == reference.argmax(1))),
+        "max_abs_error": float(diff.max()),
+        "mean_abs_error": float(diff.mean()),
+        "top1_agreement": float(np.mean(got.argmax(1) == reference.argmax(1))),
         "n": int(len(inputs)),
     }

@@ -49,6 +49,7 @@ def setup_arguments(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--framework", "-f", action="append", dest="frameworks", metavar="NAME")
     p.add_argument("--suite", choices=("tiny", "standard"))
+    p.add_argument("--model", "-m", action="append", dest="models", metavar="NAME", help="a model (repeatable)")
     p.add_argument("--no-publish", action="store_true", help="leave publishing to a later step (CI matrix)")
     p.add_argument("--webhook", metavar="URL", help=f"post new regressions here (default: ${regressions.WEBHOOK_ENV})")
     p.set_defaults(func=main)

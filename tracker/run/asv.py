@@ -98,7 +98,7 @@ def ensure_machine(config: Path, log_path: Path) -> str:
 def run_revision(config: Path, sha: str, job_file: Path, log_path: Path, bench: str | None = None) -> str | None:
     """`asv run` for one commit with the tracker's interpreter; None if it went through, else the reason."""
     args = ["run", "--config", str(config), "--environment", f"existing:{sys.executable}",
-            "--set-commit-hash", sha, "--machine", machine_name(), "--launch-method", "spawn",
+            "--set-commit-hash", sha, "--machine", machine_name(), "--launch-method", "forkserver",
             "--show-stderr"]
     if bench:
         args += ["--bench", bench]

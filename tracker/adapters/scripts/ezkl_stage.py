@@ -1,84 +1,129 @@
 """One EZKL stage, run by the interpreter of the venv where an ezkl release is installed.
 
-    python ezkl_stage.py STAGE ARGS.json RESULT.json
+Two ways to run it (standard library and ezkl only: the tracker is not installed where this runs):
 
-Standard library and ezkl only (the tracker is not installed there). The samples time the ezkl call and
-nothing else: imports and start-up happen before the clock starts. Results go to RESULT.json as
-{"samples": [...], "cpu": [...], "data": {...}}. Works across releases 19.x-23.x: keyword arguments
-only, `proof_type` where `prove` still takes it (up to 22.x), and awaitables where calibrate_settings and
-gen_witness return them (20.x, 21.x). Nothing here downloads: the SRS is made locally with gen_srs.
+    python ezkl_stage.py STAGE ARGS.json RESULT.json
+        one stage, as the tracker runs it: STAGE is settings, compile, srs, setup, witness, prove,
+        verify or accuracy; ARGS.json holds the paths and settings; RESULT.json gets
+        {"samples": [...], "cpu": [...], "data": {...}}.
+
+    python ezkl_stage.py bare --model M.onnx --input INPUT.json --workdir DIR [--repeats 3] ...
+        the whole pipeline in one process, no tracker around it, for checking that what the tracker
+        records matches a bare run of ezkl (prints one JSON summary: samples per stage, peak RSS).
+        Point HOME at a scratch directory first: ezkl writes a cache under $HOME/.ezkl.
+
+The samples time the ezkl call and nothing else: imports, start-up and file writing happen outside the
+clock. Works across releases 18.x-23.x, which differ in three ways handled in `call`:
+  * keyword arguments only; `prove` takes `proof_type` up to 22.x and not from 23.0 (dropped when the
+    release's signature does not have it);
+  * up to 22.0.x `calibrate_settings` and `gen_witness` return awaitables, which also need a running
+    event loop to be created; from 22.1 they return plain values;
+  * `verify` raises on a bad proof (and returns True otherwise; anything else is treated as failure).
+Nothing here downloads: the SRS is made locally with `gen_srs` (never `get_srs`, never EVM helpers).
 """
+import argparse
 import asyncio
 import inspect
 import json
+import os
+import resource
 import sys
 import time
 
 import ezkl
 
-LOOP = asyncio.new_event_loop()
+VERSION = getattr(ezkl, "__version__", "unknown")
+# keyword arguments that only some releases take: dropped where the release does not know them
+OPTIONAL_KWARGS = {"proof_type", "lookup_safety_margin", "scales", "max_logrows"}
+# the BN254 scalar field: ezkl's field elements, for dequantizing outputs by hand when nothing else can
+BN254_R = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+
+_loop = None
 
 
 def call(fn, **kwargs):
-    """Call an ezkl function with the keyword arguments this release accepts, awaiting if needed."""
+    """Call an ezkl function with keyword arguments this release accepts; await its result if need be."""
+    global _loop
     try:
         accepted = inspect.signature(fn).parameters
-        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
     except (TypeError, ValueError):
-        pass
+        accepted = None
+    if accepted is not None and not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+        unknown = [k for k in kwargs if k not in accepted]
+        missing = [k for k in unknown if k not in OPTIONAL_KWARGS]
+        if missing:
+            raise TypeError(f"ezkl {VERSION}: {fn.__name__}() takes no {', '.join(missing)}")
+        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
 
-    async def inside_a_loop():  # 20.x/21.x need a running event loop even to create their awaitable
-        result = fn(**kwargs)
-        return await result if inspect.isawaitable(result) else result
+    async def in_a_loop():  # up to 22.0.x the awaitable cannot even be created outside a running loop
+        out = fn(**kwargs)
+        return (await out) if inspect.isawaitable(out) else out
 
-    return LOOP.run_until_complete(inside_a_loop())
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+    return _loop.run_until_complete(in_a_loop())
 
 
 def timed(repeats, fn, **kwargs):
-    samples, cpu, result = [], [], None
-    for _ in range(repeats):
+    """Call `fn` `repeats` times; wall and CPU seconds of each call (all threads of this process)."""
+    samples, cpu, out = [], [], None
+    for _ in range(max(1, int(repeats))):
         c0, t0 = time.process_time(), time.perf_counter()
-        result = call(fn, **kwargs)
+        out = call(fn, **kwargs)
         samples.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    return samples, cpu, result
+    return samples, cpu, out
 
+
+def _require(ok, what):
+    """Older releases return False instead of raising on some failures."""
+    if ok is False:
+        raise RuntimeError(f"ezkl {VERSION}: {what} returned False")
+
+
+# --- the stages: each takes the args dict and returns (samples, cpu, data) ---------------------------
 
 def stage_settings(a):
+    """gen_settings, then calibrate_settings on the calibration data; one sample covers both calls."""
     run_args = ezkl.PyRunArgs()
     for key in ("input_scale", "param_scale", "logrows"):
         if a.get(key) is not None:
-            setattr(run_args, key, a[key])
-    c0, t0 = time.process_time(), time.perf_counter()
-    call(ezkl.gen_settings, model=a["model"], output=a["settings"], py_run_args=run_args)
-    extra = {}
+            setattr(run_args, key, int(a[key]))
+    calibrate = {}
     if a.get("lookup_margin") is not None:
-        extra["lookup_safety_margin"] = a["lookup_margin"]
+        calibrate["lookup_safety_margin"] = a["lookup_margin"]
     if a.get("input_scale") is not None:
-        extra["scales"] = [a["input_scale"]]
+        calibrate["scales"] = [int(a["input_scale"])]
     if a.get("logrows") is not None:
-        extra["max_logrows"] = a["logrows"]
-    call(ezkl.calibrate_settings, data=a["calibration"], model=a["model"], settings=a["settings"],
-         target=a["target"], **extra)
-    return [time.perf_counter() - t0], [time.process_time() - c0], {}
+        calibrate["max_logrows"] = int(a["logrows"])
+    s1, c1, ok = timed(1, ezkl.gen_settings, model=a["model"], output=a["settings"], py_run_args=run_args)
+    _require(ok, "gen_settings")
+    s2, c2, ok = timed(1, ezkl.calibrate_settings, data=a["calibration"], model=a["model"],
+                       settings=a["settings"], target=a.get("target") or "resources", **calibrate)
+    _require(ok, "calibrate_settings")
+    return [s1[0] + s2[0]], [c1[0] + c2[0]], {"ezkl_version": VERSION, "gen_settings_s": s1[0],
+                                              "calibrate_settings_s": s2[0]}
 
 
 def stage_compile(a):
-    s, c, _ = timed(1, ezkl.compile_circuit, model=a["model"], compiled_circuit=a["compiled"],
-                    settings_path=a["settings"])
+    s, c, ok = timed(1, ezkl.compile_circuit, model=a["model"], compiled_circuit=a["compiled"],
+                     settings_path=a["settings"])
+    _require(ok, "compile_circuit")
     return s, c, {}
 
 
 def stage_srs(a):
-    s, c, _ = timed(1, ezkl.gen_srs, srs_path=a["srs"], logrows=a["logrows"])
+    """A local, insecure SRS (toxic waste known to this process): fine for benchmarks, never for production."""
+    s, c, _ = timed(1, ezkl.gen_srs, srs_path=a["srs"], logrows=int(a["logrows"]))
+    if not os.path.exists(a["srs"]) or os.path.getsize(a["srs"]) == 0:
+        raise RuntimeError(f"ezkl {VERSION}: gen_srs wrote no file at {a['srs']}")
     return s, c, {}
 
 
 def stage_setup(a):
-    s, c, ok = timed(a.get("setup_repeats", 1), ezkl.setup, model=a["compiled"], vk_path=a["vk"], pk_path=a["pk"],
-                     srs_path=a["srs"])
-    if ok is False:
-        raise SystemExit("ezkl.setup returned False")
+    s, c, ok = timed(a.get("setup_repeats", 1), ezkl.setup, model=a["compiled"], vk_path=a["vk"],
+                     pk_path=a["pk"], srs_path=a["srs"])
+    _require(ok, "setup")
     return s, c, {}
 
 
@@ -88,52 +133,142 @@ def stage_witness(a):
 
 
 def stage_prove(a):
-    s, c, _ = timed(a["repeats"], ezkl.prove, witness=a["witness"], model=a["compiled"], pk_path=a["pk"],
-                    proof_path=a["proof"], srs_path=a["srs"], proof_type="single")
+    s, c, out = timed(a.get("repeats", 1), ezkl.prove, witness=a["witness"], model=a["compiled"],
+                      pk_path=a["pk"], proof_path=a["proof"], srs_path=a["srs"], proof_type="single")
+    _require(out, "prove")
     return s, c, {}
 
 
 def stage_verify(a):
-    s, c, ok = timed(a["repeats"], ezkl.verify, proof_path=a["proof"], settings_path=a["settings"],
-                     vk_path=a["vk"], srs_path=a["srs"])
-    if ok is not True:
-        raise SystemExit(f"ezkl.verify returned {ok!r}")
-    return s, c, {}
+    """`verify` raises on a bad proof; anything but True is a failure too."""
+    samples, cpu = [], []
+    for _ in range(max(1, int(a.get("repeats", 1)))):
+        s, c, ok = timed(1, ezkl.verify, proof_path=a["proof"], settings_path=a["settings"],
+                         vk_path=a["vk"], srs_path=a["srs"])
+        if ok is not True:
+            raise RuntimeError(f"ezkl {VERSION}: verify returned {ok!r}, not True")
+        samples += s
+        cpu += c
+    return samples, cpu, {"verified": True}
 
 
 def stage_accuracy(a):
-    """The circuit's outputs for every evaluation input, from witnesses (no proofs: they are not needed)."""
-    outputs, samples, cpu = [], [], []
-    for i, x in enumerate(json.load(open(a["inputs"]))):
-        data = f"{a['witness']}.{i}.input.json"
-        with open(data, "w") as f:
+    """The circuit's (dequantized) outputs for each evaluation input, from witnesses alone: no proof needed.
+
+    One sample per witness. The outputs come from the witness file's `pretty_elements.rescaled_outputs`
+    (18.x-23.x all write it); failing that, from the field elements and the output scale.
+    """
+    with open(a["inputs"]) as f:
+        inputs = json.load(f)
+    data_path, witness_path = a["witness"] + ".eval-input.json", a["witness"] + ".eval.json"
+    outputs, samples, cpu, sources = [], [], [], set()
+    for x in inputs:
+        with open(data_path, "w") as f:
             json.dump({"input_data": [x]}, f)
-        s, c, w = timed(1, ezkl.gen_witness, data=data, model=a["compiled"], output=f"{a['witness']}.{i}.json")
+        s, c, _ = timed(1, ezkl.gen_witness, data=data_path, model=a["compiled"], output=witness_path)
         samples += s
         cpu += c
-        if not isinstance(w, dict):
-            w = json.load(open(f"{a['witness']}.{i}.json"))
-        outputs.append(rescaled_outputs(w, a["output_scale"]))
-    return samples, cpu, {"outputs": outputs}
+        with open(witness_path) as f:
+            witness = json.load(f)
+        values, source = rescaled_outputs(witness, int(a["output_scale"]))
+        outputs.append(values)
+        sources.add(source)
+    return samples, cpu, {"outputs": outputs, "source": ",".join(sorted(sources))}
 
 
 def rescaled_outputs(witness, scale):
+    """The first output tensor of a witness as floats, and where the values came from."""
     pretty = witness.get("pretty_elements") or {}
-    if pretty.get("rescaled_outputs"):
-        return [float(v) for v in pretty["rescaled_outputs"][0]]
-    return [ezkl.felt_to_float(v, scale) for v in witness["outputs"][0]]
+    rescaled = pretty.get("rescaled_outputs")
+    if rescaled and rescaled[0]:
+        return [float(v) for v in rescaled[0]], "rescaled_outputs"
+    felts = witness["outputs"][0]
+    if hasattr(ezkl, "felt_to_float"):
+        return [float(ezkl.felt_to_float(v, scale)) for v in felts], "felt_to_float"
+    return [felt_to_float(v, scale) for v in felts], "felt_by_hand"
 
 
-STAGES = {name[len("stage_"):]: fn for name, fn in globals().items() if name.startswith("stage_")}
+def felt_to_float(felt, scale):
+    """A field element (little-endian hex, as ezkl writes it) to a float at `scale` (value / 2**scale)."""
+    n = int.from_bytes(bytes.fromhex(felt[2:] if felt.startswith("0x") else felt), "little") % BN254_R
+    if n > BN254_R // 2:
+        n -= BN254_R
+    return n / float(2 ** scale)
 
 
-def main(stage, args_file, result_file):
+STAGES = {name[len("stage_"):]: fn for name, fn in list(globals().items()) if name.startswith("stage_")}
+
+
+# --- entry points ------------------------------------------------------------------------------------
+
+def run_stage(stage, args_file, result_file):
     with open(args_file) as f:
         args = json.load(f)
-    samples, cpu, data = STAGES[stage](args)
-    with open(result_file, "w") as f:
+    try:
+        samples, cpu, data = STAGES[stage](args)
+    except Exception as exc:  # one readable last line for the tracker's record; the traceback stays above
+        import traceback
+
+        traceback.print_exc()
+        print(f"ezkl {VERSION} {stage} failed: {type(exc).__name__}: {str(exc)[:300]}", file=sys.stderr)
+        return 1
+    tmp = result_file + ".tmp"
+    with open(tmp, "w") as f:
         json.dump({"samples": samples, "cpu": cpu, "data": data}, f)
+    os.replace(tmp, result_file)
+    return 0
+
+
+def bare(argv):
+    """The whole pipeline in this one process: what a user would write by hand, to compare with the tracker."""
+    p = argparse.ArgumentParser(prog="ezkl_stage.py bare", description=bare.__doc__)
+    p.add_argument("--model", required=True, help="ONNX model")
+    p.add_argument("--input", required=True, help='ezkl input JSON ({"input_data": [[...]]})')
+    p.add_argument("--calibration", help="calibration JSON (default: --input)")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--target", default="resources", choices=("resources", "accuracy"))
+    p.add_argument("--srs", help="an SRS file for the circuit's logrows (made with gen_srs if missing)")
+    p.add_argument("--result", help="also write the summary JSON here")
+    o = p.parse_args(argv)
+    os.makedirs(o.workdir, exist_ok=True)
+    w = lambda name: os.path.join(o.workdir, name)  # noqa: E731
+    a = {"model": o.model, "data": o.input, "calibration": o.calibration or o.input, "target": o.target,
+         "settings": w("settings.json"), "compiled": w("model.compiled"), "vk": w("vk.key"), "pk": w("pk.key"),
+         "witness": w("witness.json"), "proof": w("proof.json"), "repeats": o.repeats}
+    summary = {"ezkl_version": VERSION, "stages": {}}
+    for stage in ("settings", "compile", "srs", "setup", "witness", "prove", "verify"):
+        if stage == "srs":
+            with open(a["settings"]) as f:
+                a["logrows"] = json.load(f)["run_args"]["logrows"]
+            a["srs"] = o.srs or w(f"kzg{a['logrows']}.srs")
+            if os.path.exists(a["srs"]):
+                continue
+        samples, cpu, _ = STAGES[stage](a)
+        summary["stages"][stage] = {"samples_s": samples, "cpu_s": cpu}
+    summary["logrows"] = a["logrows"]
+    summary["sizes"] = {k: os.path.getsize(a[f]) for k, f in
+                        (("proof_bytes", "proof"), ("vk_bytes", "vk"), ("pk_bytes", "pk"), ("srs_bytes", "srs"))}
+    # peak RSS of this whole process (all stages), as the kernel counts it
+    summary["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    text = json.dumps(summary, indent=1)
+    if o.result:
+        with open(o.result, "w") as f:
+            f.write(text + "\n")
+    print(text)
+    return 0
+
+
+def main(argv):
+    if argv and argv[0] == "bare":
+        return bare(argv[1:])
+    if len(argv) != 3 or argv[0] not in STAGES:
+        print(f"usage: ezkl_stage.py {{{','.join(STAGES)}}} ARGS.json RESULT.json\n"
+              f"       ezkl_stage.py bare --model M.onnx --input INPUT.json --workdir DIR [--repeats N]",
+              file=sys.stderr)
+        return 2
+    return run_stage(*argv)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,77 @@
+"""A throwaway framework repository with a known history, for tests of history, nightly and bisect.
+
+Each commit holds `prover.py`, a "prover" whose prove stage sleeps `delay` seconds and writes a proof of
+`proof_bytes` bytes; the test decides those per commit, so it knows where every regression is. Commits
+are dated one day apart from a fixed start, with a fixed author, so their shas are stable.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+START = 1_700_000_000
+PROVER = textwrap.dedent("""\
+    import os, sys, time
+    DELAY, PROOF_BYTES = {delay!r}, {proof_bytes!r}
+    stage, workdir = sys.argv[1], sys.argv[2]
+    if stage == "prove":
+        time.sleep(DELAY)
+        with open(os.path.join(workdir, "proof"), "wb") as f:
+            f.write(b"p" * PROOF_BYTES)
+    elif stage == "verify":
+        assert os.path.getsize(os.path.join(workdir, "proof")) == PROOF_BYTES
+""")
+
+
+@dataclass(frozen=True)
+class Step:
+    delay: float = 0.1
+    proof_bytes: int = 1000
+    broken: bool = False  # a commit whose build fails
+    subject: str = ""
+
+
+def _git(repo: Path, *args: str, when: int | None = None) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    if when is not None:
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = f"{when} +0000"
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def make_repo(path: Path, steps: list[Step]) -> list[str]:
+    """Create the repo with one commit per step; return the shas, oldest first."""
+    path.mkdir(parents=True)
+    _git(path, "init", "-q", "--initial-branch=main")
+    return [add_commit(path, step, i) for i, step in enumerate(steps)]
+
+
+def add_commit(path: Path, step: Step, index: int | None = None) -> str:
+    if index is None:
+        index = int(_git(path, "rev-list", "--count", "HEAD"))
+    source = PROVER.format(delay=step.delay, proof_bytes=step.proof_bytes)
+    (path / "prover.py").write_text(source + ("def broken(:\n" if step.broken else ""))
+    _git(path, "add", "prover.py")
+    _git(path, "commit", "-q", "--allow-empty", "-m", step.subject or f"commit {index}", when=START + index * 86400)
+    return _git(path, "rev-parse", "HEAD").strip()
+
+
+def config_text(repo: Path, nightly_max: int = 50) -> str:
+    return textwrap.dedent(f"""\
+        version: 1
+        repeats: 3
+        frameworks:
+          - name: synth
+            adapter: command
+            proof_system: none (test prover)
+            model_format: ONNX
+            repo: {repo}
+            history: {{kind: commits, branch: main, select: {{nightly_max: {nightly_max}}}}}
+            build: {{kind: commands, commands: ["python3 -c 'import ast; ast.parse(open(\\"prover.py\\").read())'"]}}
+            stages:
+              prove: "python3 {{src}}/prover.py prove {{workdir}}"
+              verify: "python3 {{src}}/prover.py verify {{workdir}}"
+        """)

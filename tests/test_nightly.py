@@ -1,0 +1,126 @@
+"""History, nightly, regressions, bisect, build failures and shards, on a throwaway framework repository.
+
+The synthetic prover gets 2x slower at commit 5 and writes 2x larger proofs from commit 9; its commit 3
+does not build. Everything runs for real: git, the build recipe, the measured stages, asv run/publish.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.synthetic import Step, add_commit, config_text, make_repo
+from tracker.cli import main
+from tracker.fsutil import read_json
+
+SLOW_AT, LARGE_AT, BROKEN_AT = 5, 9, 3
+pytestmark = pytest.mark.slow
+
+
+def steps(n: int = 12) -> list[Step]:
+    return [Step(delay=0.4 if i >= SLOW_AT else 0.2, proof_bytes=2000 if i >= LARGE_AT else 1000,
+                 broken=i == BROKEN_AT) for i in range(n)]
+
+
+class Tracker:
+    """The command line against one config and one set of dirs."""
+
+    def __init__(self, root: Path, repo: Path, name: str = "main"):
+        self.root = root / name
+        self.root.mkdir(parents=True)
+        self.config = self.root / "frameworks.yaml"
+        self.config.write_text(config_text(repo))
+        (self.root / "asv.conf.json").write_text((Path(__file__).parents[1] / "asv.conf.json").read_text())
+        self.results, self.html = self.root / "results", self.root / "html"
+
+    def __call__(self, *args: str, cache: Path | None = None) -> int:
+        return main(["--config", str(self.config), "--results", str(self.results), "--html", str(self.html),
+                     "--cache", str(cache or self.root / "cache"), *args, ])
+
+    def regressions(self, capsys) -> list[dict]:
+        capsys.readouterr()
+        self("regressions", "--json")
+        return json.loads(capsys.readouterr().out)
+
+    def asv_points(self) -> dict[str, dict]:
+        """commit -> {benchmark: value} from asv's result files."""
+        points = {}
+        for path in (self.results / "synth" / "asv").glob("*/*-existing-*.json"):
+            data = read_json(path)
+            points[data["commit_hash"]] = {k: v[0] for k, v in data["results"].items()}
+        return points
+
+
+@pytest.fixture
+def env(monkeypatch):
+    monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
+
+
+def test_nightly_finds_both_regressions_then_has_nothing_to_do(tmp_path, env, capsys):
+    repo = tmp_path / "repo"
+    shas = make_repo(repo, steps())
+    t = Tracker(tmp_path, repo)
+    assert t("nightly", "-m", "linear") == 3  # new regressions
+    found = {(r["metric"], r["first_bad"]) for r in t.regressions(capsys)}
+    assert found == {("prove_time", shas[SLOW_AT]), ("proof_size", shas[LARGE_AT])}
+
+    # the broken commit is recorded, the ones after it were benchmarked
+    failed = read_json(t.results / "synth" / "builds" / f"{shas[BROKEN_AT]}.json")
+    assert failed["status"] == "build_failed" and "SyntaxError" in failed["reason"]
+    points = t.asv_points()
+    assert set(points) == set(shas) - {shas[BROKEN_AT]}
+    capsys.readouterr()
+    assert t("list") == 0
+    assert "build failed" in capsys.readouterr().out
+
+    # a second nightly: nothing new, nothing built, asv's results untouched
+    builds = sorted((t.root / "cache" / "builds" / "synth").iterdir())
+    before = {p: p.read_bytes() for p in (t.results / "synth" / "asv").rglob("*.json")}
+    assert t("nightly", "-m", "linear") == 0  # the regressions were already reported
+    assert "0 new revision(s) run" in capsys.readouterr().out
+    assert sorted((t.root / "cache" / "builds" / "synth").iterdir()) == builds
+    assert {p: p.read_bytes() for p in (t.results / "synth" / "asv").rglob("*.json")} == before
+
+    # one new commit: exactly one new revision
+    new = add_commit(repo, Step(delay=0.4, proof_bytes=2000))
+    assert t("nightly", "-m", "linear") == 0
+    assert "1 new revision(s) run" in capsys.readouterr().out
+    assert set(t.asv_points()) == set(points) | {new}
+
+
+def test_steps_then_bisect_find_the_same_commits(tmp_path, env, capsys):
+    repo = tmp_path / "repo"
+    shas = make_repo(repo, steps())
+    t = Tracker(tmp_path, repo)
+    assert t("run", "--steps", "4", "-m", "linear") in (0, 1)
+    sampled = set(t.asv_points())
+    assert len(sampled) == 4 and shas[0] in sampled and shas[-1] in sampled
+    rows = t.regressions(capsys)
+    assert {r["metric"] for r in rows} == {"prove_time", "proof_size"}
+    found = {}
+    for row in rows:
+        good = row["range_start"] or row["last_good"]
+        assert t("bisect", "-f", "synth", "-m", "linear", "--metric", row["metric"], good, row["first_bad"]) == 0
+        out = capsys.readouterr().out
+        found[row["metric"]] = out.split("first commit with the new")[1].split()[1]
+    assert found == {"prove_time": shas[SLOW_AT], "proof_size": shas[LARGE_AT]}
+
+
+def test_merged_shards_publish_the_same_points_as_one_run(tmp_path, env):
+    repo = tmp_path / "repo"
+    make_repo(repo, [Step(proof_bytes=1000 + 100 * i) for i in range(6)])
+    whole = Tracker(tmp_path, repo, "whole")
+    assert whole("run", "-m", "linear") == 0
+    shards = [Tracker(tmp_path, repo, f"shard{i}") for i in (1, 2)]
+    for i, shard in enumerate(shards, 1):
+        assert shard("run", "--shard", f"{i}/2", "--no-publish", "-m", "linear") == 0
+    merged = Tracker(tmp_path, repo, "merged")
+    assert merged("publish", "--merge", *(str(s.results) for s in shards)) == 0
+
+    def proof_points(t: Tracker) -> list:
+        graph = next(t.html.joinpath("synth", "graphs").rglob("benchmarks.ProofSize.track_proof_size.json"))
+        return json.loads(graph.read_text())
+
+    assert proof_points(merged) == proof_points(whole)
+    assert len(proof_points(whole)) == 6
