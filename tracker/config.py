@@ -79,6 +79,7 @@ class Variant:
 
     name: str
     settings: tuple[tuple[str, Any], ...] = ()
+    limits: Limits | None = None  # where a variant needs other limits than its framework's
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.settings)
@@ -140,9 +141,13 @@ class _At:
     node: yaml.Node
     field: str
     path: Path
+    key: yaml.Node | None = None  # the mapping key this value stands under, if any
 
     @property
     def line(self) -> int:
+        """The value's line; for a block mapping or list, the line of the key that names it."""
+        if self.key is not None and not isinstance(self.node, yaml.ScalarNode):
+            return self.key.start_mark.line + 1
         return self.node.start_mark.line + 1
 
     def fail(self, message: str) -> ConfigError:
@@ -154,7 +159,7 @@ class _At:
         out: dict[str, _At] = {}
         for key_node, value_node in self.node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            sub = _At(value_node, f"{self.field}.{key}" if self.field else str(key), self.path)
+            sub = _At(value_node, f"{self.field}.{key}" if self.field else str(key), self.path, key_node)
             if not isinstance(key, str):
                 raise _At(key_node, self.field, self.path).fail("keys must be strings")
             if key not in allowed:
@@ -404,7 +409,7 @@ def _variants(at: _At, adapter) -> tuple[Variant, ...]:
         raise at.fail("must list at least one variant (or leave 'variants' out for the adapter's defaults)")
     variants: list[Variant] = []
     for item in items:
-        keys = item.mapping(("name", "settings"), required=("name",))
+        keys = item.mapping(("name", "settings", "limits"), required=("name",))
         name = keys["name"].string(NAME_RE, "lower-case letters, digits, '-' and '_'")
         if name in [v.name for v in variants]:
             raise keys["name"].fail(f"duplicate variant name {name!r}")
@@ -413,7 +418,8 @@ def _variants(at: _At, adapter) -> tuple[Variant, ...]:
             allowed = tuple(adapter.variant_settings)
             for key, value in keys["settings"].mapping(allowed).items():
                 settings[key] = _setting(value, adapter.variant_settings[key])
-        variants.append(Variant(name, tuple(sorted(settings.items()))))
+        limits = _limits(keys["limits"]) if "limits" in keys else None
+        variants.append(Variant(name, tuple(sorted(settings.items())), limits))
     return tuple(variants)
 
 

@@ -48,8 +48,9 @@ class EzklAdapter(Adapter):
     name = "ezkl"
     variant_settings = {
         "calibration_target": (str, "resources", "accuracy"),  # calibrate_settings(target=...)
-        "input_scale": (int,),    # fixes the scale calibration may pick (ezkl's `scales=[...]`)
-        "param_scale": (int,),
+        # the scale calibration may pick (`scales=[...]`); calibration ties param_scale to it in every
+        # release seen (18.x-23.x), so there is no separate param_scale setting
+        "input_scale": (int,),
         "logrows": (int,),        # the most rows calibration may use (`max_logrows`)
         "lookup_margin": (int,),  # calibrate_settings(lookup_safety_margin=...)
     }
@@ -119,7 +120,7 @@ class EzklAdapter(Adapter):
                                           {"input_data": [calibration.reshape(-1).tolist()]})),
             "inputs": str(write_json(wd / "eval_inputs.json", flat.tolist())),
             "target": v.get("calibration_target", "resources"),
-            "input_scale": v.get("input_scale"), "param_scale": v.get("param_scale"),
+            "input_scale": v.get("input_scale"),
             "logrows": v.get("logrows"), "lookup_margin": v.get("lookup_margin"),
             "repeats": max(1, job.repeats), "setup_repeats": SETUP_REPEATS,
         })

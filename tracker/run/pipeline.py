@@ -41,15 +41,16 @@ def prove_revision(job: RevisionJob, progress: Progress | None = None) -> list[M
                 continue
             say(f"  {framework.name} {build.version or job.revision[:8]} {model_name} [{variant_name}] proving ...")
             started = time.perf_counter()
+            variant = framework.variant(variant_name)
             model_job = Job(
-                framework=framework, build=build, model=get_model(model_name),
-                variant=framework.variant(variant_name),
+                framework=framework, build=build, model=get_model(model_name), variant=variant,
                 workdir=_fresh_dir(Path(job.work_dir) / f"{model_name}--{variant_name}"),
                 cache_dir=Path(job.cache_dir), repeats=job.repeats, eval_count=job.eval_count,
-                limits=framework.limits,
+                limits=variant.limits or framework.limits,
             )
             result = _prove_one(adapter, model_job)
             records.save(records_dir, result)
+            _shed(model_job.workdir)
             say(f"  {framework.name} {build.version or job.revision[:8]} {model_name} [{variant_name}] "
                 f"{result.status}{': ' + result.reason if result.reason else ''} "
                 f"({time.perf_counter() - started:.1f} s)")
@@ -65,6 +66,13 @@ def _prove_one(adapter, job: Job) -> ModelResult:
         (job.workdir / "logs").mkdir(parents=True, exist_ok=True)
         (job.workdir / "logs" / "adapter-error.log").write_text(traceback.format_exc())
         return job.new_result().fail("error", f"adapter error: {type(exc).__name__}: {exc}")
+
+
+def _shed(workdir: Path, keep_below: int = 16 << 20) -> None:
+    """Drop the large files a proof leaves (proving keys run to hundreds of MB); keep logs and small outputs."""
+    for path in workdir.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.stat().st_size >= keep_below:
+            path.unlink()
 
 
 def _fresh_dir(path: Path) -> Path:

@@ -86,7 +86,7 @@ def _require(ok, what):
 def stage_settings(a):
     """gen_settings, then calibrate_settings on the calibration data; one sample covers both calls."""
     run_args = ezkl.PyRunArgs()
-    for key in ("input_scale", "param_scale", "logrows"):
+    for key in ("input_scale", "param_scale", "logrows"):  # calibration then searches from these
         if a.get(key) is not None:
             setattr(run_args, key, int(a[key]))
     calibrate = {}
@@ -271,4 +271,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    status = main(sys.argv[1:])
+    # Skip interpreter finalization: the releases with awaitables (pyo3-asyncio, up to 22.0.x) can abort
+    # there ("PyGILState_Release: thread state ... must be current"), after the work is done and reported.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

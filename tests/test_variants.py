@@ -1,0 +1,70 @@
+"""Variants: one framework under several settings, each its own series; limits hit are results, not crashes."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from tests.conftest import ROOT
+from tracker.cli import main
+from tracker.config import load_config
+
+pytestmark = pytest.mark.slow
+
+CONFIG = textwrap.dedent("""\
+    version: 1
+    frameworks:
+      - name: ezkl
+        adapter: ezkl
+        proof_system: Halo2 (KZG)
+        model_format: ONNX
+        history:
+          kind: releases
+          package: {registry: pypi, name: ezkl}
+        build: {kind: pip, requirements: ["ezkl=={version}", "onnx"]}
+        variants:
+          - name: resources
+            settings: {calibration_target: resources}
+          - name: accuracy
+            settings: {calibration_target: accuracy}
+          - name: capped
+            settings: {calibration_target: accuracy}
+            limits: {memory_mb: 120}
+    """)
+
+
+def test_variants_are_series_and_a_memory_cap_is_a_result(tmp_path, test_cache, monkeypatch, capsys):
+    monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
+    config = tmp_path / "frameworks.yaml"
+    config.write_text(CONFIG)
+    (tmp_path / "asv.conf.json").write_text((ROOT / "asv.conf.json").read_text())
+    assert load_config(config).framework("ezkl").variant("capped").limits.memory_mb == 120
+    status = main(["--config", str(config), "--cache", str(test_cache / "tracker-cache"), "run", "-f", "ezkl",
+                   "-r", "23.0.5", "-m", "mlp", "--repeats", "1", "--eval-count", "100"])
+    assert status == 1  # one variant failed; the run went on and published
+    records = {p.stem.split("--")[1]: json.loads(p.read_text())
+               for p in (tmp_path / "results" / "ezkl" / "records").rglob("mlp--*.json")}
+    assert set(records) == {"resources", "accuracy", "capped"}
+    resources, accuracy, capped = records["resources"], records["accuracy"], records["capped"]
+    assert resources["status"] == accuracy["status"] == "ok"
+    assert accuracy["accuracy"]["max_abs_error"] <= resources["accuracy"]["max_abs_error"]
+    assert capped["status"] == "out_of_memory"
+    oom = next(s for s in capped["stages"].values() if s["status"] == "out_of_memory")
+    assert oom["limit"] == "120 MiB" and "120 MiB" in capped["reason"]
+    # the settings each variant actually ran with are kept beside its figures
+    assert resources["settings"]["calibration_target"] == "resources"
+    assert {"used_input_scale", "used_param_scale", "used_logrows"} <= set(accuracy["settings"])
+
+    # each variant is its own series in asv: one graph line per variant, the capped one has no point
+    index = json.loads((tmp_path / "html" / "ezkl" / "index.json").read_text())
+    prove = index["benchmarks"]["benchmarks.ProveTime.track_prove_time"]
+    assert prove["param_names"] == ["model", "variant"]
+    variants = [v.strip("'") for v in prove["params"][1]]
+    assert sorted(variants) == ["accuracy", "capped", "resources"]
+    graph = next(p for p in (tmp_path / "html" / "ezkl" / "graphs").rglob("benchmarks.ProveTime.track_prove_time.json")
+                 if "summary" not in p.parts)
+    [[_, values]] = json.loads(graph.read_text())
+    by_variant = dict(zip(variants, values))
+    assert by_variant["capped"] is None
+    assert by_variant["resources"] > 0 and by_variant["accuracy"] > 0
