@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
@@ -158,8 +158,9 @@ def run_revision(config: Config, fw: Framework, adapter, history, revision: Revi
         f"({time.perf_counter() - started:.1f} s)")
     remember_revision(layout, fw.name, revision)
     job = _job(config, fw, built.build, revision, layout, request)
-    job_file = job.save(layout.cache / "jobs" / fw.name / f"{revision.sha}.json")
     results = prove_revision(job, progress=say)
+    # asv's setup_cache reads the records just made: with `force` left on it would prove everything twice
+    job_file = replace(job, force=False).save(layout.cache / "jobs" / fw.name / f"{revision.sha}.json")
     failed = asv.run_revision(asv_config, revision.sha, job_file, layout.logs(fw.name) / f"asv-run-{revision.short}.log",
                               bench=request.bench)
     models = {f"{r.model}[{r.variant}]": r.status if r.status != "ok" else "ok" for r in results}
