@@ -1,0 +1,327 @@
+"""What the tracker costs and how faithfully it measures: a benchmark, run by hand on a quiet machine.
+
+    python bench/tracker_cost.py fidelity [--framework ezkl --revision 23.0.5 --repeats 5]
+    python bench/tracker_cost.py scale    [--sizes 200,2000,10000]
+    python bench/tracker_cost.py matrix   [--framework ezkl ...]
+
+fidelity  runs one revision of the `tiny` suite through the tracker (warm: build and SRS/ptau cached),
+          then each model's whole pipeline bare, in one process, with the same release; prints per stage
+          the tracker's median against the bare median, the tracker's wall time against the sum of the bare
+          stage times (overhead), what a second run of the revision costs and whether it installed, built
+          or made an SRS (caching), and the spread (IQR / median) of prove times (stability).
+scale     makes synthetic histories of N commits with asv results for 3 models (every benchmark filled),
+          and times `publish`, `regressions` and a `nightly` with nothing new on each.
+matrix    the `standard` suite for one revision of each framework given: total wall time and the figures.
+
+Everything is printed as Markdown tables and kept as JSON in --out (default bench-out/), one file a section.
+Medians and ratios only mean something measured in one run, on one machine, with nothing else running.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tracker.adapters.ezkl import SCRIPT as EZKL_STAGE_SCRIPT  # noqa: E402
+from tracker.config import load_config  # noqa: E402
+from tracker.fsutil import read_json  # noqa: E402
+from tracker.models.zoo import SUITES  # noqa: E402
+
+TRACKER = [sys.executable, "-m", "tracker"]
+
+
+def tracker(cache: Path, *args: str, config: Path, log: Path | None = None) -> float:
+    """Run the tracker's CLI; its wall time. Output goes to `log` (the tables stay readable)."""
+    started = time.perf_counter()
+    with open(log or os.devnull, "a") as out:
+        status = subprocess.run([*TRACKER, "--config", str(config), "--cache", str(cache), *args],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+    wall = time.perf_counter() - started
+    if status not in (0, 3):
+        raise SystemExit(f"zkml-tracker {' '.join(args)} exited {status} (log: {log})")
+    return wall
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def iqr_ratio(xs):
+    if len(xs) < 4:
+        return float("nan")
+    q = statistics.quantiles(xs, n=4)
+    return (q[2] - q[0]) / statistics.median(xs)
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    def cell(v):
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --- fidelity, overhead, caching, stability ------------------------------------------------------------
+
+def project_config(out: Path) -> Path:
+    """The project's frameworks.yaml and asv.conf.json copied into `out`: results and html land there."""
+    for name in ("frameworks.yaml", "asv.conf.json"):
+        shutil.copy(ROOT / name, out / name)
+    return out / "frameworks.yaml"
+
+
+def fidelity(o: argparse.Namespace) -> dict:
+    cache, log = o.out / "cache", o.out / "fidelity.log"
+    path = project_config(o.out)
+    config = load_config(path)
+    fw = config.framework(o.framework)
+    run = ["run", "-f", o.framework, "-r", o.revision, "--repeats", str(o.repeats), "--no-publish"]
+    print(f"warm-up run of {o.framework} {o.revision} (installs, SRS) ...", flush=True)
+    first = tracker(cache, *run, config=path, log=log)
+    srs_before = _srs_files(cache)
+    print("forced run (proves everything again, build and SRS cached) ...", flush=True)
+    forced = tracker(cache, *run, "--force", config=path, log=log)
+    print("second run (records in place) ...", flush=True)
+    second = tracker(cache, *run, config=path, log=log)
+    records = _records(o.out / "results", o.framework)
+    python = _build_python(cache, o.framework)
+    bare = {}
+    for model in SUITES[config.default_suite]:
+        for variant in fw.variant_names:
+            print(f"bare {model} [{variant}] ...", flush=True)
+            bare[(model, variant)] = _bare_ezkl(python, cache, o.framework, model, fw.variant(variant), o)
+    return _fidelity_report(records, bare, first, forced, second, srs_before == _srs_files(cache),
+                            log.read_text())
+
+
+def _srs_files(cache: Path) -> dict[str, float]:
+    return {p.name: p.stat().st_mtime for p in (cache / "srs").glob("*") if p.is_file()}
+
+
+def _records(results: Path, framework: str) -> dict:
+    """The newest record of every (model, variant) of the framework."""
+    out = {}
+    for path in sorted((results / framework / "records").rglob("*.json"), key=lambda p: p.stat().st_mtime):
+        rec = read_json(path)
+        out[(rec["model"], rec["variant"])] = rec
+    return out
+
+
+def _build_python(cache: Path, framework: str) -> Path:
+    markers = sorted((cache / "builds" / framework).glob("*/build.json"), key=lambda p: p.stat().st_mtime)
+    return Path(read_json(markers[-1])["build"]["python"])
+
+
+def _bare_ezkl(python: Path, cache: Path, framework: str, model: str, variant, o) -> dict:
+    """The whole ezkl pipeline in one process, on the very files the tracker's run used."""
+    work = next((cache / "work" / framework).glob(f"*/{model}--{variant.name}"))
+    bare_dir = o.out / "bare" / f"{model}--{variant.name}"
+    shutil.rmtree(bare_dir, ignore_errors=True)
+    bare_dir.mkdir(parents=True)
+    settings = read_json(work / "settings.json") or {}
+    logrows = settings.get("run_args", {}).get("logrows")
+    argv = [str(python), str(EZKL_STAGE_SCRIPT), "bare", "--model", str(work / "model.onnx"),
+            "--input", str(work / "input.json"), "--calibration", str(work / "calibration.json"),
+            "--workdir", str(bare_dir), "--repeats", str(o.repeats),
+            "--target", variant.as_dict().get("calibration_target", "resources"),
+            "--srs", str(cache / "srs" / f"kzg{logrows}.srs"), "--result", str(bare_dir / "summary.json")]
+    env = {**os.environ, "HOME": str(bare_dir)}
+    started = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, capture_output=True)
+    summary = read_json(bare_dir / "summary.json")
+    summary["wall_s"] = time.perf_counter() - started
+    return summary
+
+
+def _fidelity_report(records, bare, first, forced, second, srs_untouched, log_text) -> dict:
+    rows, bare_total, tracked_work = [], 0.0, 0.0
+    stability = []
+    for key, rec in sorted(records.items()):
+        b = bare.get(key)
+        if b is None:
+            continue
+        for stage, s in rec["stages"].items():
+            samples = s.get("samples_s") or []
+            tracked_work += sum(samples)
+            if stage in b["stages"]:
+                bs = b["stages"][stage]["samples_s"]
+                bare_total += sum(bs)
+                rows.append([f"{key[0]} [{key[1]}]", stage, median(samples), median(bs),
+                             median(samples) / median(bs) if median(bs) else float("nan")])
+            elif stage == "accuracy":  # the bare run does no accuracy pass: count the tracker's own work
+                bare_total += sum(samples)
+        prove = rec["stages"].get("prove", {}).get("samples_s") or []
+        stability.append([f"{key[0]} [{key[1]}]", len(prove), median(prove), iqr_ratio(prove)])
+    big = [r for r in rows if r[3] >= 0.5]
+    report = {
+        "fidelity": rows, "stability": stability,
+        "worst_ratio_over_half_second": max((abs(r[4] - 1) for r in big), default=None),
+        "first_run_s": first, "forced_run_s": forced, "bare_stage_sum_s": bare_total,
+        "overhead_ratio": forced / bare_total if bare_total else None,
+        "tracked_stage_sum_s": tracked_work,
+        "second_run_s": second, "srs_untouched_after_first_run": srs_untouched,
+        "builds_made": log_text.count("build made"), "builds_cached": log_text.count("build cached"),
+        "proved_after_forced": _proofs_in_last_run(log_text),
+    }
+    print("\n## Fidelity: tracker median / bare median, per stage\n")
+    print(table(["model [variant]", "stage", "tracker s", "bare s", "ratio"], rows))
+    print("\n## Overhead and caching\n")
+    print(table(["what", "value"], [
+        ["first run (install, SRS, prove)", f"{first:.1f} s"],
+        ["forced run: tracker wall time", f"{forced:.1f} s"],
+        ["sum of bare stage times (+ accuracy pass)", f"{bare_total:.1f} s"],
+        ["overhead ratio", f"{report['overhead_ratio']:.2f}x"],
+        ["second run of the revision", f"{second:.1f} s"],
+        ["builds made / cached over the three runs", f"{report['builds_made']} / {report['builds_cached']}"],
+        ["SRS files unchanged after the first run", str(srs_untouched)],
+        ["models proved by the second run", str(report["proved_after_forced"])],
+    ]))
+    print("\n## Stability: prove time spread over repeats\n")
+    print(table(["model [variant]", "repeats", "median s", "IQR / median"], stability))
+    return report
+
+
+def _proofs_in_last_run(log_text: str) -> int:
+    last = log_text.rsplit("revision(s) to run", 1)[-1]
+    return last.count("proving ...")
+
+
+# --- scale: synthetic histories ------------------------------------------------------------------------
+
+SYNTH_CONFIG = """\
+version: 1
+repeats: 1
+frameworks:
+  - name: synth
+    adapter: command
+    proof_system: none (benchmark prover)
+    model_format: ONNX
+    repo: {repo}
+    history: {{kind: commits, branch: main, select: {{nightly_max: 5}}}}
+    build: {{kind: none}}
+    stages:
+      setup: "true"
+      prove: "true"
+      verify: "true"
+"""
+
+
+def scale(o: argparse.Namespace) -> dict:
+    rows, report = [], {}
+    for n in o.sizes:
+        base = o.out / f"scale-{n}"
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir(parents=True)
+        print(f"{n} commits: making the repo and one real result ...", flush=True)
+        shas = make_linear_repo(base / "repo", n)
+        config = base / "frameworks.yaml"
+        config.write_text(SYNTH_CONFIG.format(repo=base / "repo"))
+        shutil.copy(ROOT / "asv.conf.json", base / "asv.conf.json")
+        log, cache = base / "log.txt", base / "cache"
+        models = ["-m", "linear", "-m", "mlp", "-m", "cnn"]
+        tracker(cache, "run", "-f", "synth", "-r", shas[-1], *models, "--no-publish", config=config, log=log)
+        fill_history(base / "results" / "synth" / "asv", shas)
+        print(f"{n} commits: publish, regressions, nightly ...", flush=True)
+        t_publish = tracker(cache, "publish", config=config, log=log)
+        t_regressions = tracker(cache, "regressions", "--json", config=config, log=log)
+        t_nightly = [tracker(cache, "nightly", "--no-publish", *models, config=config, log=log) for _ in range(3)]
+        report[n] = {"publish_s": t_publish, "regressions_s": t_regressions, "nightly_nothing_new_s": t_nightly}
+        rows.append([n, t_publish, t_regressions, median(t_nightly)])
+        shutil.rmtree(base / "repo")
+    print("\n## Scale: seconds against history length (3 models, every benchmark filled)\n")
+    print(table(["commits", "publish s", "regressions s", "nightly, nothing new s (median of 3)"], rows))
+    return {str(k): v for k, v in report.items()}
+
+
+def make_linear_repo(path: Path, n: int) -> list[str]:
+    """A repo of `n` commits on main, one file changing, made with git fast-import (seconds for 10,000)."""
+    path.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "--initial-branch=main", str(path)], check=True)
+    start = 1_600_000_000
+    chunks = []
+    for i in range(n):
+        content = f"commit {i}\n".encode()
+        msg = f"commit {i}\n".encode()
+        chunks.append(b"commit refs/heads/main\n")
+        chunks.append(f"committer bench <bench@example.org> {start + i * 3600} +0000\n".encode())
+        chunks.append(b"data %d\n%s\n" % (len(msg), msg))
+        chunks.append(b"M 644 inline prover.txt\ndata %d\n%s\n" % (len(content), content))
+    subprocess.run(["git", "fast-import", "--quiet"], input=b"".join(chunks), cwd=path, check=True)
+    out = subprocess.run(["git", "rev-list", "--reverse", "main"], cwd=path, check=True,
+                         capture_output=True, text=True).stdout.split()
+    return out
+
+
+def fill_history(asv_results: Path, shas: list[str]) -> None:
+    """One asv result file per commit, cloned from the real one the tracker wrote for the tip.
+
+    Every benchmark gets a value for every model; prove time doubles at 60 % of the history and proof size
+    at 80 %, so regression detection has something to find.
+    """
+    machine_dir = next(p for p in asv_results.iterdir() if p.is_dir())
+    template_path = next(p for p in machine_dir.glob("*.json") if p.name != "machine.json")
+    template = json.loads(template_path.read_text())
+    date0 = 1_600_000_000_000
+    for i, sha in enumerate(shas):
+        data = json.loads(json.dumps(template))
+        data["commit_hash"], data["date"] = sha, date0 + i * 3_600_000
+        for name, row in data["results"].items():
+            level = 2.0 if ("prove_time" in name and i >= 0.6 * len(shas)) or \
+                           ("proof_size" in name and i >= 0.8 * len(shas)) else 1.0
+            wobble = 1 + 0.01 * ((i * 7919) % 5 - 2)
+            row[0] = [level * wobble * (1 + j) for j in range(len(row[0]))]
+        path = machine_dir / f"{sha[:8]}-{data['env_name']}.json"
+        path.write_text(json.dumps(data))
+
+
+# --- the whole matrix ------------------------------------------------------------------------------------
+
+def matrix(o: argparse.Namespace) -> dict:
+    cache, log = o.out / "cache", o.out / "matrix.log"
+    path = project_config(o.out)
+    report = {}
+    for name in o.frameworks:
+        args = ["run", "-f", name, "--latest", "1", "--suite", "standard", "--repeats", str(o.repeats),
+                "--no-publish", *[a for v in o.variants for a in ("--variant", v)]]
+        print(f"{name}: standard suite ...", flush=True)
+        started = time.perf_counter()
+        try:
+            tracker(cache, *args, config=path, log=log)
+        except SystemExit as exc:  # a failed model still leaves its records: report them
+            print(exc)
+        report[name] = {"wall_s": time.perf_counter() - started}
+    total = sum(r["wall_s"] for r in report.values())
+    parts = ", ".join(f"{k} {v['wall_s']:.0f} s" for k, v in report.items())
+    print(f"\nwhole matrix: {total:.0f} s ({parts})")
+    return {"frameworks": report, "total_s": total}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("section", choices=("fidelity", "scale", "matrix"))
+    p.add_argument("--out", type=Path, default=ROOT / "bench-out")
+    p.add_argument("--framework", default="ezkl")
+    p.add_argument("--frameworks", default="ezkl,circom", type=lambda s: s.split(","))
+    p.add_argument("--revision", default="23.0.5")
+    p.add_argument("--variants", default=[], type=lambda s: s.split(","), help="matrix: only these variants")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--sizes", default="200,2000,10000", type=lambda s: [int(x) for x in s.split(",")])
+    o = p.parse_args(argv)
+    o.out = o.out.resolve()
+    o.out.mkdir(parents=True, exist_ok=True)
+    report = {"fidelity": fidelity, "scale": scale, "matrix": matrix}[o.section](o)
+    (o.out / f"{o.section}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
