@@ -7,6 +7,7 @@ from pathlib import Path
 from tracker.config import Config
 from tracker.history import HistoryError, open_history
 from tracker.publish.merge import merge_into
+from tracker.publish.offline import localize
 from tracker.measure import ChildFailed
 from tracker.run import asv
 from tracker.run.asv import Layout
@@ -38,9 +39,20 @@ def publish_all(config: Config, layout: Layout) -> list[str]:
         except ChildFailed as exc:
             print(f"{fw.name}: asv publish failed: {exc.reason} (log: {layout.logs(fw.name) / 'asv-publish.log'})")
             failed.append(fw.name)
+            continue
+        make_offline(fw.name, layout)
     index = write_site(config, layout)
     print(f"site published: open {index} (or run `zkml-tracker preview`)")
     return failed
+
+
+def make_offline(framework: str, layout: Layout) -> None:
+    """asv's pages load their libraries from CDNs: serve them from the site itself."""
+    done = localize(layout.html / framework, layout.cache)
+    if done.reason:
+        print(f"{framework}: asv's graphs will need the network to draw: {done.reason}")
+    elif done.unknown:
+        print(f"{framework}: asv's page still loads from the network: {', '.join(done.unknown)}")
 
 
 def asv_config_for(config: Config, fw, layout: Layout) -> Path:

@@ -1,14 +1,16 @@
 """html/index.html: for each model, the frameworks side by side at their latest revision.
 
 asv publishes one site per framework (html/<framework>/); this page answers the question across them.
-It is rendered with Jinja2 and autoescaping, because commit subjects, branch names and error messages
-come from outside and must show as text.
+`collect` gathers everything the page shows as plain data (rows, cells, charts, regressions); the
+Jinja2 template renders it with autoescaping, because commit subjects, branch names, framework names
+and error messages come from outside and must show as text. Nothing here builds HTML.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -16,84 +18,268 @@ from tracker import records
 from tracker.adapters import get_adapter
 from tracker.config import Config, Framework
 from tracker.fsutil import atomic_write_text, read_json
-from tracker.metrics import METRICS, summary
+from tracker.metrics import BY_NAME, METRICS, Metric, summary
+from tracker.publish.charts import Chart, Item, log_bar_chart
+from tracker.publish.units import SELF_DESCRIBED, exact, format_value
 from tracker.records import ModelResult
+from tracker.report.regressions import Regression, commit_link, find_regressions
 from tracker.run.asv import Layout
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+CHARTS = ("prove_time", "prove_peak_memory")
+RECENT_REGRESSIONS = 20
+
+
+@dataclass
+class RevisionInfo:
+    """Where a figure came from: the revision's label (version or short sha), its upstream link and subject."""
+
+    sha: str
+    label: str
+    link: str = ""
+    subject: str = ""
+    date: str = ""
+
+
+@dataclass
+class Cell:
+    value: float | None
+    text: str
+    title: str = ""
+    href: str = ""
 
 
 @dataclass
 class Row:
-    """One framework variant's latest figures for one model."""
+    """One framework variant's latest figures for one model, or why there are none."""
 
-    framework: Framework
+    framework: str
+    model: str
     variant: str
-    revision: str
-    label: str
-    result: ModelResult
+    color: str
+    status: str
+    reason: str = ""
+    revision: RevisionInfo | None = None
+    machine: str = ""
+    machine_detail: str = ""
+    settings: list[tuple[str, str]] = field(default_factory=list)
+    cells: dict[str, Cell] = field(default_factory=dict)
 
-    def value(self, metric) -> float | None:
-        return summary(metric.value(self.result))
+    @property
+    def ok(self) -> bool:
+        return self.status == records.OK
+
+    @property
+    def label(self) -> str:
+        return f"{self.framework} [{self.variant}]" if self.variant else self.framework
 
 
 @dataclass
 class FrameworkCard:
     framework: Framework
+    color: str
     status: str
-    reason: str
-    latest: str = ""
+    reason: str = ""
+    site: str = ""
+    latest: RevisionInfo | None = None
+    notes: list[str] = field(default_factory=list)
+    build_failures: list[tuple[str, str]] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
 
 
-def latest_revision(layout: Layout, fw: str) -> tuple[str, dict] | None:
-    """The most recent revision (by date) that has records."""
-    known = (read_json(layout.results / fw / "revisions.json") or {}).get("revisions", {})
-    dated = sorted(((info.get("date", ""), sha) for sha, info in known.items()
-                    if (layout.records(fw) / sha).is_dir()), reverse=True)
-    return (dated[0][1], known[dated[0][1]]) if dated else None
+@dataclass
+class ModelSection:
+    name: str
+    metrics: list[Metric]
+    rows: list[Row]
+    charts: list[Chart]
 
 
-def collect(config: Config, layout: Layout) -> list[FrameworkCard]:
-    cards = []
-    for fw in config.frameworks:
-        status = read_json(layout.results / fw.name / "status.json") or {}
-        why = get_adapter(fw.adapter).status()
-        card = FrameworkCard(fw, "ready" if why is None else "cannot run here", why or status.get("reason", ""))
-        latest = latest_revision(layout, fw.name)
-        if latest:
-            sha, info = latest
-            card.latest = info.get("label", sha[:8])
-            for rec in records.load_revision(layout.records(fw.name), sha):
-                card.rows.append(Row(fw, rec.variant, sha, card.latest, rec))
-        cards.append(card)
-    return cards
+@dataclass
+class RegressionRow:
+    regression: Regression
+    date: str
+    subject: str
+    change: str
+    graph: str
 
 
-def format_value(value: float | None, unit: str) -> str:
+@dataclass
+class Site:
+    generated: str
+    cards: list[FrameworkCard]
+    models: list[ModelSection]
+    regressions: list[RegressionRow]
+
+
+# --- links -------------------------------------------------------------------------------------------
+
+def asv_graph_url(framework: str, metric: Metric, model: str, variant: str, commits: str = "") -> str:
+    """The framework's asv graph of one metric, one (model, variant) selected, as asv 0.6's own links spell it:
+    `<fw>/index.html#benchmarks.ProveTime.track_prove_time?p-model='linear'&p-variant='default'`."""
+    params = [("p-model", repr(model)), ("p-variant", repr(variant))] + ([("commits", commits)] if commits else [])
+    query = "&".join(f"{k}={quote(v, safe=SAFE_IN_HASH)}" for k, v in params)
+    return f"{quote(framework)}/index.html#{metric.benchmark}?{query}"
+
+
+SAFE_IN_HASH = "-_.!~*'()"  # what encodeURIComponent leaves alone, so asv reads back the same value
+
+
+# --- gathering -----------------------------------------------------------------------------------------
+
+def known_revisions(layout: Layout, fw: str) -> dict[str, dict]:
+    return (read_json(layout.results / fw / "revisions.json") or {}).get("revisions", {})
+
+
+def revision_info(fw: Framework, sha: str, info: dict) -> RevisionInfo:
+    return RevisionInfo(sha, info.get("label") or sha[:8], commit_link(fw, sha, info),
+                        info.get("subject", ""), info.get("date", ""))
+
+
+def latest_records(layout: Layout, fw: str, known: dict[str, dict]) -> list[tuple[str, ModelResult]]:
+    """For each (model, variant), the record of the most recent revision (by date) that has one."""
+    seen: dict[str, tuple[str, Path]] = {}
+    for _date, sha in sorted(((info.get("date", ""), sha) for sha, info in known.items()), reverse=True):
+        for path in sorted((layout.records(fw) / sha).glob("*.json")):
+            seen.setdefault(path.stem, (sha, path))
+    loaded = [(sha, records.load(path)) for sha, path in seen.values()]
+    return [(sha, rec) for sha, rec in loaded if rec is not None]
+
+
+def asv_machine(layout: Layout, fw: str, sha: str) -> str:
+    """The asv machine a revision's results were filed under (asv names result files `<sha8>-<env>.json`)."""
+    for path in sorted(layout.asv_results(fw).glob(f"*/{sha[:8]}-*.json")):
+        return path.parent.name
+    return ""
+
+
+def failure(rec: ModelResult) -> str:
+    """Why a model failed, with the limit it hit where one did (`out_of_memory` at 120 MiB)."""
+    limit = next((s.limit for s in rec.stages.values() if not s.ok and s.limit), "")
+    return f"{rec.reason} (limit: {limit})" if limit and limit not in rec.reason else rec.reason
+
+
+def cell(metric: Metric, rec: ModelResult, href: str) -> Cell:
+    raw = metric.value(rec)
+    value = summary(raw)
     if value is None:
-        return "–"
-    if unit == "seconds":
-        return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
-    if unit == "bytes":
-        for size, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-            if value >= size:
-                return f"{value / size:.1f} {name}"
-        return f"{value:.0f} B"
-    if unit == "fraction":
-        return f"{value * 100:.1f} %"
-    return f"{value:.4g}"
+        return Cell(None, format_value(None, metric.unit))
+    title = f"{metric.label}: {exact(value, metric.unit)}"
+    if isinstance(raw, list) and len(raw) > 1:
+        title += f" (median of {len(raw)}, {format_value(min(raw), metric.unit)} to {format_value(max(raw), metric.unit)})"
+    return Cell(value, format_value(value, metric.unit), title, href)
+
+
+def record_row(card: FrameworkCard, sha: str, rec: ModelResult, known: dict, layout: Layout) -> Row:
+    fw = card.framework
+    machine = asv_machine(layout, fw.name, sha) or rec.machine.get("host", "")
+    detail = ", ".join(f"{k} {v}" for k, v in rec.machine.items() if k != "host")
+    links = bool(card.site)
+    cells = {m.name: cell(m, rec, asv_graph_url(fw.name, m, rec.model, rec.variant) if links else "")
+             for m in METRICS}
+    return Row(fw.name, rec.model, rec.variant, card.color, rec.status, "" if rec.status == records.OK else failure(rec),
+               revision_info(fw, sha, known.get(sha, {})), machine, detail,
+               [(k, str(v)) for k, v in sorted(rec.settings.items())], cells)
+
+
+def framework_state(fw: Framework, layout: Layout, has_records: bool) -> tuple[str, str]:
+    """ok, unsupported, unavailable, build_failed or not_run, and why."""
+    adapter = get_adapter(fw.adapter)
+    if adapter.unsupported_reason:
+        return "unsupported", adapter.unsupported_reason
+    status = read_json(layout.results / fw.name / "status.json")
+    if status is None:
+        why = adapter.status()
+        return ("unavailable", why) if why else ("not_run", "no results yet")
+    if status.get("status") not in (None, "ok"):
+        return status["status"], status.get("reason", "")
+    runs = status.get("revisions", [])
+    if not has_records and runs and all(r.get("status") == "build_failed" for r in runs):
+        return "build_failed", runs[-1].get("reason", "")
+    return ("ok", "") if has_records else ("not_run", "no results yet")
+
+
+def build_failures(layout: Layout, fw: str) -> list[tuple[str, str]]:
+    found = [read_json(p) or {} for p in sorted(layout.builds(fw).glob("*.json"))]
+    return [(b.get("label", ""), b.get("reason", "")) for b in found if b.get("status") == "build_failed"]
+
+
+def framework_card(fw: Framework, color: str, layout: Layout) -> FrameworkCard:
+    known = known_revisions(layout, fw.name)
+    latest = latest_records(layout, fw.name, known)
+    status, reason = framework_state(fw, layout, bool(latest))
+    site = f"{quote(fw.name)}/index.html" if (layout.html / fw.name / "index.json").exists() else ""
+    notes = (read_json(layout.results / fw.name / "status.json") or {}).get("notes", [])
+    card = FrameworkCard(fw, color, status, reason, site, notes=notes, build_failures=build_failures(layout, fw.name))
+    if known:
+        sha, info = max(known.items(), key=lambda kv: kv[1].get("date", ""))
+        card.latest = revision_info(fw, sha, info)
+    card.rows = [record_row(card, sha, rec, known, layout) for sha, rec in latest]
+    return card
+
+
+def absent_row(card: FrameworkCard, model: str) -> Row:
+    """A framework with no figure for a model still gets a row, saying why."""
+    status = card.status if card.status != "ok" else "not_run"
+    reason = card.reason if card.status != "ok" else "no result for this model"
+    return Row(card.framework.name, model, "", card.color, status, reason)
+
+
+def model_section(model: str, cards: list[FrameworkCard]) -> ModelSection:
+    rows = []
+    for card in cards:
+        mine = sorted((r for r in card.rows if r.model == model), key=lambda r: r.variant)
+        rows.extend(mine or [absent_row(card, model)])
+    shown = [m for m in METRICS if any(r.cells.get(m.name) and r.cells[m.name].value is not None for r in rows)]
+    return ModelSection(model, shown, rows, charts_for(model, rows))
+
+
+def charts_for(model: str, rows: list[Row]) -> list[Chart]:
+    charts = []
+    for name in CHARTS:
+        metric = BY_NAME[name]
+        items = [Item(r.label, r.cells[name].value, r.color, r.cells[name].href, r.cells[name].title)
+                 for r in rows if r.cells.get(name) and r.cells[name].value is not None]
+        chart = log_bar_chart(f"{metric.label}, {model} (log scale)", metric.unit, items)
+        if chart is not None:
+            charts.append(chart)
+    return charts
+
+
+def recent_regressions(config: Config, layout: Layout) -> list[RegressionRow]:
+    rows = []
+    for reg in find_regressions(config, layout):
+        info = known_revisions(layout, reg.framework).get(reg.first_bad, {})
+        metric = BY_NAME.get(reg.metric)
+        unit = metric.unit if metric else ""
+        change = f"{format_value(reg.before, unit)} → {format_value(reg.after, unit)}"
+        graph = asv_graph_url(reg.framework, metric, reg.model, reg.variant, reg.commits.replace("..", "-")) \
+            if metric else ""
+        rows.append(RegressionRow(reg, info.get("date", ""), info.get("subject", ""), change, graph))
+    rows.sort(key=lambda r: r.date, reverse=True)
+    return rows[:RECENT_REGRESSIONS]
+
+
+def collect(config: Config, layout: Layout) -> Site:
+    cards = [framework_card(fw, PALETTE[i % len(PALETTE)], layout) for i, fw in enumerate(config.frameworks)]
+    models = sorted({r.model for c in cards for r in c.rows})
+    return Site(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cards,
+                [model_section(m, cards) for m in models], recent_regressions(config, layout))
+
+
+# --- rendering -----------------------------------------------------------------------------------------
+
+def environment() -> Environment:
+    return Environment(loader=PackageLoader("tracker.publish", "templates"),
+                       autoescape=select_autoescape(default=True, default_for_string=True),
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+def render(site: Site) -> str:
+    return environment().get_template("index.html").render(site=site, self_described=SELF_DESCRIBED)
 
 
 def write_site(config: Config, layout: Layout) -> Path:
-    env = Environment(loader=PackageLoader("tracker.publish", "templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True))
-    env.filters["fmt"] = format_value
-    cards = collect(config, layout)
-    models = sorted({row.result.model for card in cards for row in card.rows})
-    html = env.get_template("index.html").render(
-        cards=cards, models=models, metrics=METRICS,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        has_site={c.framework.name: (layout.html / c.framework.name / "index.html").exists() for c in cards},
-    )
     path = layout.html / "index.html"
-    atomic_write_text(path, html)
+    atomic_write_text(path, render(collect(config, layout)))
     return path

@@ -1,0 +1,336 @@
+"""The static site: the comparison page rendered from hand-made records, then a real published site in Chromium.
+
+The unit tests write the files a run leaves behind (records, revisions, status, build failures, asv's
+index and regressions) and read the rendered page back with an HTML parser. The browser test publishes
+a real site through the `zkml-tracker run` CLI on the synthetic framework, serves it on localhost and
+loads it in headless Chromium: the comparison table, an asv graph page drawing its plot offline, and a
+`<script>` commit message that must show as text.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import textwrap
+import threading
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.synthetic import Step, config_text, make_repo
+from tracker import records
+from tracker.cli import main
+from tracker.commands.preview import make_server
+from tracker.config import load_config
+from tracker.fsutil import atomic_write_json
+from tracker.metrics import BY_NAME
+from tracker.publish.charts import PLOT_W, Item, log_bar_chart
+from tracker.publish.site import asv_graph_url, write_site
+from tracker.publish.units import format_value
+from tracker.records import ModelResult, StageResult
+from tracker.run.asv import Layout
+
+OLD, NEW = "a" * 40, "b" * 40
+XSS_SUBJECT = "<script>alert(1)</script> speed up"
+XSS_REASON = "<script>alert('reason')</script> registry down"
+
+
+class Page(HTMLParser):
+    """What a reader sees in the comparison tables, keyed by (framework, model, variant[, metric])."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.cells: dict[tuple, dict] = {}
+        self.failed: dict[tuple, str] = {}
+        self.tags: list[str] = []
+        self.links: list[str] = []
+        self.text: list[str] = []
+        self._model = self._row = self._cell = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append(tag)
+        if tag == "table" and "data-model" in a:
+            self._model = a["data-model"]
+        elif tag == "tr" and "data-framework" in a and self._model:
+            self._row = (a["data-framework"], self._model, a["data-variant"])
+        elif tag == "td" and self._row and ("data-metric" in a or a.get("class") == "failed"):
+            key = self._row + ((a["data-metric"],) if "data-metric" in a else ())
+            self._cell = {"key": key, "text": "", "href": "", "title": a.get("title", "")}
+        elif tag == "a":
+            self.links.append(a.get("href", ""))
+            if self._cell is not None:
+                self._cell["href"] = a.get("href", "")
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._cell is not None:
+            cell, self._cell = self._cell, None
+            if len(cell["key"]) == 4:
+                self.cells[cell["key"]] = cell
+            else:
+                self.failed[cell["key"]] = cell["text"]
+        elif tag == "table":
+            self._model = self._row = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell["text"] += data
+
+    def cell(self, fw, model, variant, metric) -> dict:
+        return self.cells[(fw, model, variant, metric)]
+
+    @property
+    def all_text(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+# --- the files a run leaves behind ---------------------------------------------------------------------
+
+CONFIG = textwrap.dedent("""\
+    version: 1
+    frameworks:
+      - name: halo
+        adapter: command
+        proof_system: Halo2 (KZG)
+        setup: universal
+        model_format: ONNX
+        repo: https://github.com/example/halo
+        history: {kind: commits, branch: main}
+        build: {kind: none}
+        variants: [{name: resources}, {name: accuracy}]
+        pros: ["ONNX in"]
+        cons: ["large <keys>"]
+      - name: gone
+        adapter: command
+        proof_system: Plonk
+        model_format: ONNX
+        history: {kind: releases, package: {registry: pypi, name: gone}}
+        build: {kind: none}
+      - name: nope
+        adapter: orion
+        proof_system: STARK (Cairo)
+        setup: transparent
+        model_format: ONNX
+        history: {kind: commits, branch: main}
+        repo: https://github.com/example/nope
+        build: {kind: none}
+      - name: broke
+        adapter: command
+        proof_system: Groth16
+        setup: trusted
+        model_format: circom
+        history: {kind: commits, branch: main}
+        repo: https://github.com/example/broke
+        build: {kind: none}
+    """)
+
+
+def ok_result(sha: str, model: str, variant: str, prove: list[float]) -> ModelResult:
+    r = ModelResult("halo", sha, model, variant, settings={"calibration_target": variant, "used_logrows": 15,
+                                                            "used_input_scale": 7},
+                    machine={"host": "box", "cpu": "x86_64", "cores": "2"})
+    r.add(StageResult("setup", samples_s=[1.5], peak_rss_bytes=200_000_000))
+    r.add(StageResult("prove", samples_s=prove, peak_rss_bytes=350_000_000))
+    r.add(StageResult("verify", samples_s=[0.08], peak_rss_bytes=90_000_000))
+    r.sizes.update(proof_bytes=19_234, vk_bytes=1_500, pk_bytes=138_000_000)
+    r.circuit.update(logrows=15, constraints=43_210)
+    r.accuracy.update(max_abs_error=0.0123, top1_agreement=0.96)
+    return r
+
+
+def oom_result(sha: str) -> ModelResult:
+    r = ModelResult("halo", sha, "mlp", "accuracy", settings={"calibration_target": "accuracy"})
+    r.add(StageResult("setup", samples_s=[1.0]))
+    r.add(StageResult("prove", status="out_of_memory", reason="peak RSS over the cap", limit="120 MiB"))
+    return r
+
+
+def write_results(layout: Layout) -> None:
+    halo = layout.results / "halo"
+    for rec in (ok_result(OLD, "mlp", "resources", [9.0]), ok_result(OLD, "cnn", "resources", [0.0123]),
+                ok_result(NEW, "mlp", "resources", [2.7, 2.8, 3.1]), oom_result(NEW)):
+        records.save(layout.records("halo"), rec)
+    atomic_write_json(halo / "revisions.json", {"version": 1, "revisions": {
+        OLD: {"label": OLD[:8], "date": "2024-01-01T00:00:00+00:00", "subject": "first"},
+        NEW: {"label": NEW[:8], "date": "2024-02-01T00:00:00+00:00", "subject": XSS_SUBJECT}}})
+    atomic_write_json(halo / "status.json", {"status": "ok", "reason": "", "revisions": []})
+    atomic_write_json(layout.asv_results("halo") / "ci-box" / f"{NEW[:8]}-existing-py.json", {})
+    atomic_write_json(layout.html / "halo" / "index.json", {"revision_to_hash": {"1": OLD, "2": NEW}})
+    atomic_write_json(layout.html / "halo" / "regressions.json", {"regressions": [[
+        "benchmarks.ProveTime.track_prove_time('mlp', 'resources')", "graphs/x.json", {}, 0, 2.8, 1.2,
+        [[None, 2, 1.2, 2.8]]]]})
+    atomic_write_json(layout.results / "gone" / "status.json", {"status": "unavailable", "reason": XSS_REASON})
+    atomic_write_json(layout.results / "broke" / "status.json", {"status": "ok", "revisions": [
+        {"sha": "c" * 40, "label": "cccccccc", "status": "build_failed", "reason": "cargo: <error> in build.rs"}]})
+    atomic_write_json(layout.builds("broke") / f"{'c' * 40}.json",
+                      {"status": "build_failed", "label": "cccccccc", "reason": "cargo: <error> in build.rs"})
+
+
+@pytest.fixture
+def page(tmp_path) -> tuple[str, Page]:
+    (tmp_path / "frameworks.yaml").write_text(CONFIG)
+    layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+    write_results(layout)
+    html = write_site(load_config(tmp_path / "frameworks.yaml"), layout).read_text()
+    return html, Page(html)
+
+
+# --- unit tests ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, unit, text", [
+    (0.08, "seconds", "80 ms"), (2.8, "seconds", "2.8 s"), (0.0123, "seconds", "12.3 ms"),
+    (0.000412, "seconds", "412 µs"), (1103, "seconds", "18.4 min"), (805, "bytes", "805 B"),
+    (19_234, "bytes", "19.2 KB"), (138e6, "bytes", "138 MB"), (2.5e9, "bytes", "2.5 GB"),
+    (0.04, "fraction", "4 %"), (43_210, "constraints", "43,210"), (15, "log2 rows", "15"),
+    (0.0123, "abs error", "0.0123"), (None, "seconds", "–"),
+])
+def test_values_read_in_human_units(value, unit, text):
+    assert format_value(value, unit) == text
+
+
+def test_asv_link_is_spelled_as_asv_spells_its_own():
+    # asv's format_hash_string: encodeURIComponent of each value; param values are the repr asv stores
+    url = asv_graph_url("ezkl", BY_NAME["prove_time"], "mlp", "my variant", commits="abc-def")
+    assert url == ("ezkl/index.html#benchmarks.ProveTime.track_prove_time"
+                   "?p-model='mlp'&p-variant='my%20variant'&commits=abc-def")
+
+
+def test_log_chart_gives_each_decade_the_same_length():
+    chart = log_bar_chart("t", "seconds", [Item("a", 0.1, "#000"), Item("b", 1.0, "#000"), Item("c", 10.0, "#000")])
+    widths = [b.width for b in chart.bars]
+    assert math.isclose(widths[2] - widths[1], widths[1] - widths[0]) and math.isclose(widths[2], PLOT_W)
+    assert [t.label for t in chart.ticks] == ["10 ms", "100 ms", "1 s", "10 s"]
+    assert [b.text for b in chart.bars] == ["100 ms", "1 s", "10 s"]
+    assert log_bar_chart("t", "seconds", [Item("a", 0, "#000")]) is None
+
+
+def test_table_has_the_latest_figures_with_units_and_links(page):
+    _html, p = page
+    cell = p.cell("halo", "mlp", "resources", "prove_time")
+    assert cell["text"] == "2.8 s"  # the newer revision's median, not the older 9 s
+    assert "median of 3, 2.7 s to 3.1 s" in cell["title"]
+    assert cell["href"] == "halo/index.html#benchmarks.ProveTime.track_prove_time?p-model='mlp'&p-variant='resources'"
+    expected = {"setup_time": "1.5 s", "verify_time": "80 ms", "prove_peak_memory": "350 MB",
+                "proof_size": "19.2 KB", "vk_size": "1.5 KB", "pk_size": "138 MB", "circuit_logrows": "15",
+                "circuit_constraints": "43,210", "accuracy_max_abs_error": "0.0123", "accuracy_loss": "4 %"}
+    assert {m: p.cell("halo", "mlp", "resources", m)["text"] for m in expected} == expected
+    # a model run only at the older revision shows that revision's figures
+    assert p.cell("halo", "cnn", "resources", "prove_time")["text"] == "12.3 ms"
+
+
+def test_rows_say_revision_machine_and_settings_used(page):
+    html, p = page
+    assert f"https://github.com/example/halo/commit/{NEW}" in p.links
+    assert f"https://github.com/example/halo/commit/{OLD}" in p.links  # the cnn row's revision
+    assert "ci-box" in p.all_text  # the asv machine the figures were filed under
+    assert "used_logrows=15" in p.all_text and "used_input_scale=7" in p.all_text
+
+
+def test_failures_and_frameworks_that_could_not_run_say_why(page):
+    _html, p = page
+    assert p.failed[("halo", "mlp", "accuracy")] == \
+        "out of memory: prove: peak RSS over the cap (limit: 120 MiB)"
+    assert p.failed[("nope", "mlp", "")].startswith("unsupported: not yet supported")
+    assert p.failed[("gone", "mlp", "")] == f"unavailable: {XSS_REASON}"
+    assert p.failed[("broke", "mlp", "")] == "build failed: cargo: <error> in build.rs"
+    assert "Halo2 (KZG)" in p.all_text and "transparent" in p.all_text and "large <keys>" in p.all_text
+
+
+def test_regressions_panel_links_commit_and_graph(page):
+    _html, p = page
+    assert "1.2 s → 2.8 s" in p.all_text and "2.33×" in p.all_text
+    assert (f"halo/index.html#benchmarks.ProveTime.track_prove_time?p-model='mlp'&p-variant='resources'"
+            f"&commits={NEW[:8]}") in p.links
+
+
+def test_charts_are_inline_svg_with_labels(page):
+    html, p = page
+    assert p.tags.count("svg") == 4  # prove time and peak memory for mlp and cnn
+    assert "halo [resources]" in p.all_text and "350 MB" in p.all_text
+    assert "http" not in "".join(t for t in p.tags if t == "script")
+    assert 'xmlns="http://www.w3.org/2000/svg"' in html
+
+
+def test_outside_text_is_escaped(page):
+    html, p = page
+    assert "script" not in p.tags and "keys" not in p.tags and "error" not in p.tags
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; speed up" in html
+    assert "&lt;script&gt;alert(&#39;reason&#39;)&lt;/script&gt;" in html
+    assert XSS_SUBJECT in p.all_text  # shown as text
+
+
+# --- a real site in a real browser -------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic")
+
+
+def chromium(tmp: Path, url: str, *flags: str) -> str:
+    profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"
+    done = subprocess.run([CHROMIUM, *BROWSER_FLAGS, f"--user-data-dir={profile}", *flags, url],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+UNSUPPORTED = """\
+  - name: orion
+    adapter: orion
+    proof_system: STARK (Cairo)
+    model_format: ONNX
+    history: {kind: releases, package: {registry: npm, name: orion}}
+    build: {kind: none}
+"""
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """A real published site: the synthetic framework's four commits through `zkml-tracker run`, served."""
+    monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
+    repo = tmp_path / "repo"
+    make_repo(repo, [Step(delay=0.05), Step(delay=0.05), Step(delay=0.3, proof_bytes=2000),
+                     Step(delay=0.3, proof_bytes=2000, subject=XSS_SUBJECT)])
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "frameworks.yaml").write_text(config_text(repo) + UNSUPPORTED)
+    (root / "asv.conf.json").write_text((ROOT / "asv.conf.json").read_text())
+    assert main(["--config", str(root / "frameworks.yaml"), "--cache", str(tmp_path / "cache"), "run",
+                 "-m", "linear", "--repeats", "1"]) == 0
+    server = make_server(root / "html")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (the CI script installs Debian's)")
+def test_published_site_in_a_browser(served, tmp_path):
+    root, base = served
+    dom = chromium(tmp_path, base + "index.html", "--dump-dom")
+    p = Page(dom)
+    latest = sorted(json.loads((root / "results" / "synth" / "revisions.json").read_text())["revisions"].items(),
+                    key=lambda kv: kv[1]["date"])[-1][0]
+    rec = records.load(root / "results" / "synth" / "records" / latest / "linear--default.json")
+    prove = p.cell("synth", "linear", "default", "prove_time")
+    assert prove["text"] == format_value(rec.stages["prove"].samples_s[0], "seconds")
+    assert p.cell("synth", "linear", "default", "proof_size")["text"] == "2 KB"
+    assert p.failed[("orion", "linear", "")].startswith("unsupported")
+    # the <script> commit message is text in the page, never an element
+    assert XSS_SUBJECT in p.all_text and "script" not in p.tags
+    assert "regressions" in dom and "1 KB → 2 KB" in p.all_text
+
+    # the table's link opens asv's graph of that metric, which draws offline (libraries served from the site)
+    graph = chromium(tmp_path, base + prove["href"], "--virtual-time-budget=10000", "--dump-dom")
+    assert 'class="flot-base"' in graph and "flot-tick-label" in graph
+    assert "Can not determine continental origin of swallow" not in graph
+
+    shot = tmp_path / "index.png"
+    chromium(tmp_path, base + "index.html", "--window-size=1300,1000", f"--screenshot={shot}")
+    assert shot.stat().st_size > 20_000
