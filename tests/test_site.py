@@ -8,8 +8,8 @@ loads it in headless Chromium: the comparison table, an asv graph page drawing i
 """
 from __future__ import annotations
 
-import json
 import math
+import re
 import shutil
 import subprocess
 import textwrap
@@ -17,6 +17,7 @@ import threading
 from html.parser import HTMLParser
 from pathlib import Path
 
+import asv
 import pytest
 
 from tests.conftest import ROOT
@@ -25,9 +26,10 @@ from tracker import records
 from tracker.cli import main
 from tracker.commands.preview import make_server
 from tracker.config import load_config
-from tracker.fsutil import atomic_write_json
+from tracker.fsutil import atomic_write_json, read_json
 from tracker.metrics import BY_NAME
 from tracker.publish.charts import PLOT_W, Item, log_bar_chart
+from tracker.publish.offline import ASSETS, asset_path, localize
 from tracker.publish.site import asv_graph_url, write_site
 from tracker.publish.units import format_value
 from tracker.records import ModelResult, StageResult
@@ -264,6 +266,21 @@ def test_outside_text_is_escaped(page):
     assert XSS_SUBJECT in p.all_text  # shown as text
 
 
+def test_asv_page_is_made_to_load_its_libraries_from_the_site(tmp_path):
+    """asv's own index.html, as asv publish copies it: every CDN tag is pointed into vendor/."""
+    site, cache = tmp_path / "site", tmp_path / "cache"
+    site.mkdir()
+    shutil.copyfile(Path(asv.__file__).parent / "www" / "index.html", site / "index.html")
+    for _tail, package, file in ASSETS:  # as npm leaves them; the browser test installs the real ones
+        asset_path(cache, package, file).parent.mkdir(parents=True, exist_ok=True)
+        asset_path(cache, package, file).write_text(f"/* {package} {file} */")
+    done = localize(site, cache)
+    assert (done.replaced, done.unknown, done.reason) == (len(ASSETS), [], "")
+    html = (site / "index.html").read_text()
+    assert not re.search(r'<(script|link)\b[^>]*(src|href)="https?:', html)
+    assert 'src="vendor/jquery-jquery.min.js"' in html and (site / "vendor" / "jquery-jquery.min.js").is_file()
+
+
 # --- a real site in a real browser -------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -315,8 +332,8 @@ def test_published_site_in_a_browser(served, tmp_path):
     root, base = served
     dom = chromium(tmp_path, base + "index.html", "--dump-dom")
     p = Page(dom)
-    latest = sorted(json.loads((root / "results" / "synth" / "revisions.json").read_text())["revisions"].items(),
-                    key=lambda kv: kv[1]["date"])[-1][0]
+    known = read_json(root / "results" / "synth" / "revisions.json")["revisions"]
+    latest = max(known, key=lambda sha: known[sha]["date"])
     rec = records.load(root / "results" / "synth" / "records" / latest / "linear--default.json")
     prove = p.cell("synth", "linear", "default", "prove_time")
     assert prove["text"] == format_value(rec.stages["prove"].samples_s[0], "seconds")

@@ -20,7 +20,7 @@ from tracker.config import Config, Framework
 from tracker.fsutil import atomic_write_text, read_json
 from tracker.metrics import BY_NAME, METRICS, Metric, summary
 from tracker.publish.charts import Chart, Item, log_bar_chart
-from tracker.publish.units import SELF_DESCRIBED, exact, format_value
+from tracker.publish.units import exact, format_value
 from tracker.records import ModelResult
 from tracker.report.regressions import Regression, commit_link, find_regressions
 from tracker.run.asv import Layout
@@ -28,6 +28,14 @@ from tracker.run.asv import Layout
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 CHARTS = ("prove_time", "prove_peak_memory")
 RECENT_REGRESSIONS = 20
+# the comparison table's column groups, each metric under a short heading (its full label is the tooltip)
+GROUPS = (
+    ("time", (("setup_time", "setup"), ("prove_time", "prove"), ("verify_time", "verify"))),
+    ("memory", (("prove_peak_memory", "peak (prove)"),)),
+    ("size", (("proof_size", "proof"), ("vk_size", "vk"), ("pk_size", "pk"))),
+    ("circuit", (("circuit_logrows", "logrows"), ("circuit_constraints", "constraints"))),
+    ("accuracy vs float", (("accuracy_max_abs_error", "max abs error"), ("accuracy_loss", "top-1 loss"))),
+)
 
 
 @dataclass
@@ -88,11 +96,21 @@ class FrameworkCard:
 
 
 @dataclass
+class Column:
+    metric: Metric
+    heading: str
+
+
+@dataclass
 class ModelSection:
     name: str
-    metrics: list[Metric]
+    groups: list[tuple[str, list[Column]]]
     rows: list[Row]
     charts: list[Chart]
+
+    @property
+    def columns(self) -> list[Column]:
+        return [c for _, cols in self.groups for c in cols]
 
 
 @dataclass
@@ -166,7 +184,8 @@ def cell(metric: Metric, rec: ModelResult, href: str) -> Cell:
         return Cell(None, format_value(None, metric.unit))
     title = f"{metric.label}: {exact(value, metric.unit)}"
     if isinstance(raw, list) and len(raw) > 1:
-        title += f" (median of {len(raw)}, {format_value(min(raw), metric.unit)} to {format_value(max(raw), metric.unit)})"
+        low, high = (format_value(x, metric.unit) for x in (min(raw), max(raw)))
+        title += f" (median of {len(raw)}, {low} to {high})"
     return Cell(value, format_value(value, metric.unit), title, href)
 
 
@@ -174,10 +193,10 @@ def record_row(card: FrameworkCard, sha: str, rec: ModelResult, known: dict, lay
     fw = card.framework
     machine = asv_machine(layout, fw.name, sha) or rec.machine.get("host", "")
     detail = ", ".join(f"{k} {v}" for k, v in rec.machine.items() if k != "host")
-    links = bool(card.site)
-    cells = {m.name: cell(m, rec, asv_graph_url(fw.name, m, rec.model, rec.variant) if links else "")
+    cells = {m.name: cell(m, rec, asv_graph_url(fw.name, m, rec.model, rec.variant) if card.site else "")
              for m in METRICS}
-    return Row(fw.name, rec.model, rec.variant, card.color, rec.status, "" if rec.status == records.OK else failure(rec),
+    reason = "" if rec.status == records.OK else failure(rec)
+    return Row(fw.name, rec.model, rec.variant, card.color, rec.status, reason,
                revision_info(fw, sha, known.get(sha, {})), machine, detail,
                [(k, str(v)) for k, v in sorted(rec.settings.items())], cells)
 
@@ -225,21 +244,33 @@ def absent_row(card: FrameworkCard, model: str) -> Row:
     return Row(card.framework.name, model, "", card.color, status, reason)
 
 
+def model_rows(card: FrameworkCard, model: str) -> list[Row]:
+    """The framework's rows for one model, variants in the order frameworks.yaml lists them."""
+    order = {name: i for i, name in enumerate(card.framework.variant_names)}
+    mine = [r for r in card.rows if r.model == model]
+    return sorted(mine, key=lambda r: (order.get(r.variant, len(order)), r.variant)) or [absent_row(card, model)]
+
+
 def model_section(model: str, cards: list[FrameworkCard]) -> ModelSection:
-    rows = []
-    for card in cards:
-        mine = sorted((r for r in card.rows if r.model == model), key=lambda r: r.variant)
-        rows.extend(mine or [absent_row(card, model)])
-    shown = [m for m in METRICS if any(r.cells.get(m.name) and r.cells[m.name].value is not None for r in rows)]
-    return ModelSection(model, shown, rows, charts_for(model, rows))
+    rows = [row for card in cards for row in model_rows(card, model)]
+    shown = {name for r in rows for name, c in r.cells.items() if c.value is not None}
+    return ModelSection(model, column_groups(shown), rows, charts_for(model, rows))
+
+
+def column_groups(shown: set[str]) -> list[tuple[str, list[Column]]]:
+    """The groups of columns that have a figure in some row; a metric no group names goes under "other"."""
+    grouped = [(name, [Column(BY_NAME[m], h) for m, h in cols if m in shown]) for name, cols in GROUPS]
+    named = {m for _, cols in GROUPS for m, _ in cols}
+    grouped.append(("other", [Column(m, m.label) for m in METRICS if m.name in shown and m.name not in named]))
+    return [(name, cols) for name, cols in grouped if cols]
 
 
 def charts_for(model: str, rows: list[Row]) -> list[Chart]:
     charts = []
     for name in CHARTS:
         metric = BY_NAME[name]
-        items = [Item(r.label, r.cells[name].value, r.color, r.cells[name].href, r.cells[name].title)
-                 for r in rows if r.cells.get(name) and r.cells[name].value is not None]
+        cells = [(r, r.cells[name]) for r in rows if name in r.cells and r.cells[name].value is not None]
+        items = [Item(r.label, c.value, r.color, c.href, c.title) for r, c in cells]
         chart = log_bar_chart(f"{metric.label}, {model} (log scale)", metric.unit, items)
         if chart is not None:
             charts.append(chart)
@@ -276,7 +307,7 @@ def environment() -> Environment:
 
 
 def render(site: Site) -> str:
-    return environment().get_template("index.html").render(site=site, self_described=SELF_DESCRIBED)
+    return environment().get_template("index.html").render(site=site)
 
 
 def write_site(config: Config, layout: Layout) -> Path:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 DASH = "–"
 BYTE_UNITS = ((1e9, "GB"), (1e6, "MB"), (1e3, "KB"))
-SELF_DESCRIBED = ("seconds", "bytes", "fraction")  # units that every formatted value already shows
 
 
 def significant(x: float, digits: int = 3) -> str:
