@@ -114,7 +114,7 @@ CONFIG = textwrap.dedent("""\
         history: {kind: releases, package: {registry: pypi, name: gone}}
         build: {kind: none}
       - name: nope
-        adapter: orion
+        adapter: command
         proof_system: STARK (Cairo)
         setup: transparent
         model_format: ONNX
@@ -167,6 +167,8 @@ def write_results(layout: Layout) -> None:
         "benchmarks.ProveTime.track_prove_time('mlp', 'resources')", "graphs/x.json", {}, 0, 2.8, 1.2,
         [[None, 2, 1.2, 2.8]]]]})
     atomic_write_json(layout.results / "gone" / "status.json", {"status": "unavailable", "reason": XSS_REASON})
+    atomic_write_json(layout.results / "nope" / "status.json",
+                      {"status": "unsupported", "reason": "not yet supported: no adapter written yet"})
     atomic_write_json(layout.results / "broke" / "status.json", {"status": "ok", "revisions": [
         {"sha": "c" * 40, "label": "cccccccc", "status": "build_failed", "reason": "cargo: <error> in build.rs"}]})
     atomic_write_json(layout.builds("broke") / f"{'c' * 40}.json",
@@ -296,13 +298,13 @@ def chromium(tmp: Path, url: str, *flags: str) -> str:
     return done.stdout
 
 
-UNSUPPORTED = """\
-  - name: orion
-    adapter: orion
+UNAVAILABLE = """\
+  - name: needs-tool
+    adapter: command
     proof_system: STARK (Cairo)
     model_format: ONNX
-    history: {kind: releases, package: {registry: npm, name: orion}}
-    build: {kind: none}
+    history: {kind: releases, package: {registry: npm, name: needs-tool}}
+    build: {kind: none, toolchains: [no-such-toolchain-here]}
 """
 
 
@@ -315,7 +317,7 @@ def served(tmp_path, monkeypatch):
                      Step(delay=0.3, proof_bytes=2000, subject=XSS_SUBJECT)])
     root = tmp_path / "site"
     root.mkdir()
-    (root / "frameworks.yaml").write_text(config_text(repo) + UNSUPPORTED)
+    (root / "frameworks.yaml").write_text(config_text(repo) + UNAVAILABLE)
     (root / "asv.conf.json").write_text((ROOT / "asv.conf.json").read_text())
     assert main(["--config", str(root / "frameworks.yaml"), "--cache", str(tmp_path / "cache"), "run",
                  "-m", "linear", "--repeats", "1"]) == 0
@@ -338,7 +340,8 @@ def test_published_site_in_a_browser(served, tmp_path):
     prove = p.cell("synth", "linear", "default", "prove_time")
     assert prove["text"] == format_value(rec.stages["prove"].samples_s[0], "seconds")
     assert p.cell("synth", "linear", "default", "proof_size")["text"] == "2 KB"
-    assert p.failed[("orion", "linear", "")].startswith("unsupported")
+    assert p.failed[("needs-tool", "linear", "")] == \
+        "unavailable: missing toolchain(s) for the build: no-such-toolchain-here (not on PATH)"
     # the <script> commit message is text in the page, never an element
     assert XSS_SUBJECT in p.all_text and "script" not in p.tags
     assert "regressions" in dom and "1 KB → 2 KB" in p.all_text

@@ -58,8 +58,8 @@ class Item:
 
 
 def decades(values: list[float]) -> tuple[int, int]:
-    """The powers of ten around the values: the smallest bar starts a decade or less above the axis."""
-    lo = math.ceil(math.log10(min(values))) - 1
+    """The powers of ten around the values; the shortest bar still spans at least 0.3 of a decade."""
+    lo = math.floor(math.log10(min(values)) - 0.3)
     hi = math.ceil(math.log10(max(values)))
     return lo, max(hi, lo + 1)
 

@@ -270,7 +270,7 @@ def charts_for(model: str, rows: list[Row]) -> list[Chart]:
     for name in CHARTS:
         metric = BY_NAME[name]
         cells = [(r, r.cells[name]) for r in rows if name in r.cells and r.cells[name].value is not None]
-        items = [Item(r.label, c.value, r.color, c.href, c.title) for r, c in cells]
+        items = [Item(r.label, c.value, r.color, c.href, f"{r.label}: {c.title}") for r, c in cells]
         chart = log_bar_chart(f"{metric.label}, {model} (log scale)", metric.unit, items)
         if chart is not None:
             charts.append(chart)
