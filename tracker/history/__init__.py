@@ -6,6 +6,7 @@ one-line notes on anything that did not go as asked (remote or registry unreacha
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,6 +30,7 @@ class History:
     derived: bool = False
     _revisions: list[Revision] | None = None
     releases: list[Revision] | None = None  # where releases sit on an upstream branch among other commits
+    reclone: Callable[[], object] | None = None  # makes the mirror again from its remote, if it has one
 
     def selectable(self) -> list[Revision]:
         """What `latest N` and the default count from: the releases of a release history, else every commit."""
@@ -60,7 +62,20 @@ class History:
 
     def checkout_fn(self, revision: Revision) -> Callable[[Path], None]:
         def checkout(dest: Path) -> None:
-            dropped = export_tree(self.repo_path, revision.sha, dest)
+            """Write the tree; a mirror that fails to give it (objects lost under the cache) is cloned again."""
+            try:
+                dropped = export_tree(self.repo_path, revision.sha, dest)
+            except GitError as exc:
+                if self.reclone is None:
+                    raise HistoryError(f"cannot write the source of {revision.label}: {exc}") from None
+                try:
+                    self.reclone()
+                    shutil.rmtree(dest, ignore_errors=True)
+                    dropped = export_tree(self.repo_path, revision.sha, dest)
+                except GitError as again:
+                    raise HistoryError(f"cannot write the source of {revision.label} ({exc}), and cloning "
+                                       f"the mirror again failed: {again}") from None
+                self.status.append("the cached mirror could not give a source tree and has been cloned again")
             if dropped:
                 (dest.parent / "dropped-links.txt").write_text("\n".join(dropped) + "\n")
         return checkout
@@ -76,9 +91,11 @@ def open_history(fw: Framework, cache: Path) -> History:
 
 
 def _commits(fw: Framework, cache: Path) -> History:
-    mirror = ensure_mirror(fw.repo, cache / "mirrors" / f"{fw.name}.git", fw.history.branch)
+    path = cache / "mirrors" / f"{fw.name}.git"
+    mirror = ensure_mirror(fw.repo, path, fw.history.branch)
     url = f"{fw.repo.removesuffix('.git')}/commit/" if fw.repo.startswith("https://github.com/") else ""
-    return History(mirror.path, fw.history.branch, url, [mirror.note] if mirror.note else [])
+    return History(mirror.path, fw.history.branch, url, [mirror.note] if mirror.note else [],
+                   reclone=lambda: ensure_mirror(fw.repo, path, fw.history.branch, fresh=True))
 
 
 def _releases(fw: Framework, cache: Path) -> History:

@@ -57,14 +57,17 @@ class Mirror:
     note: str = ""  # one line when something was not as asked (remote unreachable, re-cloned)
 
 
-def ensure_mirror(url: str, path: Path, branch: str) -> Mirror:
-    """Clone or fetch a bare mirror. Unreachable remote: the cached mirror, said so. Broken mirror: re-clone."""
-    if path.exists() and not _healthy(path, branch):
-        shutil.rmtree(path)
+def ensure_mirror(url: str, path: Path, branch: str, fresh: bool = False) -> Mirror:
+    """Clone or fetch a bare mirror. Unreachable remote: the cached mirror, said so. Broken mirror: re-clone.
+
+    `fresh` clones again even where the mirror looks healthy (an export from it failed); the old mirror
+    is only replaced once the new clone is complete.
+    """
+    note = ""
+    if (path.exists() or path.is_symlink()) and not fresh and not _healthy(path, branch):
+        _remove(path)
         note = "the cached mirror was damaged and has been cloned again"
-    else:
-        note = ""
-    if path.exists():
+    if path.exists() and not fresh:
         try:
             git("remote", "update", "--prune", git_dir=path)
         except GitError as exc:
@@ -72,16 +75,25 @@ def ensure_mirror(url: str, path: Path, branch: str) -> Mirror:
         return Mirror(path, note)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    _remove(tmp)
     try:
         git("clone", "--mirror", "--", url, str(tmp))
     except GitError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove(tmp)
         raise GitError(f"cannot clone {url}: {exc}") from None
+    _remove(path)
     os.replace(tmp, path)
     if not _healthy(path, branch):
         raise GitError(f"{url} has no branch {branch!r}")
     return Mirror(path, note)
+
+
+def _remove(path: Path) -> None:
+    """Remove what is at `path`, whatever it is (a damaged mirror may be a file or a dangling link)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
 
 
 def _healthy(path: Path, branch: str) -> bool:

@@ -6,10 +6,15 @@ falls back to the last list seen. `derive_history` turns the releases into a loc
 one commit per release, dated with the release's upload time and tagged with its version, so that asv's
 commit axis means something. The same releases always give the same commits (fixed author, fixed
 dates, plumbing commands), and a new release appends exactly one commit.
+
+The registries' addresses can be pointed elsewhere (a mirror, a devpi, a test server) with
+$ZKML_TRACKER_PYPI_URL (default https://pypi.org/pypi) and $ZKML_TRACKER_NPM_URL (default
+https://registry.npmjs.org).
 """
 from __future__ import annotations
 
 import json
+import os
 import platform
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +28,8 @@ from tracker.history.git import GitError, first_parent, git, tags_at
 from tracker.history.revisions import Revision
 
 REGISTRY_TIMEOUT_S = 30
+REGISTRY_URLS = {"pypi": ("ZKML_TRACKER_PYPI_URL", "https://pypi.org/pypi"),
+                 "npm": ("ZKML_TRACKER_NPM_URL", "https://registry.npmjs.org")}
 IDENTITY = {"GIT_AUTHOR_NAME": "zkml-tracker", "GIT_AUTHOR_EMAIL": "zkml-tracker@localhost",
             "GIT_COMMITTER_NAME": "zkml-tracker", "GIT_COMMITTER_EMAIL": "zkml-tracker@localhost"}
 
@@ -56,15 +63,19 @@ def releases(package: Package, cache: Path) -> tuple[list[Release], str]:
 def _fetch(package: Package) -> list[Release]:
     import requests
 
-    url = {"pypi": f"https://pypi.org/pypi/{package.name}/json",
-           "npm": f"https://registry.npmjs.org/{package.name}"}[package.registry]
+    variable, default = REGISTRY_URLS[package.registry]
+    base = (os.environ.get(variable) or default).rstrip("/")
+    url = f"{base}/{package.name}/json" if package.registry == "pypi" else f"{base}/{package.name}"
     try:
         response = requests.get(url, timeout=REGISTRY_TIMEOUT_S)
         response.raise_for_status()
         data = response.json()
     except (requests.RequestException, ValueError) as exc:
         raise RegistryError(type(exc).__name__) from None
-    return pypi_releases(data) if package.registry == "pypi" else npm_releases(data)
+    try:
+        return pypi_releases(data) if package.registry == "pypi" else npm_releases(data)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # an answer not shaped like the registry's
+        raise RegistryError(f"unexpected answer ({type(exc).__name__})") from None
 
 
 def pypi_releases(data: dict) -> list[Release]:

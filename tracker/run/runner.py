@@ -87,7 +87,11 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
     outcome = FrameworkOutcome(fw.name, "ok", notes=list(history.status))
     for note in history.status:
         say(f"{fw.name}: {note}")
-    revisions = choose_revisions(fw, history, layout, request)
+    try:
+        revisions = choose_revisions(fw, history, layout, request)
+    except HistoryError as exc:  # a revision or range the history does not have: said, not a traceback
+        say(f"{fw.name}: {exc}")
+        return FrameworkOutcome(fw.name, "failed", str(exc), outcome.notes)
     say(f"{fw.name}: {len(revisions)} revision(s) to run: {', '.join(r.label for r in revisions) or 'none'}")
     if not revisions:
         return _save_status(layout, outcome)
@@ -146,8 +150,12 @@ def run_revision(config: Config, fw: Framework, adapter, history, revision: Revi
                  layout: Layout, request: Request, say: Say) -> RevisionOutcome:
     say(f"{fw.name} {revision.label}: build ...")
     started = time.perf_counter()
-    built = ensure_build(fw, revision, adapter, layout.cache,
-                         checkout=history.checkout_fn(revision) if fw.history.kind == "commits" else None)
+    try:
+        built = ensure_build(fw, revision, adapter, layout.cache,
+                             checkout=history.checkout_fn(revision) if fw.history.kind == "commits" else None)
+    except HistoryError as exc:  # no source tree to be had (mirror broken, remote gone): tried again next run
+        say(f"{fw.name} {revision.label}: {exc}")
+        return RevisionOutcome(revision, "failed", str(exc))
     if built.build is None:
         say(f"{fw.name} {revision.label}: {built.reason} (log: {built.log})")
         atomic_write_json(layout.builds(fw.name) / f"{revision.sha}.json",
