@@ -4,16 +4,19 @@ from __future__ import annotations
 from tracker.adapters.base import Adapter
 from tracker.adapters.command import CommandAdapter
 from tracker.adapters.ezkl import EzklAdapter
+from tracker.adapters.opml import OpmlAdapter
+from tracker.adapters.orion import OrionAdapter
 from tracker.adapters.pending import pending
+from tracker.adapters.zkml import ZkmlAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     EzklAdapter.name: EzklAdapter,
     CommandAdapter.name: CommandAdapter,
     "circom": pending("circom"),
     "keras2circom": pending("keras2circom"),
-    "orion": pending("orion"),
-    "zkml": pending("zkml"),
-    "opml": pending("opml"),
+    OrionAdapter.name: OrionAdapter,
+    ZkmlAdapter.name: ZkmlAdapter,
+    OpmlAdapter.name: OpmlAdapter,
 }
 
 

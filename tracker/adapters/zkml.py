@@ -1,0 +1,352 @@
+"""ddkang/zkml (Halo2, KZG): a zoo model as TFLite, converted to zkml's msgpack, proved by `time_circuit`.
+
+What zkml's README documents, and what this adapter runs:
+- build: `cargo +nightly build --release` in the checkout (the README's `rustup override set nightly`, said
+  per command). It needs Rust nightly and the crates registry plus GitHub (halo2 is a git dependency);
+  where either is out of reach the build fails and the recorded reason says which.
+- model: zkml reads TFLite only. The zoo model is rebuilt as tf.keras with its trained weights and
+  converted with TensorFlow's TFLite converter, then `python/converter.py` (the repo's own, which needs
+  tensorflow, tflite and msgpack) writes the model msgpack and `python/input_converter.py` the input
+  msgpack. The build makes a venv with those packages; without them the `export` stage fails and says so.
+- prove: `target/release/time_circuit MODEL.msgpack INPUT.msgpack kzg`, run in the work dir, where it
+  writes `vkey`, `pkey`, `proof`, `public_vals` and its KZG parameters (`params_kzg/<k>.params`, made
+  locally with a random toxic waste the first time: insecure, fine for benchmarks; shared through the
+  cache). It prints its own phase timings (src/utils/proving_kzg.rs, `time_circuit_kzg`): those become
+  the `setup` (vkey + pkey), `witness` (filling the circuit), `prove` and `verify` samples. Peak memory is
+  the whole `time_circuit` process's (all phases), and the record says so.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tracker.adapters.base import Adapter, Build, Job, StageCall, Toolchain, run_stage, write_json
+from tracker.adapters.command import SCRIPT as TIMED
+from tracker.config import Variant
+from tracker.measure import ChildFailed, Limits, run_measured
+from tracker.records import OK, ModelResult, StageResult
+
+RUSTUP = Toolchain("rustup", "rustup", "install Rust with rustup: curl --proto '=https' --tlsv1.2 -sSf "
+                   "https://sh.rustup.rs | sh, then `rustup toolchain install nightly`")
+CARGO = Toolchain("cargo", "cargo", "comes with rustup: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh")
+NIGHTLY_HINT = "rustup toolchain install nightly"
+# the README's MNIST example: python converter.py ... --scale_factor 512 --k 17 --num_cols 10 --num_randoms 1024
+DEFAULTS = {"scale_factor": 512, "k": 17, "num_cols": 10, "num_randoms": 1024}
+# the converter's Python side: TensorFlow 2.15 is the newest with Keras 2 (tf.lite) that installs on 3.11 here
+CONVERTER_REQUIREMENTS = ("tensorflow-cpu==2.15.1", "tflite==2.10.0", "msgpack", "numpy<2")
+BUILD_LIMITS = Limits(timeout_s=3 * 3600)
+BN254_R = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+PIPELINE = ("export", "convert", "time_circuit")
+
+
+class ZkmlAdapter(Adapter):
+    name = "zkml"
+    toolchains = (CARGO, RUSTUP)
+    variant_settings = {"scale_factor": (int,), "k": (int,), "num_cols": (int,), "num_randoms": (int,)}
+
+    @classmethod
+    def default_variants(cls) -> tuple[Variant, ...]:
+        return (Variant("default", tuple(DEFAULTS.items())),)
+
+    def status(self) -> str | None:
+        why = super().status()
+        if why:
+            return why
+        listing = _run_quiet(["rustup", "toolchain", "list"])
+        if not nightly_installed(listing):
+            return f"missing toolchain rust nightly (`rustup toolchain list` shows none): {NIGHTLY_HINT}"
+        return None
+
+    # --- build -----------------------------------------------------------------------------------------
+
+    def build(self, framework, revision, source: Path | None, build_dir: Path, log_path: Path) -> Build:
+        from tracker.build import BuildError
+
+        if source is None:
+            raise BuildError("zkml builds from a source checkout: give the framework a 'commits' history")
+        for argv, cwd in build_commands(source, build_dir):
+            try:
+                run_measured(argv, log_path=log_path, cwd=cwd, limits=BUILD_LIMITS)
+            except ChildFailed as exc:
+                raise BuildError(build_failure_reason(_tail(log_path), exc.reason)) from None
+        return Build(framework=framework.name, revision=revision.sha, path=build_dir,
+                     python=converter_python(build_dir), source=source, version=revision.version)
+
+    # --- prove -----------------------------------------------------------------------------------------
+
+    def prove(self, job: Job) -> ModelResult:
+        result = job.new_result()
+        try:
+            self._pipeline(job, result)
+        except Exception as exc:  # the tracker's side (files, export): recorded, not raised
+            result.fail("error", f"tracker: {type(exc).__name__}: {exc}"[:400])
+        for stage in PIPELINE:
+            if stage not in result.stages and result.status != OK:
+                result.stages[stage] = StageResult(stage, status="skipped", reason="not run: " + result.reason)
+        return result
+
+    def _pipeline(self, job: Job, result: ModelResult) -> None:
+        src, python = job.build.source, job.build.python
+        if src is None or python is None:
+            result.fail("error", f"build {job.build.revision} has no source checkout or converter Python")
+            return
+        settings = {**DEFAULTS, **job.variant.as_dict()}
+        result.settings.update(settings)
+        files = prepare_inputs(job)
+        export = write_json(job.workdir / "export.args.json", {**files, "result": str(job.workdir / "export.json")})
+        (job.workdir / "export_tflite.py").write_text(TFLITE_EXPORT)
+        if run_stage(job, result, StageCall("export", [python, job.workdir / "export_tflite.py", export],
+                                            job.workdir / "export.json")) is None:
+            return
+        if _timed(job, result, "convert", convert_command(python, src, job.workdir, settings), 1) is None:
+            return
+        params = job.cache_dir / "zkml" / "params_kzg"
+        params.mkdir(parents=True, exist_ok=True)
+        link = job.workdir / "params_kzg"
+        if not link.exists():
+            link.symlink_to(params, target_is_directory=True)
+        command = time_circuit_command(src, job.workdir / "model.msgpack", job.workdir / "input.msgpack")
+        if _timed(job, result, "time_circuit", command, max(1, job.repeats)) is None:
+            return
+        runs = parse_time_circuit((job.workdir / "logs" / "time_circuit.log").read_text(errors="replace"))
+        record_runs(result, runs, settings)
+        outputs = runs[-1].get("outputs") if runs else None
+        if outputs:
+            result.accuracy = proved_output_accuracy(job, outputs, settings["scale_factor"])
+        result.provenance.update({
+            "timing": "phase times printed by time_circuit (std::time::Instant), one run per repeat",
+            "memory": "peak RSS of the whole time_circuit process: params, keygen, witness, prove and verify",
+            "params": "params_kzg made by time_circuit with a random local setup: insecure, fine for benchmarks",
+            "model": "zoo model -> tf.keras -> TFLite (TensorFlow) -> python/converter.py msgpack",
+        })
+
+
+# --- commands (pure) ---------------------------------------------------------------------------------
+
+def nightly_installed(rustup_toolchain_list: str) -> bool:
+    """`rustup toolchain list` prints one toolchain a line, e.g. `nightly-x86_64-unknown-linux-gnu`."""
+    return any(line.strip().startswith("nightly") for line in rustup_toolchain_list.splitlines())
+
+
+def converter_python(build_dir: Path) -> Path:
+    return build_dir / "venv" / "bin" / "python"
+
+
+def build_commands(source: Path, build_dir: Path) -> list[tuple[list[str], Path]]:
+    """The README's build, then a venv for its Python converters."""
+    python = str(converter_python(build_dir))
+    return [
+        (["cargo", "+nightly", "build", "--release"], source),
+        ([sys.executable, "-m", "venv", str(build_dir / "venv")], build_dir),
+        ([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", *CONVERTER_REQUIREMENTS], build_dir),
+    ]
+
+
+def convert_command(python: Path, source: Path, workdir: Path, settings: dict[str, Any]) -> str:
+    """README steps 3 and 5: model.tflite -> model.msgpack + config.msgpack, input.npy -> input.msgpack."""
+    w = workdir
+    model = (f"{python} {source}/python/converter.py --model {w}/model.tflite --model_output {w}/model.msgpack "
+             f"--config_output {w}/config.msgpack --scale_factor {int(settings['scale_factor'])} "
+             f"--k {int(settings['k'])} --num_cols {int(settings['num_cols'])} "
+             f"--num_randoms {int(settings['num_randoms'])}")
+    inputs = (f"{python} {source}/python/input_converter.py --model_config {w}/model.msgpack "
+              f"--inputs {w}/input.npy --output {w}/input.msgpack")
+    return f"{model} && {inputs}"
+
+
+def time_circuit_command(source: Path, model: Path, inputs: Path) -> str:
+    return f"{source}/target/release/time_circuit {model} {inputs} kzg"
+
+
+def build_failure_reason(log_tail: str, fallback: str) -> str:
+    """One line for a failed build, naming the real blocker where cargo's log shows it."""
+    if re.search(r"Could not resolve host|unable to update registry|failed to get `|failed to load source",
+                 log_tail):
+        host = re.search(r"Could not resolve host: ([\w.-]+)", log_tail)
+        return ("crates registry unreachable: cargo could not fetch zkml's dependencies"
+                + (f" ({host.group(1)} did not resolve)" if host else "")
+                + "; build where crates.io and github.com are reachable, or vendor them (`cargo vendor`)")
+    if re.search(r"toolchain '?nightly[^']*'? is not installed|no such command: `\+nightly`", log_tail):
+        return f"rust nightly is not installed: {NIGHTLY_HINT}"
+    if "No matching distribution found" in log_tail:
+        return "the converter's Python packages (tensorflow-cpu, tflite, msgpack) did not install from PyPI"
+    last = [line for line in log_tail.splitlines() if line.strip()]
+    return f"{fallback}: {last[-1].strip()[:200]}" if last else fallback
+
+
+# --- output parsing (pure) ---------------------------------------------------------------------------
+
+_UNITS = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9}
+_DURATION = re.compile(r"^([0-9.]+)(s|ms|µs|us|ns)$")
+_TIMES = {
+    "Time elapsed in params construction": "params_s",
+    "Time elapsed in generating vkey": "vkey_s",
+    "Time elapsed in generating pkey": "pkey_s",
+    "Time elapsed in filling circuit": "witness_s",
+    "Proving time": "prove_s",
+    "Verifying time": "verify_s",
+}
+_SIZES = {"vkey size": "vk_bytes", "pkey size": "pk_bytes", "Public vals size": "public_vals_bytes",
+          "Proof size": "proof_bytes"}
+
+
+def parse_duration(text: str) -> float:
+    """Rust's `{:?}` of a `Duration`: `8.123456789s`, `16.36ms`, `412.5µs`, `950ns`."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise ValueError(f"not a Rust duration: {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_time_circuit(log: str) -> list[dict[str, Any]]:
+    """One dict per `time_circuit` run in the log: phase times (s), sizes (bytes), public values."""
+    runs: list[dict[str, Any]] = []
+    for line in log.splitlines():
+        line = line.strip()
+        key, _, value = line.partition(": ")
+        if key == "Time elapsed in params construction":
+            runs.append({})
+        if not runs:
+            continue
+        if key in _TIMES:
+            runs[-1][_TIMES[key]] = parse_duration(value)
+        elif key in _SIZES and value.endswith(" bytes"):
+            runs[-1][_SIZES[key]] = int(value[:-len(" bytes")])
+        elif key == "public vals":
+            runs[-1]["public_vals"] = [int(h, 16) for h in re.findall(r"0x[0-9a-fA-F]+", value)]
+    return [r for r in runs if "verify_s" in r]  # a run that did not verify is not a result
+
+
+def field_to_signed(value: int, modulus: int = BN254_R) -> int:
+    return value - modulus if value > modulus // 2 else value
+
+
+def record_runs(result: ModelResult, runs: list[dict[str, Any]], settings: dict[str, Any]) -> None:
+    """The printed phases become stages; the whole process's peak memory is given to each."""
+    if not runs:
+        result.fail("error", "time_circuit printed no complete run (no 'Verifying time' line)")
+        return
+    whole = result.stages.get("time_circuit")
+    peak = whole.peak_rss_bytes if whole else 0
+    phases = {"setup": lambda r: r["vkey_s"] + r["pkey_s"], "witness": lambda r: r["witness_s"],
+              "prove": lambda r: r["prove_s"], "verify": lambda r: r["verify_s"]}
+    for stage, get in phases.items():
+        result.add(StageResult(stage, samples_s=[get(r) for r in runs], peak_rss_bytes=peak))
+    last = runs[-1]
+    result.sizes.update({k: last[k] for k in ("proof_bytes", "vk_bytes", "pk_bytes", "public_vals_bytes")
+                         if k in last})
+    result.circuit["logrows"] = int(settings["k"])
+    if "public_vals" in last:
+        result.circuit["public_values"] = len(last["public_vals"])
+        last["outputs"] = [field_to_signed(v) for v in last["public_vals"]]
+
+
+def proved_output_accuracy(job: Job, outputs: list[int], scale_factor: int) -> dict[str, float]:
+    """The proved input's outputs (the last public values, at the scale factor) against the float model's."""
+    from tracker.models.zoo import eval_set, float_outputs
+
+    inputs, _ = eval_set(job.model, 1)
+    reference = np.asarray(float_outputs(job.model, inputs), dtype=np.float64).reshape(-1)
+    if len(outputs) < len(reference):
+        return {}
+    got = np.asarray(outputs[-len(reference):], dtype=np.float64) / scale_factor
+    return {"max_abs_error": float(np.abs(got - reference).max()),
+            "top1_agreement": float(got.argmax() == reference.argmax()), "n": 1}
+
+
+# --- the model's files --------------------------------------------------------------------------------
+
+def prepare_inputs(job: Job) -> dict[str, str]:
+    """Layers and weights for the TFLite export (NHWC, as TFLite wants), and the first input as .npy."""
+    from tracker.models.zoo import eval_set, layer_params
+
+    wd = job.workdir
+    wd.mkdir(parents=True, exist_ok=True)
+    layers, arrays = [], {}
+    for i, (layer, w, b) in enumerate(layer_params(job.model)):
+        layers.append({"kind": layer.kind, "n_out": layer.n_out, "kernel": layer.kernel})
+        if w is not None:
+            arrays[f"w{i}"] = np.transpose(w, (2, 3, 1, 0)) if layer.kind == "conv2d" else w
+            arrays[f"b{i}"] = b
+    _permute_after_flatten(job.model, layers, arrays)
+    np.savez(wd / "weights.npz", **arrays)
+    x, _ = eval_set(job.model, 1)
+    sample = x[0]
+    if sample.ndim == 3:
+        sample = np.transpose(sample, (1, 2, 0))  # CHW -> HWC
+    np.save(wd / "input.npy", sample.astype(np.float32))
+    shape = list(sample.shape)
+    return {"layers": layers, "input_shape": shape, "weights": str(wd / "weights.npz"),
+            "tflite": str(wd / "model.tflite")}
+
+
+def _permute_after_flatten(model, layers: list[dict], arrays: dict[str, np.ndarray]) -> None:
+    """The zoo flattens channels first (ONNX); Keras flattens HWC: reorder the next dense layer's rows."""
+    shape = model.input_shape
+    if len(shape) != 3:
+        return
+    c, h, w = shape
+    for i, layer in enumerate(model.layers):
+        if layer.kind == "conv2d":
+            c, h, w = layer.n_out, h - layer.kernel + 1, w - layer.kernel + 1
+        elif layer.kind == "maxpool2d":
+            h, w = h // 2, w // 2
+        elif layer.kind == "dense" and f"w{i}" in arrays:
+            order = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
+            arrays[f"w{i}"] = arrays[f"w{i}"][order]
+            return
+
+
+# run under the converter's Python (TensorFlow): rebuild the zoo model in tf.keras, write TFLite, time it
+TFLITE_EXPORT = '''\
+import json, sys, time
+import numpy as np
+import tensorflow as tf
+
+args = json.load(open(sys.argv[1]))
+start = time.perf_counter()
+weights = np.load(args["weights"])
+model = tf.keras.Sequential([tf.keras.Input(shape=args["input_shape"])])
+for i, layer in enumerate(args["layers"]):
+    kind = layer["kind"]
+    if kind == "dense":
+        model.add(tf.keras.layers.Dense(layer["n_out"]))
+    elif kind == "conv2d":
+        model.add(tf.keras.layers.Conv2D(layer["n_out"], layer["kernel"]))
+    elif kind == "maxpool2d":
+        model.add(tf.keras.layers.MaxPooling2D(2))
+    elif kind == "relu":
+        model.add(tf.keras.layers.ReLU())
+    elif kind == "flatten":
+        model.add(tf.keras.layers.Flatten())
+    if "w%d" % i in weights:
+        model.layers[-1].set_weights([weights["w%d" % i], weights["b%d" % i]])
+converter = tf.lite.TFLiteConverter.from_keras_model(model)
+open(args["tflite"], "wb").write(converter.convert())
+json.dump({"samples": [time.perf_counter() - start], "data": {"tensorflow": tf.__version__}},
+          open(args["result"], "w"))
+'''
+
+
+def _timed(job: Job, result: ModelResult, stage: str, command: str, repeats: int) -> dict | None:
+    out = job.workdir / f"{stage}.json"
+    return run_stage(job, result, StageCall(stage, [sys.executable, TIMED, out, str(repeats), command], out))
+
+
+def _run_quiet(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def _tail(path: Path, size: int = 8000) -> str:
+    try:
+        return path.read_text(errors="replace")[-size:]
+    except OSError:
+        return ""
