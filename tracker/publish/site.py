@@ -34,7 +34,7 @@ GROUPS = (
     ("memory", (("prove_peak_memory", "peak (prove)"),)),
     ("size", (("proof_size", "proof"), ("vk_size", "vk"), ("pk_size", "pk"))),
     ("circuit", (("circuit_logrows", "logrows"), ("circuit_constraints", "constraints"))),
-    ("accuracy vs float", (("accuracy_max_abs_error", "max abs error"), ("accuracy_loss", "top-1 loss"))),
+    ("accuracy vs float", (("accuracy_max_abs_error", "max error"), ("accuracy_loss", "top-1 loss"))),
 )
 
 
