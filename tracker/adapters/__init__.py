@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from tracker.adapters.base import Adapter
+from tracker.adapters.circom import CircomAdapter
 from tracker.adapters.command import CommandAdapter
 from tracker.adapters.ezkl import EzklAdapter
 from tracker.adapters.opml import OpmlAdapter
@@ -12,7 +13,7 @@ from tracker.adapters.zkml import ZkmlAdapter
 ADAPTERS: dict[str, type[Adapter]] = {
     EzklAdapter.name: EzklAdapter,
     CommandAdapter.name: CommandAdapter,
-    "circom": pending("circom"),
+    CircomAdapter.name: CircomAdapter,
     "keras2circom": pending("keras2circom"),
     OrionAdapter.name: OrionAdapter,
     ZkmlAdapter.name: ZkmlAdapter,

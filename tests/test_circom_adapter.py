@@ -1,0 +1,146 @@
+"""The circom adapter with the real toolchain from npm: circomlib-ml 1.4.4, circom2 (WASM) and snarkjs.
+
+The npm prefix and the powers of tau are cached in ZKML_TEST_CACHE (the tracker's own cache layout), so
+a warm run does no install and no ceremony; a cold one makes ptau power 9 (linear, ~10 s) and 13 (mlp,
+a few minutes on 2 cores).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tracker.adapters import get_adapter
+from tracker.adapters.base import Job
+from tracker.adapters.circom import CircomAdapter, ptau_power, run_node_stage
+from tracker.adapters.circomgen import generate
+from tracker.build import ensure_build
+from tracker.cli import main
+from tracker.config import Variant, load_config
+from tracker.history.revisions import Revision
+from tracker.models.zoo import get_model
+
+pytestmark = pytest.mark.slow
+VERSION = "1.4.4"
+
+
+@pytest.fixture(scope="module")
+def cache(test_cache) -> Path:
+    return test_cache / "tracker-cache"
+
+
+@pytest.fixture(scope="module")
+def build(cache):
+    framework = load_config(ROOT / "frameworks.yaml").framework("circom")
+    revision = Revision("c1" * 20, VERSION, datetime(2023, 7, 1, tzinfo=timezone.utc), version=VERSION)
+    outcome = ensure_build(framework, revision, get_adapter("circom"), cache)
+    assert outcome.build is not None, outcome.reason
+    return framework, outcome.build
+
+
+def make_job(build, cache, workdir: Path, model: str, decimals: int = 3, repeats: int = 2, eval_count=100):
+    framework, b = build
+    workdir.mkdir(parents=True, exist_ok=True)
+    return Job(framework, b, get_model(model), Variant("default", (("decimals", decimals),)), workdir, cache,
+               repeats=repeats, eval_count=eval_count)
+
+
+@pytest.fixture(scope="module")
+def linear(build, cache, tmp_path_factory):
+    job = make_job(build, cache, tmp_path_factory.mktemp("linear"), "linear")
+    return job, CircomAdapter().prove(job)
+
+
+def test_linear_proves_and_verifies_with_sane_figures(linear):
+    job, result = linear
+    assert result.status == "ok", result.reason
+    assert [s for s in ("compile", "witness", "accuracy", "ptau", "setup", "prove", "verify")
+            if result.stages[s].status != "ok"] == []
+    assert result.circuit["constraints"] == 320  # 16 x 10 products, two constraints each in matMul
+    assert result.circuit["ptau_power"] == 9 == ptau_power({"nConstraints": 320, "nPubInputs": 0, "nOutputs": 10})
+    assert 600 <= result.sizes["proof_bytes"] <= 1200 and result.sizes["proof_raw_bytes"] == 256
+    assert result.sizes["vk_bytes"] > 1000 and result.sizes["pk_bytes"] > result.sizes["vk_bytes"]
+    assert len(result.stages["prove"].samples_s) == 2 and result.stages["prove"].peak_rss_bytes > 10 << 20
+    assert all(0 < s < 30 for s in result.stages["verify"].samples_s)
+    assert result.accuracy["n"] == 100 and result.accuracy["top1_agreement"] >= 0.98
+    assert result.accuracy["max_abs_error"] < 0.05
+    assert result.provenance["ptau"].startswith("local, power 9")
+    assert result.provenance["circomlib-ml_version"] == VERSION and result.settings["decimals"] == 3
+
+
+@pytest.mark.parametrize("target", ["proof", "public"])
+def test_a_tampered_proof_or_claimed_output_is_rejected(linear, target):
+    job, result = linear
+    args = json.loads((job.workdir / "stages" / "verify.args.json").read_text())
+    path = Path(args[target])
+    original = path.read_text()
+    data = json.loads(original)
+    if target == "proof":
+        data["pi_a"][0] = str(int(data["pi_a"][0]) + 1)
+    else:
+        data[0] = str(int(data[0]) + 1)  # claim another output for the same proof
+    try:
+        path.write_text(json.dumps(data))
+        tampered = job.new_result()
+        assert run_node_stage(job, tampered, "verify", args) is None
+        assert "proof rejected" in tampered.stages["verify"].reason
+    finally:
+        path.write_text(original)
+    again = job.new_result()
+    assert run_node_stage(job, again, "verify", args) == {"verified": True, "curve_init_s": pytest.approx(0, abs=60)}
+
+
+def test_mlp_proves_with_relu_at_521_constraints_each(build, cache, tmp_path):
+    result = CircomAdapter().prove(make_job(build, cache, tmp_path, "mlp", repeats=1, eval_count=200))
+    assert result.status == "ok", result.reason
+    relu = result.circuit["constraints"] - 2 * (16 * 8 + 8 * 10)
+    assert relu == 8 * 521 and result.circuit["ptau_power"] == 13
+    assert result.accuracy["top1_agreement"] >= 0.98 and result.accuracy["max_abs_error"] < 0.1
+
+
+def test_cnn_circuit_layouts_match_the_float_model(build, cache, tmp_path):
+    """Conv weights, HWC images and the flatten order: the circuit's witnesses agree with the float cnn.
+
+    Compile and witnesses only: the cnn needs ptau power 15 (minutes to make), which a test cannot afford.
+    """
+    job = make_job(build, cache, tmp_path, "cnn", eval_count=200)
+    adapter, result = CircomAdapter(), job.new_result()
+    circuit = adapter.circuit(job, result)
+    args = adapter.prepare(job, circuit)
+    compiled = run_node_stage(job, result, "compile", args)
+    assert compiled is not None, result.reason
+    assert ptau_power(compiled) == 15
+    data = run_node_stage(job, result, "accuracy", args)
+    from tracker.adapters.ezkl import accuracy
+
+    acc = accuracy(job, [circuit.dequantize(o).tolist() for o in data["outputs"]])
+    assert acc["top1_agreement"] >= 0.98 and acc["max_abs_error"] < 0.1, acc
+
+
+def test_scales_follow_decimals_and_a_huge_circuit_is_refused_with_a_reason(build, cache, tmp_path):
+    coarse = generate(get_model("mlp"), 1)
+    assert coarse.output_scale == 10 ** 3 and generate(get_model("mlp"), 3).output_scale == 10 ** 9
+    job = make_job(build, cache, tmp_path, "linear", decimals=1)
+    result = job.new_result()
+    args = {"power": 22}
+    assert CircomAdapter().ptau(job, result, args) is False
+    assert result.stages["ptau"].status == "unsupported" and "power 22" in result.stages["ptau"].reason
+
+
+def test_run_command_end_to_end_into_asv_and_the_site(tmp_path, cache, monkeypatch, capsys):
+    monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
+    results, html = tmp_path / "results", tmp_path / "html"
+    status = main(["--config", str(ROOT / "frameworks.yaml"), "--results", str(results), "--html", str(html),
+                   "--cache", str(cache), "run", "-f", "circom", "-r", VERSION, "-m", "linear",
+                   "--repeats", "2", "--eval-count", "50"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    record = json.loads(next((results / "circom" / "records").rglob("linear--default.json")).read_text())
+    assert record["status"] == "ok" and record["provenance"]["ptau"].startswith("local, power 9")
+    graph = next(p for p in (html / "circom" / "graphs").rglob("benchmarks.CircuitConstraints.track_circuit_constraints.json")
+                 if "summary" not in p.parts)
+    assert [v for _, v in json.loads(graph.read_text())] == [[320.0]]  # one point: linear, default
+    assert "circom" in (html / "index.html").read_text()

@@ -1,0 +1,192 @@
+#!/usr/bin/env node
+// One circom/snarkjs stage, run by node against the npm prefix of one build (circom2, snarkjs, circomlib-ml).
+//
+//     node circom_stage.js STAGE ARGS.json RESULT.json
+//
+// STAGE is compile, ptau, setup, witness, prove, verify or accuracy; ARGS.json holds the paths and
+// settings (and `prefix`, the npm prefix the packages are loaded from); RESULT.json gets
+// {"samples": [...], "cpu": [...], "data": {...}}, written only when the stage succeeded.
+//
+// Everything runs in this one process through the packages' JavaScript APIs (circom2's CircomRunner,
+// snarkjs's groth16 / zKey / powersOfTau, circom_runtime's witness calculator), so the samples time the
+// work and not node's start-up or module loading. CPU figures are this process's (all its threads); the
+// tracker measures the whole process tree's memory from outside. Nothing here touches the network:
+// the powers of tau are made locally with fixed entropy.
+"use strict";
+
+const fs = require("fs");
+const path = require("path");
+const { createRequire } = require("module");
+
+let snarkjs = null;  // loaded from the build's prefix once the args are read
+let prefixRequire = null;
+
+function now() {
+  return { wall: process.hrtime.bigint(), cpu: process.cpuUsage() };
+}
+
+function since(t0) {
+  const cpu = process.cpuUsage(t0.cpu);
+  return { wall: Number(process.hrtime.bigint() - t0.wall) / 1e9, cpu: (cpu.user + cpu.system) / 1e6 };
+}
+
+async function timed(repeats, fn) {
+  const samples = [], cpu = [];
+  let out;
+  for (let i = 0; i < Math.max(1, repeats | 0); i++) {
+    const t0 = now();
+    out = await fn();
+    const t = since(t0);
+    samples.push(t.wall);
+    cpu.push(t.cpu);
+  }
+  return { samples, cpu, out };
+}
+
+const quiet = { debug() {}, info() {}, warn() {}, error(m) { console.error(m); } };
+
+// --- compile: circom2 (circom as WASI) in this process ----------------------------------------------
+
+async function compileOnce(a) {
+  process.chdir(a.cwd);  // paths below are relative to it: circom2 sees only preopened directories
+  const { CircomRunner, bindings } = prefixRequire("circom2");
+  const wasm = fs.readFileSync(prefixRequire.resolve("circom2/circom.wasm"));
+  // preopened: the working dir and every parent, as relative paths (like circom2's CLI); in practice
+  // circom2 0.2.23 still opens nothing outside the working dir, so the templates are copied into it
+  const rel = (p) => path.relative(process.cwd(), p) || ".";
+  const preopens = {};
+  for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
+    preopens[rel(dir)] = rel(dir);
+    if (path.dirname(dir) === dir) break;
+  }
+  const args = [rel(a.circuit), "--r1cs", "--wasm", "-o", rel(a.outdir)];
+  for (const inc of a.includes) args.push("-l", rel(inc));
+  fs.mkdirSync(a.outdir, { recursive: true });
+  const runner = new CircomRunner({ args, env: {}, preopens, bindings: { ...bindings, fs } });
+  await runner.execute(wasm);
+}
+
+async function stageCompile(a) {
+  const t = await timed(1, () => compileOnce(a));
+  const r1cs = path.join(a.outdir, a.name + ".r1cs");
+  if (!fs.existsSync(r1cs)) throw new Error(`circom wrote no ${r1cs}`);
+  const info = await snarkjs.r1cs.info(r1cs, null);
+  const data = {};
+  for (const k of ["nConstraints", "nVars", "nOutputs", "nPubInputs", "nPrvInputs", "nLabels"]) data[k] = Number(info[k]);
+  return { samples: t.samples, cpu: t.cpu, data };
+}
+
+// --- powers of tau: new, one contribution with fixed entropy, prepare phase 2 -------------------------
+
+async function stagePtau(a) {
+  const curve = await snarkjs.curves.getCurveFromName("bn128");
+  const parts = {};
+  const step = async (name, fn) => { const t = await timed(1, fn); parts[name + "_s"] = t.samples[0]; return t; };
+  const p0 = a.out + ".0", p1 = a.out + ".1";
+  const all = [];
+  try {
+    all.push(await step("new", () => snarkjs.powersOfTau.newAccumulator(curve, a.power, p0, quiet)));
+    all.push(await step("contribute", () => snarkjs.powersOfTau.contribute(p0, p1, "zkml-tracker", a.entropy, quiet)));
+    all.push(await step("prepare_phase2", () => snarkjs.powersOfTau.preparePhase2(p1, a.out, quiet)));
+  } finally {
+    for (const p of [p0, p1]) fs.rmSync(p, { force: true });
+  }
+  return { samples: [all.reduce((s, t) => s + t.samples[0], 0)], cpu: [all.reduce((s, t) => s + t.cpu[0], 0)], data: parts };
+}
+
+// --- setup: the circuit-specific phase 2 (new zkey, one contribution) and the verification key ---------
+
+async function stageSetup(a) {
+  const t = await timed(a.setup_repeats || 1, async () => {
+    const z0 = a.zkey + ".0";
+    try {
+      const ok = await snarkjs.zKey.newZKey(a.r1cs, a.ptau, z0, quiet);
+      if (ok === false || ok === -1) throw new Error("newZKey failed (is the ptau too small for the circuit?)");
+      await snarkjs.zKey.contribute(z0, a.zkey, "zkml-tracker", a.entropy, quiet);
+    } finally {
+      fs.rmSync(z0, { force: true });
+    }
+    return snarkjs.zKey.exportVerificationKey(a.zkey, quiet);
+  });
+  fs.writeFileSync(a.vk, JSON.stringify(t.out, null, 1));
+  return { samples: t.samples, cpu: t.cpu, data: {} };
+}
+
+// --- witness, prove, verify ---------------------------------------------------------------------------
+
+async function stageWitness(a) {
+  const input = JSON.parse(fs.readFileSync(a.input, "utf8"));
+  const t = await timed(1, () => snarkjs.wtns.calculate(input, a.wasm, a.wtns));
+  return { samples: t.samples, cpu: t.cpu, data: {} };
+}
+
+async function stageProve(a) {
+  const t = await timed(a.repeats, () => snarkjs.groth16.prove(a.zkey, a.wtns, quiet));
+  fs.writeFileSync(a.proof, JSON.stringify(t.out.proof, null, 1));
+  fs.writeFileSync(a.public, JSON.stringify(t.out.publicSignals, null, 1));
+  return { samples: t.samples, cpu: t.cpu, data: { public_signals: t.out.publicSignals.length } };
+}
+
+async function stageVerify(a) {
+  const vk = JSON.parse(fs.readFileSync(a.vk, "utf8"));
+  const pub = JSON.parse(fs.readFileSync(a.public, "utf8"));
+  const proof = JSON.parse(fs.readFileSync(a.proof, "utf8"));
+  const t = await timed(a.repeats, () => snarkjs.groth16.verify(vk, pub, proof, quiet));
+  if (t.out !== true) throw new Error("proof rejected: groth16.verify returned " + String(t.out));
+  return { samples: t.samples, cpu: t.cpu, data: { verified: true } };
+}
+
+// --- accuracy: the circuit's outputs for every evaluation input, from witnesses alone --------------------
+
+function signed(v, prime) {
+  return (v > prime / 2n ? v - prime : v).toString();
+}
+
+async function stageAccuracy(a) {
+  const { WitnessCalculatorBuilder } = prefixRequire("circom_runtime");
+  const base = JSON.parse(fs.readFileSync(a.input, "utf8"));
+  const inputs = JSON.parse(fs.readFileSync(a.inputs, "utf8"));
+  const wc = await WitnessCalculatorBuilder(fs.readFileSync(a.wasm));
+  const prime = wc.prime;
+  const outputs = [], samples = [], cpu = [];
+  for (const x of inputs) {
+    const t = await timed(1, () => wc.calculateWitness({ ...base, in: x }, true));
+    samples.push(...t.samples);
+    cpu.push(...t.cpu);
+    // signal 0 is the constant 1; the main component's outputs come next
+    outputs.push(t.out.slice(1, 1 + a.n_outputs).map((v) => signed(BigInt(v), prime)));
+  }
+  return { samples, cpu, data: { outputs } };
+}
+
+const STAGES = { compile: stageCompile, ptau: stagePtau, setup: stageSetup, witness: stageWitness,
+                 prove: stageProve, verify: stageVerify, accuracy: stageAccuracy };
+
+async function main(argv) {
+  if (argv.length !== 3 || !STAGES[argv[0]]) {
+    console.error(`usage: circom_stage.js {${Object.keys(STAGES).join(",")}} ARGS.json RESULT.json`);
+    return 2;
+  }
+  const [stage, argsFile, resultFile] = argv;
+  const a = JSON.parse(fs.readFileSync(argsFile, "utf8"));
+  prefixRequire = createRequire(path.join(a.prefix, "package.json"));
+  snarkjs = prefixRequire("snarkjs");
+  // the curve (WASM field code and worker threads) is built once per process and cached by ffjavascript:
+  // built here, outside the clock, so that the first sample times the stage like the others do
+  const t0 = now();
+  if (stage !== "compile") await snarkjs.curves.getCurveFromName("bn128");
+  const warmup = since(t0).wall;
+  const result = await STAGES[stage](a);
+  result.data.curve_init_s = warmup;
+  fs.writeFileSync(resultFile + ".tmp", JSON.stringify(result));
+  fs.renameSync(resultFile + ".tmp", resultFile);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {  // one readable last line for the tracker's record; the stack stays above it
+    console.error(err && err.stack ? err.stack : err);
+    console.error(`circom ${process.argv[2]} failed: ${err && err.message ? err.message : err}`.slice(0, 400));
+    process.exit(1);
+  });
