@@ -268,6 +268,14 @@ def test_outside_text_is_escaped(page):
     assert XSS_SUBJECT in p.all_text  # shown as text
 
 
+def test_a_site_with_nothing_run_yet(tmp_path):
+    (tmp_path / "frameworks.yaml").write_text(CONFIG)
+    layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+    p = Page(write_site(load_config(tmp_path / "frameworks.yaml"), layout).read_text())
+    assert "No figures yet" in p.all_text and "none published yet" in p.all_text
+    assert "not run" in p.all_text and "asv found no regressions" in p.all_text
+
+
 def test_asv_page_is_made_to_load_its_libraries_from_the_site(tmp_path):
     """asv's own index.html, as asv publish copies it: every CDN tag is pointed into vendor/."""
     site, cache = tmp_path / "site", tmp_path / "cache"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tracker.measure import ChildFailed, Limits, run_measured
 
-# (how the CDN address in asv's index.html ends, the npm release that has the same library, its file there)
+# (how the CDN address in asv's index.html ends, the npm release that has the same library, its file there);
+# flot's npm release has the unminified files, and stupidtable 1.0.1 is not on npm: 1.1.3 keeps its API
 ASSETS: tuple[tuple[str, str, str], ...] = (
     ("/jquery-3.3.1.min.js", "jquery@3.3.1", "dist/jquery.min.js"),
     ("/flot/0.8.3/jquery.flot.min.js", "flot@0.8.3", "jquery.flot.js"),
