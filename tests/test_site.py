@@ -356,7 +356,8 @@ def test_published_site_in_a_browser(served, tmp_path):
 
     # the table's link opens asv's graph of that metric, which draws offline (libraries served from the site)
     graph = chromium(tmp_path, base + prove["href"], "--virtual-time-budget=10000", "--dump-dom")
-    assert 'class="flot-base"' in graph and "flot-tick-label" in graph
+    assert 'class="flot-base"' in graph and "flot-tick-label" in graph  # flot drew the plot and its axes
+    assert ">benchmarks.ProveTime.track_prove_time<" in graph
     assert "Can not determine continental origin of swallow" not in graph
 
     shot = tmp_path / "index.png"
