@@ -132,15 +132,15 @@ class Site:
 
 # --- links -------------------------------------------------------------------------------------------
 
+SAFE_IN_HASH = "-_.!~*'()"  # what encodeURIComponent leaves alone, so asv reads back the same value
+
+
 def asv_graph_url(framework: str, metric: Metric, model: str, variant: str, commits: str = "") -> str:
     """The framework's asv graph of one metric, one (model, variant) selected, as asv 0.6's own links spell it:
     `<fw>/index.html#benchmarks.ProveTime.track_prove_time?p-model='linear'&p-variant='default'`."""
     params = [("p-model", repr(model)), ("p-variant", repr(variant))] + ([("commits", commits)] if commits else [])
     query = "&".join(f"{k}={quote(v, safe=SAFE_IN_HASH)}" for k, v in params)
     return f"{quote(framework)}/index.html#{metric.benchmark}?{query}"
-
-
-SAFE_IN_HASH = "-_.!~*'()"  # what encodeURIComponent leaves alone, so asv reads back the same value
 
 
 # --- gathering -----------------------------------------------------------------------------------------
