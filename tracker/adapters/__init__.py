@@ -5,6 +5,7 @@ from tracker.adapters.base import Adapter
 from tracker.adapters.circom import CircomAdapter
 from tracker.adapters.command import CommandAdapter
 from tracker.adapters.ezkl import EzklAdapter
+from tracker.adapters.keras2circom import Keras2CircomAdapter
 from tracker.adapters.opml import OpmlAdapter
 from tracker.adapters.orion import OrionAdapter
 from tracker.adapters.pending import pending
@@ -14,7 +15,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
     EzklAdapter.name: EzklAdapter,
     CommandAdapter.name: CommandAdapter,
     CircomAdapter.name: CircomAdapter,
-    "keras2circom": pending("keras2circom"),
+    Keras2CircomAdapter.name: Keras2CircomAdapter,
     OrionAdapter.name: OrionAdapter,
     ZkmlAdapter.name: ZkmlAdapter,
     OpmlAdapter.name: OpmlAdapter,

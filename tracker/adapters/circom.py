@@ -131,6 +131,10 @@ class CircomAdapter(Adapter):
                 return
             if stage == "compile":
                 record_circuit(result, data)
+                if int(data["nOutputs"]) != args["n_outputs"]:  # else nothing public ties the proof to the model
+                    result.fail("error", f"compile: the circuit has {data['nOutputs']} public outputs, "
+                                f"the model {args['n_outputs']}")
+                    return
                 args["power"] = ptau_power(data)
             elif stage == "accuracy":
                 from tracker.adapters.ezkl import accuracy
