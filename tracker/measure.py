@@ -5,12 +5,18 @@ treatment: its own process group (so the whole tree can be killed), a wall-clock
 memory cap on the resident memory of the whole tree, a log file for its output, and a `Measurement`
 (wall time, CPU time of the tree, peak RSS of the tree). Failures are typed exceptions that carry the
 measurement and the tail of the log, so callers can record *why* a stage failed and carry on.
+
+Each child runs in its own process group, so a SIGKILL of the tracker's group would not reach it: a
+small reaper process, started once per tracker process in a session of its own, holds the list of live
+groups and kills them when the tracker's end of its pipe closes, which the kernel does however the
+tracker dies.
 """
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -90,6 +96,40 @@ class _Watch:
     done: threading.Event = field(default_factory=threading.Event)
 
 
+REAPER = """\
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+groups = set()
+for line in sys.stdin:
+    op, pgid = line[0], int(line[1:])
+    (groups.add if op == "+" else groups.discard)(pgid)
+for pgid in groups:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+_reaper: tuple[int, subprocess.Popen] | None = None  # (owner pid, reaper)
+_reaper_lock = threading.Lock()
+
+
+def _tell_reaper(op: str, pgid: int) -> None:
+    """Add (+) or drop (-) a process group the reaper kills if this process dies first. Best effort."""
+    global _reaper
+    with _reaper_lock:
+        try:
+            if _reaper is None or _reaper[0] != os.getpid() or _reaper[1].poll() is not None:
+                if op == "-":
+                    return
+                _reaper = (os.getpid(), subprocess.Popen(
+                    [sys.executable, "-c", REAPER], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, start_new_session=True, text=True))
+            _reaper[1].stdin.write(f"{op}{pgid}\n")
+            _reaper[1].stdin.flush()
+        except (OSError, ValueError):
+            pass
+
+
 def run_measured(
     cmd: Sequence[str | os.PathLike],
     *,
@@ -116,6 +156,7 @@ def run_measured(
             )
         except OSError as exc:
             raise ChildError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        _tell_reaper("+", proc.pid)
         watch = _Watch(root=_process(proc.pid), limits=limits, started=started)
         poller = threading.Thread(target=_poll, args=(watch, proc.pid), daemon=True)
         poller.start()
@@ -123,12 +164,14 @@ def run_measured(
             status, cpu_s, maxrss = _wait(proc.pid)
         except BaseException:
             _kill_tree(proc.pid, watch)
+            _tell_reaper("-", proc.pid)
             raise
         finally:
             watch.done.set()
             poller.join()
         wall = time.perf_counter() - started
         _kill_tree(proc.pid, watch)  # grandchildren left behind must not outlive the stage
+        _tell_reaper("-", proc.pid)
         proc.returncode = status
     measurement = Measurement(wall, cpu_s, max(watch.peak_rss, maxrss), status)
     _raise_for(measurement, watch, argv, log_path)

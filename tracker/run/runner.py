@@ -166,18 +166,56 @@ def run_revision(config: Config, fw: Framework, adapter, history, revision: Revi
         f"({time.perf_counter() - started:.1f} s)")
     remember_revision(layout, fw.name, revision)
     job = _job(config, fw, built.build, revision, layout, request)
+    if not request.force and already_recorded(layout, fw.name, job, request.bench):
+        say(f"{fw.name} {revision.label}: every record and asv result already kept; nothing to do")
+        return _outcome(revision, prove_revision(job, progress=say), None, built.cached)
     results = prove_revision(job, progress=say)
     # asv's setup_cache reads the records just made: with `force` left on it would prove everything twice
     job_file = replace(job, force=False).save(layout.cache / "jobs" / fw.name / f"{revision.sha}.json")
     failed = asv.run_revision(asv_config, revision.sha, job_file, layout.logs(fw.name) / f"asv-run-{revision.short}.log",
                               bench=request.bench)
+    return _outcome(revision, results, failed, built.cached)
+
+
+def _outcome(revision: Revision, results, failed: str | None, cached: bool) -> RevisionOutcome:
     models = {f"{r.model}[{r.variant}]": r.status if r.status != "ok" else "ok" for r in results}
     status = "ok" if all(r.status == "ok" for r in results) else "failed"
     if failed and status == "ok":
         status, reason = "failed", failed
     else:
         reason = "; ".join(f"{r.model}[{r.variant}] {r.status}: {r.reason}" for r in results if r.status != "ok")
-    return RevisionOutcome(revision, status, reason, built.cached, models)
+    return RevisionOutcome(revision, status, reason, cached, models)
+
+
+def already_recorded(layout: Layout, framework: str, job: RevisionJob, bench: str | None) -> bool:
+    """Every record of the job is on disk and asv's result for the commit has every metric of each of them.
+
+    Then a rerun (after an interrupted run, or the same command twice) has nothing to add, and leaves
+    asv's result file as it is rather than writing the same figures again.
+    """
+    from tracker import records
+    from tracker.metrics import METRICS
+
+    if bench:
+        return False
+    for model in job.models:
+        for variant in job.variants:
+            if records.load(records.record_path(Path(job.records_dir), job.revision, model, variant)) is None:
+                return False
+    want = ({repr(m) for m in job.models}, {repr(v) for v in job.variants})
+    for path in (layout.asv_results(framework) / asv.machine_name()).glob(f"{job.revision[:8]}-*.json"):
+        data = read_json(path)
+        if not isinstance(data, dict) or data.get("commit_hash") != job.revision:
+            continue
+        try:
+            at = data["result_columns"].index("params")
+            covered = all(want[0] <= set(data["results"][m.benchmark][at][0]) and
+                          want[1] <= set(data["results"][m.benchmark][at][1]) for m in METRICS)
+        except (KeyError, ValueError, IndexError, TypeError):
+            continue
+        if covered:
+            return True
+    return False
 
 
 def remember_revision(layout: Layout, framework: str, revision: Revision) -> None:
