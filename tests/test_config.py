@@ -119,6 +119,51 @@ BAD = [
 ]
 
 
+SELECT = "name: ezkl}\n"
+BAD += [
+    ("not a mapping", "- 1\n- 2\n", 1, "", "must be a mapping, got a list"),
+    ("tab indentation", "version: 1\nframeworks:\n\t- name: x\n", 3, "", "YAML syntax"),
+    ("undefined alias", "version: 1\nframeworks: *x\n", 2, "", "YAML syntax"),
+    ("name too long", _edit("name: ezkl", "name: " + "a" * 41), 3, "frameworks[0].name", "at most 40"),
+    ("upper-case name", _edit("name: ezkl", "name: EZKL"), 3, "frameworks[0].name", "not valid"),
+    ("name with space", _edit("name: ezkl", "name: \"ez kl\""), 3, "frameworks[0].name", "not valid"),
+    ("multi-line value", _edit("proof_system: Halo2", "proof_system: \"a\\nb\""), 5, "frameworks[0].proof_system",
+     "one line"),
+    ("boolean as integer", _edit("version: 1\n", "version: 1\nrepeats: true\n"), 2, "repeats", "integer"),
+    ("history not a mapping", _edit("    history:\n      kind: releases\n      package: {registry: pypi, name: ezkl}\n",
+                                    "    history: releases\n"), 7, "frameworks[0].history", "must be a mapping"),
+    ("package name with space", _edit("name: ezkl}", "name: \"ez kl\"}"), 9, "frameworks[0].history.package.name",
+     "a package name"),
+    ("branch with a range", _edit(SELECT, SELECT + "      branch: a..b\n"), 10, "frameworks[0].history.branch",
+     "not a branch name"),
+    ("unknown select key", _edit(SELECT, SELECT + "      select: {newest: 3}\n"), 10,
+     "frameworks[0].history.select.newest", "unknown key"),
+    ("nightly_max zero", _edit(SELECT, SELECT + "      select: {nightly_max: 0}\n"), 10,
+     "frameworks[0].history.select.nightly_max", "at least 1"),
+    ("steps as text", _edit(SELECT, SELECT + "      select: {steps: many}\n"), 10,
+     "frameworks[0].history.select.steps", "integer"),
+    ("range with three dots", _edit(SELECT, SELECT + "      select: {range: \"a...b\"}\n"), 10,
+     "frameworks[0].history.select.range", "not a range"),
+    ("range with a space", _edit(SELECT, SELECT + "      select: {range: \"a ..b\"}\n"), 10,
+     "frameworks[0].history.select.range", "not a range"),
+    ("revision with a space", _edit(SELECT, SELECT + "      select: {pinned: [\"a b\"]}\n"), 10,
+     "frameworks[0].history.select.pinned[0]", "not a revision"),
+    ("file transport", _edit("    adapter: ezkl\n", "    adapter: ezkl\n    repo: \"file:///srv/repo\"\n"), 5,
+     "frameworks[0].repo", "not allowed"),
+    ("memory as a fraction", GOOD + "    limits: {memory_mb: 1.5}\n", 13, "frameworks[0].limits.memory_mb", "integer"),
+    ("zero timeout", GOOD + "    limits: {timeout: 0}\n", 13, "frameworks[0].limits.timeout", "greater than 0"),
+    ("unknown limit", GOOD + "    limits: {cpus: 4}\n", 13, "frameworks[0].limits.cpus", "unknown key"),
+    ("unknown stage", GOOD + "    stages: {compile: make, prove: x}\n", 13, "frameworks[0].stages.compile",
+     "unknown key"),
+    ("stages without prove", GOOD + "    stages: {verify: x}\n", 13, "frameworks[0].stages", "'prove'"),
+    ("empty stage command", GOOD + "    stages: {prove: \"\"}\n", 13, "frameworks[0].stages.prove", "non-empty"),
+    ("pros not a list", GOOD + "    pros: fast\n", 13, "frameworks[0].pros", "must be a list"),
+    ("variants not a list", GOOD + "    variants: {name: a}\n", 13, "frameworks[0].variants", "must be a list"),
+    ("no variants", GOOD + "    variants: []\n", 13, "frameworks[0].variants", "at least one variant"),
+    ("unknown setup kind", GOOD + "    setup: magic\n", 13, "frameworks[0].setup", "not one of"),
+]
+assert len({b[0] for b in BAD}) == len(BAD) >= 20
+
 @pytest.mark.parametrize("what, text, line, field, message", BAD, ids=[b[0] for b in BAD])
 def test_bad_config_is_one_located_line_with_status_2(tmp_path, capsys, what, text, line, field, message):
     path = tmp_path / "frameworks.yaml"
