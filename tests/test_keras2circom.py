@@ -69,3 +69,54 @@ def test_transpiled_linear_model_proves_and_the_2x_build_failure_is_reported(tmp
     assert mlp["accuracy"]["top1_agreement"] == 1.0 and mlp["accuracy"]["max_abs_error"] < 1e-4
     assert 600 <= mlp["sizes"]["proof_bytes"] <= 1200
     assert [s for s, v in mlp["stages"].items() if v["status"] != "ok"] == []
+
+
+CIRCOMLIB_ML = Path(os.environ.get("ZKML_CIRCOMLIB_ML_DIR", "/tmp/circomlib-ml"))
+
+
+@pytest.mark.skipif(not (REPO / ".git").exists() or not (CIRCOMLIB_ML / "circuits" / "Dense.circom").exists(),
+                    reason=f"needs a clone of keras2circom at {REPO} and of circomlib-ml (2.x) at {CIRCOMLIB_ML}")
+def test_newest_transpiler_with_circomlib_ml_2_from_a_local_copy(tmp_path, test_cache):
+    """0a29566 with circomlib-ml 2.x from its repo: cnn's circuit matches the float model; the tiny dense
+    nets fail with the transpiler's own reasons. No proof: the cnn needs ptau power 15 (many minutes)."""
+    from tracker.adapters import get_adapter
+    from tracker.adapters.base import Job
+    from tracker.adapters.circom import ptau_power, run_node_stage
+    from tracker.adapters.ezkl import accuracy
+    from tracker.build import ensure_build
+    from tracker.config import Variant, load_config
+    from tracker.history import open_history
+    from tracker.models.zoo import get_model
+
+    path = tmp_path / "frameworks.yaml"
+    path.write_text(config(REPO).replace('"npm install --no-audit --no-fund"',
+                                         f'"npm install --no-audit --no-fund --install-links {CIRCOMLIB_ML}"'))
+    framework, cache = load_config(path).framework("keras2circom"), test_cache / "tracker-cache"
+    history = open_history(framework, cache)
+    revision = history.resolve(NEWEST)
+    adapter = get_adapter("keras2circom")
+    built = ensure_build(framework, revision, adapter, cache, checkout=history.checkout_fn(revision))
+    assert built.build is not None, built.reason
+
+    def job(model: str, variant: Variant = Variant("default")) -> Job:
+        (tmp_path / model).mkdir()
+        return Job(framework, built.build, get_model(model), variant, tmp_path / model, cache, repeats=1,
+                   eval_count=100)
+
+    cnn = job("cnn", Variant("d3", (("decimals", 3),)))
+    result = cnn.new_result()
+    circuit = adapter.circuit(cnn, result)
+    assert circuit is not None, result.reason
+    assert result.settings["decimals"] == 3 and circuit.input_scale == 0 and len(circuit.extras) == 100
+    args = adapter.prepare(cnn, circuit)
+    compiled = run_node_stage(cnn, result, "compile", args)
+    assert compiled["nOutputs"] == 10 and ptau_power(compiled) == 15
+    outputs = run_node_stage(cnn, result, "accuracy", args)["outputs"]
+    acc = accuracy(cnn, [circuit.dequantize(o).tolist() for o in outputs])
+    assert acc["top1_agreement"] >= 0.95 and acc["max_abs_error"] < 0.1, acc
+
+    mlp = adapter.prove(job("mlp"))
+    assert mlp.reason == "transpile: main.py failed: ValueError: not enough values to unpack (expected 3, got 1)"
+    linear = adapter.prove(job("linear"))
+    assert linear.reason == "compile: the circuit has 0 public outputs, the model 10"
+    assert linear.stages["setup"].status == "skipped"

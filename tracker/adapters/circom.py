@@ -101,14 +101,16 @@ class CircomAdapter(Adapter):
             raise ValueError(f"build {job.build.revision} has no npm prefix")
         wd = job.workdir
         inputs, _ = eval_set(job.model, job.eval_count)
-        first = {"in": circuit.input_signal(inputs[0]), **circuit.weights}
+        samples = [{"in": circuit.input_signal(x), **(circuit.extras[i] if circuit.extras else {})}
+                   for i, x in enumerate(inputs)]
+        first = {**circuit.weights, **samples[0]}
         src = self.sources(job)
         out, name = Path(src["cwd"]) / "build", src["name"]
         return {
             "prefix": str(prefix), **src, "outdir": str(out),
             "r1cs": str(out / f"{name}.r1cs"), "wasm": str(out / f"{name}_js" / f"{name}.wasm"),
             "input": str(write_json(wd / "input.json", first)),
-            "inputs": str(write_json(wd / "eval_inputs.json", [circuit.input_signal(x) for x in inputs])),
+            "inputs": str(write_json(wd / "eval_inputs.json", samples)),
             "wtns": str(wd / "witness.wtns"), "zkey": str(wd / "circuit.zkey"), "vk": str(wd / "vk.json"),
             "proof": str(wd / "proof.json"), "public": str(wd / "public.json"), "entropy": ENTROPY,
             "repeats": max(1, job.repeats), "setup_repeats": SETUP_REPEATS, "n_outputs": 10,

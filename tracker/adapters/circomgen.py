@@ -38,6 +38,9 @@ class Circuit:
     output_scale: int              # the outputs are (float outputs) x output_scale, up to quantization
     templates: list[str] = field(default_factory=list)
     input_scale: int = 0           # the inputs' scale; 0 means 10^decimals
+    # per evaluation input, more input signals the circuit needs besides `in` and the weights (keras2circom
+    # 2.x circuits take each layer's quotient and remainder, computed outside the circuit)
+    extras: list[dict[str, Any]] | None = None
 
     def input_signal(self, x: np.ndarray) -> Any:
         """One model input (zoo layout) as the `in` signal's value: quantized, in circomlib-ml's layout."""

@@ -14,13 +14,19 @@ Transpilers up to 2023-11 (package.json: circomlib-ml ^1.4) emit 1.4.4 templates
 weights and biases are scaled by a power of ten it picks so that the last layer's scale stays under 10^64,
 and the input is taken as integers. The export therefore gives the Keras model pixels 0-255 (its first
 layer's weights divided by 255: the same function), and the circuit's outputs are divided by the scale
-of the last bias, read back from circuit.json. Later transpilers (`-d decimals`, circomlib-ml 2.x, not on
-npm) emit templates that take each layer's quotient and remainder as inputs, computed by the circuit.py
-they write; their build fails at `npm install` when only npm is at hand, and this adapter says so.
+of the last bias, read back from circuit.json.
+
+Later ones (`-d decimals`, default 18; circomlib-ml ^2.1, which is not on npm: their build fails at
+`npm install` unless the recipe installs circomlib-ml from a local copy of its repo) divide by 10^d in
+every layer, so inputs and outputs are at 10^d; each layer's quotient and remainder are circuit inputs,
+computed by the circuit.py the transpiler writes beside the circuit (stage `infer`, one call per input).
+Either way, a circuit whose public outputs are not the model's ten is refused at compile (the transpiler
+declares none for a one-layer model).
 """
 from __future__ import annotations
 
 import math
+import re
 import shlex
 import shutil
 import sys
@@ -38,7 +44,7 @@ from tracker.measure import ChildFailed, Limits, run_measured
 from tracker.records import ModelResult
 
 SCRIPTS = Path(__file__).parent / "scripts"
-PIPELINE = ("export", "transpile", *CIRCOM_PIPELINE)
+PIPELINE = ("export", "transpile", "infer", *CIRCOM_PIPELINE)
 # the transpiler's Python needs: TensorFlow with Keras 2 (h5), and the repo's other pins that still install
 PYTHON_REQUIREMENTS = ("tensorflow-cpu>=2.12,<2.16", "numpy<2", "docopt==0.6.2")
 TOOLS = ("circom2@0.2.23", "snarkjs@0.7.5")
@@ -94,22 +100,25 @@ class Keras2CircomAdapter(CircomAdapter):
         result.provenance["keras2circom_commit"] = job.build.revision
         result.provenance.update(package_versions(source))  # the circomlib-ml its package.json got
         decimals = job.variant.as_dict().get("decimals")
-        if decimals is not None and "--decimals" not in (source / "main.py").read_text():
+        rescales = "--decimals" in (source / "main.py").read_text()  # 2.x: layers rescale, inputs at 10^d
+        if decimals is not None and not rescales:
             result.fail("unsupported", "this keras2circom revision has no -d/--decimals option")
             return None
-        h5 = self.export(job, result)
+        h5 = self.export(job, result, 1 if rescales else PIXELS)
         if h5 is None or not self.transpile(job, result, h5, decimals):
             return None
+        if rescales:
+            return self.read_circuit_2x(job, result)
         return self.read_circuit(job, result)
 
-    def export(self, job: Job, result: ModelResult) -> Path | None:
-        """The zoo model as an h5 file taking pixels, checked against the float model on a few inputs."""
+    def export(self, job: Job, result: ModelResult, multiplier: int) -> Path | None:
+        """The zoo model as an h5 file taking `multiplier` x its inputs, checked against the float model."""
         from tracker.models.zoo import eval_set, float_outputs, load_weights
 
         wd = job.workdir
         inputs, _ = eval_set(job.model, 4)
         spec = {"input_shape": list(job.model.input_shape), "layers": [{"kind": x.kind} for x in job.model.layers],
-                "input_multiplier": float(PIXELS), "check_inputs": inputs.tolist()}
+                "input_multiplier": float(multiplier), "check_inputs": inputs.tolist()}
         np.savez(wd / "weights.npz", **load_weights(job.model))
         h5, out = wd / "model.h5", wd / "stages" / "export.result.json"
         argv = [job.build.python, SCRIPTS / "keras_export.py", write_json(wd / "stages" / "export.spec.json", spec),
@@ -135,12 +144,9 @@ class Keras2CircomAdapter(CircomAdapter):
         argv = [sys.executable, SCRIPTS / "timed_command.py", result_file, "1", shlex.join(command)]
         call = StageCall("transpile", argv, result_file, env={"TF_CPP_MIN_LOG_LEVEL": "2"}, cwd=job.build.source)
         if run_stage(job, result, call) is None:
+            explain(result, "transpile", job.workdir / "logs" / "transpile.log")
             return False
         result.provenance["transpile_timing"] = "wall time of main.py, TensorFlow's import included"
-        if (out / "circuit.py").exists():
-            result.fail("unsupported", "keras2circom 2.x circuits take each layer's quotient and remainder as "
-                        "inputs, computed by its circuit.py: not run by this adapter yet")
-            return False
         return True
 
     def read_circuit(self, job: Job, result: ModelResult) -> Circuit | None:
@@ -149,10 +155,8 @@ class Keras2CircomAdapter(CircomAdapter):
         if not isinstance(weights, dict) or not weights:
             result.fail("error", "transpile: no weights in circuit.json")
             return None
-        # circom2 sees only its working dir: the templates go where the circuit's "../node_modules/..." points
-        templates = job.build.source / "node_modules" / "circomlib-ml" / "circuits"
-        shutil.copytree(templates, out.parent / "node_modules" / "circomlib-ml" / "circuits")
-        scale = output_scale(job.model, weights)
+        copy_templates(job, out)
+        scale = bias_scale(job.model, weights)
         result.settings["output_scale"] = f"10^{round(math.log10(scale))}"
         result.settings["input"] = f"pixels 0-{PIXELS} (integers)"
         shape = tuple(job.model.input_shape)
@@ -161,12 +165,47 @@ class Keras2CircomAdapter(CircomAdapter):
         return Circuit(source=(out / "circuit.circom").read_text(), weights=weights, input_shape=shape,
                        decimals=0, output_scale=scale, input_scale=PIXELS)
 
+    def read_circuit_2x(self, job: Job, result: ModelResult) -> Circuit | None:
+        """A 2.x circuit: inputs at 10^d, every layer divided by 10^d, the quotients from its circuit.py."""
+        from tracker.models.zoo import eval_set
+
+        out = job.workdir / "k2c" / "out"
+        weights = read_json(out / "circuit.json")
+        found = re.search(r"10\*\*(\d+)", (out / "circuit.circom").read_text())
+        if not isinstance(weights, dict) or not weights or found is None:
+            result.fail("error", "transpile: no weights in circuit.json or no 10**d in circuit.circom")
+            return None
+        copy_templates(job, out)
+        d = int(found.group(1))
+        result.settings["decimals"] = d
+        shape = tuple(job.model.input_shape)
+        shape = (shape[1], shape[2], shape[0]) if len(shape) == 3 else shape
+        circuit = Circuit(source=(out / "circuit.circom").read_text(), weights=weights, input_shape=shape,
+                          decimals=d, output_scale=10 ** d)
+        inputs, _ = eval_set(job.model, job.eval_count)
+        ins = write_json(job.workdir / "stages" / "infer.inputs.json", [circuit.input_signal(x) for x in inputs])
+        extras, result_file = job.workdir / "infer.json", job.workdir / "stages" / "infer.result.json"
+        argv = [job.build.python, SCRIPTS / "keras2circom_infer.py", out / "circuit.py", out / "circuit.json", ins,
+                extras, result_file]
+        if run_stage(job, result, StageCall("infer", argv, result_file,
+                                            env={"PYTHONPATH": str(job.build.source)})) is None:
+            return None
+        circuit.extras = read_json(extras)
+        result.settings["output_scale"] = f"10^{d}"
+        return circuit
+
     def sources(self, job: Job) -> dict[str, Any]:
         root = job.workdir / "k2c"
         return {"name": "circuit", "circuit": str(root / "out" / "circuit.circom"), "cwd": str(root), "includes": []}
 
 
-def output_scale(model, weights: dict[str, Any]) -> int:
+def copy_templates(job: Job, out: Path) -> None:
+    """circom2 sees only its working dir: the templates go where the circuit's "../node_modules/..." points."""
+    templates = job.build.source / "node_modules" / "circomlib-ml" / "circuits"
+    shutil.copytree(templates, out.parent / "node_modules" / "circomlib-ml" / "circuits")
+
+
+def bias_scale(model, weights: dict[str, Any]) -> int:
     """The scale of the circuit's outputs: that of the last layer's bias, as a power of ten.
 
     keras2circom 1.x scales each bias to the scale of its layer's output; comparing the last bias in
@@ -182,6 +221,19 @@ def output_scale(model, weights: dict[str, Any]) -> int:
     if ratio <= 0 or abs(ratio / 10 ** power - 1) > 1e-3:
         raise ValueError(f"circuit.json's last bias is not the float bias times a power of ten (ratio {ratio:.4g})")
     return 10 ** power
+
+
+def explain(result: ModelResult, stage: str, log: Path) -> None:
+    """Put the transpiler's own exception (the last `SomethingError: ...` line of its log) into the reason."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    found = next((ln.strip() for ln in reversed(lines) if re.match(r"^\w+(Error|Exception): ", ln.strip())), "")
+    if found:
+        reason = f"main.py failed: {found[:300]}"
+        result.stages[stage].reason = reason
+        result.reason = f"{stage}: {reason}"
 
 
 def npm_error(log_tail: str) -> str:

@@ -145,12 +145,12 @@ function signed(v, prime) {
 async function stageAccuracy(a) {
   const { WitnessCalculatorBuilder } = prefixRequire("circom_runtime");
   const base = JSON.parse(fs.readFileSync(a.input, "utf8"));
-  const inputs = JSON.parse(fs.readFileSync(a.inputs, "utf8"));
+  const inputs = JSON.parse(fs.readFileSync(a.inputs, "utf8"));  // per sample: `in`, and any other signals
   const wc = await WitnessCalculatorBuilder(fs.readFileSync(a.wasm));
   const prime = wc.prime;
   const outputs = [], samples = [], cpu = [];
   for (const x of inputs) {
-    const t = await timed(1, () => wc.calculateWitness({ ...base, in: x }, true));
+    const t = await timed(1, () => wc.calculateWitness({ ...base, ...x }, true));
     samples.push(...t.samples);
     cpu.push(...t.cpu);
     // signal 0 is the constant 1; the main component's outputs come next
