@@ -144,3 +144,22 @@ def test_run_command_end_to_end_into_asv_and_the_site(tmp_path, cache, monkeypat
                  if "summary" not in p.parts)
     assert [v for _, v in json.loads(graph.read_text())] == [[320.0]]  # one point: linear, default
     assert "circom" in (html / "index.html").read_text()
+
+
+def test_two_jobs_wanting_the_same_ptau_make_it_once(build, tmp_path):
+    """The second waits on the lock, then reuses the file; no temporary file is left behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tracker.adapters.circom import ENTROPY, ptau_path
+
+    cache = tmp_path / "cache"
+    jobs = [make_job(build, cache, tmp_path / f"job{i}", "linear") for i in range(2)]
+    results = [job.new_result() for job in jobs]
+    args = [{"prefix": str(job.build.node_prefix), "entropy": ENTROPY, "power": 5} for job in jobs]
+    with ThreadPoolExecutor(2) as pool:
+        ok = list(pool.map(CircomAdapter().ptau, jobs, results, args))
+    assert ok == [True, True]
+    assert sorted(r.provenance["ptau_reused"] for r in results) == ["no", "yes"]
+    assert sorted(p.name for p in (cache / "ptau").iterdir()) == [".bn128-05.ptau.lock", "bn128-05.json",
+                                                                  "bn128-05.ptau"]
+    assert args[0]["ptau"] == args[1]["ptau"] == str(ptau_path(cache, 5))

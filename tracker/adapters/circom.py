@@ -24,8 +24,9 @@ import math
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from tracker.adapters.base import Adapter, Job, StageCall, Toolchain, file_size, run_stage, write_json
 from tracker.adapters.circomgen import Circuit, Unsupported, generate
@@ -219,21 +220,16 @@ def ptau_path(cache_dir: Path, power: int) -> Path:
     return cache_dir / "ptau" / f"bn128-{int(power):02d}.ptau"
 
 
-class ptau_lock:
+@contextmanager
+def ptau_lock(path: Path) -> Iterator[None]:
     """An exclusive lock beside a ptau file: one process makes it, the others wait and then reuse it."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.lock = path.with_name(f".{path.name}.lock")
-
-    def __enter__(self) -> "ptau_lock":
-        self.fd = os.open(self.lock, os.O_CREAT | os.O_RDWR, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def ptau_kind(path: Path) -> str:
