@@ -16,7 +16,7 @@ from tests.conftest import ROOT
 from tracker.adapters import get_adapter
 from tracker.adapters.base import Job
 from tracker.adapters.circom import CircomAdapter, ptau_power, run_node_stage
-from tracker.adapters.circomgen import generate
+from tracker.adapters.circomgen import Unsupported, generate
 from tracker.build import ensure_build
 from tracker.cli import main
 from tracker.config import Variant, load_config
@@ -123,6 +123,8 @@ def test_cnn_circuit_layouts_match_the_float_model(build, cache, tmp_path):
 def test_scales_follow_decimals_and_a_huge_circuit_is_refused_with_a_reason(build, cache, tmp_path):
     coarse = generate(get_model("mlp"), 1)
     assert coarse.output_scale == 10 ** 3 and generate(get_model("mlp"), 3).output_scale == 10 ** 9
+    with pytest.raises(Unsupported, match="no headroom"):
+        generate(get_model("mlp"), 25)
     job = make_job(build, cache, tmp_path, "linear", decimals=1)
     result = job.new_result()
     args = {"power": 22}

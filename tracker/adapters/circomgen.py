@@ -26,6 +26,9 @@ import numpy as np
 INCLUDES = {"Dense": "Dense.circom", "ReLU": "ReLU.circom", "Conv2D": "Conv2D.circom",
             "MaxPooling2D": "MaxPooling2D.circom", "Flatten2D": "Flatten2D.circom"}
 
+# the largest scale a layer's output may have: values then stay under ~10^70, the field is ~2.2 x 10^76
+MAX_SCALE = 10 ** 60
+
 
 @dataclass
 class Circuit:
@@ -132,6 +135,9 @@ def _component(st: _State, name: str, template: str, args: list[int], out_shape:
 def _weights(st: _State, name: str, w: np.ndarray, b: np.ndarray, unit: int) -> None:
     """Declare and feed the weight and bias inputs of component `name`: weights at 10^d, bias at the out scale."""
     out_scale = st.scale * unit
+    if out_scale > MAX_SCALE:  # signed values must stay far below half the field (~1.1e76) not to wrap
+        raise Unsupported(f"a scale of 10^{len(str(out_scale)) - 1} after {name} leaves no headroom in the "
+                          "BN254 field: use fewer decimals")
     for suffix, values in (("w", quantize(w, unit)), ("b", quantize(b, out_scale))):
         signal = f"{name}_{suffix}"
         st.decls.append(f"    signal input {signal}{_dims(values.shape)};")
