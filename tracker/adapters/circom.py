@@ -133,12 +133,8 @@ class CircomAdapter(Adapter):
             if data is None:
                 return
             if stage == "compile":
-                record_circuit(result, data)
-                if int(data["nOutputs"]) != args["n_outputs"]:  # else nothing public ties the proof to the model
-                    result.fail("error", f"compile: the circuit has {data['nOutputs']} public outputs, "
-                                f"the model {args['n_outputs']}")
+                if not compiled(result, data, args):
                     return
-                args["power"] = ptau_power(data)
             elif stage == "accuracy":
                 from tracker.adapters.ezkl import accuracy
 
@@ -161,6 +157,9 @@ class CircomAdapter(Adapter):
                 return False
         result.provenance["ptau"] = ptau_kind(path)
         result.provenance["ptau_file"] = str(path)
+        meta = read_json(path.with_suffix(".json"))
+        if isinstance(meta, dict) and isinstance(meta.get("seconds"), (int, float)):
+            result.provenance["ptau_made_in"] = f"{meta['seconds']:.1f} s"
         result.provenance["ptau_reused"] = "no" if made else "yes"
         if not made:
             result.add(StageResult("ptau", reason=f"reused {path.name}, made earlier"))
@@ -203,11 +202,18 @@ def copy_templates(prefix: Path, workdir: Path) -> Path:
     return dest
 
 
-def record_circuit(result: ModelResult, data: dict[str, Any]) -> None:
-    result.circuit["constraints"] = int(data["nConstraints"])
-    result.circuit["wires"] = int(data["nVars"])
-    result.circuit["private_inputs"] = int(data["nPrvInputs"])
-    result.circuit["public_outputs"] = int(data["nOutputs"])
+def compiled(result: ModelResult, r1cs: dict[str, Any], args: dict[str, Any]) -> bool:
+    """Keep the circuit's size; refuse a circuit whose public outputs are not the model's (the proof would
+    then say nothing about what the model computed)."""
+    result.circuit["constraints"] = int(r1cs["nConstraints"])
+    result.circuit["wires"] = int(r1cs["nVars"])
+    result.circuit["private_inputs"] = int(r1cs["nPrvInputs"])
+    result.circuit["public_outputs"] = int(r1cs["nOutputs"])
+    if int(r1cs["nOutputs"]) != args["n_outputs"]:
+        result.fail("error", f"compile: the circuit has {r1cs['nOutputs']} public outputs, the model {args['n_outputs']}")
+        return False
+    args["power"] = ptau_power(r1cs)
+    return True
 
 
 def ptau_power(r1cs: dict[str, Any]) -> int:
