@@ -142,8 +142,8 @@ def test_run_command_end_to_end_into_asv_and_the_site(tmp_path, cache, monkeypat
     assert status == 0, out
     record = json.loads(next((results / "circom" / "records").rglob("linear--default.json")).read_text())
     assert record["status"] == "ok" and record["provenance"]["ptau"].startswith("local, power 9")
-    graph = next(p for p in (html / "circom" / "graphs").rglob("benchmarks.CircuitConstraints.track_circuit_constraints.json")
-                 if "summary" not in p.parts)
+    name = "benchmarks.CircuitConstraints.track_circuit_constraints.json"
+    graph = next(p for p in (html / "circom" / "graphs").rglob(name) if "summary" not in p.parts)
     assert [v for _, v in json.loads(graph.read_text())] == [[320.0]]  # one point: linear, default
     assert "circom" in (html / "index.html").read_text()
 

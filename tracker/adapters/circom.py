@@ -210,7 +210,8 @@ def compiled(result: ModelResult, r1cs: dict[str, Any], args: dict[str, Any]) ->
     result.circuit["private_inputs"] = int(r1cs["nPrvInputs"])
     result.circuit["public_outputs"] = int(r1cs["nOutputs"])
     if int(r1cs["nOutputs"]) != args["n_outputs"]:
-        result.fail("error", f"compile: the circuit has {r1cs['nOutputs']} public outputs, the model {args['n_outputs']}")
+        result.fail("error", f"compile: the circuit has {r1cs['nOutputs']} public outputs, "
+                             f"the model {args['n_outputs']}")
         return False
     args["power"] = ptau_power(r1cs)
     return True

@@ -72,7 +72,9 @@ async function stageCompile(a) {
   if (!fs.existsSync(r1cs)) throw new Error(`circom wrote no ${r1cs}`);
   const info = await snarkjs.r1cs.info(r1cs, null);
   const data = {};
-  for (const k of ["nConstraints", "nVars", "nOutputs", "nPubInputs", "nPrvInputs", "nLabels"]) data[k] = Number(info[k]);
+  for (const k of ["nConstraints", "nVars", "nOutputs", "nPubInputs", "nPrvInputs", "nLabels"]) {
+    data[k] = Number(info[k]);
+  }
   return { samples: t.samples, cpu: t.cpu, data };
 }
 
@@ -91,7 +93,8 @@ async function stagePtau(a) {
   } finally {
     for (const p of [p0, p1]) fs.rmSync(p, { force: true });
   }
-  return { samples: [all.reduce((s, t) => s + t.samples[0], 0)], cpu: [all.reduce((s, t) => s + t.cpu[0], 0)], data: parts };
+  const total = (key) => all.reduce((s, t) => s + t[key][0], 0);
+  return { samples: [total("samples")], cpu: [total("cpu")], data: parts };
 }
 
 // --- setup: the circuit-specific phase 2 (new zkey, one contribution) and the verification key ---------
