@@ -25,7 +25,10 @@ from typing import Mapping, Sequence
 
 import psutil
 
-POLL_INTERVAL_S = 0.02
+# The tree's RSS is sampled often at first (short stages, early spikes), then every 100 ms: one sample
+# walks /proc (about 0.8 ms of CPU with 70 processes), and sampling every 20 ms throughout made ezkl's
+# prove 4.4 % slower on 2 cores (median of 20 proofs, 5.09 s against 4.88 s unwatched; 4.88 s at 100 ms).
+POLL_FIRST_S, POLL_EVERY_S = 0.01, 0.1
 TERM_GRACE_S = 2.0
 
 
@@ -200,7 +203,9 @@ def _wait(pid: int) -> tuple[int, float, int]:
 def _poll(watch: _Watch, pid: int) -> None:
     """Sample the tree's RSS until the child is gone; enforce the deadline and the memory cap."""
     cap = watch.limits.memory_mb * 1024 * 1024 if watch.limits.memory_mb else None
-    while not watch.done.wait(POLL_INTERVAL_S):
+    interval = POLL_FIRST_S
+    while not watch.done.wait(interval):
+        interval = min(POLL_EVERY_S, interval * 1.5)
         rss = _tree_rss(watch)
         watch.peak_rss = max(watch.peak_rss, rss)
         if cap is not None and rss > cap:
