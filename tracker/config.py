@@ -318,7 +318,10 @@ def _repo(at: _At, config_path: Path) -> str:
     if "::" in value or value.startswith("-"):
         raise at.fail(f"{value!r} is not allowed: only http(s)://, git://, ssh:// URLs or a local path")
     if "://" in value:
-        if not SAFE_URL_RE.match(value):
+        authority = value.split("://", 1)[1].split("/", 1)[0]
+        user_host = authority.split("@")
+        # a user or host beginning with '-' would reach ssh as an option (-oProxyCommand=...)
+        if not SAFE_URL_RE.match(value) or any(not part or part.startswith("-") for part in user_host):
             raise at.fail(f"{value!r} is not allowed: only http(s)://, git://, ssh:// URLs or a local path")
         return value
     local = Path(value).expanduser()
