@@ -34,6 +34,9 @@ def publish_all(config: Config, layout: Layout) -> list[str]:
             print(f"{fw.name}: cannot publish: {exc}")
             failed.append(fw.name)
             continue
+        for torn in asv.set_aside_torn_results(layout.asv_results(fw.name)):
+            print(f"{fw.name}: asv result {torn.name} was torn: set aside as {torn.name}.torn (rerun the "
+                  f"revision to write it again from its records)")
         try:
             asv.publish(conf, layout.logs(fw.name) / "asv-publish.log")
         except ChildFailed as exc:

@@ -76,6 +76,25 @@ def derive_config(fw: Framework, repo_path: Path, branch: str, layout: Layout, s
     return path
 
 
+def set_aside_torn_results(results_dir: Path) -> list[Path]:
+    """asv writes its result files in place, not atomically: a tracker killed at that moment leaves one torn.
+
+    asv would stop on it (run and publish both read every file), so it is renamed `*.torn` beside itself.
+    Nothing is lost: the tracker's own records (written atomically) hold every figure, and the next run
+    of that revision writes asv's result again from them without proving anything.
+    """
+    torn = []
+    for path in sorted([*results_dir.glob("*.json"), *results_dir.glob("*/*.json")]):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            os.replace(path, path.with_name(path.name + ".torn"))
+            torn.append(path)
+        except OSError:
+            continue
+    return torn
+
+
 def machine_name() -> str:
     name = os.environ.get("ZKML_TRACKER_MACHINE") or os.uname().nodename
     return re.sub(r"[^A-Za-z0-9_.-]", "-", name)[:60] or "machine"

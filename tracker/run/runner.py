@@ -97,6 +97,9 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
         return _save_status(layout, outcome)
     asv_config = asv.derive_config(fw, history.repo_path, history.branch, layout,
                                    config.root / "asv.conf.json", history.commit_url)
+    for torn in asv.set_aside_torn_results(layout.asv_results(fw.name)):
+        say(f"{fw.name}: asv result {torn.name} was torn (a run killed while asv wrote it): set aside as "
+            f"{torn.name}.torn; the revision's asv result is written again from its records")
     asv.ensure_machine(asv_config, layout.logs(fw.name) / "asv-machine.log")
     for revision in revisions:
         outcome.revisions.append(run_revision(config, fw, adapter, history, revision, asv_config, layout,

@@ -4,7 +4,9 @@ Used by the `command` adapter for tools that cannot be timed from the inside: th
 tool's own start-up, and the adapter labels them so. Standard library only: it runs under any Python.
 """
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -19,12 +21,23 @@ def main(result_file: str, repeats: str, command: str) -> int:
         samples.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+        if code < 0:  # killed by a signal: die of the same one, so the tracker records a crash by its name
+            die_of(-code)
         if code != 0:
             print(f"command exited with status {code}", file=sys.stderr)
-            return code if code > 0 else 1
+            return code
     with open(result_file, "w") as f:
         json.dump({"samples": samples, "cpu": cpu, "data": {}}, f)
     return 0
+
+
+def die_of(signum: int) -> None:
+    print(f"command killed by signal {signal.Signals(signum).name}", file=sys.stderr)
+    sys.stderr.flush()
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file of ours in the work dir
+    if signum not in (signal.SIGKILL, signal.SIGSTOP):  # those two have no handler to reset
+        signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 if __name__ == "__main__":
