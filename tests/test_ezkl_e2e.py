@@ -6,13 +6,19 @@ their own venvs by the build module; builds and SRS files are cached in ZKML_TES
 from __future__ import annotations
 
 import json
+import os
+import statistics
+import threading
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.test_site import CHROMIUM, Page, chromium
 from tracker.cli import main
+from tracker.commands.preview import make_server
 from tracker.metrics import METRICS
+from tracker.publish.units import format_value
 
 RELEASES = ("22.3.0", "23.0.5")
 pytestmark = pytest.mark.slow
@@ -24,7 +30,7 @@ def test_two_releases_give_one_point_per_release_for_every_metric(tmp_path, test
     args = ["--config", str(ROOT / "frameworks.yaml"), "--results", str(results), "--html", str(html),
             "--cache", str(test_cache / "tracker-cache")]
     status = main([*args, "run", "-f", "ezkl", "-r", RELEASES[0], "-r", RELEASES[1], "-m", "linear",
-                   "--variant", "resources", "--repeats", "2", "--eval-count", "50"])
+                   "--variant", "resources", "--repeats", "2", "--eval-count", "240"])
     out = capsys.readouterr().out
     assert status == 0, out
     assert f"site published: open {html / 'index.html'}" in out
@@ -43,7 +49,32 @@ def test_two_releases_give_one_point_per_release_for_every_metric(tmp_path, test
     assert "ezkl" in page and RELEASES[1] in page
 
     # what the records keep beside asv: settings used, provenance of the SRS, the machine
-    record = json.loads(next((results / "ezkl" / "records").rglob("linear--resources.json")).read_text())
-    assert record["status"] == "ok" and record["settings"]["used_logrows"] >= 1
-    assert "gen_srs" in record["provenance"]["srs"] and record["machine"]["cores"]
-    assert len(record["stages"]["prove"]["samples_s"]) == 2
+    latest = next(r for r in (json.loads(p.read_text()) for p in (results / "ezkl" / "records").rglob(
+        "linear--resources.json")) if r["provenance"]["ezkl_version"] == RELEASES[1])
+    assert latest["status"] == "ok" and latest["settings"]["used_logrows"] >= 1
+    assert "gen_srs" in latest["provenance"]["srs"] and latest["machine"]["cores"]
+    assert len(latest["stages"]["prove"]["samples_s"]) == 2
+    # the accuracy pass split over a worker per core, its outputs put back in input order
+    workers = min(os.cpu_count() or 1, 2)
+    assert latest["provenance"]["accuracy_workers"] == str(workers)
+    assert latest["accuracy"]["n"] == 240 and latest["accuracy"]["top1_agreement"] >= 0.99
+    assert len(latest["stages"]["accuracy"]["samples_s"]) == 240
+    if CHROMIUM:
+        in_a_browser(html, latest, tmp_path)
+
+
+def in_a_browser(html: Path, latest: dict, tmp_path: Path) -> None:
+    """The comparison table shows the latest release's prove time; its link opens asv's graph, which draws."""
+    server = make_server(html)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        page = Page(chromium(tmp_path, base + "index.html", "--dump-dom"))
+        prove = page.cell("ezkl", "linear", "resources", "prove_time")
+        assert prove["text"] == format_value(statistics.median(latest["stages"]["prove"]["samples_s"]), "seconds")
+        graph = chromium(tmp_path, base + prove["href"], "--virtual-time-budget=10000", "--dump-dom")
+        assert 'class="flot-base"' in graph and "flot-tick-label" in graph  # flot drew the plot and its axes
+        assert ">benchmarks.ProveTime.track_prove_time<" in graph
+    finally:
+        server.shutdown()
+        server.server_close()

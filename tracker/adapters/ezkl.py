@@ -12,7 +12,8 @@ SRS some job is already using is never replaced. ezkl's own cache ($HOME/.ezkl) 
 dir because `child_env` puts HOME there.
 
 Accuracy needs no proof: the circuit's witness is its quantized forward pass, so the accuracy stage
-makes one witness per evaluation input, in one child, and compares the dequantized outputs with the
+makes one witness per evaluation input, in one child (with a spawned worker per core when there are
+hundreds of inputs), and compares the dequantized outputs with the
 float model's (onnx's reference evaluator).
 """
 from __future__ import annotations
@@ -95,6 +96,7 @@ class EzklAdapter(Adapter):
                 elif stage == "accuracy":
                     result.accuracy = accuracy(job, data["outputs"])
                     result.provenance["accuracy_outputs"] = str(data.get("source", ""))
+                    result.provenance["accuracy_workers"] = str(data.get("workers", 1))
         finally:
             self._sizes(result, args)
 
@@ -123,6 +125,7 @@ class EzklAdapter(Adapter):
             "input_scale": v.get("input_scale"),
             "logrows": v.get("logrows"), "lookup_margin": v.get("lookup_margin"),
             "repeats": max(1, job.repeats), "setup_repeats": SETUP_REPEATS,
+            "workers": os.cpu_count() or 1,  # the accuracy pass: witnesses in parallel
         })
         return result_args
 
