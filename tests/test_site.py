@@ -239,6 +239,9 @@ def test_failures_and_frameworks_that_could_not_run_say_why(page):
     _html, p = page
     assert p.failed[("halo", "mlp", "accuracy")] == \
         "out of memory: prove: peak RSS over the cap (limit: 120 MiB)"
+    # what was measured before the prover ran out of memory stays beside the failure
+    assert p.cell("halo", "mlp", "accuracy", "setup_time")["text"] == format_value(1.0, "seconds")
+    assert p.cell("halo", "mlp", "accuracy", "prove_time")["text"] == format_value(None, "seconds")
     assert p.failed[("nope", "mlp", "")].startswith("unsupported: not yet supported")
     assert p.failed[("gone", "mlp", "")] == f"unavailable: {XSS_REASON}"
     assert p.failed[("broke", "mlp", "")] == "build failed: cargo: <error> in build.rs"

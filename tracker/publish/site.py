@@ -78,6 +78,11 @@ class Row:
         return self.status == records.OK
 
     @property
+    def partial(self) -> bool:
+        """Failed, with figures from before the failure (setup, circuit size, accuracy): shown with it."""
+        return not self.ok and any(c.value is not None for c in self.cells.values())
+
+    @property
     def label(self) -> str:
         return f"{self.framework} [{self.variant}]" if self.variant else self.framework
 
