@@ -1,14 +1,15 @@
 """What the tracker costs and how faithfully it measures: a benchmark, run by hand on a quiet machine.
 
-    python bench/tracker_cost.py fidelity [--framework ezkl --revision 23.0.5 --repeats 5]
+    python bench/tracker_cost.py fidelity [--frameworks ezkl,circom --revision ezkl=23.0.5 --repeats 5]
     python bench/tracker_cost.py scale    [--sizes 200,2000,10000]
-    python bench/tracker_cost.py matrix   [--framework ezkl ...]
+    python bench/tracker_cost.py matrix   [--frameworks ezkl,circom ...]
 
-fidelity  runs one revision of the `tiny` suite through the tracker (warm: build and SRS/ptau cached),
-          then each model's whole pipeline bare, in one process, with the same release; prints per stage
+fidelity  for ezkl and circom, runs one revision of the `tiny` suite through the tracker (warm: build and
+          SRS/ptau cached), then each model's whole pipeline bare, in one process, with the same release
+          (ezkl's Python API; snarkjs's and circom2's JavaScript APIs in one node process); prints per stage
           the tracker's median against the bare median, the tracker's wall time against the sum of the bare
           stage times (overhead), what a second run of the revision costs and whether it installed, built
-          or made an SRS (caching), and the spread (IQR / median) of prove times (stability).
+          or made an SRS or ptau (caching), and the spread (IQR / median) of prove times (stability).
 scale     makes synthetic histories of N commits with asv results for 3 models (every benchmark filled),
           and times `publish`, `regressions` and a `nightly` with nothing new on each.
 matrix    the `standard` suite for one revision of each framework given: total wall time and the figures.
@@ -31,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tracker.adapters.circom import SCRIPT as CIRCOM_STAGE_SCRIPT  # noqa: E402
 from tracker.adapters.ezkl import SCRIPT as EZKL_STAGE_SCRIPT  # noqa: E402
 from tracker.config import load_config  # noqa: E402
 from tracker.fsutil import read_json  # noqa: E402
@@ -86,39 +88,64 @@ def project_config(out: Path) -> Path:
     return out / "frameworks.yaml"
 
 
+DEFAULT_REVISIONS = {"ezkl": "23.0.5", "circom": "1.4.4"}
+
+
 def fidelity(o: argparse.Namespace) -> dict:
-    cache, log = o.out / "cache", o.out / "fidelity.log"
+    """Every framework of --frameworks that has a bare runner, one after the other, in one report."""
+    report = {}
+    for name in o.frameworks:
+        if name not in BARE:
+            print(f"{name}: no bare runner in this benchmark, skipped", flush=True)
+            continue
+        revision = o.revisions.get(name) or DEFAULT_REVISIONS.get(name)
+        print(f"\n# {name} {revision}\n", flush=True)
+        report[name] = fidelity_of(o, name, revision)
+    return report
+
+
+def fidelity_of(o: argparse.Namespace, framework: str, revision: str) -> dict:
+    cache, log = o.out / "cache", o.out / f"fidelity-{framework}.log"
     log.unlink(missing_ok=True)
     path = project_config(o.out)
     config = load_config(path)
-    fw = config.framework(o.framework)
-    run = ["run", "-f", o.framework, "-r", o.revision, "--repeats", str(o.repeats), "--no-publish"]
-    print(f"warm-up run of {o.framework} {o.revision} (installs, SRS) ...", flush=True)
+    fw = config.framework(framework)
+    run = ["run", "-f", framework, "-r", revision, "--repeats", str(o.repeats), "--no-publish"]
+    print(f"warm-up run of {framework} {revision} (installs, SRS/ptau) ...", flush=True)
     first = tracker(cache, *run, config=path, log=log)
-    srs_before = _srs_files(cache)
-    print("forced run (proves everything again, build and SRS cached) ...", flush=True)
+    setup_files = _setup_files(cache)
+    print("forced run (proves everything again, build and SRS/ptau cached) ...", flush=True)
     forced = tracker(cache, *run, "--force", config=path, log=log)
     print("second run (records in place) ...", flush=True)
     second = tracker(cache, *run, config=path, log=log)
-    forced_stage_sum = _stage_sum(_records(o.out / "results", o.framework))
-    python = _build_python(cache, o.framework)
+    forced_stage_sum = _stage_sum(_records(o.out / "results", framework))
     records, bare = {}, {}
     for model in SUITES[config.default_suite]:
         for variant in fw.variant_names:  # tracker, then bare, pair by pair: drift hits both alike
             print(f"{model} [{variant}]: tracker, then bare ...", flush=True)
             tracker(cache, *run, "--force", "-m", model, "--variant", variant, config=path, log=log)
-            records[(model, variant)] = _records(o.out / "results", o.framework)[(model, variant)]
-            bare[(model, variant)] = _bare_ezkl(python, cache, o.framework, model, fw.variant(variant), o)
+            records[(model, variant)] = _records(o.out / "results", framework)[(model, variant)]
+            bare[(model, variant)] = BARE[framework](cache, framework, model, fw.variant(variant), o)
     return _fidelity_report(records, bare, first, forced, forced_stage_sum, second,
-                            srs_before == _srs_files(cache), log.read_text())
+                            setup_files == _setup_files(cache), log.read_text())
 
 
 def _stage_sum(records: dict) -> float:
-    return sum(sum(s.get("samples_s") or []) for rec in records.values() for s in rec["stages"].values())
+    return sum(_stage_time(name, s) for rec in records.values() for name, s in rec["stages"].items())
 
 
-def _srs_files(cache: Path) -> dict[str, float]:
-    return {p.name: p.stat().st_mtime for p in (cache / "srs").glob("*") if p.is_file()}
+def _stage_time(name: str, stage: dict) -> float:
+    """A stage's own time: its samples added up; for the accuracy pass, whose witnesses run in parallel
+    workers, no more than the child's wall time."""
+    total = sum(stage.get("samples_s") or [])
+    if name == "accuracy" and stage.get("child_wall_s"):
+        return min(total, stage["child_wall_s"])
+    return total
+
+
+def _setup_files(cache: Path) -> dict[str, float]:
+    """The SRS and ptau files of the cache, with their modification times: unchanged means not remade."""
+    return {p.name: p.stat().st_mtime for d in ("srs", "ptau") for p in (cache / d).glob("*") if p.is_file()}
 
 
 def _records(results: Path, framework: str) -> dict:
@@ -135,8 +162,9 @@ def _build_python(cache: Path, framework: str) -> Path:
     return Path(read_json(markers[-1])["build"]["python"])
 
 
-def _bare_ezkl(python: Path, cache: Path, framework: str, model: str, variant, o) -> dict:
+def _bare_ezkl(cache: Path, framework: str, model: str, variant, o) -> dict:
     """The whole ezkl pipeline in one process, on the very files the tracker's run used."""
+    python = _build_python(cache, framework)
     work = next((cache / "work" / framework).glob(f"*/{model}--{variant.name}"))
     bare_dir = o.out / "bare" / f"{model}--{variant.name}"
     shutil.rmtree(bare_dir, ignore_errors=True)
@@ -156,6 +184,36 @@ def _bare_ezkl(python: Path, cache: Path, framework: str, model: str, variant, o
     return summary
 
 
+def _bare_circom(cache: Path, framework: str, model: str, variant, o) -> dict:
+    """compile, witness, setup, prove, verify in one node process, on the circuit and ptau the tracker used.
+
+    circom2 opens no file outside its working directory, so the bare build goes into a subdirectory of
+    the tracker's work dir; the keys and proofs go into --out."""
+    work = next((cache / "work" / framework).glob(f"*/{model}--{variant.name}"))
+    bare_dir = o.out / "bare" / framework / f"{model}--{variant.name}"
+    shutil.rmtree(bare_dir, ignore_errors=True)
+    bare_dir.mkdir(parents=True)
+    args = read_json(work / "stages" / "setup.args.json")
+    build = Path(args["cwd"]) / "bare-build"
+    shutil.rmtree(build, ignore_errors=True)
+    name = args["name"]
+    args.update({"outdir": str(build), "r1cs": str(build / f"{name}.r1cs"),
+                 "wasm": str(build / f"{name}_js" / f"{name}.wasm"), "repeats": o.repeats,
+                 **{k: str(bare_dir / f) for k, f in (("wtns", "witness.wtns"), ("zkey", "circuit.zkey"),
+                    ("vk", "vk.json"), ("proof", "proof.json"), ("public", "public.json"))}})
+    args_file, out = bare_dir / "args.json", bare_dir / "result.json"
+    args_file.write_text(json.dumps(args))
+    started = time.perf_counter()
+    subprocess.run(["node", str(CIRCOM_STAGE_SCRIPT), "bare", str(args_file), str(out)],
+                   check=True, capture_output=True)
+    summary = read_json(out)["data"]
+    summary["wall_s"] = time.perf_counter() - started
+    return summary
+
+
+BARE = {"ezkl": _bare_ezkl, "circom": _bare_circom}
+
+
 def _fidelity_report(records, bare, first, forced, forced_stage_sum, second, srs_untouched, log_text) -> dict:
     rows, bare_total = [], 0.0
     stability = []
@@ -171,7 +229,7 @@ def _fidelity_report(records, bare, first, forced, forced_stage_sum, second, srs
                 rows.append([f"{key[0]} [{key[1]}]", stage, median(samples), median(bs),
                              median(samples) / median(bs) if median(bs) else float("nan")])
             elif stage == "accuracy":  # the bare run does no accuracy pass: count the tracker's own work
-                bare_total += sum(samples)
+                bare_total += _stage_time(stage, s)
         prove = rec["stages"].get("prove", {}).get("samples_s") or []
         stability.append([f"{key[0]} [{key[1]}]", len(prove), median(prove), iqr_ratio(prove)])
     big = [r for r in rows if r[3] >= 0.5]
@@ -329,9 +387,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("section", choices=("fidelity", "scale", "matrix"))
     p.add_argument("--out", type=Path, default=ROOT / "bench-out")
-    p.add_argument("--framework", default="ezkl")
     p.add_argument("--frameworks", default="ezkl,circom", type=lambda s: s.split(","))
-    p.add_argument("--revision", default="23.0.5")
+    p.add_argument("--revision", dest="revisions", default={}, metavar="FW=REV[,FW=REV]",
+                   type=lambda s: dict(kv.split("=", 1) for kv in s.split(",")),
+                   help=f"fidelity: the revision per framework (default {DEFAULT_REVISIONS})")
     p.add_argument("--variants", default=[], type=lambda s: s.split(","), help="matrix: only these variants")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--sizes", default="200,2000,10000", type=lambda s: [int(x) for x in s.split(",")])

@@ -3,7 +3,8 @@
 //
 //     node circom_stage.js STAGE ARGS.json RESULT.json
 //
-// STAGE is compile, ptau, setup, witness, prove, verify or accuracy; ARGS.json holds the paths and
+// STAGE is compile, ptau, setup, witness, prove, verify or accuracy (or bare: the five proving stages in
+// one process, for bench/tracker_cost.py); ARGS.json holds the paths and
 // settings (and `prefix`, the npm prefix the packages are loaded from); RESULT.json gets
 // {"samples": [...], "cpu": [...], "data": {...}}, written only when the stage succeeded.
 //
@@ -162,8 +163,21 @@ async function stageAccuracy(a) {
   return { samples, cpu, data: { outputs } };
 }
 
+// --- bare: compile, witness, setup, prove and verify in this one process, as a user would by hand ---------
+// (bench/tracker_cost.py sets its samples beside the ones the tracker recorded, stage by stage)
+
+async function stageBare(a) {
+  const stages = {};
+  for (const [name, fn] of [["compile", stageCompile], ["witness", stageWitness], ["setup", stageSetup],
+                            ["prove", stageProve], ["verify", stageVerify]]) {
+    const r = await fn(a);
+    stages[name] = { samples_s: r.samples, cpu_s: r.cpu };
+  }
+  return { samples: [], cpu: [], data: { stages } };
+}
+
 const STAGES = { compile: stageCompile, ptau: stagePtau, setup: stageSetup, witness: stageWitness,
-                 prove: stageProve, verify: stageVerify, accuracy: stageAccuracy };
+                 prove: stageProve, verify: stageVerify, accuracy: stageAccuracy, bare: stageBare };
 
 async function main(argv) {
   if (argv.length !== 3 || !STAGES[argv[0]]) {
