@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def steps(n: int = 12) -> list[Step]:
-    return [Step(delay=0.4 if i >= SLOW_AT else 0.2, proof_bytes=2000 if i >= LARGE_AT else 1000,
+    return [Step(delay=0.6 if i >= SLOW_AT else 0.3, proof_bytes=2000 if i >= LARGE_AT else 1000,
                  broken=i == BROKEN_AT) for i in range(n)]
 
 
@@ -83,7 +83,7 @@ def test_nightly_finds_both_regressions_then_has_nothing_to_do(tmp_path, env, ca
     assert {p: p.read_bytes() for p in (t.results / "synth" / "asv").rglob("*.json")} == before
 
     # one new commit: exactly one new revision
-    new = add_commit(repo, Step(delay=0.4, proof_bytes=2000))
+    new = add_commit(repo, Step(delay=0.6, proof_bytes=2000))
     assert t("nightly", "-m", "linear") == 0
     assert "1 new revision(s) run" in capsys.readouterr().out
     assert set(t.asv_points()) == set(points) | {new}

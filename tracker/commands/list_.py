@@ -52,8 +52,10 @@ def revision_rows(layout: Layout, framework: str) -> list[dict]:
 
 
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
-    for row in framework_rows(config, layout, args.frameworks):
-        print(f"{row['name']:14} {row['proof_system']:22} history: {row['history']:9} "
+    rows = framework_rows(config, layout, args.frameworks)
+    width = max((len(r["proof_system"]) for r in rows), default=0)
+    for row in rows:
+        print(f"{row['name']:14} {row['proof_system']:{width}} history: {row['history']:9} "
               f"variants: {','.join(row['variants']):20} {row['status']}")
         if row["reason"]:
             print(f"{'':16}{row['reason']}")
