@@ -327,6 +327,8 @@ def test_two_nightlies_at_once_and_a_nightly_killed_while_holding_the_lock(tmp_p
     ("ext transport", ("repo: {repo}", "repo: \"ext::sh -c touch% {mark}\"")),
     ("fd transport", ("repo: {repo}", "repo: \"fd::0\"")),
     ("option as repo", ("repo: {repo}", "repo: \"--upload-pack=touch {mark}\"")),
+    ("ssh host as option", ("repo: {repo}", "repo: \"ssh://-oProxyCommand=touch%20{mark}/r\"")),
+    ("ssh user@host as option", ("repo: {repo}", "repo: \"ssh://git@-oProxyCommand=touch%20{mark}/r\"")),
     ("dash revision", ("nightly_max: 50}", "nightly_max: 50, pinned: [\"--output={mark}\"]}")),
     ("dash branch", ("branch: main", "branch: \"--upload-pack=touch {mark}\"")),
     ("slash in name", ("name: synth", "name: ../../etc")),

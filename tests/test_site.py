@@ -134,7 +134,7 @@ CONFIG = textwrap.dedent("""\
 
 def ok_result(sha: str, model: str, variant: str, prove: list[float]) -> ModelResult:
     r = ModelResult("halo", sha, model, variant, settings={"calibration_target": variant, "used_logrows": 15,
-                                                            "used_input_scale": 7},
+                                                            "used_input_scale": 7, "used_check_mode": "SAFE"},
                     machine={"host": "box", "cpu": "x86_64", "cores": "2"})
     r.add(StageResult("setup", samples_s=[1.5], peak_rss_bytes=200_000_000))
     r.add(StageResult("prove", samples_s=prove, peak_rss_bytes=350_000_000))
@@ -233,6 +233,9 @@ def test_rows_say_revision_machine_and_settings_used(page):
     assert f"https://github.com/example/halo/commit/{OLD}" in p.links  # the cnn row's revision
     assert "ci-box" in p.all_text  # the asv machine the figures were filed under
     assert "used_logrows=15" in p.all_text and "used_input_scale=7" in p.all_text
+    # the settings variants are compared on come first; the rest fold away under them
+    assert re.search(r"calibration_target=resources used_logrows=15 used_input_scale=7\s*<details>"
+                     r"<summary>1 more</summary>used_check_mode=SAFE</details>", html)
 
 
 def test_failures_and_frameworks_that_could_not_run_say_why(page):

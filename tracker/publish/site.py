@@ -70,7 +70,7 @@ class Row:
     revision: RevisionInfo | None = None
     machine: str = ""
     machine_detail: str = ""
-    settings: list[tuple[str, str]] = field(default_factory=list)
+    settings: list[tuple[str, str, bool]] = field(default_factory=list)  # name, value, headline?
     cells: dict[str, Cell] = field(default_factory=dict)
 
     @property
@@ -194,6 +194,18 @@ def cell(metric: Metric, rec: ModelResult, href: str) -> Cell:
     return Cell(value, format_value(value, metric.unit), title, href)
 
 
+# the settings a reader compares variants on; the others (ezkl records fifteen) fold away under them
+HEADLINE_SETTINGS = ("calibration_target", "used_logrows", "used_input_scale", "used_param_scale",
+                     "used_lookup_range", "decimals", "output_scale")
+
+
+def headline_first(settings: dict) -> list[tuple[str, str, bool]]:
+    """(name, value, headline?) with the headline settings first, in HEADLINE_SETTINGS order."""
+    order = {k: i for i, k in enumerate(HEADLINE_SETTINGS)}
+    keys = sorted(settings, key=lambda k: (order.get(k, len(order)), k))
+    return [(k, str(settings[k]), k in order) for k in keys]
+
+
 def record_row(card: FrameworkCard, sha: str, rec: ModelResult, known: dict, layout: Layout) -> Row:
     fw = card.framework
     machine = asv_machine(layout, fw.name, sha) or rec.machine.get("host", "")
@@ -203,7 +215,7 @@ def record_row(card: FrameworkCard, sha: str, rec: ModelResult, known: dict, lay
     reason = "" if rec.status == records.OK else failure(rec)
     return Row(fw.name, rec.model, rec.variant, card.color, rec.status, reason,
                revision_info(fw, sha, known.get(sha, {})), machine, detail,
-               [(k, str(v)) for k, v in sorted(rec.settings.items())], cells)
+               headline_first(rec.settings), cells)
 
 
 def framework_state(fw: Framework, layout: Layout, has_records: bool) -> tuple[str, str]:
