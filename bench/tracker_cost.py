@@ -369,7 +369,8 @@ def matrix(o: argparse.Namespace) -> dict:
     report = {}
     for name in o.frameworks:
         args = ["run", "-f", name, "--latest", "1", "--suite", "standard", "--repeats", str(o.repeats),
-                "--no-publish", *[a for v in o.variants for a in ("--variant", v)]]
+                "--no-publish", *[a for v in o.variants for a in ("--variant", v)],
+                *[a for m in o.models for a in ("-m", m)]]
         print(f"{name}: standard suite ...", flush=True)
         started = time.perf_counter()
         try:
@@ -392,6 +393,7 @@ def main(argv=None) -> int:
                    type=lambda s: dict(kv.split("=", 1) for kv in s.split(",")),
                    help=f"fidelity: the revision per framework (default {DEFAULT_REVISIONS})")
     p.add_argument("--variants", default=[], type=lambda s: s.split(","), help="matrix: only these variants")
+    p.add_argument("--models", default=[], type=lambda s: s.split(","), help="matrix: only these models")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--sizes", default="200,2000,10000", type=lambda s: [int(x) for x in s.split(",")])
     o = p.parse_args(argv)
