@@ -12,7 +12,9 @@ fidelity  for ezkl and circom, runs one revision of the `tiny` suite through the
           or made an SRS or ptau (caching), and the spread (IQR / median) of prove times (stability).
 scale     makes synthetic histories of N commits with asv results for 3 models (every benchmark filled),
           and times `publish`, `regressions` and a `nightly` with nothing new on each.
-matrix    the `standard` suite for one revision of each framework given: total wall time and the figures.
+matrix    the `standard` suite for one revision of each framework given: total wall time, and per net and
+          variant the prove median, peak prove memory and accuracy loss beside the public benchmark's CSV
+          (--anchors), with prove times as ratios to the smallest net's (ratios compare across machines).
 
 Everything is printed as Markdown tables and kept as JSON in --out (default bench-out/), one file a section.
 Medians and ratios only mean something measured in one run, on one machine, with nothing else running.
@@ -20,7 +22,9 @@ Medians and ratios only mean something measured in one run, on one machine, with
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
 import os
 import shutil
 import statistics
@@ -73,7 +77,11 @@ def iqr_ratio(xs):
 
 def table(headers: list[str], rows: list[list]) -> str:
     def cell(v):
-        return f"{v:.3g}" if isinstance(v, float) else str(v)
+        if not isinstance(v, float):
+            return str(v)
+        if math.isnan(v):
+            return "-"
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -367,7 +375,7 @@ def matrix(o: argparse.Namespace) -> dict:
     cache, log = o.out / "cache", o.out / "matrix.log"
     path = project_config(o.out)
     report = {}
-    for name in o.frameworks:
+    for name in ([] if o.figures_only else o.frameworks):
         args = ["run", "-f", name, "--latest", "1", "--suite", "standard", "--repeats", str(o.repeats),
                 "--no-publish", *[a for v in o.variants for a in ("--variant", v)],
                 *[a for m in o.models for a in ("-m", m)]]
@@ -381,7 +389,89 @@ def matrix(o: argparse.Namespace) -> dict:
     total = sum(r["wall_s"] for r in report.values())
     parts = ", ".join(f"{k} {v['wall_s']:.0f} s" for k, v in report.items())
     print(f"\nwhole matrix: {total:.0f} s ({parts})")
-    return {"frameworks": report, "total_s": total}
+    return {"frameworks": report, "total_s": total, "figures": matrix_figures(o)}
+
+
+# The public benchmark's CSV names frameworks by route and nets by shape: "(784x6x16x10_5x5)" is our
+# 28_6_16_10_5 (a 28x28 input, 5x5 kernels); "(196x25x10)" is 196_25_10.
+ANCHOR_FRAMEWORKS = {"ezkl (pytorch)": "ezkl", "circomlib-ml (tensorflow)": "circom",
+                     "zkml (tensorflow)": "zkml", "opml (pytorch)": "opml"}
+ANCHORS = ROOT.parent / "shared" / "anchors" / "zkml-benchmark-results.csv"
+
+
+def anchor_model(architecture: str) -> str:
+    shape = architecture[architecture.rindex("(") + 1:architecture.rindex(")")]
+    layers, _, kernel = shape.partition("_")
+    dims = layers.split("x")
+    if kernel:
+        dims[0] = str(math.isqrt(int(dims[0])))
+        dims.append(kernel.split("x")[0])
+    return "_".join(dims)
+
+
+def anchor_variant(framework: str, notes: str) -> str:
+    if framework != "ezkl":
+        return "default"
+    return "accuracy" if "mode=accuracy" in notes else "resources"
+
+
+def read_anchors(path: Path, testing_size: str = "2500") -> dict:
+    """(framework, model, variant) -> (prove s, memory MB, accuracy loss %), from the 2,500-image rows."""
+    out = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            framework = ANCHOR_FRAMEWORKS.get(row["Framework"])
+            if framework is None or row["Testing Size"] != testing_size:
+                continue
+            key = (framework, anchor_model(row["Architecture"]), anchor_variant(framework, row["Notes"]))
+            out[key] = (float(row["Avg Proving Time (s)"]), float(row["Avg Memory Usage (MB)"]),
+                        float(row["Accuracy Loss (%)"]))
+    return out
+
+
+def our_figures(results: Path) -> dict:
+    """(framework, model, variant) -> (prove median s, peak prove memory MB, accuracy loss %, images)."""
+    out = {}
+    for framework_dir in sorted(p for p in results.iterdir() if (p / "records").is_dir()):
+        for (model, variant), rec in _records(results, framework_dir.name).items():
+            prove, accuracy = rec["stages"].get("prove") or {}, rec.get("accuracy") or {}
+            if not prove.get("samples_s"):
+                continue
+            loss = 100 * (1 - accuracy["top1_agreement"]) if "top1_agreement" in accuracy else float("nan")
+            out[(framework_dir.name, model, variant)] = (median(prove["samples_s"]),
+                                                         prove["peak_rss_bytes"] / 1e6, loss,
+                                                         accuracy.get("n", 0))
+    return out
+
+
+def matrix_figures(o: argparse.Namespace) -> list[dict]:
+    """Our figures beside the public benchmark's, with each net's prove time as a ratio to the smallest
+    net's (196_25_10) of the same framework and variant: the ratios travel between machines, seconds not."""
+    ours = our_figures(o.out / "results")
+    theirs = read_anchors(o.anchors) if o.anchors.is_file() else {}
+    rows = []
+    for key in sorted(ours, key=lambda k: (k[0], k[2], SUITES["standard"].index(k[1])
+                                             if k[1] in SUITES["standard"] else 99, k[1])):
+        framework, model, variant = key
+        prove, memory, loss, images = ours[key]
+        base = ours.get((framework, "196_25_10", variant))
+        anchor = theirs.get(key)
+        anchor_base = theirs.get((framework, "196_25_10", variant))
+        rows.append({"framework": framework, "variant": variant, "model": model, "prove_s": prove,
+                     "prove_ratio": prove / base[0] if base else float("nan"), "memory_mb": memory,
+                     "accuracy_loss_pct": loss, "images": images,
+                     "anchor_prove_s": anchor[0] if anchor else float("nan"),
+                     "anchor_prove_ratio": anchor[0] / anchor_base[0] if anchor and anchor_base
+                     else float("nan"),
+                     "anchor_memory_mb": anchor[1] if anchor else float("nan"),
+                     "anchor_accuracy_loss_pct": anchor[2] if anchor else float("nan")})
+    headers = ["framework", "variant", "net", "prove s", "x 196_25_10", "memory MB", "loss %",
+               "CSV prove s", "CSV x 196_25_10", "CSV memory MB", "CSV loss %"]
+    print("\n" + table(headers, [[r["framework"], r["variant"], r["model"], r["prove_s"], r["prove_ratio"],
+                                  r["memory_mb"], r["accuracy_loss_pct"], r["anchor_prove_s"],
+                                  r["anchor_prove_ratio"], r["anchor_memory_mb"],
+                                  r["anchor_accuracy_loss_pct"]] for r in rows]))
+    return rows
 
 
 def main(argv=None) -> int:
@@ -395,6 +485,9 @@ def main(argv=None) -> int:
     p.add_argument("--variants", default=[], type=lambda s: s.split(","), help="matrix: only these variants")
     p.add_argument("--models", default=[], type=lambda s: s.split(","), help="matrix: only these models")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--figures-only", action="store_true",
+                   help="matrix: run nothing, print the figures already in --out beside the anchors")
+    p.add_argument("--anchors", type=Path, default=ANCHORS, help="matrix: the public benchmark's CSV")
     p.add_argument("--sizes", default="200,2000,10000", type=lambda s: [int(x) for x in s.split(",")])
     o = p.parse_args(argv)
     o.out = o.out.resolve()
