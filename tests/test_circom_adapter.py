@@ -113,11 +113,15 @@ def test_cnn_circuit_layouts_match_the_float_model(build, cache, tmp_path):
     compiled = run_node_stage(job, result, "compile", args)
     assert compiled is not None, result.reason
     assert ptau_power(compiled) == 15
-    data = run_node_stage(job, result, "accuracy", args)
+    data = run_node_stage(job, result, "accuracy", {**args, "workers": 2})
     from tracker.adapters.ezkl import accuracy
 
     acc = accuracy(job, [circuit.dequantize(o).tolist() for o in data["outputs"]])
     assert acc["top1_agreement"] >= 0.98 and acc["max_abs_error"] < 0.1, acc
+    # two forked workers, 100 inputs each, give back exactly what one process does, in input order
+    assert data["workers"] == 2 and len(result.stages["accuracy"].samples_s) == 200
+    alone = run_node_stage(job, job.new_result(), "accuracy", {**args, "workers": 1})
+    assert alone["workers"] == 1 and alone["outputs"] == data["outputs"]
 
 
 def test_scales_follow_decimals_and_a_huge_circuit_is_refused_with_a_reason(build, cache, tmp_path):

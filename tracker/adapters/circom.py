@@ -115,6 +115,7 @@ class CircomAdapter(Adapter):
             "wtns": str(wd / "witness.wtns"), "zkey": str(wd / "circuit.zkey"), "vk": str(wd / "vk.json"),
             "proof": str(wd / "proof.json"), "public": str(wd / "public.json"), "entropy": ENTROPY,
             "repeats": max(1, job.repeats), "setup_repeats": SETUP_REPEATS, "n_outputs": 10,
+            "workers": os.cpu_count() or 1,  # the accuracy pass: witnesses in parallel processes
         }
 
     def sources(self, job: Job) -> dict[str, Any]:
@@ -139,6 +140,7 @@ class CircomAdapter(Adapter):
                 from tracker.adapters.ezkl import accuracy
 
                 result.accuracy = accuracy(job, [circuit.dequantize(o).tolist() for o in data["outputs"]])
+                result.provenance["accuracy_workers"] = str(data.get("workers", 1))
 
     def ptau(self, job: Job, result: ModelResult, args: dict[str, Any]) -> bool:
         """The ptau file of the circuit's power, made once per cache (under a lock) or found there."""

@@ -4,7 +4,8 @@
 //     node circom_stage.js STAGE ARGS.json RESULT.json
 //
 // STAGE is compile, ptau, setup, witness, prove, verify or accuracy (or bare: the five proving stages in
-// one process, for bench/tracker_cost.py); ARGS.json holds the paths and
+// one process, for bench/tracker_cost.py; accuracy-part ARGS.json FROM TO is one worker the accuracy
+// stage forks, answering over IPC); ARGS.json holds the paths and
 // settings (and `prefix`, the npm prefix the packages are loaded from); RESULT.json gets
 // {"samples": [...], "cpu": [...], "data": {...}}, written only when the stage succeeded.
 //
@@ -18,6 +19,7 @@
 const fs = require("fs");
 const path = require("path");
 const { createRequire } = require("module");
+const { fork } = require("child_process");
 
 let snarkjs = null;  // loaded from the build's prefix once the args are read
 let prefixRequire = null;
@@ -146,10 +148,33 @@ function signed(v, prime) {
   return (v > prime / 2n ? v - prime : v).toString();
 }
 
-async function stageAccuracy(a) {
+// below this many inputs a worker's start-up (node, the witness calculator's WASM) outweighs its share
+const MIN_WITNESSES_PER_WORKER = 100;
+
+// With `workers` > 1 the inputs are split into that many contiguous parts, each witnessed by a forked
+// process of its own (its CPU figures are then its own; the tracker sees the whole tree's memory): at
+// 2,500 inputs this pass is most of a run's time. Outputs come back in input order.
+async function stageAccuracy(a, argsFile) {
+  const n = JSON.parse(fs.readFileSync(a.inputs, "utf8")).length;
+  const workers = Math.max(1, Math.min(a.workers | 0 || 1, Math.floor(n / MIN_WITNESSES_PER_WORKER)));
+  const size = Math.ceil(n / workers);
+  const parts = [];
+  for (let i = 0; i < workers; i++) parts.push([i * size, Math.min(n, (i + 1) * size)]);
+  const done = workers === 1 ? [await witnessOutputs(a, 0, n)]
+    : await Promise.all(parts.map(([lo, hi]) => forkedPart(argsFile, lo, hi)));
+  const outputs = [], samples = [], cpu = [];
+  for (const d of done) {
+    outputs.push(...d.outputs);
+    samples.push(...d.samples);
+    cpu.push(...d.cpu);
+  }
+  return { samples, cpu, data: { outputs, workers } };
+}
+
+async function witnessOutputs(a, lo, hi) {
   const { WitnessCalculatorBuilder } = prefixRequire("circom_runtime");
   const base = JSON.parse(fs.readFileSync(a.input, "utf8"));
-  const inputs = JSON.parse(fs.readFileSync(a.inputs, "utf8"));  // per sample: `in`, and any other signals
+  const inputs = JSON.parse(fs.readFileSync(a.inputs, "utf8")).slice(lo, hi);  // `in` and any other signals
   const wc = await WitnessCalculatorBuilder(fs.readFileSync(a.wasm));
   const prime = wc.prime;
   const outputs = [], samples = [], cpu = [];
@@ -160,7 +185,26 @@ async function stageAccuracy(a) {
     // signal 0 is the constant 1; the main component's outputs come next
     outputs.push(t.out.slice(1, 1 + a.n_outputs).map((v) => signed(BigInt(v), prime)));
   }
-  return { samples, cpu, data: { outputs } };
+  return { outputs, samples, cpu };
+}
+
+function forkedPart(argsFile, lo, hi) {
+  return new Promise((resolve, reject) => {
+    const child = fork(__filename, ["accuracy-part", argsFile, String(lo), String(hi)]);
+    let part = null;
+    child.on("message", (m) => { part = m; });
+    child.on("error", reject);
+    child.on("exit", (code, signal) => part ? resolve(part)
+      : reject(new Error(`accuracy worker for inputs ${lo}-${hi} exited with ${signal || code}`)));
+  });
+}
+
+async function accuracyPart(argsFile, lo, hi) {
+  const a = JSON.parse(fs.readFileSync(argsFile, "utf8"));
+  prefixRequire = createRequire(path.join(a.prefix, "package.json"));
+  const part = await witnessOutputs(a, Number(lo), Number(hi));
+  await new Promise((resolve, reject) => process.send(part, (err) => (err ? reject(err) : resolve())));
+  return 0;
 }
 
 // --- bare: compile, witness, setup, prove and verify in this one process, as a user would by hand ---------
@@ -180,6 +224,7 @@ const STAGES = { compile: stageCompile, ptau: stagePtau, setup: stageSetup, witn
                  prove: stageProve, verify: stageVerify, accuracy: stageAccuracy, bare: stageBare };
 
 async function main(argv) {
+  if (argv[0] === "accuracy-part" && argv.length === 4) return accuracyPart(...argv.slice(1));
   if (argv.length !== 3 || !STAGES[argv[0]]) {
     console.error(`usage: circom_stage.js {${Object.keys(STAGES).join(",")}} ARGS.json RESULT.json`);
     return 2;
@@ -191,9 +236,9 @@ async function main(argv) {
   // the curve (WASM field code and worker threads) is built once per process and cached by ffjavascript:
   // built here, outside the clock, so that the first sample times the stage like the others do
   const t0 = now();
-  if (stage !== "compile") await snarkjs.curves.getCurveFromName("bn128");
+  if (stage !== "compile" && stage !== "accuracy") await snarkjs.curves.getCurveFromName("bn128");
   const warmup = since(t0).wall;
-  const result = await STAGES[stage](a);
+  const result = await STAGES[stage](a, argsFile);
   result.data.curve_init_s = warmup;
   fs.writeFileSync(resultFile + ".tmp", JSON.stringify(result));
   fs.renameSync(resultFile + ".tmp", resultFile);
