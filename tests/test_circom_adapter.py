@@ -6,7 +6,9 @@ a few minutes on 2 cores).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -113,6 +115,7 @@ def test_cnn_circuit_layouts_match_the_float_model(build, cache, tmp_path):
     compiled = run_node_stage(job, result, "compile", args)
     assert compiled is not None, result.reason
     assert ptau_power(compiled) == 15
+    shutil.rmtree(cache / "stage-data", ignore_errors=True)
     data = run_node_stage(job, result, "accuracy", {**args, "workers": 2})
     from tracker.adapters.ezkl import accuracy
 
@@ -120,8 +123,13 @@ def test_cnn_circuit_layouts_match_the_float_model(build, cache, tmp_path):
     assert acc["top1_agreement"] >= 0.98 and acc["max_abs_error"] < 0.1, acc
     # two forked workers, 100 inputs each, give back exactly what one process does, in input order
     assert data["workers"] == 2 and len(result.stages["accuracy"].samples_s) == 200
-    alone = run_node_stage(job, job.new_result(), "accuracy", {**args, "workers": 1})
+    alone = run_node_stage(dataclasses.replace(job, cache_dir=tmp_path / "fresh-cache"), job.new_result(),
+                           "accuracy", {**args, "workers": 1})
     assert alone["workers"] == 1 and alone["outputs"] == data["outputs"]
+    # the same circuit and inputs again: the witnesses are read back, not made again
+    again = job.new_result()
+    assert run_node_stage(job, again, "accuracy", args)["outputs"] == data["outputs"]
+    assert again.stages["accuracy"].reason.startswith("reused ") and again.stages["accuracy"].samples_s == []
 
 
 def test_scales_follow_decimals_and_a_huge_circuit_is_refused_with_a_reason(build, cache, tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import threading
 from pathlib import Path
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.slow
 def test_two_releases_give_one_point_per_release_for_every_metric(tmp_path, test_cache, monkeypatch, capsys):
     monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
     results, html = tmp_path / "results", tmp_path / "html"
+    shutil.rmtree(test_cache / "tracker-cache" / "stage-data", ignore_errors=True)  # witnesses made here
     args = ["--config", str(ROOT / "frameworks.yaml"), "--results", str(results), "--html", str(html),
             "--cache", str(test_cache / "tracker-cache")]
     status = main([*args, "run", "-f", "ezkl", "-r", RELEASES[0], "-r", RELEASES[1], "-m", "linear",
@@ -59,6 +61,15 @@ def test_two_releases_give_one_point_per_release_for_every_metric(tmp_path, test
     assert latest["provenance"]["accuracy_workers"] == str(workers)
     assert latest["accuracy"]["n"] == 240 and latest["accuracy"]["top1_agreement"] >= 0.99
     assert len(latest["stages"]["accuracy"]["samples_s"]) == 240
+
+    # proved again (--force): new prove samples, the same witnesses read back, not made again
+    assert main([*args, "run", "-f", "ezkl", "-r", RELEASES[1], "-m", "linear", "--variant", "resources",
+                 "--repeats", "2", "--eval-count", "240", "--force", "--no-publish"]) == 0
+    again = next(r for r in (json.loads(p.read_text()) for p in (results / "ezkl" / "records").rglob(
+        "linear--resources.json")) if r["provenance"]["ezkl_version"] == RELEASES[1])
+    assert again["stages"]["prove"]["samples_s"] != latest["stages"]["prove"]["samples_s"]
+    assert again["stages"]["accuracy"]["reason"].startswith("reused ")
+    assert again["stages"]["accuracy"]["samples_s"] == [] and again["accuracy"] == latest["accuracy"]
     if CHROMIUM:
         in_a_browser(html, latest, tmp_path)
 

@@ -49,6 +49,9 @@ def test_variants_are_series_and_a_memory_cap_is_a_result(tmp_path, test_cache, 
     resources, accuracy, capped = records["resources"], records["accuracy"], records["capped"]
     assert resources["status"] == accuracy["status"] == "ok"
     assert accuracy["accuracy"]["max_abs_error"] <= resources["accuracy"]["max_abs_error"]
+    # ezkl 23.0.5 calibrates mlp to the same circuit for both targets: the witnesses are not made twice
+    assert accuracy["stages"]["accuracy"]["reason"].startswith("reused ")
+    assert accuracy["accuracy"] == resources["accuracy"]
     assert capped["status"] == "out_of_memory"
     oom = next(s for s in capped["stages"].values() if s["status"] == "out_of_memory")
     assert oom["limit"] == "120 MiB" and "120 MiB" in capped["reason"]
@@ -68,3 +71,19 @@ def test_variants_are_series_and_a_memory_cap_is_a_result(tmp_path, test_cache, 
     by_variant = dict(zip(variants, values))
     assert by_variant["capped"] is None
     assert by_variant["resources"] > 0 and by_variant["accuracy"] > 0
+
+
+def test_the_circuit_identity_ignores_what_ezkl_writes_in_no_fixed_order(tmp_path):
+    from tracker.adapters.ezkl import circuit_identity
+
+    def identity(name, settings):
+        (tmp_path / name).write_text(json.dumps(settings))
+        return circuit_identity(tmp_path / name)
+
+    one = {"run_args": {"logrows": 15, "input_scale": 13}, "timestamp": 1,
+           "required_range_checks": [[0, 16383], [-1, 1]], "model_input_scales": [13]}
+    two = {"model_input_scales": [13], "required_range_checks": [[-1, 1], [0, 16383]], "timestamp": 2,
+           "run_args": {"input_scale": 13, "logrows": 15}}
+    assert identity("one.json", one) == identity("two.json", two)
+    three = {**two, "run_args": {"input_scale": 13, "logrows": 16}}
+    assert identity("three.json", three) != identity("one.json", one)

@@ -10,6 +10,7 @@ the stage's own timings from a JSON file the child writes, so start-up and impor
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 from tracker.config import Framework, Variant
-from tracker.fsutil import read_json
+from tracker.fsutil import atomic_write_json, read_json
 from tracker.measure import ChildFailed, Limits, run_measured
 from tracker.records import ModelResult, StageResult
 
@@ -166,6 +167,26 @@ def run_stage(job: Job, result: ModelResult, call: StageCall) -> dict[str, Any] 
     stage.cpu_s = [float(x) for x in report.get("cpu", [])]
     result.add(stage)
     return report.get("data") or {}
+
+
+def run_pure_stage(job: Job, result: ModelResult, call: StageCall,
+                   depends_on: Sequence[Path | bytes]) -> dict | None:
+    """`run_stage` for a stage whose data is a function of the given files alone (the accuracy pass: a
+    witness is the circuit's quantized forward pass): when the same build met the same bytes before (the
+    other variant calibrated to the same circuit, a rerun with --force), the data is read back from the
+    cache instead of computed again, and the stage says so. Kept only after a clean run."""
+    digest = hashlib.sha256(f"{job.framework.name}\0{job.build.revision}\0{call.stage}".encode())
+    for part in depends_on:  # files, or bytes an adapter made canonical
+        digest.update(b"\0" + (part if isinstance(part, bytes) else Path(part).read_bytes()))
+    kept = job.cache_dir / "stage-data" / f"{digest.hexdigest()[:40]}.json"
+    data = read_json(kept)
+    if isinstance(data, dict):
+        result.add(StageResult(call.stage, reason=f"reused {kept.name}: same build, same circuit and inputs"))
+        return data
+    data = run_stage(job, result, call)
+    if data is not None:
+        atomic_write_json(kept, data)
+    return data
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -18,6 +18,7 @@ float model's (onnx's reference evaluator).
 """
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tracker.adapters.base import Adapter, Job, StageCall, file_size, run_stage, write_json
+from tracker.adapters.base import Adapter, Job, StageCall, file_size, run_pure_stage, run_stage, write_json
 from tracker.config import Variant
 from tracker.fsutil import read_json
 from tracker.records import OK, ModelResult, StageResult
@@ -132,8 +133,12 @@ class EzklAdapter(Adapter):
     def _run(self, job: Job, result: ModelResult, stage: str, args: dict[str, Any]) -> dict | None:
         args_file = write_json(job.workdir / "stages" / f"{stage}.args.json", args)
         out = job.workdir / "stages" / f"{stage}.result.json"
-        argv = [job.build.python, SCRIPT, stage, args_file, out]
-        return run_stage(job, result, StageCall(stage, argv, out))
+        call = StageCall(stage, [job.build.python, SCRIPT, stage, args_file, out], out)
+        if stage == "accuracy":  # witnesses of the same model under the same settings are the same
+            return run_pure_stage(job, result, call, [SCRIPT, Path(args["model"]),
+                                                      circuit_identity(Path(args["settings"])),
+                                                      Path(args["inputs"])])
+        return run_stage(job, result, call)
 
     def _read_settings(self, result: ModelResult, path: Path) -> dict[str, Any]:
         """What ezkl chose after calibration (the defaults move between releases), next to what was asked."""
@@ -201,6 +206,18 @@ def publish_once(tmp: Path, final: Path) -> None:
     except OSError:  # no hard links on this file system: a rename, still atomic, only if still missing
         if not final.exists():
             os.replace(tmp, final)
+
+
+def circuit_identity(settings_path: Path) -> bytes:
+    """The settings that define the compiled circuit, canonical: ezkl writes a timestamp into
+    settings.json and its maps and its sets of lookups and range checks in no fixed order, so two
+    calibrations that chose the same circuit write different bytes (and so do their compiled files)."""
+    settings = read_json(settings_path) or {}
+    settings.pop("timestamp", None)
+    for key in ("required_lookups", "required_range_checks"):
+        if isinstance(settings.get(key), list):
+            settings[key] = sorted(settings[key], key=lambda x: json.dumps(x, sort_keys=True))
+    return json.dumps(settings, sort_keys=True).encode()
 
 
 def accuracy(job: Job, circuit_outputs: list) -> dict[str, float]:
