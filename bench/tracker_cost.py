@@ -123,10 +123,13 @@ def fidelity_of(o: argparse.Namespace, framework: str, revision: str) -> dict:
     first = tracker(cache, *run, config=path, log=log)
     setup_files = _setup_files(cache)
     print("forced run (proves everything again, build and SRS/ptau cached) ...", flush=True)
+    # as for a new revision: no witnesses kept from earlier runs (a variant may still reuse another's)
+    shutil.rmtree(cache / "stage-data", ignore_errors=True)
     forced = tracker(cache, *run, "--force", config=path, log=log)
+    forced_records = _records(o.out / "results", framework)
     print("second run (records in place) ...", flush=True)
     second = tracker(cache, *run, config=path, log=log)
-    forced_stage_sum = _stage_sum(_records(o.out / "results", framework))
+    forced_stage_sum = _stage_sum(forced_records)
     records, bare = {}, {}
     for model in SUITES[config.default_suite]:
         for variant in fw.variant_names:  # tracker, then bare, pair by pair: drift hits both alike
@@ -134,7 +137,7 @@ def fidelity_of(o: argparse.Namespace, framework: str, revision: str) -> dict:
             tracker(cache, *run, "--force", "-m", model, "--variant", variant, config=path, log=log)
             records[(model, variant)] = _records(o.out / "results", framework)[(model, variant)]
             bare[(model, variant)] = BARE[framework](cache, framework, model, fw.variant(variant), o)
-    return _fidelity_report(records, bare, first, forced, forced_stage_sum, second,
+    return _fidelity_report(records, bare, forced_records, first, forced, forced_stage_sum, second,
                             setup_files == _setup_files(cache), log.read_text())
 
 
@@ -222,7 +225,8 @@ def _bare_circom(cache: Path, framework: str, model: str, variant, o) -> dict:
 BARE = {"ezkl": _bare_ezkl, "circom": _bare_circom}
 
 
-def _fidelity_report(records, bare, first, forced, forced_stage_sum, second, srs_untouched, log_text) -> dict:
+def _fidelity_report(records, bare, forced_records, first, forced, forced_stage_sum, second, srs_untouched,
+                     log_text) -> dict:
     rows, bare_total = [], 0.0
     stability = []
     for key, rec in sorted(records.items()):
@@ -236,8 +240,8 @@ def _fidelity_report(records, bare, first, forced, forced_stage_sum, second, srs
                 bare_total += sum(bs)
                 rows.append([f"{key[0]} [{key[1]}]", stage, median(samples), median(bs),
                              median(samples) / median(bs) if median(bs) else float("nan")])
-            elif stage == "accuracy":  # the bare run does no accuracy pass: count the tracker's own work
-                bare_total += _stage_time(stage, s)
+            elif stage == "accuracy":  # the bare run does no accuracy pass: count the forced run's own
+                bare_total += _stage_time(stage, forced_records[key]["stages"]["accuracy"])
         prove = rec["stages"].get("prove", {}).get("samples_s") or []
         stability.append([f"{key[0]} [{key[1]}]", len(prove), median(prove), iqr_ratio(prove)])
     big = [r for r in rows if r[3] >= 0.5]
