@@ -155,12 +155,13 @@ const MIN_WITNESSES_PER_WORKER = 100;
 // process of its own (its CPU figures are then its own; the tracker sees the whole tree's memory): at
 // 2,500 inputs this pass is most of a run's time. Outputs come back in input order.
 async function stageAccuracy(a, argsFile) {
-  const n = JSON.parse(fs.readFileSync(a.inputs, "utf8")).length;
+  const inputs = JSON.parse(fs.readFileSync(a.inputs, "utf8"));
+  const n = inputs.length;
   const workers = Math.max(1, Math.min(a.workers | 0 || 1, Math.floor(n / MIN_WITNESSES_PER_WORKER)));
   const size = Math.ceil(n / workers);
   const parts = [];
   for (let i = 0; i < workers; i++) parts.push([i * size, Math.min(n, (i + 1) * size)]);
-  const done = workers === 1 ? [await witnessOutputs(a, 0, n)]
+  const done = workers === 1 ? [await witnessOutputs(a, inputs)]
     : await Promise.all(parts.map(([lo, hi]) => forkedPart(argsFile, lo, hi)));
   const outputs = [], samples = [], cpu = [];
   for (const d of done) {
@@ -171,10 +172,10 @@ async function stageAccuracy(a, argsFile) {
   return { samples, cpu, data: { outputs, workers } };
 }
 
-async function witnessOutputs(a, lo, hi) {
+// inputs: per sample, `in` and any other signals the circuit takes besides the weights in a.input
+async function witnessOutputs(a, inputs) {
   const { WitnessCalculatorBuilder } = prefixRequire("circom_runtime");
   const base = JSON.parse(fs.readFileSync(a.input, "utf8"));
-  const inputs = JSON.parse(fs.readFileSync(a.inputs, "utf8")).slice(lo, hi);  // `in` and any other signals
   const wc = await WitnessCalculatorBuilder(fs.readFileSync(a.wasm));
   const prime = wc.prime;
   const outputs = [], samples = [], cpu = [];
@@ -202,7 +203,8 @@ function forkedPart(argsFile, lo, hi) {
 async function accuracyPart(argsFile, lo, hi) {
   const a = JSON.parse(fs.readFileSync(argsFile, "utf8"));
   prefixRequire = createRequire(path.join(a.prefix, "package.json"));
-  const part = await witnessOutputs(a, Number(lo), Number(hi));
+  const inputs = JSON.parse(fs.readFileSync(a.inputs, "utf8")).slice(Number(lo), Number(hi));
+  const part = await witnessOutputs(a, inputs);
   await new Promise((resolve, reject) => process.send(part, (err) => (err ? reject(err) : resolve())));
   return 0;
 }
