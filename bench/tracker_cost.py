@@ -11,7 +11,8 @@ fidelity  for ezkl and circom, runs one revision of the `tiny` suite through the
           stage times (overhead), what a second run of the revision costs and whether it installed, built
           or made an SRS or ptau (caching), and the spread (IQR / median) of prove times (stability).
 scale     makes synthetic histories of N commits with asv results for 3 models (every benchmark filled),
-          and times `publish`, `regressions` and a `nightly` with nothing new on each.
+          and times `publish` (first, then again after one new commit, as a nightly does), plain
+          `asv publish`, `regressions` and a `nightly` with nothing new on each.
 matrix    the `standard` suite for one revision of each framework given: total wall time, and per net and
           variant the prove median, peak prove memory and accuracy loss beside the public benchmark's CSV
           (--anchors), with prove times as ratios to the smallest net's (ratios compare across machines).
@@ -26,6 +27,7 @@ import csv
 import json
 import math
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -308,26 +310,30 @@ def scale(o: argparse.Namespace) -> dict:
         shutil.rmtree(base, ignore_errors=True)
         base.mkdir(parents=True)
         print(f"{n} commits: making the repo and one real result ...", flush=True)
-        shas = make_linear_repo(base / "repo", n)
+        shas = make_linear_repo(base / "repo", n + 1)   # the last one is the nightly's new commit
         config = base / "frameworks.yaml"
         config.write_text(SYNTH_CONFIG.format(repo=base / "repo"))
         shutil.copy(ROOT / "asv.conf.json", base / "asv.conf.json")
         log, cache = base / "log.txt", base / "cache"
         models = ["-m", "linear", "-m", "mlp", "-m", "cnn"]
         tracker(cache, "run", "-f", "synth", "-r", shas[-1], *models, "--no-publish", config=config, log=log)
-        fill_history(base / "results" / "synth" / "asv", shas)
+        newest = fill_history(base / "results" / "synth" / "asv", shas)[-1]
+        held = newest.rename(newest.with_suffix(".held"))
         print(f"{n} commits: publish, regressions, nightly ...", flush=True)
         t_publish = tracker(cache, "publish", config=config, log=log)
+        held.rename(newest)
+        t_next = tracker(cache, "publish", config=config, log=log)
         t_asv = _timed([str(Path(sys.executable).parent / "asv"), "publish", "--config",
                         str(cache / "asv" / "synth" / "asv.conf.json")], log)
         t_regressions = tracker(cache, "regressions", "--json", config=config, log=log)
         t_nightly = [tracker(cache, "nightly", "--no-publish", *models, config=config, log=log) for _ in range(3)]
-        report[n] = {"publish_s": t_publish, "asv_publish_alone_s": t_asv, "regressions_s": t_regressions,
-                     "nightly_nothing_new_s": t_nightly}
-        rows.append([n, t_publish, t_asv, t_regressions, median(t_nightly)])
+        report[n] = {"publish_s": t_publish, "publish_one_more_commit_s": t_next, "asv_publish_alone_s": t_asv,
+                     "regressions_s": t_regressions, "nightly_nothing_new_s": t_nightly}
+        rows.append([n, t_publish, t_next, t_asv, t_regressions, median(t_nightly)])
         shutil.rmtree(base / "repo")
     print("\n## Scale: seconds against history length (3 models, every benchmark filled)\n")
-    print(table(["commits", "publish s", "of which `asv publish` alone s", "regressions s",
+    print(table(["commits", "publish s (first)", "publish s (one commit more)",
+                 "plain `asv publish` s (asv's own step detection)", "regressions s",
                  "nightly, nothing new s (median of 3)"], rows))
     return {str(k): v for k, v in report.items()}
 
@@ -351,26 +357,30 @@ def make_linear_repo(path: Path, n: int) -> list[str]:
     return out
 
 
-def fill_history(asv_results: Path, shas: list[str]) -> None:
+def fill_history(asv_results: Path, shas: list[str]) -> list[Path]:
     """One asv result file per commit, cloned from the real one the tracker wrote for the tip.
 
-    Every benchmark gets a value for every model; prove time doubles at 60 % of the history and proof size
-    at 80 %, so regression detection has something to find.
+    Every benchmark gets a value for every model, with 1 % noise that never repeats (asv's step
+    detection is remembered by its input: repeating data would be remembered after one block); prove
+    time doubles at 60 % of the history and proof size at 80 %, so regression detection has something to
+    find.
     """
     machine_dir = next(p for p in asv_results.iterdir() if p.is_dir())
     template_path = next(p for p in machine_dir.glob("*.json") if p.name != "machine.json")
     template = json.loads(template_path.read_text())
     date0 = 1_600_000_000_000
+    noise, written = random.Random(0), []
     for i, sha in enumerate(shas):
         data = json.loads(json.dumps(template))
         data["commit_hash"], data["date"] = sha, date0 + i * 3_600_000
         for name, row in data["results"].items():
             level = 2.0 if ("prove_time" in name and i >= 0.6 * len(shas)) or \
                            ("proof_size" in name and i >= 0.8 * len(shas)) else 1.0
-            wobble = 1 + 0.01 * ((i * 7919) % 5 - 2)
-            row[0] = [level * wobble * (1 + j) for j in range(len(row[0]))]
+            row[0] = [level * (1 + noise.gauss(0, 0.01)) * (1 + j) for j in range(len(row[0]))]
         path = machine_dir / f"{sha[:8]}-{data['env_name']}.json"
         path.write_text(json.dumps(data))
+        written.append(path)
+    return written
 
 
 # --- the whole matrix ------------------------------------------------------------------------------------

@@ -189,3 +189,23 @@ def test_bad_config_is_one_located_line_with_status_2(tmp_path, capsys, what, te
 def test_a_missing_file_is_one_line(tmp_path, capsys):
     assert main(["--config", str(tmp_path / "nope.yaml"), "list"]) == 2
     assert "nope.yaml: file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shared, expected", [
+    (None, "zkml-tracker: asv.conf.json: the shared asv config beside frameworks.yaml is needed: No such file"),
+    ('{\n "version": 1,\n oops\n}\n', "zkml-tracker: asv.conf.json:3: not JSON: Expecting property name"),
+])
+def test_a_missing_or_broken_shared_asv_config_is_one_line(tmp_path, capsys, shared, expected):
+    from tests.synthetic import Step, config_text, make_repo
+
+    make_repo(tmp_path / "repo", [Step()])
+    path = tmp_path / "frameworks.yaml"
+    path.write_text(config_text(tmp_path / "repo"))
+    if shared is not None:
+        (tmp_path / "asv.conf.json").write_text(shared)
+    assert main(["--config", str(path), "--cache", str(tmp_path / "cache"), "run", "-f", "synth",
+                 "--latest", "1", "--no-publish"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(expected) and err.count("\n") == 1
+    assert not (tmp_path / "results" / "synth" / "records").exists() or \
+        not any((tmp_path / "results" / "synth" / "records").iterdir())

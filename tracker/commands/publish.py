@@ -38,7 +38,7 @@ def publish_all(config: Config, layout: Layout) -> list[str]:
             print(f"{fw.name}: asv result {torn.name} was torn: set aside as {torn.name}.torn (rerun the "
                   f"revision to write it again from its records)")
         try:
-            asv.publish(conf, layout.logs(fw.name) / "asv-publish.log")
+            asv.publish(conf, layout.logs(fw.name) / "asv-publish.log", layout.step_cache(fw.name))
         except ChildFailed as exc:
             print(f"{fw.name}: asv publish failed: {exc.reason} (log: {layout.logs(fw.name) / 'asv-publish.log'})")
             failed.append(fw.name)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from tracker.config import Framework
+from tracker.config import ConfigError, Framework
 from tracker.fsutil import atomic_write_json
 from tracker.measure import ChildFailed, Limits, run_measured
 
@@ -44,14 +44,25 @@ class Layout:
     def asv_config(self, fw: str) -> Path:
         return self.cache / "asv" / fw / "asv.conf.json"
 
+    def step_cache(self, fw: str) -> Path:
+        return self.cache / "asv" / fw / "steps"
+
     def logs(self, fw: str) -> Path:
         return self.results / fw / "logs"
 
 
 def read_shared_config(path: Path) -> dict:
     """asv.conf.json allows // comments; strip whole-line ones before parsing."""
-    text = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("//"))
-    return json.loads(text)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise ConfigError(path, None, "", f"the shared asv config beside frameworks.yaml is needed: "
+                                          f"{exc.strerror}") from None
+    text = "\n".join(line if not line.lstrip().startswith("//") else "" for line in lines)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(path, getattr(exc, "lineno", None), "", f"not JSON: {exc.msg}") from None
 
 
 def derive_config(fw: Framework, repo_path: Path, branch: str, layout: Layout, shared: Path,
@@ -101,9 +112,12 @@ def machine_name() -> str:
 
 
 def asv(args: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
-        timeout_s: float = 24 * 3600) -> None:
-    """Run one asv command with the tracker's interpreter; raise ChildFailed if asv fails."""
-    run_measured([sys.executable, "-m", "asv", *args], log_path=log_path, cwd=PROJECT_ROOT,
+        timeout_s: float = 24 * 3600, launcher: Sequence[str] = ("asv",)) -> None:
+    """Run one asv command with the tracker's interpreter; raise ChildFailed if asv fails.
+
+    `launcher` is the module (and its arguments) that runs asv's command line: asv itself, or
+    `tracker.publish.steps`, asv with the tracker's step detection."""
+    run_measured([sys.executable, "-m", *launcher, *args], log_path=log_path, cwd=PROJECT_ROOT,
                  env={**os.environ, **(env or {})}, limits=Limits(timeout_s=timeout_s))
 
 
@@ -129,5 +143,7 @@ def run_revision(config: Path, sha: str, job_file: Path, log_path: Path, bench: 
     return None
 
 
-def publish(config: Path, log_path: Path) -> None:
-    asv(["publish", "--config", str(config)], log_path)
+def publish(config: Path, log_path: Path, steps_cache: Path) -> None:
+    """`asv publish`, its step detection block by block and remembered in `steps_cache` (see
+    tracker.publish.steps: asv's own detector grows faster than the history)."""
+    asv(["publish", "--config", str(config)], log_path, launcher=("tracker.publish.steps", str(steps_cache)))
