@@ -125,7 +125,7 @@ def fidelity_of(o: argparse.Namespace, framework: str, revision: str) -> dict:
     first = tracker(cache, *run, config=path, log=log)
     setup_files = _setup_files(cache)
     print("forced run (proves everything again, build and SRS/ptau cached) ...", flush=True)
-    # as for a new revision: no witnesses kept from earlier runs (a variant may still reuse another's)
+    # as for a new revision: no keys or witnesses kept from earlier runs (a variant may still reuse another's)
     shutil.rmtree(cache / "stage-data", ignore_errors=True)
     forced = tracker(cache, *run, "--force", config=path, log=log)
     forced_records = _records(o.out / "results", framework)
@@ -136,6 +136,7 @@ def fidelity_of(o: argparse.Namespace, framework: str, revision: str) -> dict:
     for model in SUITES[config.default_suite]:
         for variant in fw.variant_names:  # tracker, then bare, pair by pair: drift hits both alike
             print(f"{model} [{variant}]: tracker, then bare ...", flush=True)
+            shutil.rmtree(cache / "stage-data", ignore_errors=True)  # its own keys and witnesses, timed
             tracker(cache, *run, "--force", "-m", model, "--variant", variant, config=path, log=log)
             records[(model, variant)] = _records(o.out / "results", framework)[(model, variant)]
             bare[(model, variant)] = BARE[framework](cache, framework, model, fw.variant(variant), o)
@@ -237,9 +238,10 @@ def _fidelity_report(records, bare, forced_records, first, forced, forced_stage_
             continue
         for stage, s in rec["stages"].items():
             samples = s.get("samples_s") or []
+            reused = forced_records[key]["stages"].get(stage, {}).get("reason", "").startswith("reused")
             if stage in b["stages"]:
                 bs = b["stages"][stage]["samples_s"]
-                bare_total += sum(bs)
+                bare_total += 0.0 if reused else sum(bs)  # the forced run linked keys: count what it ran
                 rows.append([f"{key[0]} [{key[1]}]", stage, median(samples), median(bs),
                              median(samples) / median(bs) if median(bs) else float("nan")])
             elif stage == "accuracy":  # the bare run does no accuracy pass: count the forced run's own

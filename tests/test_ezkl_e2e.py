@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 def test_two_releases_give_one_point_per_release_for_every_metric(tmp_path, test_cache, monkeypatch, capsys):
     monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
     results, html = tmp_path / "results", tmp_path / "html"
-    shutil.rmtree(test_cache / "tracker-cache" / "stage-data", ignore_errors=True)  # witnesses made here
+    shutil.rmtree(test_cache / "tracker-cache" / "stage-data", ignore_errors=True)  # keys, witnesses made here
     args = ["--config", str(ROOT / "frameworks.yaml"), "--results", str(results), "--html", str(html),
             "--cache", str(test_cache / "tracker-cache")]
     status = main([*args, "run", "-f", "ezkl", "-r", RELEASES[0], "-r", RELEASES[1], "-m", "linear",
@@ -70,6 +70,8 @@ def test_two_releases_give_one_point_per_release_for_every_metric(tmp_path, test
     assert again["stages"]["prove"]["samples_s"] != latest["stages"]["prove"]["samples_s"]
     assert again["stages"]["accuracy"]["reason"].startswith("reused ")
     assert again["stages"]["accuracy"]["samples_s"] == [] and again["accuracy"] == latest["accuracy"]
+    assert again["stages"]["setup"]["reason"].startswith("reused ") and again["stages"]["verify"]["status"] == "ok"
+    assert again["sizes"]["pk_bytes"] == latest["sizes"]["pk_bytes"]
     if CHROMIUM:
         in_a_browser(html, latest, tmp_path)
 

@@ -49,9 +49,14 @@ def test_variants_are_series_and_a_memory_cap_is_a_result(tmp_path, test_cache, 
     resources, accuracy, capped = records["resources"], records["accuracy"], records["capped"]
     assert resources["status"] == accuracy["status"] == "ok"
     assert accuracy["accuracy"]["max_abs_error"] <= resources["accuracy"]["max_abs_error"]
-    # ezkl 23.0.5 calibrates mlp to the same circuit for both targets: the witnesses are not made twice
+    # ezkl 23.0.5 calibrates mlp to the same circuit for both targets: neither the keys nor the witnesses
+    # are made twice, and the keys linked from the other variant prove and verify
     assert accuracy["stages"]["accuracy"]["reason"].startswith("reused ")
     assert accuracy["accuracy"] == resources["accuracy"]
+    assert accuracy["stages"]["setup"]["reason"].startswith("reused ")
+    assert accuracy["stages"]["setup"]["samples_s"] == []
+    assert accuracy["sizes"]["pk_bytes"] == resources["sizes"]["pk_bytes"] > 0
+    assert accuracy["stages"]["verify"]["status"] == "ok" and accuracy["stages"]["prove"]["samples_s"]
     assert capped["status"] == "out_of_memory"
     oom = next(s for s in capped["stages"].values() if s["status"] == "out_of_memory")
     assert oom["limit"] == "120 MiB" and "120 MiB" in capped["reason"]

@@ -10,7 +10,6 @@ the stage's own timings from a JSON file the child writes, so start-up and impor
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
+from tracker.adapters import stage_cache
 from tracker.config import Framework, Variant
-from tracker.fsutil import atomic_write_json, read_json
+from tracker.fsutil import read_json
 from tracker.measure import ChildFailed, Limits, run_measured
 from tracker.records import ModelResult, StageResult
 
@@ -111,13 +111,20 @@ class Adapter(ABC):
 
 @dataclass
 class StageCall:
-    """A stage to run in a child: the argv, and the JSON file through which the child reports."""
+    """A stage to run in a child: the argv, and the JSON file through which the child reports.
+
+    `pure_of`, when given, says what the stage makes is a function of these files (or bytes an adapter
+    made canonical) and of the build alone, so `run_stage` may read it back instead of running the stage
+    (tracker.adapters.stage_cache): its data, and the `products`, the files later stages read (put back
+    as hard links: an adapter unlinks, never rewrites in place, the files of a reused work dir)."""
 
     stage: str
     argv: Sequence[str | os.PathLike]
     result_file: Path
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
+    pure_of: Sequence[Path | bytes] = ()
+    products: Sequence[Path] = ()
 
 
 def child_env(job: Job, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -142,6 +149,12 @@ def run_stage(job: Job, result: ModelResult, call: StageCall) -> dict[str, Any] 
     The child writes `{"samples": [...], "cpu": [...], "data": {...}}` to `call.result_file`; the
     samples are the stage's own times, measured where it runs.
     """
+    if call.pure_of:
+        return _run_remembered(job, result, call)
+    return _run_child(job, result, call)
+
+
+def _run_child(job: Job, result: ModelResult, call: StageCall) -> dict[str, Any] | None:
     call.result_file.unlink(missing_ok=True)
     log = job.workdir / "logs" / f"{call.stage}.log"
     stage = StageResult(call.stage)
@@ -169,23 +182,18 @@ def run_stage(job: Job, result: ModelResult, call: StageCall) -> dict[str, Any] 
     return report.get("data") or {}
 
 
-def run_pure_stage(job: Job, result: ModelResult, call: StageCall,
-                   depends_on: Sequence[Path | bytes]) -> dict | None:
-    """`run_stage` for a stage whose data is a function of the given files alone (the accuracy pass: a
-    witness is the circuit's quantized forward pass): when the same build met the same bytes before (the
-    other variant calibrated to the same circuit, a rerun with --force), the data is read back from the
-    cache instead of computed again, and the stage says so. Kept only after a clean run."""
-    digest = hashlib.sha256(f"{job.framework.name}\0{job.build.revision}\0{call.stage}".encode())
-    for part in depends_on:  # files, or bytes an adapter made canonical
-        digest.update(b"\0" + (part if isinstance(part, bytes) else Path(part).read_bytes()))
-    kept = job.cache_dir / "stage-data" / f"{digest.hexdigest()[:40]}.json"
-    data = read_json(kept)
-    if isinstance(data, dict):
-        result.add(StageResult(call.stage, reason=f"reused {kept.name}: same build, same circuit and inputs"))
-        return data
-    data = run_stage(job, result, call)
+def _run_remembered(job: Job, result: ModelResult, call: StageCall) -> dict | None:
+    """A pure stage: read back when the same build met the same inputs before, else run and kept
+    (only after a clean run); a stage read back says so, and has no samples of its own."""
+    entry = stage_cache.entry_for(job.cache_dir, [job.framework.name, job.build.revision, call.stage,
+                                                  *call.pure_of])
+    data = stage_cache.recall(entry, call.products)
     if data is not None:
-        atomic_write_json(kept, data)
+        result.add(StageResult(call.stage, reason=f"reused {entry.name}: same build, same circuit and inputs"))
+        return data
+    data = _run_child(job, result, call)
+    if data is not None:
+        stage_cache.remember(entry, data, call.products)
     return data
 
 

@@ -28,8 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from tracker.adapters.base import (Adapter, Job, StageCall, Toolchain, file_size, run_pure_stage, run_stage,
-                                   write_json)
+from tracker.adapters.base import Adapter, Job, StageCall, Toolchain, file_size, run_stage, write_json
 from tracker.adapters.circomgen import Circuit, Unsupported, generate
 from tracker.config import Variant
 from tracker.fsutil import atomic_write_json, read_json
@@ -193,11 +192,9 @@ class CircomAdapter(Adapter):
 def run_node_stage(job: Job, result: ModelResult, stage: str, args: dict[str, Any]) -> dict | None:
     args_file = write_json(job.workdir / "stages" / f"{stage}.args.json", args)
     out = job.workdir / "stages" / f"{stage}.result.json"
-    call = StageCall(stage, ["node", SCRIPT, stage, args_file, out], out)
-    if stage == "accuracy":  # witnesses of the same circuit, weights and inputs are the same
-        return run_pure_stage(job, result, call, [SCRIPT, Path(args["wasm"]), Path(args["input"]),
-                                                  Path(args["inputs"])])
-    return run_stage(job, result, call)
+    # witnesses of the same circuit, weights and inputs are the same
+    pure_of = [SCRIPT, Path(args["wasm"]), Path(args["input"]), Path(args["inputs"])] if stage == "accuracy" else []
+    return run_stage(job, result, StageCall(stage, ["node", SCRIPT, stage, args_file, out], out, pure_of=pure_of))
 
 
 def copy_templates(prefix: Path, workdir: Path) -> Path:
