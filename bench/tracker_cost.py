@@ -1,6 +1,6 @@
 """What the tracker costs and how faithfully it measures: a benchmark, run by hand on a quiet machine.
 
-    python bench/tracker_cost.py fidelity [--frameworks ezkl,circom --revision ezkl=23.0.5 --repeats 5]
+    python bench/tracker_cost.py fidelity [--frameworks ezkl,circom --revision ezkl=23.0.5 --repeats 5 --rounds 3]
     python bench/tracker_cost.py scale    [--sizes 200,2000,10000]
     python bench/tracker_cost.py matrix   [--frameworks ezkl,circom ...]
 
@@ -133,15 +133,27 @@ def fidelity_of(o: argparse.Namespace, framework: str, revision: str) -> dict:
     second = tracker(cache, *run, config=path, log=log)
     forced_stage_sum = _stage_sum(forced_records)
     records, bare = {}, {}
-    for model in SUITES[config.default_suite]:
-        for variant in fw.variant_names:  # tracker, then bare, pair by pair: drift hits both alike
-            print(f"{model} [{variant}]: tracker, then bare ...", flush=True)
-            shutil.rmtree(cache / "stage-data", ignore_errors=True)  # its own keys and witnesses, timed
-            tracker(cache, *run, "--force", "-m", model, "--variant", variant, config=path, log=log)
-            records[(model, variant)] = _records(o.out / "results", framework)[(model, variant)]
-            bare[(model, variant)] = BARE[framework](cache, framework, model, fw.variant(variant), o)
+    for round_ in range(1, o.rounds + 1):  # one-sample stages (setup, calibration) get a median over rounds
+        for model in SUITES[config.default_suite]:
+            for variant in fw.variant_names:  # tracker, then bare, pair by pair: drift hits both alike
+                print(f"round {round_}: {model} [{variant}]: tracker, then bare ...", flush=True)
+                shutil.rmtree(cache / "stage-data", ignore_errors=True)  # its own keys and witnesses, timed
+                tracker(cache, *run, "--force", "-m", model, "--variant", variant, config=path, log=log)
+                key = (model, variant)
+                _add_samples(records, key, _records(o.out / "results", framework)[key])
+                _add_samples(bare, key, BARE[framework](cache, framework, model, fw.variant(variant), o))
     return _fidelity_report(records, bare, forced_records, first, forced, forced_stage_sum, second,
-                            setup_files == _setup_files(cache), log.read_text())
+                            setup_files == _setup_files(cache), log.read_text(), o.rounds)
+
+
+def _add_samples(into: dict, key: tuple, record: dict) -> None:
+    """The first round's record, later rounds' stage samples appended to it."""
+    if key not in into:
+        into[key] = json.loads(json.dumps(record))
+        return
+    for name, stage in record["stages"].items():
+        kept = into[key]["stages"].setdefault(name, {"samples_s": []})
+        kept["samples_s"] = (kept.get("samples_s") or []) + (stage.get("samples_s") or [])
 
 
 def _stage_sum(records: dict) -> float:
@@ -229,7 +241,7 @@ BARE = {"ezkl": _bare_ezkl, "circom": _bare_circom}
 
 
 def _fidelity_report(records, bare, forced_records, first, forced, forced_stage_sum, second, srs_untouched,
-                     log_text) -> dict:
+                     log_text, rounds=1) -> dict:
     rows, bare_total = [], 0.0
     stability = []
     for key, rec in sorted(records.items()):
@@ -241,7 +253,7 @@ def _fidelity_report(records, bare, forced_records, first, forced, forced_stage_
             reused = forced_records[key]["stages"].get(stage, {}).get("reason", "").startswith("reused")
             if stage in b["stages"]:
                 bs = b["stages"][stage]["samples_s"]
-                bare_total += 0.0 if reused else sum(bs)  # the forced run linked keys: count what it ran
+                bare_total += 0.0 if reused else sum(bs) / rounds  # what the forced run ran, once
                 rows.append([f"{key[0]} [{key[1]}]", stage, median(samples), median(bs),
                              median(samples) / median(bs) if median(bs) else float("nan")])
             elif stage == "accuracy":  # the bare run does no accuracy pass: count the forced run's own
@@ -501,6 +513,8 @@ def main(argv=None) -> int:
     p.add_argument("--variants", default=[], type=lambda s: s.split(","), help="matrix: only these variants")
     p.add_argument("--models", default=[], type=lambda s: s.split(","), help="matrix: only these models")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="fidelity: tracker/bare pairs per model and variant (medians over rounds)")
     p.add_argument("--figures-only", action="store_true",
                    help="matrix: run nothing, print the figures already in --out beside the anchors")
     p.add_argument("--anchors", type=Path, default=ANCHORS, help="matrix: the public benchmark's CSV")
