@@ -1,8 +1,10 @@
 """Shared fixtures: where tests may cache slow things (venvs, npm prefixes, SRS/ptau files) between runs."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -15,3 +17,11 @@ def test_cache() -> Path:
     path = Path(os.environ.get("ZKML_TEST_CACHE", "/tmp/zkml-test-cache"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def load_bench() -> ModuleType:
+    """bench/tracker_cost.py, a script rather than a package module, loaded for its helpers."""
+    spec = importlib.util.spec_from_file_location("tracker_cost", ROOT / "bench" / "tracker_cost.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,15 +1,11 @@
 """The matrix benchmark sets our figures beside the public benchmark's CSV: its net names must map onto ours."""
-import importlib.util
 import json
 import math
-from pathlib import Path
 
+from tests.conftest import load_bench
 from tracker.models.zoo import SUITES
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("tracker_cost", ROOT / "bench" / "tracker_cost.py")
-tracker_cost = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tracker_cost)
+tracker_cost = load_bench()
 
 # rows as the public CSV spells them (its header and six architectures, two frameworks)
 CSV = """Framework,Architecture,# Layers,# Parameters,Testing Size,Accuracy Loss (%),Avg Memory Usage (MB),\

@@ -1,21 +1,18 @@
 """Step detection block by block (tracker.publish.steps) against asv's own detector, on real asv."""
-import importlib.util
 import json
 import os
 import random
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import asv
 import pytest
 from asv import step_detect
 
-from tracker.publish import steps
+from tests.conftest import ROOT, load_bench
 from tracker.publish.steps import BLOCK, SolveCache, detect_steps
 
-ROOT = Path(__file__).resolve().parents[1]
 ASV_DETECT = step_detect.detect_steps
 
 
@@ -101,17 +98,10 @@ def test_prune_keeps_only_the_entries_the_last_publish_used(tmp_path):
     assert sorted(cache.root.glob("*.json")) == kept
 
 
-def _bench_module():
-    spec = importlib.util.spec_from_file_location("tracker_cost", ROOT / "bench" / "tracker_cost.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 def test_publish_finds_the_regressions_plain_asv_finds_on_a_long_history(tmp_path):
     """1,200 commits of results: the tracker's publish and plain `asv publish` report the same jumps."""
-    bench = _bench_module()
+    bench = load_bench()
     shas = bench.make_linear_repo(tmp_path / "repo", 1200)
     config = tmp_path / "frameworks.yaml"
     config.write_text(bench.SYNTH_CONFIG.format(repo=tmp_path / "repo"))

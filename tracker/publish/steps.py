@@ -141,8 +141,8 @@ def main(argv: list[str]) -> int:
     import asv.main
     from asv import step_detect
 
-    cache = SolveCache(Path(argv[0]), step_detect.detect_steps, asv.__version__)
     asv_detect = step_detect.detect_steps
+    cache = SolveCache(Path(argv[0]), asv_detect, asv.__version__)
     step_detect.detect_steps = lambda y, w=None: detect_steps(y, w, cache.solve, asv_detect)
     started = time.time() - 1   # file times may be coarser than the clock
     sys.argv = ["asv", *argv[1:]]
