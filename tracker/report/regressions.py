@@ -124,18 +124,12 @@ def slack_payload(rows: list[Regression]) -> dict:
 
 
 def post_webhook(url: str, rows: list[Regression], timeout_s: float = 10.0) -> str | None:
-    """Post the report; None if delivered, else why not. The URL is a secret: it is never in the message."""
-    import requests
+    """Post the report; None if delivered, else why not. The URL is a secret: it is never in the message.
 
-    try:
-        response = requests.post(url, json=slack_payload(rows), timeout=timeout_s)
-    except requests.Timeout:
-        return f"webhook timed out after {timeout_s:g} s"
-    except requests.RequestException as exc:
-        return f"webhook unreachable ({type(exc).__name__})"
-    if response.status_code >= 300:
-        return f"webhook answered HTTP {response.status_code}"
-    return None
+    `timeout_s` is the total deadline of the whole exchange (tracker/report/webhook.py)."""
+    from tracker.report.webhook import post_json
+
+    return post_json(url, slack_payload(rows), deadline_s=timeout_s)
 
 
 def previously_reported(path: Path) -> set[tuple]:
