@@ -1,19 +1,28 @@
 """Where a framework's revisions come from: a git mirror, or a history derived from a package registry.
 
-`open_history(framework, cache)` gives a `History`: the git repository asv reads (`repo_path`, `branch`),
-the revisions on it (oldest first), how to write a source tree of one (`checkout_fn`), and `status`:
-one-line notes on anything that did not go as asked (remote or registry unreachable, cache used).
+`open_history(framework, cache)` gives a `History`: the git repository asv reads (`repo_path`, and
+`branch`, always a full `refs/heads/...` name so that a tag of the same name never stands in for it), the
+revisions on it (oldest first, in the branch's topological order), how to write a source tree of one
+(`checkout_fn`), `status`: one-line notes on anything that did not go as asked (remote or registry
+unreachable, cache used, repo changed), and `gone`: why the followed branch no longer exists upstream
+(the cached mirror keeps its last known tip, so the results and the site keep their history).
+
+A release history is always the history derived from the registry, one commit per release in the order
+of their release dates, whether or not the upstream repository is at hand; where it is, each release is
+mapped to the commit of its tag wherever that tag lies (ezkl tags its 23.x releases on a release branch,
+not on `main`), and a release with no tag keeps its place, said in its subject. So a framework's results
+lie on the same commits whether GitHub was reachable on the night or not.
 """
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from tracker.config import Framework
-from tracker.history.git import GitError, ensure_mirror, export_tree, first_parent, resolve, tags_at
-from tracker.history.registry import RegistryError, derive_history, releases, revisions_of
+from tracker.history.git import GitError, ensure_mirror, export_tree, first_parent, head_ref, resolve, tags_at
+from tracker.history.registry import RegistryError, derive_history, releases
 from tracker.history.revisions import Revision
 
 
@@ -29,12 +38,12 @@ class History:
     status: list[str] = field(default_factory=list)
     derived: bool = False
     _revisions: list[Revision] | None = None
-    releases: list[Revision] | None = None  # where releases sit on an upstream branch among other commits
     reclone: Callable[[], object] | None = None  # makes the mirror again from its remote, if it has one
+    gone: str = ""  # the followed branch is gone upstream: one line saying so (framework, repo, branch)
 
     def selectable(self) -> list[Revision]:
-        """What `latest N` and the default count from: the releases of a release history, else every commit."""
-        return self.releases if self.releases is not None else self.revisions()
+        """What `latest N` and the default count from: every revision of the history, oldest first."""
+        return self.revisions()
 
     def revisions(self) -> list[Revision]:
         if self._revisions is None:
@@ -94,44 +103,40 @@ def _commits(fw: Framework, cache: Path) -> History:
     path = cache / "mirrors" / f"{fw.name}.git"
     mirror = ensure_mirror(fw.repo, path, fw.history.branch)
     url = f"{fw.repo.removesuffix('.git')}/commit/" if fw.repo.startswith("https://github.com/") else ""
-    return History(mirror.path, fw.history.branch, url, [mirror.note] if mirror.note else [],
+    return History(mirror.path, head_ref(fw.history.branch), url, list(mirror.notes), gone=mirror.gone,
                    reclone=lambda: ensure_mirror(fw.repo, path, fw.history.branch, fresh=True))
 
 
 def _releases(fw: Framework, cache: Path) -> History:
-    """Releases on the upstream tags where the repo is at hand; otherwise a history derived from the registry."""
-    notes: list[str] = []
-    if fw.repo:
-        upstream = _releases_on_tags(fw, cache, notes)
-        if upstream is not None:
-            return upstream
+    """The history derived from the registry, its releases mapped to their upstream tags where the repo is at hand."""
     found, note = releases(fw.history.package, cache)
-    notes += [note] if note else []
     repo = cache / "derived" / f"{fw.name}.git"
     revisions = derive_history(fw.history.package, found, repo)
-    return History(repo, "main", "", notes, derived=True, _revisions=revisions)
-
-
-def _releases_on_tags(fw: Framework, cache: Path, notes: list[str]) -> History | None:
-    try:
-        history = _commits(fw, cache)
-    except GitError as exc:
-        notes.append(f"upstream repo unreachable ({exc}); history derived from {fw.history.package.registry}")
-        return None
-    found, note = releases(fw.history.package, cache)
-    tags = tags_at(history.repo_path)
-    on_branch = {r.sha: r for r in history.revisions()}
-    placed = []
-    for release in found:
-        sha = tags.get(f"v{release.version}") or tags.get(release.version)
-        if sha in on_branch:
-            r = on_branch[sha]
-            placed.append(Revision(r.sha, release.version, r.date, r.subject, release.version, r.sha))
-    if not placed:
-        notes.append("no release tag found on the upstream branch; history derived from the registry")
-        return None
-    history.status += notes + ([note] if note else [])
-    labels = {r.sha: r for r in placed}
-    history._revisions = [labels.get(r.sha, r) for r in history.revisions()]
-    history.releases = placed
+    history = History(repo, head_ref("main"), "", [note] if note else [], derived=True, _revisions=revisions)
+    if fw.repo:
+        _map_to_tags(fw, cache, history)
     return history
+
+
+def _map_to_tags(fw: Framework, cache: Path, history: History) -> None:
+    """Each release's `upstream_sha` is its tag's commit (`v1.2.3` or `1.2.3`, on any branch); said where none."""
+    try:
+        mirror = ensure_mirror(fw.repo, cache / "mirrors" / f"{fw.name}.git", fw.history.branch)
+    except GitError as exc:
+        history.status.append(f"upstream repo unreachable ({exc}); releases are not mapped to their tags")
+        return
+    history.status += [*mirror.notes, *([mirror.gone] if mirror.gone else [])]
+    tags = tags_at(mirror.path)
+    mapped, untagged = [], []
+    for r in history.revisions():
+        name = next((t for t in (f"v{r.version}", r.version) if t in tags), None)
+        if name is None:
+            untagged.append(r.label)
+            mapped.append(replace(r, subject=f"{r.subject}; no tag upstream: placed by its release date"))
+        else:
+            mapped.append(replace(r, upstream_sha=tags[name], subject=f"{r.subject}; tag {name} at {tags[name][:8]}"))
+    history._revisions = mapped
+    if untagged:
+        shown = ", ".join(untagged[:5]) + (f" and {len(untagged) - 5} more" if len(untagged) > 5 else "")
+        history.status.append(f"{len(untagged)} release(s) with no tag upstream ({shown}): placed by their "
+                              f"release dates")

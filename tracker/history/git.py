@@ -54,25 +54,70 @@ def check_revision(rev: str) -> str:
 @dataclass(frozen=True)
 class Mirror:
     path: Path
-    note: str = ""  # one line when something was not as asked (remote unreachable, re-cloned)
+    notes: tuple[str, ...] = ()  # one line each where something was not as asked (remote unreachable, ...)
+    gone: str = ""  # set when the followed branch is gone upstream: the mirror keeps its last known tip
+
+
+def head_ref(branch: str) -> str:
+    """The followed branch, fully qualified: a tag of the same name can never stand in for it."""
+    return f"refs/heads/{check_revision(branch)}"
+
+
+def kept_ref(branch: str) -> str:
+    """Where the mirror keeps the branch's last known tip, out of reach of the fetch's pruning."""
+    return f"refs/zkml-tracker/heads/{check_revision(branch)}"
+
+
+def shown(url: str) -> str:
+    """The address as it may be printed: any user or token in it replaced by `***`."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
 def ensure_mirror(url: str, path: Path, branch: str, fresh: bool = False) -> Mirror:
-    """Clone or fetch a bare mirror. Unreachable remote: the cached mirror, said so. Broken mirror: re-clone.
+    """Clone or fetch a bare mirror of `url` following `branch`; never lose what it holds.
 
-    `fresh` clones again even where the mirror looks healthy (an export from it failed); the old mirror
-    is only replaced once the new clone is complete.
+    Unreachable remote: the cached mirror, said so. A changed `url`: the mirror fetches from it from now
+    on, said so. The branch deleted or renamed upstream: the mirror keeps its last known tip (`gone`).
+    A mirror git cannot read is cloned again; it is only replaced once the new clone is complete and has
+    the branch. `fresh` clones again even where the mirror looks healthy (an export from it failed).
     """
-    note = ""
-    if (path.exists() or path.is_symlink()) and not fresh and not _healthy(path, branch):
-        _remove(path)
-        note = "the cached mirror was damaged and has been cloned again"
-    if path.exists() and not fresh:
-        try:
-            git("remote", "update", "--prune", git_dir=path)
-        except GitError as exc:
-            return Mirror(path, f"remote unreachable ({exc}); using the cached mirror")
-        return Mirror(path, note)
+    check_revision(branch)
+    note = ()
+    if (path.exists() or path.is_symlink()) and not fresh:
+        if _resolves(path, head_ref(branch)) or _resolves(path, kept_ref(branch)):
+            return _update(url, path, branch)
+        note = ("the cached mirror was damaged and has been cloned again",)
+    _clone(url, path, branch)
+    return Mirror(path, note)
+
+
+def _update(url: str, path: Path, branch: str) -> Mirror:
+    """Fetch the branches and tags (pruning both); the followed branch's tip is kept across a deletion."""
+    notes: list[str] = []
+    before = _origin(path)
+    if before != url:
+        git("remote", "set-url", "origin", "--", url, git_dir=path)
+        notes.append(f"repo changed from {shown(before)} to {shown(url)}: the mirror now fetches from the new one")
+    _keep(path, branch)
+    try:
+        git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
+            git_dir=path)
+    except GitError as exc:
+        _restore(path, branch)
+        return Mirror(path, (*notes, f"remote unreachable ({exc}); using the cached mirror"))
+    if _resolves(path, head_ref(branch)):
+        _keep(path, branch)
+        return Mirror(path, tuple(notes))
+    tip = _restore(path, branch)
+    return Mirror(path, tuple(notes), f"branch {branch!r} is gone from {shown(url)} (deleted or renamed upstream): "
+                                      f"the cached mirror keeps it at its last known tip {tip[:8]}; name a branch "
+                                      f"that exists in frameworks.yaml to follow new commits")
+
+
+def _clone(url: str, path: Path, branch: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     _remove(tmp)
@@ -80,12 +125,37 @@ def ensure_mirror(url: str, path: Path, branch: str, fresh: bool = False) -> Mir
         git("clone", "--mirror", "--", url, str(tmp))
     except GitError as exc:
         _remove(tmp)
-        raise GitError(f"cannot clone {url}: {exc}") from None
+        raise GitError(f"cannot clone {shown(url)}: {exc}") from None
+    if not _resolves(tmp, head_ref(branch)):
+        _remove(tmp)
+        raise GitError(f"{shown(url)} has no branch {branch!r}")
+    _keep(tmp, branch)
     _remove(path)
     os.replace(tmp, path)
-    if not _healthy(path, branch):
-        raise GitError(f"{url} has no branch {branch!r}")
-    return Mirror(path, note)
+
+
+def _origin(path: Path) -> str:
+    try:
+        return git("config", "--get", "remote.origin.url", git_dir=path).strip()
+    except GitError:
+        return ""
+
+
+def _keep(path: Path, branch: str) -> None:
+    tip = _resolves(path, head_ref(branch))
+    if tip:
+        git("update-ref", kept_ref(branch), tip, git_dir=path)
+
+
+def _restore(path: Path, branch: str) -> str:
+    """Put the branch back at its kept tip where it no longer resolves; return the tip ("" if none kept)."""
+    tip = _resolves(path, head_ref(branch))
+    if tip:
+        return tip
+    tip = _resolves(path, kept_ref(branch))
+    if tip:
+        git("update-ref", head_ref(branch), tip, git_dir=path)
+    return tip
 
 
 def _remove(path: Path) -> None:
@@ -96,24 +166,27 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def _healthy(path: Path, branch: str) -> bool:
+def _resolves(path: Path, ref: str) -> str:
+    """The commit `ref` names in the repository at `path`, or "" (no such ref, objects lost, not a repo)."""
     try:
-        git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", git_dir=path)
-        return True
+        return git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", git_dir=path).strip()
     except GitError:
-        return False
+        return ""
 
 
 def first_parent(git_dir: Path, spec: str) -> list[Revision]:
-    """Commits of `spec` (a branch, or A..B) along first parents, oldest first, in one git call."""
+    """Commits of `spec` (a branch, or A..B) along first parents, oldest first, in one git call.
+
+    Given a whole branch, each revision carries its `position` on it (1 for the root)."""
     for part in spec.split(".."):
         check_revision(part)
+    whole = ".." not in spec
     out = git("log", "--first-parent", "--reverse", "--format=%H%x1f%ct%x1f%s", spec, "--", git_dir=git_dir)
     revisions = []
-    for line in out.splitlines():
+    for i, line in enumerate(out.splitlines(), start=1):
         sha, stamp, subject = line.split("\x1f", 2)
         revisions.append(Revision(sha, sha[:8], datetime.fromtimestamp(int(stamp), timezone.utc), subject,
-                                  upstream_sha=sha))
+                                  upstream_sha=sha, position=i if whole else None))
     return revisions
 
 
@@ -127,13 +200,13 @@ def resolve(git_dir: Path, rev: str) -> str:
 
 
 def tags_at(git_dir: Path) -> dict[str, str]:
-    """tag name -> commit sha, for every tag."""
-    out = git("for-each-ref", "--format=%(refname:short)%09%(objectname)%09%(*objectname)", "refs/tags",
+    """tag name -> commit sha, for every tag (named in full, so a tag `main` beside a branch `main` is `main`)."""
+    out = git("for-each-ref", "--format=%(refname)%09%(objectname)%09%(*objectname)", "refs/tags/",
               git_dir=git_dir)
     tags = {}
     for line in out.splitlines():
         name, obj, peeled = (line.split("\t") + ["", ""])[:3]
-        tags[name] = peeled or obj
+        tags[name.removeprefix("refs/tags/")] = peeled or obj
     return tags
 
 

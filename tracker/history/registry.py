@@ -3,8 +3,8 @@
 A framework that publishes packages (EZKL on PyPI, circomlib-ml on npm) has a release history even where
 its git repository cannot be reached. Each registry answer is cached on disk, so an unreachable registry
 falls back to the last list seen. `derive_history` turns the releases into a local git repository with
-one commit per release, dated with the release's upload time and tagged with its version, so that asv's
-commit axis means something. The same releases always give the same commits (fixed author, fixed
+one commit per release, in the order of their release dates, dated with the release's upload time and
+tagged with its version, so that asv's commit axis means something. The same releases always give the same commits (fixed author, fixed
 dates, plumbing commands), and a new release appends exactly one commit.
 
 The registries' addresses can be pointed elsewhere (a mirror, a devpi, a test server) with
@@ -47,7 +47,8 @@ class Release:
 
 
 def releases(package: Package, cache: Path) -> tuple[list[Release], str]:
-    """The package's installable releases in version order, and a note if the cached list had to be used."""
+    """The package's installable releases in the order of their release dates (then versions), and a note if
+    the cached list had to be used."""
     cache_file = cache / "registry" / f"{package.registry}-{package.name.replace('/', '_')}.json"
     note = ""
     try:
@@ -59,7 +60,7 @@ def releases(package: Package, cache: Path) -> tuple[list[Release], str]:
             raise RegistryError(f"{package.registry} unreachable and no cached release list: {exc}") from None
         found = [Release(v, datetime.fromisoformat(t)) for v, t in cached["releases"]]
         note = f"{package.registry} unreachable ({exc}); using the release list cached earlier"
-    return sorted(found, key=lambda r: Version(r.version)), note
+    return sorted(found, key=lambda r: (r.uploaded, Version(r.version))), note
 
 
 def _fetch(package: Package) -> list[Release]:
@@ -122,9 +123,9 @@ def _installable_wheel(name: str) -> bool:
 
 
 def derive_history(package: Package, found: list[Release], repo: Path) -> list[Revision]:
-    """One commit per release on `main`, in version order; known releases keep their commits.
+    """One commit per release on `main`, in the order given (release dates); known releases keep their commits.
 
-    A release older than the newest one already derived (a backport) is appended after it rather than
+    A release older than the newest one already derived (found late) is appended after it rather than
     inserted, because published history is never rewritten.
     """
     if not (repo / "HEAD").exists():
@@ -160,7 +161,7 @@ def _commit(repo: Path, package: Package, release: Release, parent: str | None) 
 def revisions_of(repo: Path, package: Package) -> list[Revision]:
     by_sha = {sha: tag for tag, sha in tags_at(repo).items()}
     out = []
-    for r in first_parent(repo, "main"):
+    for r in first_parent(repo, "refs/heads/main"):
         version = by_sha.get(r.sha)
-        out.append(Revision(r.sha, version or r.short, r.date, r.subject, version=version))
+        out.append(Revision(r.sha, version or r.short, r.date, r.subject, version=version, position=r.position))
     return out

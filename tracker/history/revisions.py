@@ -11,7 +11,9 @@ class Revision:
 
     `sha` is the commit in that repo (a mirror of upstream, or the repo derived from a registry), `label`
     is what a person calls it (a version or a short sha), `version` the package version to install for
-    registry histories, `upstream_sha` the framework's own commit where it is known.
+    registry histories, `upstream_sha` the framework's own commit where it is known, `position` its place
+    on the branch (1 for the root, counted along first parents): the order of the history whatever the
+    commit dates say (a commit may be dated before its parent).
     """
 
     sha: str
@@ -20,6 +22,7 @@ class Revision:
     subject: str = ""
     version: str | None = None
     upstream_sha: str | None = None
+    position: int | None = None
 
     @property
     def short(self) -> str:

@@ -159,10 +159,17 @@ def revision_info(fw: Framework, sha: str, info: dict) -> RevisionInfo:
                         info.get("subject", ""), info.get("date", ""))
 
 
+def history_order(info: dict) -> tuple:
+    """Where a revision lies on its history: its position along the branch (topological, whatever the
+    commit dates say); entries kept before positions were recorded come first, by date."""
+    position = info.get("position")
+    return (isinstance(position, int), position if isinstance(position, int) else 0, info.get("date", ""))
+
+
 def latest_records(layout: Layout, fw: str, known: dict[str, dict]) -> list[tuple[str, ModelResult]]:
-    """For each (model, variant), the record of the most recent revision (by date) that has one."""
+    """For each (model, variant), the record of the latest revision (in history order) that has one."""
     seen: dict[str, tuple[str, Path]] = {}
-    for _date, sha in sorted(((info.get("date", ""), sha) for sha, info in known.items()), reverse=True):
+    for sha in sorted(known, key=lambda sha: history_order(known[sha]), reverse=True):
         for path in sorted((layout.records(fw) / sha).glob("*.json")):
             seen.setdefault(path.stem, (sha, path))
     loaded = [(sha, records.load(path)) for sha, path in seen.values()]
@@ -248,7 +255,7 @@ def framework_card(fw: Framework, color: str, layout: Layout) -> FrameworkCard:
     notes = (read_json(layout.results / fw.name / "status.json") or {}).get("notes", [])
     card = FrameworkCard(fw, color, status, reason, site, notes=notes, build_failures=build_failures(layout, fw.name))
     if known:
-        sha, info = max(known.items(), key=lambda kv: kv[1].get("date", ""))
+        sha, info = max(known.items(), key=lambda kv: history_order(kv[1]))
         card.latest = revision_info(fw, sha, info)
     card.rows = [record_row(card, sha, rec, known, layout) for sha, rec in latest]
     return card

@@ -87,6 +87,9 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
     outcome = FrameworkOutcome(fw.name, "ok", notes=list(history.status))
     for note in history.status:
         say(f"{fw.name}: {note}")
+    if history.gone:  # the branch is gone upstream: said, the framework not ok, its mirror and results kept
+        say(f"{fw.name}: {history.gone}")
+        outcome.status, outcome.reason = "failed", history.gone
     try:
         revisions = choose_revisions(fw, history, layout, request)
     except HistoryError as exc:  # a revision or range the history does not have: said, not a traceback
@@ -227,7 +230,7 @@ def remember_revision(layout: Layout, framework: str, revision: Revision) -> Non
     known = read_json(path) or {"version": STATUS_VERSION, "revisions": {}}
     known["revisions"][revision.sha] = {"label": revision.label, "date": revision.date.isoformat(),
                                         "subject": revision.subject, "version": revision.version,
-                                        "upstream_sha": revision.upstream_sha}
+                                        "upstream_sha": revision.upstream_sha, "position": revision.position}
     atomic_write_json(path, known)
 
 
