@@ -17,10 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from tracker.history.registry import RegistryError, releases
-from tracker.config import Package
-from tracker.report.regressions import Regression, post_webhook
+from tests.synthetic import START, Step, _git, add_commit, config_text, make_repo
+from tracker.cli import main
 from tracker.commands.regressions import EXIT_ALERT_FAILED, report
+from tracker.config import Package, load_config
+from tracker.history import open_history
+from tracker.history.git import GitError, ensure_mirror, git, tags_at
+from tracker.history.registry import releases
+from tracker.publish.offline import ASSETS, asset_path
+from tracker.publish.site import collect
+from tracker.report.regressions import Regression, post_webhook
+from tracker.run.asv import Layout
+from tracker.run.runner import Request, choose_revisions
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "http://127.0.0.1:{port}/hooks/SECRET-TOKEN"
@@ -33,6 +41,7 @@ class Hostile(http.server.BaseHTTPRequestHandler):
 
     behaviour = "ok"
     target = ""
+    payload = b""
     received: list
 
     def _answer(self) -> None:
@@ -63,6 +72,10 @@ class Hostile(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"x")
             self.wfile.flush()
             time.sleep(2)
+
+    def _json(self) -> None:
+        self._head(200, {"Content-Length": str(len(self.payload)), "Content-Type": "application/json"})
+        self.wfile.write(self.payload)
 
     def _redirect(self) -> None:
         self._head(301, {"Location": self.target, "Content-Length": "0"})
@@ -180,3 +193,308 @@ def test_a_hostile_registry_falls_back_to_the_cached_list(serve, tmp_path, monke
            "trickle": "no complete answer within the total deadline of 2 s",
            "redirect": "answered HTTP 301"}[behaviour]
     assert note == f"pypi unreachable ({why}); using the release list cached earlier"
+
+
+# --- refs: a tag named like the branch, a branch gone upstream, a changed repo: -----------------------------
+
+def _framework(tmp_path: Path, repo: Path, nightly_max: int = 50):
+    path = tmp_path / "fw" / "frameworks.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(config_text(repo, nightly_max))
+    return load_config(path).framework("synth")
+
+
+def test_a_tag_named_like_the_followed_branch_is_not_followed(tmp_path):
+    repo = tmp_path / "upstream"
+    shas = make_repo(repo, [Step() for _ in range(4)])
+    _git(repo, "tag", "main", shas[0])
+    _git(repo, "tag", "-a", "-m", "annotated too", "refs/heads/main", shas[1])  # a tag named `refs/heads/main`
+    fw, cache = _framework(tmp_path, repo), tmp_path / "cache"
+    history = open_history(fw, cache)
+    assert history.branch == "refs/heads/main"
+    assert [r.sha for r in history.revisions()] == shas
+    assert [r.position for r in history.revisions()] == [1, 2, 3, 4]
+    new = add_commit(repo, Step())
+    assert [r.sha for r in open_history(fw, cache).revisions()] == shas + [new]
+    assert tags_at(history.repo_path) == {"main": shas[0], "refs/heads/main": shas[1]}
+
+
+def test_a_branch_deleted_upstream_keeps_the_mirror_at_its_last_tip_and_says_so(tmp_path):
+    repo = tmp_path / "upstream"
+    shas = make_repo(repo, [Step() for _ in range(3)])
+    fw, cache = _framework(tmp_path, repo), tmp_path / "cache"
+    mirror = open_history(fw, cache).repo_path
+    _git(repo, "branch", "-m", "main", "trunk")  # renamed upstream: `main` is gone
+    for _ in range(2):  # and the next open (publish's, say) keeps it too
+        history = open_history(fw, cache)
+        assert history.gone == (f"branch 'main' is gone from {repo} (deleted or renamed upstream): the cached "
+                                f"mirror keeps it at its last known tip {shas[-1][:8]}; name a branch that exists "
+                                f"in frameworks.yaml to follow new commits")
+        assert history.status == []
+        assert [r.sha for r in history.revisions()] == shas
+        assert history.repo_path == mirror and git("rev-parse", "refs/heads/main", git_dir=mirror).strip() == shas[-1]
+    _git(repo, "branch", "-m", "trunk", "main")  # back upstream: followed again, nothing said
+    new = add_commit(repo, Step())
+    history = open_history(fw, cache)
+    assert history.gone == "" and [r.sha for r in history.revisions()] == shas + [new]
+
+
+def test_a_changed_repo_re_points_the_mirror(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    make_repo(first, [Step(subject="old") for _ in range(3)])
+    moved = make_repo(second, [Step(subject=f"moved {i}") for i in range(2)])
+    cache = tmp_path / "cache"
+    mirror = open_history(_framework(tmp_path, first), cache).repo_path
+    history = open_history(_framework(tmp_path, second), cache)
+    assert history.status == [f"repo changed from {first} to {second}: the mirror now fetches from the new one"]
+    assert [r.sha for r in history.revisions()] == moved
+    assert git("config", "--get", "remote.origin.url", git_dir=mirror).strip() == str(second)
+    assert open_history(_framework(tmp_path, second), cache).status == []  # said once
+
+
+def test_an_address_with_a_token_is_never_printed_whole(tmp_path):
+    with pytest.raises(GitError) as err:
+        ensure_mirror("http://user:TOKEN@127.0.0.1:9/r.git", tmp_path / "m.git", "main")
+    assert str(err.value).startswith("cannot clone http://***@127.0.0.1:9/r.git: ")
+    assert "TOKEN" not in str(err.value)
+
+
+@pytest.mark.parametrize("rev", ["-b", "--all"])
+def test_refs_beginning_with_a_dash_are_still_refused(tmp_path, rev):
+    repo = tmp_path / "upstream"
+    make_repo(repo, [Step()])
+    with pytest.raises(GitError, match="is not a revision"):
+        ensure_mirror(str(repo), tmp_path / "m.git", rev)
+    assert not (tmp_path / "m.git").exists()
+
+
+# --- releases mapped to their tags wherever they lie ------------------------------------------------------
+
+RELEASES = {"1.0.0": "2023-01-10T00:00:00Z", "1.1.0": "2023-06-10T00:00:00Z", "1.2.0": "2023-09-10T00:00:00Z",
+            "1.1.1": "2023-12-10T00:00:00Z", "2.0.0": "2024-01-10T00:00:00Z"}
+
+
+def _pypi(versions: dict[str, str]) -> dict:
+    return {"releases": {v: [{"filename": f"pkg-{v}.tar.gz", "yanked": False, "upload_time_iso_8601": t}]
+                         for v, t in versions.items()}}
+
+
+def _release_repo(path: Path) -> dict[str, str]:
+    """main: c0 (v1.0.0), c1 (v1.1.0, annotated), c2 (1.1.1, no `v`); release-2 off c1: r0 (v2.0.0); no 1.2.0."""
+    c = make_repo(path, [Step(subject=f"c{i}") for i in range(3)])
+    _git(path, "tag", "v1.0.0", c[0])
+    _git(path, "tag", "-a", "-m", "1.1.0", "v1.1.0", c[1])
+    _git(path, "tag", "1.1.1", c[2])
+    _git(path, "checkout", "-q", "-b", "release-2", c[1])
+    r0 = add_commit(path, Step(subject="r0"))
+    _git(path, "tag", "v2.0.0", r0)
+    _git(path, "checkout", "-q", "main")
+    return {"1.0.0": c[0], "1.1.0": c[1], "1.1.1": c[2], "2.0.0": r0}
+
+
+def _releases_config(root: Path, repo: Path | None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "asv.conf.json").write_text((ROOT / "asv.conf.json").read_text())
+    path = root / "frameworks.yaml"
+    path.write_text("version: 1\nframeworks:\n  - name: pkgfw\n    adapter: command\n    proof_system: x\n"
+                    "    model_format: ONNX\n" + (f"    repo: {repo}\n" if repo else "") +
+                    "    history: {kind: releases, package: {registry: pypi, name: pkg}, select: {latest: 1}}\n"
+                    "    build: {kind: none}\n    stages: {prove: 'true'}\n")
+    return path
+
+
+@pytest.fixture
+def pypi(serve, monkeypatch):
+    url, handler = serve("json")
+    handler.payload = json.dumps(_pypi(RELEASES)).encode()
+    monkeypatch.setenv("ZKML_TRACKER_PYPI_URL", url.rsplit("/hooks", 1)[0] + "/pypi")
+    return handler
+
+
+def test_releases_map_to_their_tags_wherever_they_lie_in_release_date_order(tmp_path, pypi):
+    upstream = tmp_path / "upstream"
+    tagged = _release_repo(upstream)
+    fw = load_config(_releases_config(tmp_path / "with", upstream)).framework("pkgfw")
+    history = open_history(fw, tmp_path / "cache")
+    revisions = history.revisions()
+    assert [r.label for r in revisions] == ["1.0.0", "1.1.0", "1.2.0", "1.1.1", "2.0.0"]  # by release date
+    assert {r.label: r.upstream_sha for r in revisions} == {**tagged, "1.2.0": None}
+    assert [r.subject for r in revisions] == [
+        f"pkg 1.0.0; tag v1.0.0 at {tagged['1.0.0'][:8]}", f"pkg 1.1.0; tag v1.1.0 at {tagged['1.1.0'][:8]}",
+        "pkg 1.2.0; no tag upstream: placed by its release date", f"pkg 1.1.1; tag 1.1.1 at {tagged['1.1.1'][:8]}",
+        f"pkg 2.0.0; tag v2.0.0 at {tagged['2.0.0'][:8]}"]
+    assert history.status == ["1 release(s) with no tag upstream (1.2.0): placed by their release dates"]
+    layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+    assert [r.label for r in choose_revisions(fw, history, layout, Request())] == ["2.0.0"]  # latest: 1
+    # the same commits as the history derived with the repo out of reach: results do not depend on the network
+    alone = load_config(_releases_config(tmp_path / "without", None)).framework("pkgfw")
+    assert [r.sha for r in open_history(alone, tmp_path / "cache2").revisions()] == [r.sha for r in revisions]
+
+
+@pytest.mark.slow
+def test_a_run_of_the_latest_release_runs_the_registrys_newest(tmp_path, pypi, capsys, monkeypatch):
+    monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
+    upstream = tmp_path / "upstream"
+    tagged = _release_repo(upstream)
+    config = _releases_config(tmp_path / "t", upstream)
+    args = ["--config", str(config), "--results", str(tmp_path / "results"), "--cache", str(tmp_path / "cache")]
+    main([*args, "run", "--no-publish", "-m", "linear"])
+    out = capsys.readouterr().out
+    assert "pkgfw: 1 revision(s) to run: 2.0.0" in out
+    known = json.loads((tmp_path / "results" / "pkgfw" / "revisions.json").read_text())["revisions"]
+    [(sha, info)] = known.items()
+    assert info["label"] == "2.0.0" and info["upstream_sha"] == tagged["2.0.0"] and info["position"] == 5
+    assert info["subject"] == f"pkg 2.0.0; tag v2.0.0 at {tagged['2.0.0'][:8]}"
+
+
+# --- the whole commands: nightly, run and publish on a moving upstream ------------------------------------
+
+class Tracker:
+    """The command line against one frameworks.yaml and one set of dirs."""
+
+    def __init__(self, root: Path, repo: Path, nightly_max: int):
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "asv.conf.json").write_text((ROOT / "asv.conf.json").read_text())
+        self.config = root / "frameworks.yaml"
+        self.results, self.html, self.cache = root / "results", root / "html", root / "cache"
+        self.repoint(repo, nightly_max)
+        for _, package, file in ASSETS:  # asv's page libraries, as npm would have put them: no network here
+            asset_path(self.cache, package, file).parent.mkdir(parents=True, exist_ok=True)
+            asset_path(self.cache, package, file).write_text(f"/* {package} {file} */")
+
+    def repoint(self, repo: Path, nightly_max: int) -> None:
+        self.config.write_text(config_text(repo, nightly_max))
+
+    def __call__(self, *args: str) -> int:
+        return main(["--config", str(self.config), "--results", str(self.results), "--html", str(self.html),
+                     "--cache", str(self.cache), *args])
+
+    @property
+    def mirror(self) -> Path:
+        return self.cache / "mirrors" / "synth.git"
+
+    def status(self) -> dict:
+        return json.loads((self.results / "synth" / "status.json").read_text())
+
+    def published(self) -> set[str]:
+        return set(json.loads((self.html / "synth" / "index.json").read_text())["revision_to_hash"].values())
+
+
+@pytest.mark.slow
+def test_the_branch_is_followed_not_a_tag_and_latest_is_the_tip_whatever_its_date(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
+    repo = tmp_path / "upstream"
+    shas = make_repo(repo, [Step() for _ in range(3)])
+    _git(repo, "tag", "main", shas[0])
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "dated a day before its parent", when=START)
+    tip = _git(repo, "rev-parse", "HEAD").strip()
+    t = Tracker(tmp_path / "t", repo, nightly_max=2)
+    assert t("nightly", "-m", "linear") in (0, 3)  # 3 where timing noise on a 0.1 s prover is called a step
+    out = capsys.readouterr().out
+    assert "synth: 2 revision(s) to run: " + ", ".join(s[:8] for s in (shas[2], tip)) in out
+    assert "2 new revision(s) run" in out
+    assert {shas[2], tip} <= t.published()
+    site = collect(load_config(t.config), Layout(t.results, t.html, t.cache))
+    [card] = site.cards
+    assert card.latest.sha == tip
+    assert {row.revision.sha for row in card.rows} == {tip}
+
+
+@pytest.mark.slow
+def test_a_branch_gone_upstream_is_one_line_and_nothing_is_lost(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
+    repo = tmp_path / "upstream"
+    shas = make_repo(repo, [Step() for _ in range(3)])
+    t = Tracker(tmp_path / "t", repo, nightly_max=1)
+    assert t("nightly", "-m", "linear") in (0, 3)  # 3 where timing noise on a 0.1 s prover is called a step
+    records = sorted((t.results / "synth").rglob("*.json"))
+    _git(repo, "branch", "-m", "main", "renamed")
+    capsys.readouterr()
+
+    line = (f"branch 'main' is gone from {repo} (deleted or renamed upstream): the cached mirror keeps it at its "
+            f"last known tip {shas[-1][:8]}; name a branch that exists in frameworks.yaml to follow new commits")
+    assert t("nightly", "-m", "linear") in (0, 3)  # the report's status (timing noise may be one)
+    out = capsys.readouterr()
+    assert f"synth: {line}" in out.out.splitlines()
+    assert "Traceback" not in out.out + out.err
+    assert (t.status()["status"], t.status()["reason"]) == ("failed", line)
+    assert t("run", "--no-publish", "--latest", "1", "-m", "linear") == 1  # a run says it with its status
+    assert t("publish") == 0
+    assert t("publish") == 0  # twice: publish used to find the mirror "damaged" and delete it
+    assert git("rev-parse", "refs/heads/main", git_dir=t.mirror).strip() == shas[-1]
+    assert shas[-1] in t.published()
+    assert all(p.exists() for p in records)
+
+    # frameworks.yaml follows the renamed branch's repository elsewhere: the mirror is re-pointed
+    moved = tmp_path / "moved"
+    new = make_repo(moved, [Step(subject=f"moved {i}") for i in range(2)])
+    t.repoint(moved, nightly_max=1)
+    capsys.readouterr()
+    assert t("nightly", "-m", "linear") in (0, 3)  # 3 where timing noise on a 0.1 s prover is called a step
+    out = capsys.readouterr().out
+    assert f"synth: repo changed from {repo} to {moved}: the mirror now fetches from the new one" in out
+    assert f"synth: 1 revision(s) to run: {new[-1][:8]}" in out
+    assert git("config", "--get", "remote.origin.url", git_dir=t.mirror).strip() == str(moved)
+    assert t.status()["status"] == "ok"
+    assert all(p.exists() for p in records)
+
+
+# --- the nightly workflow keeps results on a branch ---------------------------------------------------------
+
+def _workflow_step(job: str, step_id: str) -> str:
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())
+    [step] = [s for s in workflow["jobs"][job]["steps"] if s.get("id") == step_id]
+    return step["run"]
+
+
+def _bash(script: str, cwd: Path, tmp_path: Path) -> str:
+    env = {**os.environ, "RESULTS_BRANCH": "results", "RUNNER_TEMP": str(tmp_path), "GITHUB_RUN_ID": "42",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_the_workflow_keeps_results_on_a_branch_and_restores_them(tmp_path):
+    """The workflow's own scripts, run with bash against a local origin, as the runners would run them."""
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())
+    assert workflow["jobs"]["publish"]["permissions"]["contents"] == "write"
+    assert not any("cache" in s.get("uses", "") and "results" in str(s.get("with", {}).get("path", ""))
+                   for job in workflow["jobs"].values() for s in job["steps"])  # results are in no cache
+    origin = tmp_path / "origin.git"
+    make_repo(tmp_path / "project", [Step()])
+    subprocess.run(["git", "clone", "-q", "--bare", str(tmp_path / "project"), str(origin)], check=True)
+
+    def runner(name: str) -> Path:  # a fresh runner: a shallow checkout, as actions/checkout makes
+        subprocess.run(["git", "clone", "-q", "--depth=1", origin.as_uri(), str(tmp_path / name)], check=True)
+        return tmp_path / name
+
+    first = runner("night1")
+    assert "no results branch yet" in _bash(_workflow_step("run", "restore-results"), first, tmp_path)
+    kept = {"synth/asv/m/abc12345-existing.json": b'{"commit_hash": "abc"}', "synth/revisions.json": b"{}",
+            "synth/records/abc/linear--default.json": b'{"version": 1}'}
+    for name, data in {**kept, "synth/logs/asv-run.log": b"long log", ".nightly.lock": b"123"}.items():
+        (first / "results" / name).parent.mkdir(parents=True, exist_ok=True)
+        (first / "results" / name).write_bytes(data)
+    _bash(_workflow_step("publish", "keep-results"), first, tmp_path)
+
+    second = runner("night2")
+    _bash(_workflow_step("publish", "restore-results"), second, tmp_path)
+    assert _tree(second / "results") == kept  # logs and the lock are not kept on the branch
+    (second / "results" / "synth" / "revisions.json").write_bytes(b'{"version": 1}')
+    _bash(_workflow_step("publish", "keep-results"), second, tmp_path)
+    assert "results unchanged" in _bash(_workflow_step("publish", "keep-results"), second, tmp_path)
+    log = git("log", "--format=%s", "refs/heads/results", git_dir=origin).splitlines()
+    assert log == ["results of run 42", "results of run 42"]  # two commits, one after the other
+
+    third = runner("night3")
+    _bash(_workflow_step("run", "restore-results"), third, tmp_path)
+    assert _tree(third / "results") == {**kept, "synth/revisions.json": b'{"version": 1}'}
