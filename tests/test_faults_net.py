@@ -123,6 +123,20 @@ def test_an_endless_body_is_read_up_to_the_cap_and_the_alert_is_not_delivered(se
     assert json.loads(handler.received[0][2])["text"].startswith("zkml-tracker: 1 regression(s)")
 
 
+def test_an_endless_body_leaves_the_memory_of_a_real_process_flat(serve):
+    """Before, a tracker posting to this endpoint passed 6.9 GB in 25 s; here the child's peak stays small."""
+    url, _ = serve("endless")
+    code = ("import resource, sys; from tracker.report.regressions import post_webhook, Regression;"
+            "r = Regression('f','m','v','prove_time','s','b'*40,None,None,'x',1.0,2.0,'');"
+            "print(post_webhook(sys.argv[1], [r], timeout_s=20));"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    done = subprocess.run([sys.executable, "-c", code, url], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    why, peak_mb = done.stdout.splitlines()
+    assert why == "webhook not reached or answer refused: answer longer than 65,536 bytes: stopped reading there"
+    assert int(peak_mb) < 200
+
+
 def test_a_trickling_endpoint_is_abandoned_at_the_total_deadline(serve):
     url, _ = serve("trickle")
     started = time.monotonic()
