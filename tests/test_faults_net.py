@@ -285,7 +285,8 @@ def test_refs_beginning_with_a_dash_are_still_refused(tmp_path, rev):
 # --- releases mapped to their tags wherever they lie ------------------------------------------------------
 
 RELEASES = {"1.0.0": "2023-01-10T00:00:00Z", "1.1.0": "2023-06-10T00:00:00Z", "1.2.0": "2023-09-10T00:00:00Z",
-            "1.1.1": "2023-12-10T00:00:00Z", "2.0.0": "2024-01-10T00:00:00Z"}
+            "1.1.1": "2023-12-10T00:00:00Z", "2.0.0": "2024-01-10T00:00:00Z",
+            "1.1.2": "2024-02-10T00:00:00Z"}  # a backport, released after the newest version
 
 
 def _pypi(versions: dict[str, str]) -> dict:
@@ -331,15 +332,18 @@ def test_releases_map_to_their_tags_wherever_they_lie_in_release_date_order(tmp_
     fw = load_config(_releases_config(tmp_path / "with", upstream)).framework("pkgfw")
     history = open_history(fw, tmp_path / "cache")
     revisions = history.revisions()
-    assert [r.label for r in revisions] == ["1.0.0", "1.1.0", "1.2.0", "1.1.1", "2.0.0"]  # by release date
-    assert {r.label: r.upstream_sha for r in revisions} == {**tagged, "1.2.0": None}
+    assert [r.label for r in revisions] == ["1.0.0", "1.1.0", "1.2.0", "1.1.1", "2.0.0", "1.1.2"]  # by date
+    assert {r.label: r.upstream_sha for r in revisions} == {**tagged, "1.2.0": None, "1.1.2": None}
     assert [r.subject for r in revisions] == [
         f"pkg 1.0.0; tag v1.0.0 at {tagged['1.0.0'][:8]}", f"pkg 1.1.0; tag v1.1.0 at {tagged['1.1.0'][:8]}",
         "pkg 1.2.0; no tag upstream: placed by its release date", f"pkg 1.1.1; tag 1.1.1 at {tagged['1.1.1'][:8]}",
-        f"pkg 2.0.0; tag v2.0.0 at {tagged['2.0.0'][:8]}"]
-    assert history.status == ["1 release(s) with no tag upstream (1.2.0): placed by their release dates"]
+        f"pkg 2.0.0; tag v2.0.0 at {tagged['2.0.0'][:8]}", "pkg 1.1.2; no tag upstream: placed by its release date"]
+    assert [r.position for r in revisions] == [1, 2, 3, 4, 5, 6]
+    assert history.status == ["2 release(s) with no tag upstream (1.2.0, 1.1.2): placed by their release dates"]
     layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+    # the registry's newest is its highest version (PyPI's, npm's `latest`), not the backport released after it
     assert [r.label for r in choose_revisions(fw, history, layout, Request())] == ["2.0.0"]  # latest: 1
+    assert [r.label for r in choose_revisions(fw, history, layout, Request(latest=3))] == ["1.1.2", "1.2.0", "2.0.0"]
     # the same commits as the history derived with the repo out of reach: results do not depend on the network
     alone = load_config(_releases_config(tmp_path / "without", None)).framework("pkgfw")
     assert [r.sha for r in open_history(alone, tmp_path / "cache2").revisions()] == [r.sha for r in revisions]

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from packaging.version import InvalidVersion, Version
+
 from tracker.config import Framework
 from tracker.history.git import GitError, ensure_mirror, export_tree, first_parent, head_ref, resolve, tags_at
 from tracker.history.registry import RegistryError, derive_history, releases
@@ -42,8 +44,12 @@ class History:
     gone: str = ""  # the followed branch is gone upstream: one line saying so (framework, repo, branch)
 
     def selectable(self) -> list[Revision]:
-        """What `latest N` and the default count from: every revision of the history, oldest first."""
-        return self.revisions()
+        """What `latest N` and the default count from: a branch's commits in its order; a release history's
+        releases in version order, so that the newest is the registry's own (PyPI's highest version, npm's
+        `latest`) even where a backport was released after it."""
+        if not self.derived:
+            return self.revisions()
+        return sorted(self.revisions(), key=lambda r: _version(r.version))
 
     def revisions(self) -> list[Revision]:
         if self._revisions is None:
@@ -88,6 +94,13 @@ class History:
             if dropped:
                 (dest.parent / "dropped-links.txt").write_text("\n".join(dropped) + "\n")
         return checkout
+
+
+def _version(text: str | None) -> Version:
+    try:
+        return Version(text or "0")
+    except InvalidVersion:
+        return Version("0")
 
 
 def open_history(fw: Framework, cache: Path) -> History:
