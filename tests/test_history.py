@@ -382,7 +382,7 @@ def _commit_dates(repo: Path) -> list[datetime]:
     return dates
 
 
-def test_a_pypi_history_is_one_dated_tagged_commit_per_release_in_version_order(tmp_path, registry):
+def test_a_pypi_history_is_one_dated_tagged_commit_per_release_in_release_date_order(tmp_path, registry):
     found, note = releases(PKG, tmp_path / "cache")
     assert note == ""
     assert [r.version for r in found] == ["0.9.0", "1.2.0", "1.9.0", "1.10.0"]

@@ -4,6 +4,12 @@ Every git call goes through `git()`: no terminal prompts, only the http(s)/git/s
 (so an `ext::` URL that slipped past the config could not run a command), `--` before paths, and
 revisions that begin with `-` refused. Source trees are exported with `git archive` and unpacked with a
 filter that drops any link pointing outside the tree, so a hostile repository cannot plant one.
+
+Refs are always named in full (`refs/heads/main`, `refs/tags/v1.0`): git resolves a bare `main` to a tag
+before a branch, so a tag named like the followed branch would otherwise be followed instead of it. A
+mirror fetches only branches and tags, pruning both, and keeps the followed branch's last known tip under
+`refs/zkml-tracker/heads/`, which no fetch prunes: a branch deleted upstream is put back at that tip and
+said, never taken for a damaged mirror.
 """
 from __future__ import annotations
 
