@@ -93,7 +93,7 @@ def ensure_mirror(url: str, path: Path, branch: str, fresh: bool = False) -> Mir
     check_revision(branch)
     note = ()
     if (path.exists() or path.is_symlink()) and not fresh:
-        if _resolves(path, head_ref(branch)) or _resolves(path, kept_ref(branch)):
+        if any(_tips(path, branch)):
             return _update(url, path, branch)
         note = ("the cached mirror was damaged and has been cloned again",)
     _clone(url, path, branch)
@@ -112,12 +112,10 @@ def _update(url: str, path: Path, branch: str) -> Mirror:
         git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
             git_dir=path)
     except GitError as exc:
-        _restore(path, branch)
         return Mirror(path, (*notes, f"remote unreachable ({exc}); using the cached mirror"))
-    if _resolves(path, head_ref(branch)):
-        _keep(path, branch)
+    head, tip = _keep(path, branch)
+    if head:
         return Mirror(path, tuple(notes))
-    tip = _restore(path, branch)
     return Mirror(path, tuple(notes), f"branch {branch!r} is gone from {shown(url)} (deleted or renamed upstream): "
                                       f"the cached mirror keeps it at its last known tip {tip[:8]}; name a branch "
                                       f"that exists in frameworks.yaml to follow new commits")
@@ -132,10 +130,9 @@ def _clone(url: str, path: Path, branch: str) -> None:
     except GitError as exc:
         _remove(tmp)
         raise GitError(f"cannot clone {shown(url)}: {exc}") from None
-    if not _resolves(tmp, head_ref(branch)):
+    if not _keep(tmp, branch)[0]:
         _remove(tmp)
         raise GitError(f"{shown(url)} has no branch {branch!r}")
-    _keep(tmp, branch)
     _remove(path)
     os.replace(tmp, path)
 
@@ -147,21 +144,25 @@ def _origin(path: Path) -> str:
         return ""
 
 
-def _keep(path: Path, branch: str) -> None:
-    tip = _resolves(path, head_ref(branch))
-    if tip:
-        git("update-ref", kept_ref(branch), tip, git_dir=path)
+def _tips(path: Path, branch: str) -> tuple[str, str]:
+    """The commits the branch and its kept tip name, "" where a ref is missing; both "" if git cannot read them."""
+    try:
+        out = git("for-each-ref", "--format=%(refname) %(objectname) %(objecttype)", head_ref(branch),
+                  kept_ref(branch), git_dir=path)
+    except GitError:  # not a repository, or a ref's object is lost
+        return "", ""
+    found = {name: sha for name, sha, kind in (line.split() for line in out.splitlines()) if kind == "commit"}
+    return found.get(head_ref(branch), ""), found.get(kept_ref(branch), "")
 
 
-def _restore(path: Path, branch: str) -> str:
-    """Put the branch back at its kept tip where it no longer resolves; return the tip ("" if none kept)."""
-    tip = _resolves(path, head_ref(branch))
-    if tip:
-        return tip
-    tip = _resolves(path, kept_ref(branch))
-    if tip:
-        git("update-ref", head_ref(branch), tip, git_dir=path)
-    return tip
+def _keep(path: Path, branch: str) -> tuple[str, str]:
+    """Keep the branch's tip apart; where the branch is missing, put it back at the kept tip. Return both."""
+    head, kept = _tips(path, branch)
+    if head and head != kept:
+        git("update-ref", kept_ref(branch), head, git_dir=path)
+    elif not head and kept:
+        git("update-ref", head_ref(branch), kept, git_dir=path)
+    return head, head or kept
 
 
 def _remove(path: Path) -> None:
@@ -170,14 +171,6 @@ def _remove(path: Path) -> None:
         path.unlink()
     elif path.exists():
         shutil.rmtree(path)
-
-
-def _resolves(path: Path, ref: str) -> str:
-    """The commit `ref` names in the repository at `path`, or "" (no such ref, objects lost, not a repo)."""
-    try:
-        return git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", git_dir=path).strip()
-    except GitError:
-        return ""
 
 
 def first_parent(git_dir: Path, spec: str) -> list[Revision]:
