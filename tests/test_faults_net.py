@@ -21,7 +21,7 @@ from tests.synthetic import START, Step, _git, add_commit, config_text, make_rep
 from tracker.cli import main
 from tracker.commands.regressions import EXIT_ALERT_FAILED, report
 from tracker.config import Package, load_config
-from tracker.history import open_history
+from tracker.history import open_history, select
 from tracker.history.git import GitError, ensure_mirror, git, tags_at
 from tracker.history.registry import releases
 from tracker.publish.offline import ASSETS, asset_path
@@ -344,6 +344,8 @@ def test_releases_map_to_their_tags_wherever_they_lie_in_release_date_order(tmp_
     # the registry's newest is its highest version (PyPI's, npm's `latest`), not the backport released after it
     assert [r.label for r in choose_revisions(fw, history, layout, Request())] == ["2.0.0"]  # latest: 1
     assert [r.label for r in choose_revisions(fw, history, layout, Request(latest=3))] == ["1.1.2", "1.2.0", "2.0.0"]
+    assert [r.label for r in select.pinned(history, ["v2.0.0", tagged["1.1.0"][:10], "1.2.0"])] == \
+        ["1.1.0", "1.2.0", "2.0.0"]  # by upstream tag, upstream commit or version, in history order
     # the same commits as the history derived with the repo out of reach: results do not depend on the network
     alone = load_config(_releases_config(tmp_path / "without", None)).framework("pkgfw")
     assert [r.sha for r in open_history(alone, tmp_path / "cache2").revisions()] == [r.sha for r in revisions]

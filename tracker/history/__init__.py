@@ -57,10 +57,17 @@ class History:
         return self._revisions
 
     def resolve(self, name: str) -> Revision:
-        """A revision by sha (or prefix), tag, or release version."""
+        """A revision by sha (or prefix), tag, or release version; in a release history also by the upstream
+        tag (`v1.2.3`) or the upstream commit (7 characters at least) a release is mapped to."""
         by_label = {r.label: r for r in self.revisions()}
         if name in by_label:
             return by_label[name]
+        if self.derived and name.startswith("v") and name[1:] in by_label:
+            return by_label[name[1:]]
+        upstream = [r for r in self.revisions() if self.derived and len(name) >= 7 and r.upstream_sha
+                    and r.upstream_sha.startswith(name)]
+        if len(upstream) == 1:
+            return upstream[0]
         try:
             sha = resolve(self.repo_path, name)
         except GitError as exc:
