@@ -64,11 +64,12 @@ class _Exchange:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def request(url: str, *, method: str = "GET", body: bytes | None = None, headers: dict | None = None,
-            deadline_s: float = 30.0, max_bytes: int = 1 << 20, redirects: int = 0) -> Answer:
-    """One HTTP exchange, done or abandoned within `deadline_s` seconds in all, reading at most `max_bytes`."""
+def request(url: str, *, body: bytes | None = None, headers: dict | None = None, deadline_s: float = 30.0,
+            max_bytes: int = 1 << 20, redirects: int = 0) -> Answer:
+    """One HTTP exchange (a POST of `body`, else a GET), done or abandoned within `deadline_s` seconds in all,
+    reading at most `max_bytes` of the answer and following at most `redirects` redirects."""
     exchange = _Exchange()
-    call = _Call(url, method, body, dict(headers or {}), max_bytes, deadline_s)
+    call = _Call(url, "GET" if body is None else "POST", body, dict(headers or {}), max_bytes, deadline_s)
     worker = threading.Thread(target=_work, args=(exchange, call, redirects), daemon=True)
     worker.start()
     worker.join(deadline_s)

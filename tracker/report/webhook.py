@@ -22,7 +22,7 @@ def post_json(url: str, payload: dict, deadline_s: float = DEADLINE_S,
     """POST `payload` as JSON; None if delivered, else one line saying why not (without the URL)."""
     body = json.dumps(payload).encode()
     try:
-        answer = request(url, method="POST", body=body, deadline_s=deadline_s, max_bytes=max_bytes,
+        answer = request(url, body=body, deadline_s=deadline_s, max_bytes=max_bytes,
                          headers={"Content-Type": "application/json", "User-Agent": "zkml-tracker"})
     except DeadlineExceeded as exc:
         return f"webhook timed out ({exc})"
