@@ -177,6 +177,15 @@ def test_a_webhook_that_answers_is_still_delivered(serve, capsys):
     assert len(handler.received) == 1
 
 
+def test_a_proxy_named_in_the_environment_is_used_as_requests_did(serve, monkeypatch):
+    url, proxy = serve("ok")
+    monkeypatch.setenv("http_proxy", url.rsplit("/hooks", 1)[0])
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    assert post_webhook("http://hooks.invalid/SECRET-TOKEN", [_row()]) is None
+    assert [(m, p) for m, p, _ in proxy.received] == [("POST", "http://hooks.invalid/SECRET-TOKEN")]
+
+
 # --- registries ----------------------------------------------------------------------------------------
 
 def _pypi_answer() -> dict:
