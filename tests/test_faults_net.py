@@ -21,7 +21,7 @@ from tests.synthetic import START, Step, _git, add_commit, config_text, make_rep
 from tracker.cli import main
 from tracker.commands.regressions import EXIT_ALERT_FAILED, report
 from tracker.config import Package, load_config
-from tracker.history import open_history, select
+from tracker.history import HistoryError, open_history, select
 from tracker.history.git import GitError, ensure_mirror, git, tags_at
 from tracker.history.registry import releases
 from tracker.publish.offline import ASSETS, asset_path
@@ -273,6 +273,24 @@ def test_a_changed_repo_re_points_the_mirror(tmp_path):
     assert [r.sha for r in history.revisions()] == moved
     assert git("config", "--get", "remote.origin.url", git_dir=mirror).strip() == str(second)
     assert open_history(_framework(tmp_path, second), cache).status == []  # said once
+
+
+def test_a_changed_branch_is_fetched_into_the_same_mirror_and_a_missing_one_is_one_error(tmp_path):
+    repo = tmp_path / "upstream"
+    shas = make_repo(repo, [Step() for _ in range(3)])
+    _git(repo, "branch", "stable", shas[1])
+    cache = tmp_path / "cache"
+    mirror = open_history(_framework(tmp_path, repo), cache).repo_path
+    inode = (mirror / "objects").stat().st_ino
+    stable = dataclasses.replace(_framework(tmp_path, repo), history=dataclasses.replace(
+        _framework(tmp_path, repo).history, branch="stable"))
+    history = open_history(stable, cache)
+    assert history.status == [] and [r.sha for r in history.revisions()] == shas[:2]
+    assert (mirror / "objects").stat().st_ino == inode  # fetched into, not cloned again
+    nowhere = dataclasses.replace(stable, history=dataclasses.replace(stable.history, branch="nowhere"))
+    with pytest.raises(HistoryError, match=f"history of synth unavailable: {repo} has no branch 'nowhere'"):
+        open_history(nowhere, cache)
+    assert [r.sha for r in open_history(stable, cache).revisions()] == shas[:2]  # the mirror is still there
 
 
 def test_an_address_with_a_token_is_never_printed_whole(tmp_path):

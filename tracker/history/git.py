@@ -93,15 +93,21 @@ def ensure_mirror(url: str, path: Path, branch: str, fresh: bool = False) -> Mir
     check_revision(branch)
     note = ()
     if (path.exists() or path.is_symlink()) and not fresh:
-        if any(_tips(path, branch)):
-            return _update(url, path, branch)
-        note = ("the cached mirror was damaged and has been cloned again",)
+        if _tips(path, branch) is not None:
+            updated = _update(url, path, branch)
+            if updated is not None:
+                return updated
+        else:
+            note = ("the cached mirror was damaged and has been cloned again",)
     _clone(url, path, branch)
     return Mirror(path, note)
 
 
-def _update(url: str, path: Path, branch: str) -> Mirror:
-    """Fetch the branches and tags (pruning both); the followed branch's tip is kept across a deletion."""
+def _update(url: str, path: Path, branch: str) -> Mirror | None:
+    """Fetch the branches and tags (pruning both); the followed branch's tip is kept across a deletion.
+
+    None when the mirror has never known the branch and the fetch did not bring it (a `branch:` changed in
+    frameworks.yaml, or a mirror pruned by an older tracker): then a clone decides, without removing this one."""
     notes: list[str] = []
     before = _origin(path)
     if before != url:
@@ -112,8 +118,11 @@ def _update(url: str, path: Path, branch: str) -> Mirror:
         git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
             git_dir=path)
     except GitError as exc:
-        return Mirror(path, (*notes, f"remote unreachable ({exc}); using the cached mirror"))
+        return Mirror(path, (*notes, f"remote unreachable ({exc}); using the cached mirror")) \
+            if _keep(path, branch)[1] else None
     head, tip = _keep(path, branch)
+    if not tip:
+        return None
     if head:
         return Mirror(path, tuple(notes))
     return Mirror(path, tuple(notes), f"branch {branch!r} is gone from {shown(url)} (deleted or renamed upstream): "
@@ -144,20 +153,22 @@ def _origin(path: Path) -> str:
         return ""
 
 
-def _tips(path: Path, branch: str) -> tuple[str, str]:
-    """The commits the branch and its kept tip name, "" where a ref is missing; both "" if git cannot read them."""
+def _tips(path: Path, branch: str) -> tuple[str, str] | None:
+    """The commits the branch and its kept tip name ("" where a ref is missing); None if git cannot read them."""
     try:
         out = git("for-each-ref", "--format=%(refname) %(objectname) %(objecttype)", head_ref(branch),
                   kept_ref(branch), git_dir=path)
     except GitError:  # not a repository, or a ref's object is lost
-        return "", ""
+        return None
     found = {name: sha for name, sha, kind in (line.split() for line in out.splitlines()) if kind == "commit"}
     return found.get(head_ref(branch), ""), found.get(kept_ref(branch), "")
 
 
 def _keep(path: Path, branch: str) -> tuple[str, str]:
-    """Keep the branch's tip apart; where the branch is missing, put it back at the kept tip. Return both."""
-    head, kept = _tips(path, branch)
+    """Keep the branch's tip apart; where the branch is missing, put it back at the kept tip.
+
+    Returns the branch's tip as fetched ("" if it is gone) and the tip the mirror now follows."""
+    head, kept = _tips(path, branch) or ("", "")
     if head and head != kept:
         git("update-ref", kept_ref(branch), head, git_dir=path)
     elif not head and kept:
