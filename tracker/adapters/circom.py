@@ -137,7 +137,7 @@ class CircomAdapter(Adapter):
                 if not compiled(result, data, args):
                     return
             elif stage == "accuracy":
-                from tracker.adapters.ezkl import accuracy
+                from tracker.models.accuracy import accuracy
 
                 result.accuracy = accuracy(job, [circuit.dequantize(o).tolist() for o in data["outputs"]])
                 result.provenance["accuracy_workers"] = str(data.get("workers", 1))

@@ -29,16 +29,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tracker.adapters.base import Adapter, Job, StageCall, file_size, run_stage, write_json
 from tracker.config import Variant
 from tracker.fsutil import read_json
+from tracker.models.accuracy import accuracy
 from tracker.records import OK, ModelResult, StageResult
 
 SCRIPT = Path(__file__).parent / "scripts" / "ezkl_stage.py"
 PIPELINE = ("settings", "compile", "srs", "setup", "witness", "prove", "verify", "accuracy")
-# calibration data: the first inputs of the (whole) evaluation set, so settings do not depend on eval_count
+# calibration data: images of the training split (tracker/models/data/calibration_*.npz), never evaluation
+# images, so the circuit is not tuned to the inputs its accuracy is measured on
 CALIBRATION_SAMPLES = 16
 # setup makes the keys (pk is 138 MB at logrows 15): one sample per model, it is the costliest stage
 SETUP_REPEATS = 1
@@ -86,6 +86,7 @@ class EzklAdapter(Adapter):
             result.fail("error", f"build {job.build.revision} has no Python interpreter for ezkl")
             return
         args = self._prepare(job)
+        result.settings["calibration_data"] = args["calibration_data"]
         try:
             for stage in PIPELINE:
                 reached.append(stage)
@@ -107,7 +108,7 @@ class EzklAdapter(Adapter):
             self._sizes(result, args)
 
     def _prepare(self, job: Job) -> dict[str, Any]:
-        from tracker.models.zoo import eval_set, export_onnx
+        from tracker.models.zoo import calibration_note, calibration_set, eval_set, export_onnx
 
         wd = job.workdir
         wd.mkdir(parents=True, exist_ok=True)
@@ -116,7 +117,7 @@ class EzklAdapter(Adapter):
         for name in files.values():  # a reused work dir must not lend its old files to this result
             (wd / name).unlink(missing_ok=True)
         inputs, _ = eval_set(job.model, job.eval_count)
-        calibration, _ = eval_set(job.model, CALIBRATION_SAMPLES)
+        calibration, _ = calibration_set(job.model, CALIBRATION_SAMPLES)
         flat = inputs.reshape(len(inputs), -1)
         v = job.variant.as_dict()
         result_args = {k: str(wd / name) for k, name in files.items()}
@@ -126,6 +127,7 @@ class EzklAdapter(Adapter):
             # ezkl splits a long input into model-sized samples when it calibrates
             "calibration": str(write_json(wd / "calibration.json",
                                           {"input_data": [calibration.reshape(-1).tolist()]})),
+            "calibration_data": calibration_note(job.model),
             "inputs": str(write_json(wd / "eval_inputs.json", flat.tolist())),
             "target": v.get("calibration_target", "resources"),
             "input_scale": v.get("input_scale"),
@@ -241,19 +243,3 @@ def circuit_identity(settings_path: Path) -> bytes:
         if isinstance(settings.get(key), list):
             settings[key] = sorted(settings[key], key=lambda x: json.dumps(x, sort_keys=True))
     return json.dumps(settings, sort_keys=True).encode()
-
-
-def accuracy(job: Job, circuit_outputs: list) -> dict[str, float]:
-    """Circuit outputs against the float model's on the same inputs: max/mean abs error, top-1 agreement."""
-    from tracker.models.zoo import eval_set, float_outputs
-
-    inputs, _ = eval_set(job.model, job.eval_count)
-    reference = np.asarray(float_outputs(job.model, inputs), dtype=np.float64).reshape(len(inputs), -1)
-    got = np.asarray(circuit_outputs, dtype=np.float64).reshape(reference.shape)
-    diff = np.abs(got - reference)
-    return {
-        "max_abs_error": float(diff.max()),
-        "mean_abs_error": float(diff.mean()),
-        "top1_agreement": float(np.mean(got.argmax(1) == reference.argmax(1))),
-        "n": int(len(inputs)),
-    }

@@ -37,6 +37,8 @@ def publish_all(config: Config, layout: Layout) -> list[str]:
         for torn in asv.set_aside_torn_results(layout.asv_results(fw.name)):
             print(f"{fw.name}: asv result {torn.name} was torn: set aside as {torn.name}.torn (rerun the "
                   f"revision to write it again from its records)")
+        for line in asv.adopt_path_named_results(layout.asv_results(fw.name)):
+            print(f"{fw.name}: asv result {line}")
         try:
             asv.publish(conf, layout.logs(fw.name) / "asv-publish.log", layout.step_cache(fw.name))
         except ChildFailed as exc:

