@@ -18,7 +18,7 @@ from typing import Sequence
 
 from tracker.config import ConfigError, Framework
 from tracker.run import asv_env
-from tracker.fsutil import atomic_write_json
+from tracker.fsutil import atomic_write_json, read_json
 from tracker.measure import ChildFailed, Limits, run_measured
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -129,11 +129,41 @@ def asv(args: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
                  env={**os.environ, **(env or {})}, limits=Limits(timeout_s=timeout_s))
 
 
+MACHINE_FIELDS = ("os", "arch", "cpu", "num_cpu", "ram")
+
+
 def ensure_machine(config: Path, log_path: Path) -> str:
-    """asv wants machine information before a first run, or it stops at a prompt."""
+    """Give asv the machine's description before a run (without one, a first run stops at a prompt).
+
+    asv puts every field of the description (os with its kernel release, cpu, ram, ...) into a series'
+    graph path, so the description must not drift: a name stands for the description first recorded
+    under it in the results (which travel with merged shards and the results branch), and a name seen for
+    the first time is described by this host. `asv machine` is not used for this: with a name of its
+    own it stores that name alone on a fresh HOME, and it drops any field given equal to this host's.
+    Each record still keeps the real host it ran on.
+    """
+    from asv.machine import Machine
+
     name = machine_name()
-    asv(["machine", "--yes", "--machine", name, "--config", str(config)], log_path)
+    recorded = recorded_machine(config, name)
+    description = recorded if recorded is not None else {
+        k: str(v) for k, v in Machine.get_defaults().items() if k in MACHINE_FIELDS}
+    machines_file = Path(os.path.expanduser("~/.asv-machine.json"))
+    machines = read_json(machines_file)
+    machines = machines if isinstance(machines, dict) else {}
+    machines.update({"version": 1, name: {**description, "machine": name}})
+    atomic_write_json(machines_file, machines)
     return name
+
+
+def recorded_machine(config: Path, name: str) -> dict[str, str] | None:
+    """The description asv recorded for `name` in this config's results, or None if there is none yet."""
+    conf = read_json(config)
+    results = conf.get("results_dir") if isinstance(conf, dict) else None
+    recorded = read_json(Path(results) / name / "machine.json") if results else None
+    if not isinstance(recorded, dict):
+        return None
+    return {f: str(recorded[f]) for f in MACHINE_FIELDS if f in recorded}
 
 
 def run_revision(config: Path, sha: str, job_file: Path, log_path: Path, bench: str | None = None) -> str | None:
