@@ -36,3 +36,64 @@ def read_json(path: Path) -> Any | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a torn file to `<name>.torn` beside it (kept for a post-mortem, out of every reader's way)."""
+    torn = path.with_name(path.name + ".torn")
+    os.replace(path, torn)
+    return torn
+
+
+def read_state(path: Path) -> tuple[Any | None, bool]:
+    """(the JSON in `path` or None, whether the file was torn). A torn file is set aside as `*.torn`.
+
+    "Missing" and "torn" must not read alike to a writer: a writer that took a torn index for an empty one
+    would write back only what it adds, and everything the file held would be gone without a word.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, False
+    try:
+        return json.loads(text), False
+    except ValueError:
+        set_aside(path)
+        return None, True
+
+
+def replace_dir(new: Path, current: Path) -> None:
+    """Put the finished directory `new` in the place of `current` in one step, then delete the old one.
+
+    Where the kernel can (Linux renameat2 with RENAME_EXCHANGE) the two directories change places
+    atomically, so a reader or a kill never finds `current` missing or half there; elsewhere it is two
+    renames, microseconds apart.
+    """
+    if current.exists() and _exchange(new, current):
+        _rmtree(new)  # it now holds the old directory
+        return
+    old = current.with_name(f".{current.name}.replaced")
+    _rmtree(old)
+    if current.exists():
+        os.rename(current, old)
+    os.rename(new, current)
+    _rmtree(old)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

@@ -5,6 +5,7 @@ import argparse
 
 from tracker.commands import publish
 from tracker.config import Config
+from tracker.lock import holding_lock
 from tracker.run.asv import Layout
 from tracker.run.runner import FrameworkOutcome, Request, run as run_frameworks
 
@@ -53,6 +54,7 @@ def request_from(args: argparse.Namespace, **overrides) -> Request:
     return Request(**values)
 
 
+@holding_lock("run")
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     outcomes = run_frameworks(config, layout, request_from(args))
     print_summary(outcomes)
