@@ -135,3 +135,171 @@ def test_two_publishes_at_once_one_runs_the_other_says_so(tmp_path, capsys, site
     assert "failed" not in logs and "Traceback" not in logs
     assert logs.count("not started: another zkml-tracker (publish, pid") == codes.count(75)
     assert (t.html / "synth" / "index.json").is_file() and not (t.html / ".synth.publishing").exists()
+
+
+# --- torn state files ----------------------------------------------------------------------------------
+
+def truncate(path: Path) -> bytes:
+    """Cut a file in half, as a disk filling up or an interrupted copy leaves it; return what is left."""
+    data = path.read_bytes()[: path.stat().st_size // 2]
+    path.write_bytes(data)
+    return data
+
+
+def test_a_torn_revisions_json_is_rebuilt_from_the_mirror_and_the_records(tmp_path, capsys, site_assets):
+    repo = tmp_path / "repo"
+    shas = make_repo(repo, [Step(delay=0.05, subject=f"change {i}: faster <b>") for i in range(3)])
+    t = tracker(tmp_path, repo, site_assets)
+    assert t("run", *LINEAR) == 0
+    index = t.results / "synth" / "revisions.json"
+    before = read_json(index)["revisions"]
+    assert set(before) == set(shas) and before[shas[1]]["subject"] == "change 1: faster <b>"
+    torn = truncate(index)
+    new = add_commit(repo, Step(delay=0.05, subject="change 3"))
+    capsys.readouterr()
+
+    assert t("nightly", "-m", "linear") in (0, 3)  # 3: the 0.05 s timings may read as a regression
+    out = capsys.readouterr().out
+    assert ("synth: revisions.json was torn: set aside as revisions.json.torn; 3 revision(s) written again, "
+            "3 with label, date and subject from the history") in out
+    assert "1 new revision(s) run" in out
+    after = read_json(index)["revisions"]
+    assert set(after) == set(shas) | {new}
+    assert {sha: after[sha] for sha in shas} == before  # labels, dates and subjects, all as they were
+    assert after[new]["subject"] == "change 3"
+    assert (index.parent / "revisions.json.torn").read_bytes() == torn
+
+    # torn again while the history cannot be had: nothing writes it until the history is back
+    truncate(index)
+    shutil.rmtree(t.cache / "mirrors")
+    shutil.move(repo, tmp_path / "elsewhere")
+    capsys.readouterr()
+    assert t("nightly", "-m", "linear") == 0
+    out = capsys.readouterr().out
+    assert "synth: skipped: history of synth unavailable" in out
+    shutil.move(tmp_path / "elsewhere", repo)
+    assert t("publish") == 0
+    out = capsys.readouterr().out
+    assert ("synth: revisions.json was torn: set aside as revisions.json.torn; 4 revision(s) written again, "
+            "4 with label, date and subject from the history") in out
+    assert read_json(index)["revisions"] == after
+
+
+def test_a_torn_newest_record_is_said_shown_from_the_one_before_and_proved_again(tmp_path, capsys,
+                                                                                  site_assets):
+    repo = tmp_path / "repo"
+    shas = make_repo(repo, [Step(delay=0.05, proof_bytes=1000 + i) for i in range(3)])
+    t = tracker(tmp_path, repo, site_assets)
+    assert t("run", "-m", "linear", "-m", "mlp", "--repeats", "1") == 0
+    newest = t.results / "synth" / "records" / shas[2] / "linear--default.json"
+    kept = {p: p.read_bytes() for p in (t.results / "synth" / "records").rglob("*.json") if p != newest}
+    torn = truncate(newest)
+    capsys.readouterr()
+
+    assert t("publish") == 0
+    out = capsys.readouterr().out
+    assert (f"synth: record {shas[2][:8]}/linear--default.json was torn: set aside as linear--default.json.torn; "
+            f"the page shows linear--default from {shas[1][:8]}, the revision before until a run proves it "
+            f"again") in out
+    page = (t.html / "index.html").read_text()
+    assert "no results yet" not in page and "1,001" in page and "1,002" in page  # linear from shas[1], mlp newest
+
+    assert t("nightly", "-m", "linear", "-m", "mlp") in (0, 3)
+    out = capsys.readouterr().out
+    assert "1 new revision(s) run" in out  # the revision whose record was lost, not the whole history
+    assert f"synth {shas[2][:8]} linear [default] proving" in out and "mlp [default] proving" not in out
+    assert read_json(newest)["sizes"]["proof_bytes"] == 1002
+    assert newest.with_name(newest.name + ".torn").read_bytes() == torn
+    assert all(p.read_bytes() == data for p, data in kept.items())
+    assert_no_torn_json(t.results)
+
+
+def test_a_torn_record_found_by_run_is_said_and_proved_again(tmp_path, capsys, site_assets):
+    repo = tmp_path / "repo"
+    shas = make_repo(repo, [Step(delay=0.05, proof_bytes=1500)])
+    t = tracker(tmp_path, repo, site_assets)
+    assert t("run", *LINEAR, "--no-publish") == 0
+    record = t.results / "synth" / "records" / shas[0] / "linear--default.json"
+    truncate(record)
+    status = t.results / "synth" / "status.json"
+    truncate(status)
+    capsys.readouterr()
+    assert t("run", *LINEAR, "--no-publish") == 0
+    out = capsys.readouterr().out
+    assert "synth: status.json was torn: set aside as status.json.torn; this run writes it again" in out
+    assert (f"synth {shas[0][:8]}: record linear--default.json was torn: set aside as linear--default.json.torn; "
+            f"linear [default] is proved again") in out
+    assert f"synth {shas[0][:8]} linear [default] proving" in out
+    assert read_json(record)["sizes"]["proof_bytes"] == 1500
+    assert read_json(status)["revisions"][0]["status"] == "ok"
+
+
+# --- a failure caused by the config is run again once the config is fixed ------------------------------
+
+def test_a_failure_the_config_caused_runs_again_once_the_config_is_fixed(tmp_path, capsys, site_assets):
+    repo = tmp_path / "repo"
+    shas = make_repo(repo, [Step(delay=0.05, proof_bytes=1200) for _ in range(2)])
+    good = config_text(repo)
+    bad = good.replace("python3 {src}/prover.py prove {workdir}", "python3 {src}/prover.py prove {workdir}/nope")
+    t = tracker(tmp_path, repo, site_assets, bad)
+    assert t("nightly", "-m", "linear") == 0
+    assert "2 new revision(s) run" in capsys.readouterr().out
+    for sha in shas:
+        assert t.record(sha, "linear")["status"] == "error"
+
+    # the same config: nothing to do, as before
+    assert t("run", *LINEAR, "--no-publish", "-r", shas[1]) == 1
+    assert "already kept; nothing to do" in capsys.readouterr().out
+    assert t("nightly", "-m", "linear") == 0
+    assert "0 new revision(s) run" in capsys.readouterr().out
+
+    t.config.write_text(good)  # fixed: no --force needed
+    assert t("nightly", "-m", "linear") == 0
+    out = capsys.readouterr().out
+    assert f"synth {shas[0][:8]}: linear[default] failed under another config; run again" in out
+    assert "2 new revision(s) run" in out
+    for sha in shas:
+        rec = t.record(sha, "linear")
+        assert rec["status"] == "ok" and rec["sizes"]["proof_bytes"] == 1200 and rec["version"] == 2
+        assert rec["key"] and t.asv_result(sha) is not None
+    assert t("nightly", "-m", "linear") in (0, 3)
+    assert "0 new revision(s) run" in capsys.readouterr().out
+    assert t("run", *LINEAR, "--no-publish", "-r", shas[1]) == 0
+    assert "already kept; nothing to do" in capsys.readouterr().out
+
+
+def test_a_record_of_format_version_1_is_read_and_kept(tmp_path, capsys, site_assets):
+    repo = tmp_path / "repo"
+    shas = make_repo(repo, [Step(delay=0.05, proof_bytes=1300)])
+    t = tracker(tmp_path, repo, site_assets)
+    assert t("run", *LINEAR, "--no-publish") == 0
+    path = t.results / "synth" / "records" / shas[0] / "linear--default.json"
+    old = read_json(path)
+    old.pop("key")
+    old["version"] = 1
+    path.write_text(json.dumps(old))
+    capsys.readouterr()
+    assert t("run", *LINEAR) == 0
+    assert "already kept; nothing to do" in capsys.readouterr().out
+    assert read_json(path) == old
+    assert "1,300" in (t.html / "index.html").read_text()
+
+
+def test_a_build_failure_the_recipe_caused_is_built_again_once_the_recipe_is_fixed(tmp_path, capsys,
+                                                                                     site_assets):
+    repo = tmp_path / "repo"
+    shas = make_repo(repo, [Step(delay=0.05)])
+    good = config_text(repo)
+    bad = good.replace("import ast;", "import no_such_module;")
+    t = tracker(tmp_path, repo, site_assets, bad)
+    assert t("nightly", "-m", "linear", "--no-publish") == 0
+    assert read_json(t.results / "synth" / "builds" / f"{shas[0]}.json")["status"] == "build_failed"
+    assert t("nightly", "-m", "linear", "--no-publish") == 0
+    assert "0 new revision(s) run" in capsys.readouterr().out
+    t.config.write_text(good)
+    assert t("nightly", "-m", "linear", "--no-publish") == 0
+    assert "1 new revision(s) run" in capsys.readouterr().out
+    assert t.record(shas[0], "linear")["status"] == "ok"
+    assert not (t.results / "synth" / "builds" / f"{shas[0]}.json").exists()
+    assert t("list") == 0
+    assert "build failed" not in capsys.readouterr().out

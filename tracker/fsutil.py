@@ -97,3 +97,11 @@ def _rmtree(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line: the path and what the system said about it (`/srv/results/synth: Read-only file system`)."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        return what
+    return f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "") + f": {what}"

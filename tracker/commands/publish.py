@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from tracker.config import Config
-from tracker.fsutil import atomic_write_json, read_json, replace_dir
+from tracker.fsutil import atomic_write_json, describe_os_error, read_json, replace_dir
 from tracker.lock import holding_lock
 from tracker.history import HistoryError, open_history
 from tracker.publish.merge import merge_into
@@ -14,6 +14,7 @@ from tracker.publish.offline import localize
 from tracker.measure import ChildFailed
 from tracker.run import asv
 from tracker.run.asv import Layout
+from tracker.run.state import load_revisions
 
 
 def setup_arguments(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +35,10 @@ def publish_all(config: Config, layout: Layout) -> list[str]:
     for fw in config.frameworks:
         if not has_results(layout, fw.name):
             continue
-        why = publish_framework(config, fw, layout)
+        try:
+            why = publish_framework(config, fw, layout)
+        except OSError as exc:  # one framework's site dir unwritable: the others are still published
+            why = f"cannot publish: {describe_os_error(exc)}; the previous site is kept"
         if why:
             print(f"{fw.name}: {why}")
             failed.append(fw.name)
@@ -55,7 +59,10 @@ def aside_dir(layout: Layout, framework: str) -> Path:
 def publish_framework(config: Config, fw, layout: Layout) -> str | None:
     """asv's site for one framework, built aside then swapped in; None, or why the old site was kept."""
     try:
-        conf = asv_config_for(config, fw, layout)
+        history = open_history(fw, layout.cache)
+        conf = asv.derive_config(fw, history.repo_path, history.branch, layout, config.root / "asv.conf.json",
+                                 history.commit_url)
+        load_revisions(layout, fw.name, history.revisions(), print)
     except HistoryError as exc:
         return f"cannot publish: {exc}"
     for torn in asv.set_aside_torn_results(layout.asv_results(fw.name)):
@@ -115,14 +122,6 @@ def make_offline(framework: str, site: Path, cache: Path) -> None:
         print(f"{framework}: asv's page still loads from the network: {', '.join(done.unknown)}")
 
 
-def asv_config_for(config: Config, fw, layout: Layout) -> Path:
-    """The framework's derived asv config; asv publish needs its history repo, so open it (cached)."""
-    history = open_history(fw, layout.cache)
-    return asv.derive_config(fw, history.repo_path, history.branch, layout, config.root / "asv.conf.json",
-                             history.commit_url)
-
-
-@holding_lock("publish")
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     if args.merge:
         merged = merge_into(layout.results, args.merge)
