@@ -4,11 +4,14 @@ dir that cannot be written. Each test asserts the exact outcome and that nothing
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import signal
-import time
+import subprocess
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -303,3 +306,125 @@ def test_a_build_failure_the_recipe_caused_is_built_again_once_the_recipe_is_fix
     assert not (t.results / "synth" / "builds" / f"{shas[0]}.json").exists()
     assert t("list") == 0
     assert "build failed" not in capsys.readouterr().out
+
+
+# --- the disk says no ----------------------------------------------------------------------------------
+
+@contextmanager
+def tmpfs(path: Path, size: str, copy_from: Path | None = None):
+    """A real file system of `size` mounted on `path` (root only), holding a copy of `copy_from`."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        if copy_from is not None:
+            shutil.copytree(copy_from, path, dirs_exist_ok=True, symlinks=True)
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def kept(results: Path) -> dict[Path, bytes]:
+    """What the tracker keeps, but logs and the lock (its text names the last holder)."""
+    return {p: p.read_bytes() for p in results.rglob("*")
+            if p.is_file() and "logs" not in p.parts and p.name != ".tracker.lock"}
+
+
+def one_line(err: str, pattern: str) -> None:
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert re.fullmatch(pattern + "\n", err), err
+
+
+def test_a_file_where_the_results_dir_is_expected_is_one_line(tmp_path, capsys, site_assets):
+    repo = tmp_path / "repo"
+    shas = make_repo(repo, [Step(delay=0.05)])
+    t = tracker(tmp_path, repo, site_assets)
+    t.results.parent.mkdir(parents=True, exist_ok=True)
+    t.results.write_text("not a directory\n")
+    for command in (["run", *LINEAR], ["nightly"], ["publish"]):
+        assert t(*command) == 74
+        one_line(capsys.readouterr().err, re.escape(f"zkml-tracker: {t.results}: File exists (a file is where a "
+                                                    f"directory is expected)"))
+    t.results.unlink()
+
+    # a record's directory taken by a file: the run stops there with one line, nothing half-written
+    assert t("run", *LINEAR, "--no-publish") == 0
+    new = add_commit(repo, Step(delay=0.05))
+    before = kept(t.results)
+    (t.results / "synth" / "records" / new).write_text("in the way\n")
+    capsys.readouterr()
+    assert t("nightly", "-m", "linear") == 74
+    one_line(capsys.readouterr().err, re.escape(f"zkml-tracker: {t.results / 'synth' / 'records' / new}/"
+                                                f"linear--default.json: Not a directory (a file is where a "
+                                                f"directory is expected)"))
+    after = kept(t.results)
+    assert all(after[p] == data for p, data in before.items() if p.name not in ("status.json", "revisions.json"))
+    assert_no_torn_json(t.results)
+    assert read_json(t.results / "synth" / "revisions.json")["revisions"].keys() >= {shas[0]}
+
+
+def test_a_read_only_results_dir_is_one_line_and_reading_still_works(tmp_path, capsys, site_assets):
+    repo = tmp_path / "repo"
+    make_repo(repo, [Step(delay=0.05)])
+    t = tracker(tmp_path, repo, site_assets)
+    assert t("run", *LINEAR) == 0
+    add_commit(repo, Step(delay=0.05))
+    before = kept(t.results)
+    if os.geteuid() != 0:
+        for path in [t.results, *t.results.rglob("*")]:
+            path.chmod(path.stat().st_mode & ~0o222)
+        context, reason = nullcontext(), "Permission denied"
+    else:  # root writes through chmod: a read-only file system is the real thing
+        saved = tmp_path / "saved"
+        shutil.copytree(t.results, saved, symlinks=True)
+        context, reason = read_only(t.results, saved), "Read-only file system"
+    with context:
+        capsys.readouterr()
+        for command in (["nightly", "-m", "linear"], ["run", *LINEAR], ["publish"]):
+            assert t(*command) == 74
+            one_line(capsys.readouterr().err, re.escape(f"zkml-tracker: {t.results / '.tracker.lock'}: {reason}"))
+        assert t("list") == 0
+        assert "Traceback" not in capsys.readouterr().err
+        assert kept(t.results) == before
+
+
+@contextmanager
+def read_only(path: Path, content: Path):
+    with tmpfs(path, "64m", content):
+        remount = subprocess.run(["mount", "-o", "remount,ro", str(path)], capture_output=True, text=True)
+        if remount.returncode != 0:
+            pytest.skip(f"cannot remount read-only: {remount.stderr.strip()}")
+        yield path
+
+
+def test_a_full_disk_is_one_line_and_loses_nothing(tmp_path, capsys, site_assets):
+    if os.geteuid() != 0:
+        pytest.skip("a full file system needs a tmpfs mount, which needs root")
+    repo = tmp_path / "repo"
+    make_repo(repo, [Step(delay=0.05)])
+    t = tracker(tmp_path, repo, site_assets)
+    assert t("run", *LINEAR, "--no-publish") == 0
+    add_commit(repo, Step(delay=0.05))
+    saved = tmp_path / "saved"
+    shutil.copytree(t.results, saved, symlinks=True)
+    with tmpfs(t.results, "16m", saved):
+        before = kept(t.results)
+        fd = os.open(t.results / "filler", os.O_WRONLY | os.O_CREAT)  # the disk full to the last block
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+        capsys.readouterr()
+        assert t("nightly", "-m", "linear", "--no-publish") == 74
+        one_line(capsys.readouterr().err, re.escape(f"zkml-tracker: {t.results}") + r"/\S+: No space left on device")
+        after = kept(t.results)
+        assert all(after[p] == data for p, data in before.items())
+        assert_no_torn_json(t.results)
+        (t.results / "filler").unlink()
+        assert t("nightly", "-m", "linear", "--no-publish") in (0, 3)
+        assert "1 new revision(s) run" in capsys.readouterr().out

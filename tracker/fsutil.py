@@ -18,11 +18,13 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None:  # a full disk fails the write, which names no file
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
@@ -102,6 +104,8 @@ def _rmtree(path: Path) -> None:
 def describe_os_error(exc: OSError) -> str:
     """One line: the path and what the system said about it (`/srv/results/synth: Read-only file system`)."""
     what = exc.strerror or str(exc) or type(exc).__name__
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        what += " (a file is where a directory is expected)"
     if exc.filename is None:
         return what
     return f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "") + f": {what}"

@@ -122,6 +122,7 @@ def make_offline(framework: str, site: Path, cache: Path) -> None:
         print(f"{framework}: asv's page still loads from the network: {', '.join(done.unknown)}")
 
 
+@holding_lock("publish")
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     if args.merge:
         merged = merge_into(layout.results, args.merge)
