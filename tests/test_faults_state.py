@@ -136,7 +136,7 @@ def test_two_publishes_at_once_one_runs_the_other_says_so(tmp_path, capsys, site
     assert codes in ([0, 0], [0, 75]), codes
     logs = "".join((t.root / f"both-{i}.log").read_text() for i in range(2))
     assert "failed" not in logs and "Traceback" not in logs
-    assert logs.count("not started: another zkml-tracker (publish, pid") == codes.count(75)
+    assert logs.count("zkml-tracker: publish not started: another zkml-tracker (") == codes.count(75)
     assert (t.html / "synth" / "index.json").is_file() and not (t.html / ".synth.publishing").exists()
 
 

@@ -22,6 +22,7 @@ from tracker.measure import ChildFailed, Limits, run_measured
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK_DIR = PROJECT_ROOT / "benchmarks"
+ATOMIC = ("tracker.run.atomic_asv",)  # asv with its JSON files written atomically
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def asv(args: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
 def ensure_machine(config: Path, log_path: Path) -> str:
     """asv wants machine information before a first run, or it stops at a prompt."""
     name = machine_name()
-    asv(["machine", "--yes", "--machine", name, "--config", str(config)], log_path)
+    asv(["machine", "--yes", "--machine", name, "--config", str(config)], log_path, launcher=ATOMIC)
     return name
 
 
@@ -136,7 +137,7 @@ def run_revision(config: Path, sha: str, job_file: Path, log_path: Path, bench: 
     if bench:
         args += ["--bench", bench]
     try:
-        asv(args, log_path, env={"ZKML_TRACKER_JOB": str(job_file)})
+        asv(args, log_path, env={"ZKML_TRACKER_JOB": str(job_file)}, launcher=ATOMIC)
     except ChildFailed:
         # asv exits non-zero when any benchmark failed; the failures are in the records and asv's results
         return f"asv run reported failed benchmarks (log: {log_path})"
