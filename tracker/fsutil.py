@@ -28,6 +28,24 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def atomic_copy(source: Path, target: Path) -> None:
+    """Copy a file (contents and times) so that `target` is the old file or the whole new one, never part."""
+    import shutil
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copy2(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
