@@ -428,3 +428,25 @@ def test_a_full_disk_is_one_line_and_loses_nothing(tmp_path, capsys, site_assets
         (t.results / "filler").unlink()
         assert t("nightly", "-m", "linear", "--no-publish") in (0, 3)
         assert "1 new revision(s) run" in capsys.readouterr().out
+
+
+def test_a_failing_asv_publish_says_its_error_and_keeps_the_previous_site(tmp_path, capsys, site_assets):
+    repo = tmp_path / "repo"
+    shas = make_repo(repo, [Step(delay=0.05) for _ in range(2)])
+    t = tracker(tmp_path, repo, site_assets)
+    assert t("run", *LINEAR) == 0
+    before = tree(t.html / "synth")
+    # asv's list of benchmarks in a format asv does not read: valid JSON, so it is not set aside as torn
+    bad = t.results / "synth" / "asv" / "benchmarks.json"
+    good = bad.read_bytes()
+    bad.write_text(json.dumps({"version": 99}))
+    capsys.readouterr()
+    assert t("publish") == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("synth: asv publish failed: "))
+    log = t.results / "synth" / "logs" / "asv-publish.log"
+    last = [x for x in log.read_text().splitlines() if x.strip()][-1].strip()
+    assert line.endswith(f": {last} (log: {log}); the previous site is kept"), line
+    assert tree(t.html / "synth") == before and not (t.html / ".synth.publishing").exists()
+    bad.write_bytes(good)
+    assert t("publish") == 0
