@@ -7,8 +7,8 @@ from pathlib import Path
 
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json, describe_os_error, read_json, replace_dir
-from tracker.lock import holding_lock
 from tracker.history import HistoryError, open_history
+from tracker.lock import holding_lock
 from tracker.publish.merge import merge_into
 from tracker.publish.offline import localize
 from tracker.measure import ChildFailed
