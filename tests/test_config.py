@@ -168,6 +168,45 @@ BAD += [
     ("no variants", GOOD + "    variants: []\n", 13, "frameworks[0].variants", "at least one variant"),
     ("unknown setup kind", GOOD + "    setup: magic\n", 13, "frameworks[0].setup", "not one of"),
 ]
+
+# tags, bombs and values that would disable a limit or never finish (issue 15)
+BAD += [
+    ("python object tag", _edit("proof_system: Halo2", "proof_system: !!python/object/apply:os.system [\"touch x\"]"),
+     5, "frameworks[0].proof_system", "YAML tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed"),
+    ("custom tag", _edit("proof_system: Halo2", "proof_system: !halo Halo2"), 5, "frameworks[0].proof_system",
+     "YAML tag '!halo' is not allowed"),
+    ("int tag on text", _edit("version: 1\n", "version: 1\nrepeats: !!int abc\n"), 2, "repeats",
+     "YAML tag 'tag:yaml.org,2002:int' is not allowed"),
+    ("tag on a mapping", _edit("    history:\n", "    history: !!omap\n"), 7, "frameworks[0].history", "YAML tag"),
+    ("flow nesting 10,000 deep", GOOD + "    pros: " + "[" * 10_000 + "]" * 10_000 + "\n", 13,
+     "frameworks[0].pros[0][0]", "nested deeper than 32 levels"),
+    ("block nesting 40 deep", GOOD + "    pros:\n" + "".join("  " * (i + 3) + "-\n" for i in range(40)), 43,
+     "frameworks[0].pros[0]", "nested deeper than 32 levels"),
+    ("nan timeout", GOOD + "    limits: {timeout: .nan}\n", 13, "frameworks[0].limits.timeout",
+     "must be a finite number, got .nan"),
+    ("infinite timeout", GOOD + "    limits: {timeout: .inf}\n", 13, "frameworks[0].limits.timeout",
+     "must be a finite number, got .inf"),
+    ("negative infinite timeout", GOOD + "    limits: {timeout: -.inf}\n", 13, "frameworks[0].limits.timeout",
+     "must be a finite number"),
+    ("timeout past a week", GOOD + "    limits: {timeout: 1000000}\n", 13, "frameworks[0].limits.timeout",
+     "must be at most 604800"),
+    ("memory past 1 TiB", GOOD + "    limits: {memory_mb: 99999999999}\n", 13, "frameworks[0].limits.memory_mb",
+     "must be at most 1048576"),
+    ("variant nan timeout", GOOD + "    variants:\n      - name: a\n        limits: {timeout: .NaN}\n", 15,
+     "frameworks[0].variants[0].limits.timeout", "finite"),
+    ("absurd repeats", _edit("version: 1\n", "version: 1\nrepeats: 1000000000\n"), 2, "repeats",
+     "must be at most 100, got 1000000000"),
+    ("absurd nightly_max", _edit(SELECT, SELECT + "      select: {nightly_max: 10000000000}\n"), 10,
+     "frameworks[0].history.select.nightly_max", "at most 100000"),
+    ("unknown placeholder", GOOD + "    stages: {prove: \"run {srcdir}\"}\n", 13, "frameworks[0].stages.prove",
+     "unknown placeholder {srcdir} (known: {src}, {workdir}, {model}, {onnx}, {input}, {proof}, {vk}, {pk})"),
+    ("attribute placeholder", GOOD + "    stages: {prove: x, verify: \"{src.__class__}\"}\n", 13,
+     "frameworks[0].stages.verify", "unknown placeholder {src.__class__}"),
+    ("unclosed brace", GOOD + "    stages: {prove: \"run {src\"}\n", 13, "frameworks[0].stages.prove",
+     "expected '}' before end of string (write {{ and }} for a literal brace)"),
+    ("placeholder conversion", GOOD + "    stages: {prove: \"run {src!r}\"}\n", 13, "frameworks[0].stages.prove",
+     "no format spec or conversion"),
+]
 assert len({b[0] for b in BAD}) == len(BAD) >= 20
 
 @pytest.mark.parametrize("what, text, line, field, message", BAD, ids=[b[0] for b in BAD])
@@ -209,3 +248,21 @@ def test_a_missing_or_broken_shared_asv_config_is_one_line(tmp_path, capsys, sha
     assert err.startswith(expected) and err.count("\n") == 1
     assert not (tmp_path / "results" / "synth" / "records").exists() or \
         not any((tmp_path / "results" / "synth" / "records").iterdir())
+
+
+def test_literal_braces_and_every_known_placeholder_load(tmp_path):
+    path = tmp_path / "f.yaml"
+    command = " ".join("{" + p + "}" for p in ("src", "workdir", "model", "onnx", "input", "proof", "vk", "pk"))
+    path.write_text(GOOD + f"    stages: {{prove: \"run {command} '{{{{json}}}}'\"}}\n")
+    assert dict(load_config(path).framework("ezkl").stages)["prove"] == f"run {command} '{{{{json}}}}'"
+
+
+def test_a_file_too_large_or_not_utf8_is_one_line(tmp_path, capsys):
+    path = tmp_path / "frameworks.yaml"
+    path.write_text(GOOD + "# " + "x" * (1 << 20) + "\n")
+    assert main(["--config", str(path), "list"]) == 2
+    assert capsys.readouterr().err == "zkml-tracker: frameworks.yaml: larger than 1024 KiB: not a frameworks file\n"
+    path.write_bytes(GOOD.encode() + b"    pros: [\xff]\n")
+    assert main(["--config", str(path), "list"]) == 2
+    assert capsys.readouterr().err == "zkml-tracker: frameworks.yaml:13: not UTF-8: invalid start byte\n"
+

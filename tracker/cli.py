@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tracker.commands import bisect, list_, nightly, preview, publish, regressions, run
 from tracker.config import ConfigError, load_config
+from tracker.fsutil import describe_os_error
 from tracker.run.asv import Layout
 
 COMMANDS = (run, publish, list_, preview, nightly, regressions, bisect)
@@ -35,6 +36,9 @@ def layout_for(args: argparse.Namespace, config_path: Path) -> Layout:
                   cache=cache.resolve())
 
 
+EXIT_OS_ERROR = 74  # EX_IOERR: a file or directory the tracker needs could not be read or written
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -43,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"zkml-tracker: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # read-only or full disk, permissions, a file where a directory should be
+        print(f"zkml-tracker: {describe_os_error(exc)}", file=sys.stderr)
+        return EXIT_OS_ERROR
     except KeyboardInterrupt:
         print("zkml-tracker: interrupted", file=sys.stderr)
         return 130

@@ -7,7 +7,9 @@ cannot be mistaken for git options, and each variant's settings are the ones its
 """
 from __future__ import annotations
 
+import math
 import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +25,16 @@ HISTORY_KINDS = ("releases", "commits")
 REGISTRIES = ("pypi", "npm")
 BUILD_KINDS = ("pip", "npm", "commands", "none")
 SETUP_KINDS = ("trusted", "universal", "transparent", "none")
+# bounds on the file itself: a config is a few KiB and a few levels deep; past these it is a mistake or an attack
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 32
+# bounds on what a value may ask for: past these a figure never comes back (a week per stage, 1 TiB, ...)
+MAX_TIMEOUT_S = 7 * 86400.0
+MAX_MEMORY_MB = 1 << 20
+MAX_REPEATS = 100
+MAX_COUNT = 100_000  # latest, steps, nightly_max
+# what the `command` adapter fills into a stage command (tracker/adapters/command.py)
+STAGE_PLACEHOLDERS = ("src", "workdir", "model", "onnx", "input", "proof", "vk", "pk")
 
 
 class ConfigError(Exception):
@@ -198,20 +210,27 @@ class _At:
             raise self.fail(f"{value!r} is not one of {', '.join(options)}")
         return value
 
-    def integer(self, minimum: int = 0) -> int:
+    def integer(self, minimum: int = 0, maximum: int | None = None) -> int:
         value = self.scalar()
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(f"must be an integer, got {value!r}")
         if value < minimum:
             raise self.fail(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.fail(f"must be at most {maximum}, got {value}")
         return value
 
-    def number(self, minimum: float = 0) -> float:
+    def number(self, minimum: float = 0, maximum: float | None = None) -> float:
+        """A finite number above `minimum`: NaN compares false with everything, so it would pass any bound."""
         value = self.scalar()
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(f"must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise self.fail(f"must be a finite number, got {self.node.value}")
         if value <= minimum:
             raise self.fail(f"must be greater than {minimum:g}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.fail(f"must be at most {maximum:g}, got {value:g}")
         return float(value)
 
     def strings(self, item: Callable[["_At"], str] | None = None) -> tuple[str, ...]:
@@ -231,13 +250,9 @@ def _kind(node: yaml.Node) -> str:
 def load_config(path: Path | str) -> Config:
     """Read and validate the config file; raise `ConfigError` on the first problem."""
     path = Path(path)
+    text = _read(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, None, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, None, "", f"cannot read: {exc}") from None
-    try:
+        _check_events(text, path)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -248,6 +263,72 @@ def load_config(path: Path | str) -> Config:
     return _config(_At(root, "", path), path)
 
 
+def _read(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(path, None, "", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(path, None, "", f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(path, None, "", f"larger than {MAX_BYTES >> 10} KiB: not a frameworks file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, data[:exc.start].count(b"\n") + 1, "", f"not UTF-8: {exc.reason}") from None
+
+
+def _check_events(text: str, path: Path) -> None:
+    """Refuse explicit tags and deep nesting from the event stream, before anything is composed or built.
+
+    A tag asks the loader to build some type (`!!python/object:...`, `!!int abc`, a custom `!tag`), which
+    a frameworks file never needs; and PyYAML composes recursively, so 10,000 levels would be a
+    RecursionError. The parser itself is iterative, so both are seen here with their line and field.
+    """
+    stack: list[list] = []  # per open collection: [is_mapping, key or index, expecting a key]
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            stack.pop()
+            _advance(stack)
+            continue
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        line, where = event.start_mark.line + 1, _field_of(stack)
+        if getattr(event, "tag", None) not in (None, "!"):
+            raise ConfigError(path, line, where, f"YAML tag {event.tag!r} is not allowed (plain values only)")
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) >= MAX_DEPTH:
+                raise ConfigError(path, line, where, f"nested deeper than {MAX_DEPTH} levels")
+            is_mapping = isinstance(event, yaml.MappingStartEvent)
+            stack.append([is_mapping, None if is_mapping else 0, True])
+            continue
+        if stack and stack[-1][0] and stack[-1][2]:
+            stack[-1][1] = event.value if isinstance(event, yaml.ScalarEvent) else "?"
+        _advance(stack)
+
+
+def _advance(stack: list[list]) -> None:
+    """One value done in the innermost collection: a mapping flips between key and value, a list counts."""
+    if not stack:
+        return
+    top = stack[-1]
+    if top[0]:
+        top[2] = not top[2]
+    else:
+        top[1] += 1
+
+
+def _field_of(stack: list[list]) -> str:
+    out = ""
+    for is_mapping, key, _ in stack:
+        if is_mapping and key is not None:
+            out += f".{key}" if out else str(key)
+        elif not is_mapping:
+            out += f"[{key}]"
+    return out
+
+
 def _config(at: _At, path: Path) -> Config:
     keys = at.mapping(("version", "suite", "repeats", "frameworks"), required=("version", "frameworks"))
     version = keys["version"].integer(1)
@@ -256,7 +337,7 @@ def _config(at: _At, path: Path) -> Config:
     from tracker.models.zoo import SUITES
 
     suite = keys["suite"].choice(tuple(SUITES)) if "suite" in keys else "tiny"
-    repeats = keys["repeats"].integer(1) if "repeats" in keys else 3
+    repeats = keys["repeats"].integer(1, MAX_REPEATS) if "repeats" in keys else 3
     items = keys["frameworks"].sequence()
     if not items:
         raise keys["frameworks"].fail("must list at least one framework")
@@ -309,7 +390,25 @@ def _framework(at: _At, path: Path) -> Framework:
 
 def _stages(at: _At) -> tuple[tuple[str, str], ...]:
     """Shell commands of a `command` adapter, one per stage; placeholders are filled by the adapter."""
-    return tuple((name, value.string()) for name, value in at.mapping(STAGE_NAMES, required=("prove",)).items())
+    return tuple((name, _stage_command(value)) for name, value in
+                 at.mapping(STAGE_NAMES, required=("prove",)).items())
+
+
+def _stage_command(at: _At) -> str:
+    """A command whose placeholders are all ones the adapter fills, checked now rather than failing every
+    record of a run (and `{src.__class__}` or `{src[0]}` would reach into Python objects)."""
+    value = at.string()
+    try:
+        fields = [f for _, f, spec, conv in string.Formatter().parse(value) if f is not None]
+    except ValueError as exc:
+        raise at.fail(f"{exc} (write {{{{ and }}}} for a literal brace)") from None
+    for name in fields:
+        if name not in STAGE_PLACEHOLDERS:
+            raise at.fail(f"unknown placeholder {{{name}}} (known: "
+                          f"{', '.join('{' + p + '}' for p in STAGE_PLACEHOLDERS)})")
+    if any(spec or conv for _, f, spec, conv in string.Formatter().parse(value) if f is not None):
+        raise at.fail("placeholders take no format spec or conversion (write {name})")
+    return value
 
 
 def _repo(at: _At, config_path: Path) -> str:
@@ -366,11 +465,11 @@ def _selection(at: _At) -> Selection:
     if "latest" in keys and "pinned" in keys:
         raise at.fail("give either 'latest' or 'pinned', not both")
     return Selection(
-        latest=keys["latest"].integer(1) if "latest" in keys else None,
+        latest=keys["latest"].integer(1, MAX_COUNT) if "latest" in keys else None,
         pinned=keys["pinned"].strings(_revision) if "pinned" in keys else (),
         range=_range(keys["range"]) if "range" in keys else None,
-        steps=keys["steps"].integer(1) if "steps" in keys else None,
-        nightly_max=keys["nightly_max"].integer(1) if "nightly_max" in keys else 5,
+        steps=keys["steps"].integer(1, MAX_COUNT) if "steps" in keys else None,
+        nightly_max=keys["nightly_max"].integer(1, MAX_COUNT) if "nightly_max" in keys else 5,
     )
 
 
@@ -441,6 +540,6 @@ def _setting(at: _At, spec: tuple) -> Any:
 def _limits(at: _At) -> Limits:
     keys = at.mapping(("timeout", "memory_mb"))
     return Limits(
-        timeout_s=keys["timeout"].number(0) if "timeout" in keys else Limits().timeout_s,
-        memory_mb=keys["memory_mb"].integer(1) if "memory_mb" in keys else None,
+        timeout_s=keys["timeout"].number(0, MAX_TIMEOUT_S) if "timeout" in keys else Limits().timeout_s,
+        memory_mb=keys["memory_mb"].integer(1, MAX_MEMORY_MB) if "memory_mb" in keys else None,
     )

@@ -4,18 +4,26 @@ asv keeps the numbers it graphs; these records keep everything around them that 
 why a stage failed (and which limit it hit), the settings the framework actually used (scales, logrows,
 decimals), which SRS/ptau kind the keys came from, and the machine. They are written atomically, one file
 per (revision, model, variant), so a crash loses at most the model being proved.
+
+A record carries the key of what made it (`record_key`: adapter, build recipe, stage commands, variant
+settings, limits). One made under another key is stale: a failure the config caused (a bad stage
+command, a timeout too short) is proved again once the config changes, without `--force`. Version 1
+records, from before keys, are read as they are and count as current.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracker.fsutil import atomic_write_json, read_json
+from tracker.fsutil import atomic_write_json, read_json, read_state
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: no key
 OK = "ok"
 FAILED_STATUSES = ("error", "crashed", "timeout", "out_of_memory", "skipped", "unsupported")
 
@@ -59,6 +67,7 @@ class ModelResult:
     settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
     machine: dict[str, str] = field(default_factory=dict)
+    key: str = ""  # record_key of the config that made it; "" for a version 1 record
 
     def add(self, stage: StageResult) -> StageResult:
         """Keep a stage; the first failing stage decides the model's status and reason."""
@@ -79,11 +88,28 @@ class ModelResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ModelResult":
-        if data.get("version") != RECORD_VERSION:
-            raise ValueError(f"record version {data.get('version')!r}, expected {RECORD_VERSION}")
+        if data.get("version") not in READABLE_VERSIONS:
+            raise ValueError(f"record version {data.get('version')!r}, expected one of {READABLE_VERSIONS}")
         data = {k: v for k, v in data.items() if k != "version"}
         data["stages"] = {k: StageResult(**v) for k, v in data.get("stages", {}).items()}
         return cls(**data)
+
+
+def record_key(framework, variant_name: str) -> str:
+    """What a record of `framework` under a variant depends on besides the revision, as a short hash.
+
+    Repeats and the evaluation count are left out: they say how much was measured, not what, and a
+    `--repeats 1` trial must not make the nightly prove everything again."""
+    variant = framework.variant(variant_name)
+    data = {"adapter": framework.adapter, "build": asdict(framework.build), "stages": list(framework.stages),
+            "settings": [list(kv) for kv in variant.settings],
+            "limits": asdict(variant.limits or framework.limits)}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def is_current(record: "ModelResult", key: str) -> bool:
+    """Made under `key`, or a version 1 record (no key) read as it is."""
+    return not record.key or not key or record.key == key
 
 
 def machine_info() -> dict[str, str]:
@@ -118,6 +144,23 @@ def load(path: Path) -> ModelResult | None:
         return ModelResult.from_json(data)
     except (TypeError, ValueError):
         return None
+
+
+def load_current(path: Path, key: str) -> ModelResult | None:
+    """The record if it was made under `key` (see `is_current`), else None: it is to be proved again."""
+    rec = load(path)
+    return rec if rec is not None and is_current(rec, key) else None
+
+
+def check(path: Path) -> tuple[ModelResult | None, bool]:
+    """(the record or None, whether it was torn). A torn record is set aside as `*.json.torn`."""
+    data, torn = read_state(path)
+    if torn or not isinstance(data, dict):
+        return None, torn
+    try:
+        return ModelResult.from_json(data), False
+    except (TypeError, ValueError):
+        return None, False
 
 
 def load_revision(records_dir: Path, revision: str) -> list[ModelResult]:

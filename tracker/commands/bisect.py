@@ -14,6 +14,7 @@ from tracker.adapters import get_adapter
 from tracker.commands import publish
 from tracker.config import Config
 from tracker.history import open_history, select
+from tracker.lock import holding_lock
 from tracker.metrics import BY_NAME, summary
 from tracker.run import asv
 from tracker.run.asv import Layout
@@ -75,6 +76,7 @@ def bisect(config: Config, layout: Layout, framework: str, model: str, variant: 
     return first_bad.sha
 
 
+@holding_lock("bisect")
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     found = bisect(config, layout, args.framework, args.model, args.variant, args.metric, args.good, args.bad,
                    args.repeats)

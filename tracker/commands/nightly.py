@@ -1,48 +1,22 @@
 """`zkml-tracker nightly`: fetch, run what is new, publish, report. Meant for cron or a CI schedule.
 
-Idempotent: with nothing new it builds nothing, runs nothing and publishes nothing. One nightly at a time
-(a lock file beside the results); a second one exits at once with status 75. Otherwise the exit status
+Idempotent: with nothing new it builds nothing, runs nothing and publishes nothing. One nightly, run or
+publish at a time (tracker/lock.py); a second one exits at once with status 75. Otherwise the exit status
 is the report's: 0 nothing new regressed, 3 new regressions, 4 new regressions but the alert failed.
 """
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
-from contextlib import contextmanager
-from pathlib import Path
 
 from tracker.commands import publish, regressions
 from tracker.commands.run import print_summary, request_from
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json
+from tracker.lock import holding_lock
 from tracker.report.regressions import find_regressions, key, previously_reported
 from tracker.run.asv import Layout
 from tracker.run.runner import run as run_frameworks
-
-EXIT_LOCKED = 75
-
-
-class Locked(Exception):
-    pass
-
-
-@contextmanager
-def nightly_lock(results: Path):
-    """An exclusive, non-blocking lock; the kernel releases it if the holder dies, so it never goes stale."""
-    results.mkdir(parents=True, exist_ok=True)
-    fd = os.open(results / ".nightly.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Locked(f"another nightly holds {results / '.nightly.lock'}") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        yield
-    finally:
-        os.close(fd)
-
 
 def setup_arguments(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("nightly", help="run new revisions, publish, report regressions", description=__doc__,
@@ -55,20 +29,19 @@ def setup_arguments(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
+@holding_lock("nightly")
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
-    try:
-        with nightly_lock(layout.results):
-            return nightly(config, layout, args)
-    except Locked as exc:
-        print(f"zkml-tracker: nightly already running: {exc}")
-        return EXIT_LOCKED
+    return nightly(config, layout, args)
 
 
 def nightly(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     outcomes = run_frameworks(config, layout, request_from(args, new_only=True))
     ran = sum(len(o.revisions) for o in outcomes)
     print_summary(outcomes)
-    if ran and not args.no_publish:
+    broken = [] if ran or args.no_publish else publish.broken_sites(config, layout)
+    if broken:
+        print(f"the published site is incomplete ({', '.join(broken)}): publishing it again")
+    if (ran or broken) and not args.no_publish:
         publish.publish_all(config, layout)
     seen_file = layout.results / "reported-regressions.json"
     seen = previously_reported(seen_file)

@@ -5,6 +5,7 @@ import argparse
 
 from tracker.commands import publish
 from tracker.config import Config
+from tracker.lock import holding_lock
 from tracker.run.asv import Layout
 from tracker.run.runner import FrameworkOutcome, Request, run as run_frameworks
 
@@ -29,9 +30,21 @@ def add_selection_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", action="append", dest="models", metavar="NAME", help="a model (repeatable)")
     p.add_argument("--suite", choices=("tiny", "standard"), help="the model suite (default: from frameworks.yaml)")
     p.add_argument("--variant", action="append", dest="variants", metavar="NAME", help="a variant (repeatable)")
-    p.add_argument("--repeats", type=int, metavar="N", help="repeats of each timed stage (default: 3)")
+    p.add_argument("--repeats", type=_repeats, metavar="N", help="repeats of each timed stage (default: 3)")
     p.add_argument("--eval-count", type=int, metavar="N", help="evaluation images for accuracy (default: all)")
     p.add_argument("--force", action="store_true", help="prove again even where a record exists")
+
+
+def _repeats(text: str) -> int:
+    from tracker.config import MAX_REPEATS
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_REPEATS:
+        raise argparse.ArgumentTypeError(f"{value}: need 1 to {MAX_REPEATS}")
+    return value
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -53,6 +66,7 @@ def request_from(args: argparse.Namespace, **overrides) -> Request:
     return Request(**values)
 
 
+@holding_lock("run")
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     outcomes = run_frameworks(config, layout, request_from(args))
     print_summary(outcomes)

@@ -8,10 +8,9 @@ name (ZKML_TRACKER_MACHINE) for their points to form one asv series; their check
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from tracker.fsutil import atomic_write_json, read_json
+from tracker.fsutil import atomic_copy, atomic_write_json, read_json, read_state
 
 
 def framework_dirs(shard: Path) -> list[Path]:
@@ -48,12 +47,18 @@ def _merge_framework(src: Path, dest: Path) -> None:
         elif rel.name == "status.json" and target.exists():
             continue  # each shard's status is its own; keep the first
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
+            atomic_copy(path, target)
 
 
 def _union(target: Path, source: Path, key: str) -> None:
-    mine = read_json(target) or {"version": 1, key: {}}
+    """The two indexes together; a torn one of ours is set aside and said (the publish that follows writes
+    again, from the history, every revision it lacks), never read as empty and overwritten."""
+    mine, torn = read_state(target)
+    if torn:
+        print(f"{target}: torn: set aside as {target.name}.torn; merged with the shard's, the rest written "
+              f"again from the history by the publish")
+    if not isinstance(mine, dict) or not isinstance(mine.get(key), dict):
+        mine = {"version": 1, key: {}}
     theirs = read_json(source) or {}
-    mine.setdefault(key, {}).update(theirs.get(key, {}))
+    mine[key].update(theirs.get(key, {}))
     atomic_write_json(target, mine)

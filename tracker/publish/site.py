@@ -166,14 +166,28 @@ def history_order(info: dict) -> tuple:
     return (isinstance(position, int), position if isinstance(position, int) else 0, info.get("date", ""))
 
 
-def latest_records(layout: Layout, fw: str, known: dict[str, dict]) -> list[tuple[str, ModelResult]]:
-    """For each (model, variant), the record of the latest revision (in history order) that has one."""
-    seen: dict[str, tuple[str, Path]] = {}
+def latest_records(layout: Layout, fw: str, known: dict[str, dict], say=print) -> list[tuple[str, ModelResult]]:
+    """For each (model, variant), the record of the latest revision (in history order) that has a whole one.
+
+    A torn record is set aside (`*.torn`) and said in one line, and the (model, variant) shows the record
+    of the revision before it, rather than the page falling silent on it ("no results yet")."""
+    seen: dict[str, tuple[str, ModelResult]] = {}
+    torn: dict[str, str] = {}
     for sha in sorted(known, key=lambda sha: history_order(known[sha]), reverse=True):
         for path in sorted((layout.records(fw) / sha).glob("*.json")):
-            seen.setdefault(path.stem, (sha, path))
-    loaded = [(sha, records.load(path)) for sha, path in seen.values()]
-    return [(sha, rec) for sha, rec in loaded if rec is not None]
+            if path.stem in seen:
+                continue
+            rec, was_torn = records.check(path)
+            if was_torn:
+                torn[path.stem] = sha
+            elif rec is not None:
+                seen[path.stem] = (sha, rec)
+    for stem, sha in torn.items():
+        label = (known.get(seen[stem][0], {}).get("label") or seen[stem][0][:8]) if stem in seen else ""
+        say(f"{fw}: record {sha[:8]}/{stem}.json was torn: set aside as {stem}.json.torn; the page shows "
+            + (f"{stem} from {label}, the revision before" if label else f"no figures for {stem}")
+            + " until a run proves it again")
+    return list(seen.values())
 
 
 def asv_machine(layout: Layout, fw: str, sha: str) -> str:

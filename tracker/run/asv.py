@@ -24,6 +24,7 @@ from tracker.measure import ChildFailed, Limits, run_measured
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK_DIR = PROJECT_ROOT / "benchmarks"
 ENV_PLUGIN = f".{asv_env.__name__}"  # asv imports a plugin named with a leading dot as a module
+ATOMIC = ("tracker.run.atomic_asv",)  # asv with its JSON files written atomically
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def run_revision(config: Path, sha: str, job_file: Path, log_path: Path, bench: 
     if bench:
         args += ["--bench", bench]
     try:
-        asv(args, log_path, env={"ZKML_TRACKER_JOB": str(job_file)})
+        asv(args, log_path, env={"ZKML_TRACKER_JOB": str(job_file)}, launcher=ATOMIC)
     except ChildFailed:
         # asv exits non-zero when any benchmark failed; the failures are in the records and asv's results
         return f"asv run reported failed benchmarks (log: {log_path})"

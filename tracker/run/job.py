@@ -14,7 +14,7 @@ from typing import Any
 from tracker.adapters.base import Build
 from tracker.fsutil import atomic_write_json, read_json
 
-JOB_VERSION = 1
+JOB_VERSION = 2  # 2: record keys
 JOB_ENV = "ZKML_TRACKER_JOB"
 
 
@@ -34,6 +34,10 @@ class RevisionJob:
     force: bool = False
     progress_log: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    record_keys: dict[str, str] = field(default_factory=dict)  # variant -> records.record_key
+
+    def record_key(self, variant: str) -> str:
+        return self.record_keys.get(variant, "")
 
     def get_build(self) -> Build:
         b = dict(self.build)
@@ -52,7 +56,7 @@ class RevisionJob:
     @classmethod
     def load(cls, path: Path) -> "RevisionJob":
         data = read_json(path)
-        if not isinstance(data, dict) or data.get("version") != JOB_VERSION:
+        if not isinstance(data, dict) or data.get("version") not in (1, JOB_VERSION):
             raise ValueError(f"{path}: not a revision job of version {JOB_VERSION}")
         data.pop("version")
         return cls(**data)

@@ -35,7 +35,7 @@ def prove_revision(job: RevisionJob, progress: Progress | None = None) -> list[M
     for model_name in job.models:
         for variant_name in job.variants:
             path = records.record_path(records_dir, job.revision, model_name, variant_name)
-            existing = None if job.force else records.load(path)
+            existing = None if job.force else records.load_current(path, job.record_key(variant_name))
             if existing is not None:
                 out.append(existing)
                 continue
@@ -49,6 +49,7 @@ def prove_revision(job: RevisionJob, progress: Progress | None = None) -> list[M
                 limits=variant.limits or framework.limits,
             )
             result = _prove_one(adapter, model_job)
+            result.key = job.record_key(variant_name)
             records.save(records_dir, result)
             _shed(model_job.workdir)
             say(f"  {framework.name} {build.version or job.revision[:8]} {model_name} [{variant_name}] "

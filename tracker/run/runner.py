@@ -14,8 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
+from tracker import records
 from tracker.adapters import get_adapter
-from tracker.build import ensure_build
+from tracker.build import ensure_build, recipe_hash
 from tracker.config import Config, Framework
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.history import HistoryError, open_history, select
@@ -24,6 +25,7 @@ from tracker.run import asv
 from tracker.run.asv import Layout
 from tracker.run.job import RevisionJob, build_to_dict
 from tracker.run.pipeline import prove_revision
+from tracker.run.state import check_records, check_status, load_revisions, remember, stale_failures
 
 Say = Callable[[str], None]
 STATUS_VERSION = 1
@@ -90,8 +92,11 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
     if history.gone:  # the branch is gone upstream: said, the framework not ok, its mirror and results kept
         say(f"{fw.name}: {history.gone}")
         outcome.status, outcome.reason = "failed", history.gone
+    check_status(layout, fw.name, say)
     try:
-        revisions = choose_revisions(fw, history, layout, request)
+        load_revisions(layout, fw.name, history.revisions(), say)
+        redo = to_redo(config, fw, history, layout, request, say) if request.new_only else set()
+        revisions = choose_revisions(fw, history, layout, request, redo)
     except HistoryError as exc:  # a revision or range the history does not have: said, not a traceback
         say(f"{fw.name}: {exc}")
         return FrameworkOutcome(fw.name, "failed", str(exc), outcome.notes)
@@ -118,8 +123,10 @@ def missing_toolchains(fw: Framework) -> str | None:
     return f"missing toolchain(s) for the build: {', '.join(missing)} (not on PATH)" if missing else None
 
 
-def choose_revisions(fw: Framework, history, layout: Layout, request: Request) -> list[Revision]:
-    """The command line wins over frameworks.yaml; `new_only` drops revisions asv already has."""
+def choose_revisions(fw: Framework, history, layout: Layout, request: Request,
+                     redo: set[str] = frozenset()) -> list[Revision]:
+    """The command line wins over frameworks.yaml; `new_only` drops revisions asv already has, but for
+    those in `redo` (a record torn, or a failure made under another config)."""
     sel = fw.history.select
     all_revs = history.selectable()
     if request.revisions:
@@ -136,22 +143,43 @@ def choose_revisions(fw: Framework, history, layout: Layout, request: Request) -
     if steps:
         chosen = select.steps(chosen, steps)
     if request.new_only:
-        chosen = select.new_since(chosen, recorded_shas(layout, fw.name), sel.nightly_max)
+        chosen = select.new_since(chosen, recorded_shas(layout, fw.name, recipe_hash(fw)) - redo, sel.nightly_max)
     if request.shard:
         chosen = select.shard(chosen, *request.shard)
     return chosen
 
 
-def recorded_shas(layout: Layout, framework: str) -> set[str]:
-    """Commits that already have an asv result or a recorded build failure."""
+def recorded_shas(layout: Layout, framework: str, recipe: str | None = None) -> set[str]:
+    """Commits that already have an asv result or a build failure of this build `recipe` (one recorded
+    under another recipe, or before recipes were recorded, is tried again once the recipe is fixed)."""
     shas = set()
     for path in (layout.asv_results(framework)).glob("*/*.json"):
         data = read_json(path)
         if isinstance(data, dict) and data.get("commit_hash"):
             shas.add(data["commit_hash"])
     for path in layout.builds(framework).glob("*.json"):
-        shas.add(path.stem)
+        failure = read_json(path)
+        if recipe is None or not isinstance(failure, dict) or failure.get("recipe", recipe) == recipe:
+            shas.add(path.stem)
     return shas
+
+
+def to_redo(config: Config, fw: Framework, history, layout: Layout, request: Request, say: Say) -> set[str]:
+    """Among the newest revisions a nightly looks at, those with a record torn, or a failure made under
+    another config (a bad stage command, a timeout too short): the nightly runs them again."""
+    models, variants = wanted(config, fw, request)
+    keys = {v: records.record_key(fw, v) for v in variants}
+    redo = set()
+    for revision in history.selectable()[-fw.history.select.nightly_max:]:
+        if not (layout.records(fw.name) / revision.sha).is_dir():
+            continue
+        torn = check_records(layout, fw.name, revision.sha, [(m, v) for m in models for v in variants], say)
+        stale = stale_failures(layout, fw.name, revision.sha, keys, models)
+        if stale:
+            say(f"{fw.name} {revision.label}: {', '.join(stale)} failed under another config; run again")
+        if torn or stale:
+            redo.add(revision.sha)
+    return redo
 
 
 def run_revision(config: Config, fw: Framework, adapter, history, revision: Revision, asv_config: Path,
@@ -168,14 +196,18 @@ def run_revision(config: Config, fw: Framework, adapter, history, revision: Revi
         say(f"{fw.name} {revision.label}: {built.reason} (log: {built.log})")
         atomic_write_json(layout.builds(fw.name) / f"{revision.sha}.json",
                           {"version": STATUS_VERSION, "revision": revision.sha, "label": revision.label,
-                           "status": "build_failed", "reason": built.reason, "log": str(built.log)})
+                           "status": "build_failed", "reason": built.reason, "log": str(built.log),
+                           "recipe": recipe_hash(fw)})
         return RevisionOutcome(revision, "build_failed", built.reason, built.cached)
     say(f"{fw.name} {revision.label}: build {'cached' if built.cached else 'made'} "
         f"({time.perf_counter() - started:.1f} s)")
-    remember_revision(layout, fw.name, revision)
+    (layout.builds(fw.name) / f"{revision.sha}.json").unlink(missing_ok=True)  # a failure of an older recipe
+    remember(layout, fw.name, revision, history.revisions(), say)
     job = _job(config, fw, built.build, revision, layout, request)
+    check_records(layout, fw.name, revision.sha, [(m, v) for m in job.models for v in job.variants], say)
     if not request.force and already_recorded(layout, fw.name, job, request.bench):
-        say(f"{fw.name} {revision.label}: every record and asv result already kept; nothing to do")
+        say(f"{fw.name} {revision.label}: every record (made under this config) and asv result already kept; "
+            f"nothing to do")
         return _outcome(revision, prove_revision(job, progress=say), None, built.cached)
     results = prove_revision(job, progress=say)
     # asv's setup_cache reads the records just made: with `force` left on it would prove everything twice
@@ -201,14 +233,14 @@ def already_recorded(layout: Layout, framework: str, job: RevisionJob, bench: st
     Then a rerun (after an interrupted run, or the same command twice) has nothing to add, and leaves
     asv's result file as it is rather than writing the same figures again.
     """
-    from tracker import records
     from tracker.metrics import METRICS
 
     if bench:
         return False
     for model in job.models:
         for variant in job.variants:
-            if records.load(records.record_path(Path(job.records_dir), job.revision, model, variant)) is None:
+            path = records.record_path(Path(job.records_dir), job.revision, model, variant)
+            if records.load_current(path, job.record_key(variant)) is None:
                 return False
     want = ({repr(m) for m in job.models}, {repr(v) for v in job.variants})
     for path in (layout.asv_results(framework) / asv.machine_name()).glob(f"{job.revision[:8]}-*.json"):
@@ -226,29 +258,26 @@ def already_recorded(layout: Layout, framework: str, job: RevisionJob, bench: st
     return False
 
 
-def remember_revision(layout: Layout, framework: str, revision: Revision) -> None:
-    """Keep label, date and subject of every revision run, for the report and the site."""
-    path = layout.results / framework / "revisions.json"
-    known = read_json(path) or {"version": STATUS_VERSION, "revisions": {}}
-    known["revisions"][revision.sha] = {"label": revision.label, "date": revision.date.isoformat(),
-                                        "subject": revision.subject, "version": revision.version,
-                                        "upstream_sha": revision.upstream_sha, "position": revision.position}
-    atomic_write_json(path, known)
-
-
 def _job(config: Config, fw: Framework, build, revision: Revision, layout: Layout, request: Request) -> RevisionJob:
+    models, variants = wanted(config, fw, request)
+    return RevisionJob(
+        config_path=str(config.path), framework=fw.name, revision=revision.sha, build=build_to_dict(build),
+        models=models, variants=variants, records_dir=str(layout.records(fw.name)),
+        work_dir=str(layout.cache / "work" / fw.name / revision.sha[:16]), cache_dir=str(layout.cache),
+        repeats=request.repeats or config.repeats, eval_count=request.eval_count, force=request.force,
+        record_keys={v: records.record_key(fw, v) for v in variants},
+    )
+
+
+def wanted(config: Config, fw: Framework, request: Request) -> tuple[list[str], list[str]]:
+    """The models and variants a run of `fw` takes."""
     from tracker.models.zoo import SUITES
 
     models = list(request.models or SUITES[request.suite or config.default_suite])
     variants = list(request.variants or fw.variant_names)
     for v in variants:
         fw.variant(v)  # raises a clear KeyError for an unknown variant
-    return RevisionJob(
-        config_path=str(config.path), framework=fw.name, revision=revision.sha, build=build_to_dict(build),
-        models=models, variants=variants, records_dir=str(layout.records(fw.name)),
-        work_dir=str(layout.cache / "work" / fw.name / revision.sha[:16]), cache_dir=str(layout.cache),
-        repeats=request.repeats or config.repeats, eval_count=request.eval_count, force=request.force,
-    )
+    return models, variants
 
 
 def _save_status(layout: Layout, outcome: FrameworkOutcome) -> FrameworkOutcome:
