@@ -202,7 +202,7 @@ def test_a_torn_newest_record_is_said_shown_from_the_one_before_and_proved_again
     assert t("publish") == 0
     out = capsys.readouterr().out
     assert (f"synth: record {shas[2][:8]}/linear--default.json was torn: set aside as linear--default.json.torn; "
-            f"the page shows linear--default from {shas[1][:8]}, the revision before until a run proves it "
+            f"the page shows linear--default from {shas[1][:8]}, the revision before, until a run proves it "
             f"again") in out
     page = (t.html / "index.html").read_text()
     assert "no results yet" not in page and "1,001" in page and "1,002" in page  # linear from shas[1], mlp newest

@@ -185,7 +185,7 @@ def latest_records(layout: Layout, fw: str, known: dict[str, dict], say=print) -
     for stem, sha in torn.items():
         label = (known.get(seen[stem][0], {}).get("label") or seen[stem][0][:8]) if stem in seen else ""
         say(f"{fw}: record {sha[:8]}/{stem}.json was torn: set aside as {stem}.json.torn; the page shows "
-            + (f"{stem} from {label}, the revision before" if label else f"no figures for {stem}")
+            + (f"{stem} from {label}, the revision before," if label else f"no figures for {stem}")
             + " until a run proves it again")
     return list(seen.values())
 
