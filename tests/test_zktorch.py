@@ -1,0 +1,66 @@
+"""zkTorch: its ptau challenge file, its config, its output parsed (recorded from real runs), and a real
+proof where a clone of zkTorch is at hand (ZKML_ZKTORCH_REPO=/path/to/zk-torch; CI has no GitHub)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tracker.adapters import ptau_challenge as pc
+from tracker.adapters.zktorch import (
+    DEFAULTS,
+    OUTPUTS,
+    parse_timings,
+    record_runs,
+    write_inputs,
+    zktorch_failure,
+)
+from tracker.records import ModelResult, StageResult
+
+SAMPLES = Path(__file__).parent / "samples"
+REPO = os.environ.get("ZKML_ZKTORCH_REPO")
+NEWEST = "63b9c68"
+
+
+def _affine_times(k: int, pt: tuple[int, int]) -> tuple[int, int]:
+    """k * pt on y^2 = x^3 + 3 by the schoolbook affine formulas: an independent check of the fast code."""
+    def add(a, b):
+        if a is None:
+            return b
+        if a == b:
+            lam = 3 * a[0] * a[0] * pow(2 * a[1], -1, pc.P) % pc.P
+        else:
+            lam = (b[1] - a[1]) * pow(b[0] - a[0], -1, pc.P) % pc.P
+        x = (lam * lam - a[0] - b[0]) % pc.P
+        return x, (lam * (a[0] - x) - a[1]) % pc.P
+    out = None
+    for _ in range(k):
+        out = add(out, pt)
+    return out
+
+
+def test_challenge_file_has_the_layout_zktorch_reads():
+    data = b"".join(pc.challenge_chunks(7))
+    n = 128
+    assert len(data) == 64 + 64 * (2 * n - 1) + 128 * n + 2 * 64 * n + 128 == 49280  # zkTorch's own `challenge`
+    g1 = [(int.from_bytes(data[64 + 64 * i:96 + 64 * i], "big"), int.from_bytes(data[96 + 64 * i:128 + 64 * i], "big"))
+          for i in range(3)]
+    assert g1[0] == (1, 2)
+    assert g1[1] == _affine_times(pc.TAU, (1, 2)) and g1[2] == _affine_times(pc.TAU ** 2, (1, 2))
+    g2_at = 64 + 64 * (2 * n - 1)
+    assert data[g2_at:g2_at + 128] == pc.g2_bytes(pc.G2)
+    assert pc.on_curve(pc.Fq2, pc.G2_B, pc.G2)
+
+
+@pytest.mark.skipif(not REPO, reason="set ZKML_ZKTORCH_REPO to a clone of zkTorch to compare with its own file")
+def test_challenge_file_starts_like_the_one_zktorch_ships():
+    import subprocess
+
+    shipped = subprocess.run(["git", "-C", REPO, "show", f"{NEWEST}:challenge"], capture_output=True,
+                             check=True).stdout
+    ours = b"".join(pc.challenge_chunks(7))
+    g2_at = 64 + 64 * 255
+    assert len(shipped) == len(ours)
+    assert shipped[64:128] == ours[64:128] and shipped[g2_at:g2_at + 128] == ours[g2_at:g2_at + 128]
