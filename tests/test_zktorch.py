@@ -64,3 +64,39 @@ def test_challenge_file_starts_like_the_one_zktorch_ships():
     g2_at = 64 + 64 * 255
     assert len(shipped) == len(ours)
     assert shipped[64:128] == ours[64:128] and shipped[g2_at:g2_at + 128] == ours[g2_at:g2_at + 128]
+
+
+def zktorch_config(repo: str) -> str:
+    """The zktorch entry of frameworks.yaml with `repo:` pointed at a local clone."""
+    text = (Path(__file__).resolve().parents[1] / "frameworks.yaml").read_text()
+    entry = text[text.index("  - name: zktorch"):]
+    entry = entry.replace("repo: https://github.com/uiuc-kang-lab/zk-torch", f"repo: {repo}")
+    return "version: 1\nframeworks:\n" + entry
+
+
+@pytest.mark.skipif(not REPO, reason="needs a clone of zkTorch: set ZKML_ZKTORCH_REPO=/path/to/zk-torch "
+                                     "(its first cargo build compiles arkworks, plonky2 and tract: 20-30 min)")
+def test_newest_commit_builds_with_cargo_and_proves_a_tiny_net(tmp_path, test_cache):
+    from tracker.adapters import get_adapter
+    from tracker.adapters.base import Job
+    from tracker.build import ensure_build
+    from tracker.config import load_config
+    from tracker.history import open_history
+    from tracker.models.zoo import get_model
+
+    (tmp_path / "frameworks.yaml").write_text(zktorch_config(REPO))
+    fw, cache = load_config(tmp_path / "frameworks.yaml").framework("zktorch"), test_cache / "tracker-cache"
+    history = open_history(fw, cache)
+    revision = history.resolve(NEWEST)
+    built = ensure_build(fw, revision, get_adapter("zktorch"), cache, checkout=history.checkout_fn(revision))
+    assert built.build is not None, built.reason
+    assert (built.build.path / "bin" / "zk_torch").is_file()
+    job = Job(fw, built.build, get_model("mlp"), fw.variants[0], tmp_path / "mlp", cache, repeats=2)
+    result = get_adapter("zktorch").prove(job)
+    assert result.status == "ok", result.reason
+    for stage in ("witness", "setup", "prove", "verify"):
+        assert len(result.stages[stage].samples_s) == 2 and all(s > 0 for s in result.stages[stage].samples_s)
+        assert result.stages[stage].peak_rss_bytes == result.stages["zk_torch"].peak_rss_bytes > 0
+    assert result.sizes["proof_bytes"] == (tmp_path / "mlp" / "final_proofs").stat().st_size > 0
+    assert result.accuracy == {} and result.provenance["accuracy"].startswith("not measured")
+    assert result.settings == DEFAULTS
