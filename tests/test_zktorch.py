@@ -100,3 +100,52 @@ def test_newest_commit_builds_with_cargo_and_proves_a_tiny_net(tmp_path, test_ca
     assert result.sizes["proof_bytes"] == (tmp_path / "mlp" / "final_proofs").stat().st_size > 0
     assert result.accuracy == {} and result.provenance["accuracy"].startswith("not measured")
     assert result.settings == DEFAULTS
+
+
+def test_phase_times_are_read_from_zktorchs_timing_tree():
+    runs = parse_timings((SAMPLES / "zktorch" / "linear-63b9c68.log").read_text())
+    assert len(runs) == 1
+    assert runs[0] == {"root": 15.6718, "run witness generation": 0.0003, "setup and encode models": 14.8791,
+                       "encode inputs": 0.0009, "encode outputs": 0.0130, "prove": 0.1535, "verify": 0.0220}
+    result = ModelResult("zktorch", "63b9c68", "linear", "default")
+    result.add(StageResult("zk_torch", samples_s=[15.7], peak_rss_bytes=13_762_560))
+    record_runs(result, runs + runs)
+    assert result.stages["setup"].samples_s == [14.8791, 14.8791]
+    assert result.stages["prove"].samples_s == pytest.approx([0.1674, 0.1674])  # encode inputs + outputs + prove
+    assert result.stages["verify"].samples_s == [0.0220, 0.0220]
+    assert result.stages["witness"].samples_s == [0.0003, 0.0003]
+    assert {s.peak_rss_bytes for s in result.stages.values()} == {13_762_560}
+
+
+def test_a_run_without_a_timing_tree_is_an_error():
+    result = ModelResult("zktorch", "63b9c68", "linear", "default")
+    result.add(StageResult("zk_torch", samples_s=[1.0]))
+    record_runs(result, parse_timings("Cargo run was successful.\n"))
+    assert result.status == "error" and "no complete timing tree" in result.reason
+
+
+def test_zktorchs_own_failures_are_named():
+    hardmax = zktorch_failure((SAMPLES / "zktorch" / "hardmax-63b9c68.log").read_text())
+    assert hardmax == ("unsupported", "zkTorch panicked at src/onnx.rs:241:4: Unsupported onnx operation: Hardmax")
+    cq = zktorch_failure((SAMPLES / "zktorch" / "cq-error-63b9c68.log").read_text())
+    assert cq == ("error", "zkTorch: CQ Error: CQOutOfRangeError { input: -2167 } (a value outside the lookup range)")
+    other = zktorch_failure("thread 'main' panicked at src/util/prover.rs:9:1:\nindex out of bounds\n")
+    assert other == ("error", "zkTorch panicked at src/util/prover.rs:9:1: index out of bounds")
+    assert zktorch_failure((SAMPLES / "zktorch" / "linear-63b9c68.log").read_text()) is None
+
+
+def test_the_config_has_every_field_zktorch_reads(tmp_path):
+    from types import SimpleNamespace
+
+    from tracker.models.zoo import get_model
+
+    job = SimpleNamespace(workdir=tmp_path, model=get_model("mlp"))
+    config = yaml.safe_load(write_inputs(job, DEFAULTS, tmp_path / "challenge-11").read_text())
+    # src/util/config.rs at 63b9c68: Config { task, onnx, ptau, sf, prover, verifier }
+    assert config["onnx"] == {"model_path": "model.onnx", "input_path": "input.json"}
+    assert config["ptau"] == {"ptau_path": str(tmp_path / "challenge-11"), "pow_len_log": 11, "loaded_pow_len_log": 11}
+    assert config["sf"] == {"scale_factor_log": 2, "cq_range_log": 10, "cq_range_lower_log": 9}
+    assert config["prover"] == {**OUTPUTS, "enable_layer_setup": True}
+    assert set(config["verifier"]) == {"enc_model_path", "enc_input_path", "enc_output_path", "proof_path"}
+    data = yaml.safe_load((tmp_path / "input.json").read_text())
+    assert len(data["input_data"]) == 1 and len(data["input_data"][0]) == 16  # mlp: 4x4 digits, one image

@@ -45,7 +45,8 @@ SIZES = {"proof_bytes": "final_proofs", "proof_unfolded_bytes": "proofs", "acc_p
 PHASES = {"witness": ("run witness generation",), "setup": ("setup and encode models",),
           "prove": ("encode inputs", "encode outputs", "prove"), "verify": ("verify",)}
 TIMING_RE = re.compile(r"\] ((?:\| )*)([0-9.]+)s to (.+)$")
-PANIC_RE = re.compile(r"thread '[^']*' panicked at ([^\n]*?):?\n(.+)")
+PANIC_RE = re.compile(r"thread '[^']*'(?: \(\d+\))? panicked at ([^\n]*?):?\n(.+)")
+UNWRAP_RE = re.compile(r"^called `(?:Result|Option)::unwrap\(\)` on an `Err` value: \"?(.*?)\"?$")
 UNSUPPORTED_RE = re.compile(r"unsupported|not supported|not implemented|only supports?|not found", re.I)
 
 
@@ -172,6 +173,8 @@ def zktorch_failure(log: str) -> tuple[str, str] | None:
     panic = PANIC_RE.search(log)
     if not panic:
         return None
-    message = panic.group(2).strip()[:300]
+    message = panic.group(2).strip()
+    unwrapped = UNWRAP_RE.match(message)
+    message = (unwrapped.group(1) if unwrapped else message)[:300]
     status = "unsupported" if UNSUPPORTED_RE.search(message) else "error"
     return status, f"zkTorch panicked at {panic.group(1)}: {message}"
