@@ -149,3 +149,18 @@ def test_the_config_has_every_field_zktorch_reads(tmp_path):
     assert set(config["verifier"]) == {"enc_model_path", "enc_input_path", "enc_output_path", "proof_path"}
     data = yaml.safe_load((tmp_path / "input.json").read_text())
     assert len(data["input_data"]) == 1 and len(data["input_data"][0]) == 16  # mlp: 4x4 digits, one image
+
+
+@pytest.mark.parametrize("files, proof, unfolded", [
+    ({"proofs": 700, "final_proofs": 300, "acc_proofs": 50}, 300, 700),  # 7bdd0bb on: final_proofs
+    ({"proofs": 300}, 300, None),  # before: verify wrote the folded proof over `proofs`
+])
+def test_proof_size_is_the_folded_final_proof(tmp_path, files, proof, unfolded):
+    from tracker.adapters.zktorch import record_sizes
+
+    for name, size in files.items():
+        (tmp_path / name).write_bytes(b"\0" * size)
+    result = ModelResult("zktorch", "x", "linear", "default")
+    record_sizes(result, tmp_path)
+    assert result.sizes["proof_bytes"] == proof and result.sizes.get("proof_unfolded_bytes") == unfolded
+    assert result.provenance["proof"].endswith("(final_proofs)" if unfolded else "(proofs)")

@@ -39,9 +39,9 @@ DEFAULTS = {"scale_factor_log": 2, "cq_range_log": 10, "cq_range_lower_log": 9, 
 OUTPUTS = {"model_path": "models", "setup_path": "setups", "enc_model_path": "modelsEnc",
            "enc_input_path": "inputsEnc", "enc_output_path": "outputsEnc", "proof_path": "proofs",
            "acc_proof_path": "acc_proofs", "final_proof_path": "final_proofs"}
-SIZES = {"proof_bytes": "final_proofs", "proof_unfolded_bytes": "proofs", "acc_proof_bytes": "acc_proofs",
-         "enc_model_bytes": "modelsEnc", "enc_input_bytes": "inputsEnc", "enc_output_bytes": "outputsEnc",
-         "setup_bytes": "setups", "model_data_bytes": "models"}
+SIZES = {"proof_unfolded_bytes": "proofs", "acc_proof_bytes": "acc_proofs", "enc_model_bytes": "modelsEnc",
+         "enc_input_bytes": "inputsEnc", "enc_output_bytes": "outputsEnc", "setup_bytes": "setups",
+         "model_data_bytes": "models"}
 PHASES = {"witness": ("run witness generation",), "setup": ("setup and encode models",),
           "prove": ("encode inputs", "encode outputs", "prove"), "verify": ("verify",)}
 TIMING_RE = re.compile(r"\] ((?:\| )*)([0-9.]+)s to (.+)$")
@@ -92,15 +92,13 @@ class ZktorchAdapter(Adapter):
         if ran is None:
             return
         record_runs(result, parse_timings(text))
-        result.sizes.update({k: file_size(job.workdir / name) for k, name in SIZES.items()
-                             if file_size(job.workdir / name)})
+        record_sizes(result, job.workdir)
         result.provenance.update({
             "timing": "zkTorch's own phase timers (plonky2 TimingTree at RUST_LOG=debug), one run per repeat; "
                       "prove = encode inputs + encode outputs + prove",
             "memory": "peak RSS of the whole zk_torch process: ptau load, witness, setup, prove and verify",
             "ptau": f"challenge file made by the tracker with a known tau ({TAU}): insecure, for benchmarks",
             "accuracy": "not measured: zk_torch prints no model outputs, only commitments to them",
-            "proof": "proof_bytes is the folded final proof (final_proofs)",
         })
 
 
@@ -163,6 +161,18 @@ def record_runs(result: ModelResult, runs: list[dict[str, float]]) -> None:
     for stage, names in PHASES.items():
         result.add(StageResult(stage, samples_s=[sum(r[n] for n in names) for r in complete],
                                peak_rss_bytes=peak))
+
+
+def record_sizes(result: ModelResult, workdir: Path) -> None:
+    """The folded final proof is `final_proofs` from 7bdd0bb (2025-05-05); before, verify wrote it over
+    `proofs` (the proofs before folding), so there `proofs` is the final proof and no unfolded size is kept."""
+    sizes = {k: file_size(workdir / name) for k, name in SIZES.items() if file_size(workdir / name)}
+    final = "final_proofs" if file_size(workdir / "final_proofs") else "proofs"
+    if final == "proofs":
+        sizes.pop("proof_unfolded_bytes", None)
+    sizes["proof_bytes"] = file_size(workdir / final)
+    result.sizes.update(sizes)
+    result.provenance["proof"] = f"proof_bytes is the folded final proof ({final})"
 
 
 def zktorch_failure(log: str) -> tuple[str, str] | None:
