@@ -23,7 +23,7 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 SAFE_URL_RE = re.compile(r"^(https?|git|ssh)://[^\s]+$")
 HISTORY_KINDS = ("releases", "commits")
 REGISTRIES = ("pypi", "npm")
-BUILD_KINDS = ("pip", "npm", "commands", "none")
+BUILD_KINDS = ("pip", "npm", "commands", "cargo", "none")
 SETUP_KINDS = ("trusted", "universal", "transparent", "none")
 # bounds on the file itself: a config is a few KiB and a few levels deep; past these it is a mistake or an attack
 MAX_BYTES = 1 << 20
@@ -83,6 +83,8 @@ class BuildRecipe:
     env: tuple[tuple[str, str], ...] = ()
     toolchains: tuple[str, ...] = ()
     python: str | None = None
+    features: tuple[str, ...] = ()   # cargo: `--features`
+    binaries: tuple[str, ...] = ()   # cargo: the `--bin` targets kept with each revision's build
 
 
 @dataclass(frozen=True)
@@ -474,7 +476,8 @@ def _selection(at: _At) -> Selection:
 
 
 def _build(at: _At) -> BuildRecipe:
-    keys = at.mapping(("kind", "requirements", "commands", "env", "toolchains", "python"), required=("kind",))
+    keys = at.mapping(("kind", "requirements", "commands", "env", "toolchains", "python", "features", "binaries"),
+                      required=("kind",))
     kind = keys["kind"].choice(BUILD_KINDS)
     commands = keys["commands"].strings() if "commands" in keys else ()
     requirements = keys["requirements"].strings() if "requirements" in keys else ()
@@ -482,6 +485,7 @@ def _build(at: _At) -> BuildRecipe:
         raise (keys.get("commands") or at).fail("a 'commands' build needs a non-empty list of commands")
     if kind in ("pip", "npm") and not requirements:
         raise (keys.get("requirements") or at).fail(f"a '{kind}' build needs a non-empty list of requirements")
+    cargo = _cargo_fields(at, keys, kind)
     env: list[tuple[str, str]] = []
     if "env" in keys:
         for name, value in keys["env"].mapping(tuple(_env_names(keys["env"]))).items():
@@ -489,8 +493,25 @@ def _build(at: _At) -> BuildRecipe:
     return BuildRecipe(
         kind=kind, requirements=requirements, commands=commands, env=tuple(env),
         toolchains=keys["toolchains"].strings() if "toolchains" in keys else (),
-        python=keys["python"].string() if "python" in keys else None,
+        python=keys["python"].string() if "python" in keys else None, **cargo,
     )
+
+
+CARGO_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_/-]*$")
+
+
+def _cargo_fields(at: _At, keys: dict[str, _At], kind: str) -> dict[str, tuple[str, ...]]:
+    """`features` and `binaries` belong to a cargo build, which needs at least one binary to keep."""
+    for key in ("features", "binaries"):
+        if key in keys and kind != "cargo":
+            raise keys[key].fail(f"only a 'cargo' build takes {key}")
+    if kind == "cargo" and "binaries" not in keys:
+        raise at.fail("a 'cargo' build needs 'binaries': the --bin targets to keep")
+    out = {key: keys[key].strings(lambda x: x.string(CARGO_NAME_RE, "a cargo feature or target name"))
+           for key in ("features", "binaries") if key in keys}
+    if kind == "cargo" and not out["binaries"]:
+        raise keys["binaries"].fail("a 'cargo' build needs a non-empty list of binaries")
+    return out
 
 
 def _env_names(at: _At) -> list[str]:

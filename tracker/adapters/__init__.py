@@ -10,6 +10,7 @@ from tracker.adapters.opml import OpmlAdapter
 from tracker.adapters.orion import OrionAdapter
 from tracker.adapters.pending import pending
 from tracker.adapters.zkml import ZkmlAdapter
+from tracker.adapters.zktorch import ZktorchAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     EzklAdapter.name: EzklAdapter,
@@ -19,6 +20,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
     OrionAdapter.name: OrionAdapter,
     ZkmlAdapter.name: ZkmlAdapter,
     OpmlAdapter.name: OpmlAdapter,
+    ZktorchAdapter.name: ZktorchAdapter,
 }
 
 

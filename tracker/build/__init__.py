@@ -1,7 +1,8 @@
 """A revision made runnable, once: isolated builds cached by (revision, recipe hash).
 
 Each build lives in its own directory under the cache (a venv for `pip` recipes, an npm prefix for `npm`
-recipes, a source checkout plus the recipe's commands for `commands`), and ends with a `build.json`
+recipes, a source checkout plus the recipe's commands for `commands`, a checkout built by cargo with its
+binaries copied out of one shared target dir for `cargo`: tracker.build.cargo), and ends with a `build.json`
 written atomically: `ok` with what the adapter needs to call it, or `failed` with the reason and the log.
 A build directory without that file was interrupted and is started again; a finished one, successful or
 not, is never redone for the same recipe, so a second run of the same revision does no install at all.
@@ -13,11 +14,13 @@ import json
 import os
 import shutil
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 from tracker.adapters.base import Adapter, Build
+from tracker.build.cargo import CargoBuildFailed, cargo_build
 from tracker.config import BuildRecipe, Framework
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.history.revisions import Revision
@@ -39,7 +42,11 @@ class BuildOutcome:
 
 
 def recipe_hash(framework: Framework) -> str:
-    data = json.dumps({"adapter": framework.adapter, "recipe": asdict(framework.build)}, sort_keys=True)
+    recipe = asdict(framework.build)
+    for key in ("features", "binaries"):  # cargo's fields: left out when empty, so other kinds keep their hash
+        if not recipe.get(key):
+            recipe.pop(key, None)
+    data = json.dumps({"adapter": framework.adapter, "recipe": recipe}, sort_keys=True)
     return hashlib.sha256(data.encode()).hexdigest()[:12]
 
 
@@ -58,6 +65,7 @@ def ensure_build(framework: Framework, revision: Revision, adapter: Adapter, cac
     where.mkdir(parents=True)
     log = where / "build.log"
     source = None
+    started = time.perf_counter()
     try:
         if checkout is not None:
             source = where / "src"
@@ -69,6 +77,9 @@ def ensure_build(framework: Framework, revision: Revision, adapter: Adapter, cac
         marker = {"status": "failed", "reason": f"build failed: {exc.reason}"}
     except BuildError as exc:
         marker = {"status": "failed", "reason": f"build failed: {exc}"}
+    except CargoBuildFailed as exc:  # the compiler's error lines are kept with the reason
+        marker = {"status": "failed", "reason": f"build failed: {exc}", "cargo": exc.details}
+    marker["seconds"] = round(time.perf_counter() - started, 3)
     marker.update(version=BUILD_VERSION, revision=revision.sha, label=revision.label, log=str(log))
     atomic_write_json(where / "build.json", marker)
     return _from_marker(marker, where, cached=False)
@@ -99,6 +110,8 @@ def _recipe_build(fw: Framework, revision: Revision, source: Path | None, where:
     reqs = [_fill(r, revision) for r in recipe.requirements]
     env = {**os.environ, **dict(recipe.env)}
     python = node_prefix = None
+    if recipe.kind == "cargo":
+        return cargo_build(fw, revision, source, where, log)
     if recipe.kind == "pip":
         base = recipe.python or sys.executable
         run_measured([base, "-m", "venv", where / "venv"], log_path=log, limits=INSTALL_LIMITS)

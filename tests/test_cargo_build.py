@@ -1,0 +1,163 @@
+"""The `cargo` build kind on a tiny crate in a throwaway git repo (no dependencies: it builds offline).
+
+Three commits: two that compile, printing different numbers (both build into the one shared target
+dir, so each build must keep its own binary), and one that does not compile.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.synthetic import _git
+from tracker.adapters import get_adapter
+from tracker.build import build_dir, ensure_build
+from tracker.build.cargo import compiler_errors, failure_reason, shared_target_dir
+from tracker.config import ConfigError, load_config
+from tracker.history import open_history
+
+pytestmark = pytest.mark.skipif(shutil.which("cargo") is None, reason="needs cargo on PATH")
+
+CARGO_TOML = '[package]\nname = "tiny"\nversion = "0.1.0"\nedition = "2021"\n\n[features]\nloud = []\n'
+MAIN = 'fn main() {{\n    let n: u32 = {value};\n    #[cfg(feature = "loud")]\n    println!("loud {{}}", n);\n}}\n'
+BROKEN = 'fn main() {\n    let n: u32 = "seven";\n    println!("{}", n);\n}\n'
+
+
+def make_crate(path: Path) -> list[str]:
+    """Three commits: prints 1, prints 2, does not compile (a string where a u32 goes)."""
+    path.mkdir()
+    _git(path, "init", "-q", "-b", "main")
+    (path / "Cargo.toml").write_text(CARGO_TOML)
+    (path / "src").mkdir()
+    shas = []
+    for i, text in enumerate([MAIN.format(value=1), MAIN.format(value=2), BROKEN]):
+        (path / "src" / "main.rs").write_text(text)
+        _git(path, "add", "-A")
+        _git(path, "commit", "-q", "-m", f"step {i}", when=1_700_000_000 + i)
+        shas.append(_git(path, "rev-parse", "HEAD").strip())
+    return shas
+
+
+def config(repo: Path, extra: str = "") -> str:
+    return f"""version: 1
+frameworks:
+  - name: tiny
+    adapter: command
+    proof_system: none
+    model_format: ONNX
+    repo: {repo}
+    history: {{kind: commits, branch: main}}
+    build:
+      kind: cargo
+      features: [loud]
+      binaries: [tiny]
+      env: {{CARGO_NET_OFFLINE: "true", RUSTC_BOOTSTRAP: "1"}}{extra}
+    stages: {{prove: "true"}}
+"""
+
+
+@pytest.fixture()
+def crate(tmp_path):
+    shas = make_crate(tmp_path / "tiny")
+    (tmp_path / "frameworks.yaml").write_text(config(tmp_path / "tiny"))
+    fw = load_config(tmp_path / "frameworks.yaml").framework("tiny")
+    cache = tmp_path / "cache"
+    history = open_history(fw, cache)
+    revisions = {r.sha: r for r in history.revisions()}
+    return fw, cache, history, [revisions[s] for s in shas]
+
+
+def build(fw, cache, history, revision):
+    return ensure_build(fw, revision, get_adapter("command"), cache, checkout=history.checkout_fn(revision))
+
+
+def test_two_commits_share_one_target_dir_and_keep_their_own_binaries(crate):
+    fw, cache, history, (first, second, _) = crate
+    one, two = build(fw, cache, history, first), build(fw, cache, history, second)
+    assert one.build is not None and two.build is not None, (one.reason, two.reason)
+    assert not one.cached and not two.cached
+    outputs = [subprocess.run([b.build.path / "bin" / "tiny"], capture_output=True, text=True, check=True).stdout
+               for b in (one, two)]
+    assert outputs == ["loud 1\n", "loud 2\n"]  # the second build did not overwrite the first's binary
+    facts = json.loads((two.build.path / "cargo.json").read_text())
+    assert facts["command"] == "cargo build --release --features loud --bin tiny"
+    assert facts["target_dir"] == str(shared_target_dir(two.build.path)) == str(cache / "builds" / "tiny" / "cargo-target")
+    assert facts["seconds"] > 0 and facts["binaries"] == ["tiny"] and facts["toolchain"].startswith("rustc ")
+    marker = json.loads((two.build.path / "build.json").read_text())
+    assert marker["status"] == "ok" and marker["seconds"] >= facts["seconds"]
+
+
+def test_a_commit_that_does_not_compile_keeps_the_compiler_errors(crate):
+    fw, cache, history, (_, _, broken) = crate
+    outcome = build(fw, cache, history, broken)
+    assert outcome.build is None
+    assert outcome.reason.startswith("build failed: cargo: error[E0308]: mismatched types at src/main.rs:2:18")
+    marker = json.loads((build_dir(cache, fw, broken) / "build.json").read_text())
+    assert marker["status"] == "failed" and marker["seconds"] > 0
+    errors = marker["cargo"]["errors"]
+    assert errors[0] == "error[E0308]: mismatched types"
+    assert any('let n: u32 = "seven";' in line for line in errors)
+    assert errors[-1].startswith("error: could not compile `tiny`")
+    assert (build_dir(cache, fw, broken) / "cargo-errors.txt").read_text().splitlines() == errors
+    assert not (build_dir(cache, fw, broken) / "bin").exists()
+
+
+def test_a_second_build_of_the_same_commit_is_read_from_the_cache(crate, monkeypatch, tmp_path):
+    fw, cache, history, (first, _, broken) = crate
+    made, failed = build(fw, cache, history, first), build(fw, cache, history, broken)
+    log = build_dir(cache, fw, first) / "build.log"
+    before = log.read_text()
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))  # a cargo started now would not be found
+    again, failed_again = build(fw, cache, history, first), build(fw, cache, history, broken)
+    assert again.cached and again.build == made.build
+    assert failed_again.cached and failed_again.reason == failed.reason
+    assert log.read_text() == before
+
+
+def test_the_recipe_is_part_of_the_cache_key(crate, tmp_path):
+    fw, cache, history, (first, _, _) = crate
+    (tmp_path / "other.yaml").write_text(config(tmp_path / "tiny").replace("features: [loud]", "features: []"))
+    quiet = load_config(tmp_path / "other.yaml").framework("tiny")
+    assert build_dir(cache, quiet, first) != build_dir(cache, fw, first)
+    made = build(quiet, cache, history, first)
+    assert made.build is not None and not made.cached
+    assert subprocess.run([made.build.path / "bin" / "tiny"], capture_output=True, text=True).stdout == ""
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("      binaries: [tiny]\n", "", "f.yaml:9: frameworks[0].build: a 'cargo' build needs 'binaries'"),
+    ("binaries: [tiny]", "binaries: []", "f.yaml:12: frameworks[0].build.binaries: a 'cargo' build needs a "
+                                          "non-empty list of binaries"),
+    ("binaries: [tiny]", "binaries: [--all]", "f.yaml:12: frameworks[0].build.binaries[0]: '--all' is not valid"),
+    ("kind: cargo", "kind: commands\n      commands: [make]", "frameworks[0].build.features: only a 'cargo' "
+                                                              "build takes features"),
+])
+def test_bad_cargo_recipes_name_the_line_and_field(tmp_path, old, new, message):
+    (tmp_path / "f.yaml").write_text(config(tmp_path).replace(old, new))
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "f.yaml")
+    assert message in str(info.value)
+
+
+def test_error_lines_are_picked_from_cargo_output():
+    log = """   Compiling tiny v0.1.0 (/src)
+warning: unused variable: `x`
+ --> src/lib.rs:1:5
+error[E0425]: cannot find value `y` in this scope
+ --> src/main.rs:3:13
+  |
+3 |     let z = y;
+  |             ^ not found in this scope
+
+error: could not compile `tiny` (bin "tiny") due to 1 previous error
+"""
+    errors = compiler_errors(log)
+    assert errors == ["error[E0425]: cannot find value `y` in this scope", " --> src/main.rs:3:13", "  |",
+                      "3 |     let z = y;", "  |             ^ not found in this scope",
+                      'error: could not compile `tiny` (bin "tiny") due to 1 previous error']
+    assert failure_reason(errors, "exit 101") == \
+        "cargo: error[E0425]: cannot find value `y` in this scope at src/main.rs:3:13"
+    assert failure_reason([], "exited with status 101") == "cargo: exited with status 101"

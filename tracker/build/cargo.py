@@ -1,0 +1,161 @@
+"""`cargo` builds: a revision's checkout compiled in release mode, its binaries kept with the revision.
+
+Dependencies compile once per framework, not once per commit: every revision builds into one shared
+CARGO_TARGET_DIR beside the framework's build dirs, so a later commit recompiles only what changed. That
+dir holds one binary per name, the last one built, so each build copies its binaries into its own build
+dir (`bin/`) while it still holds the dir's lock, and adapters call those copies. cargo decides that a
+crate is fresh by file times, and the checkout carries the commit's own dates (git archive), older than
+what the shared dir holds from a later commit: the checkout's files are dated now before cargo runs, so
+the crate itself is always compiled again (its dependencies are not).
+
+A build that fails keeps what the compiler said: the `error...` lines and a few after each, in
+`cargo-errors.txt` and in `build.json`, with the first of them in the one-line reason.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from tracker.adapters.base import Build
+from tracker.config import Framework
+from tracker.fsutil import atomic_write_json
+from tracker.measure import ChildFailed, Limits, run_measured
+
+CARGO_LIMITS = Limits(timeout_s=3 * 3600)  # a first build compiles every dependency; 2 shared cores are slow
+ERROR_CONTEXT = 6       # lines kept after each error line (where, the code, the hint)
+MAX_ERROR_LINES = 200
+_ERROR_RE = re.compile(r"^error(\[E\d+\])?[:\s]")
+
+
+class CargoBuildFailed(Exception):
+    """cargo did not build the revision; `details` go into build.json beside the one-line reason."""
+
+    def __init__(self, reason: str, details: dict):
+        super().__init__(reason)
+        self.details = details
+
+
+def shared_target_dir(build_dir: Path) -> Path:
+    """One CARGO_TARGET_DIR per framework: the build dirs of a framework are siblings."""
+    return build_dir.parent / "cargo-target"
+
+
+def cargo_command(features: tuple[str, ...], binaries: tuple[str, ...]) -> list[str]:
+    argv = ["cargo", "build", "--release"]
+    if features:
+        argv += ["--features", ",".join(features)]
+    for name in binaries:
+        argv += ["--bin", name]
+    return argv
+
+
+def cargo_build(fw: Framework, revision, source: Path | None, where: Path, log: Path) -> Build:
+    """Build `source` with the recipe's features and environment; keep its binaries in `where/bin`."""
+    from tracker.build import BuildError
+
+    if source is None:
+        raise BuildError("a cargo build needs a source checkout: give the framework a 'commits' history")
+    if shutil.which("cargo") is None:
+        raise BuildError("cargo not on PATH (install Rust: a distribution's cargo package, or rustup)")
+    recipe = fw.build
+    target = shared_target_dir(where)
+    env = {**os.environ, **dict(recipe.env), "CARGO_TARGET_DIR": str(target)}
+    argv = cargo_command(recipe.features, recipe.binaries)
+    facts = {"command": " ".join(argv), "target_dir": str(target), "toolchain": _toolchain(where, env)}
+    offset = log.stat().st_size if log.exists() else 0
+    with _locked(target):
+        _date_now(source)
+        try:
+            m = run_measured(argv, log_path=log, cwd=source, env=env, limits=CARGO_LIMITS)
+        except ChildFailed as exc:
+            errors = compiler_errors(_read_from(log, offset))
+            details = {**facts, "errors": errors, "seconds": exc.measurement.wall_s if exc.measurement else None}
+            (where / "cargo-errors.txt").write_text("\n".join(errors) + "\n")
+            raise CargoBuildFailed(failure_reason(errors, exc.reason), details) from None
+        kept = keep_binaries(target / "release", where / "bin", recipe.binaries)
+    atomic_write_json(where / "cargo.json", {**facts, "seconds": m.wall_s, "cpu_s": m.cpu_s,
+                                             "binaries": kept})
+    return Build(framework=fw.name, revision=revision.sha, path=where, source=source,
+                 version=revision.version, env=recipe.env)
+
+
+def keep_binaries(release: Path, dest: Path, names: tuple[str, ...]) -> list[str]:
+    """Copy the named binaries out of the shared target dir (the next commit's build overwrites them)."""
+    from tracker.build import BuildError
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        built = release / name
+        if not built.is_file():
+            raise BuildError(f"cargo finished but built no binary {name!r} in {release}")
+        shutil.copy2(built, dest / name)
+    return list(names)
+
+
+def compiler_errors(log_text: str) -> list[str]:
+    """Each `error[...]`/`error:` line of cargo's output and up to ERROR_CONTEXT lines after it."""
+    lines = log_text.splitlines()
+    kept: list[str] = []
+    i = 0
+    while i < len(lines) and len(kept) < MAX_ERROR_LINES:
+        if _ERROR_RE.match(lines[i]):
+            block = [lines[i]]
+            for line in lines[i + 1:i + 1 + ERROR_CONTEXT]:
+                if not line.strip() or _ERROR_RE.match(line) or line.startswith("warning"):
+                    break
+                block.append(line)
+            kept += block
+            i += len(block)
+        else:
+            i += 1
+    return kept[:MAX_ERROR_LINES]
+
+
+def failure_reason(errors: list[str], fallback: str) -> str:
+    """One line: the first compiler error, where it is, and how many there were."""
+    heads = [e for e in errors if _ERROR_RE.match(e)]
+    if not heads:
+        return f"cargo: {fallback}"
+    where = next((e.strip()[3:].strip() for e in errors if e.strip().startswith("-->")), "")
+    count = sum(1 for e in heads if not e.startswith("error: could not compile"))
+    text = f"cargo: {heads[0]}" + (f" at {where}" if where else "")
+    return text + (f" ({count} errors, see cargo-errors.txt)" if count > 1 else "")
+
+
+def _toolchain(where: Path, env: dict[str, str]) -> str:
+    out = where / "rustc-version.txt"
+    try:
+        run_measured(["rustc", "--version"], log_path=out, env=env, limits=Limits(timeout_s=60))
+    except ChildFailed as exc:
+        return f"unknown ({exc.reason})"
+    return out.read_text().splitlines()[-1].strip()
+
+
+def _date_now(source: Path) -> None:
+    """Every file of the checkout newer than anything in the shared target dir (see the module's note)."""
+    for path in [source, *source.rglob("*")]:
+        if not path.is_symlink():
+            os.utime(path)
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
+@contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """One build at a time in the shared dir, so the binary copied is the one this build made."""
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".tracker.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
