@@ -12,6 +12,7 @@ tau. Pure Python: 2^15 powers take about half a minute; the file is made once pe
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -168,7 +169,7 @@ def challenge_chunks(power: int) -> Iterator[bytes]:
 
 def write_challenge(path: Path, power: int, publish: Callable[[Path, Path], None]) -> None:
     """Write the file beside `path` and hand it to `publish(tmp, path)` (which must not replace one)."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # two jobs may make the same file at once
     with open(tmp, "wb") as f:
         for chunk in challenge_chunks(power):
             f.write(chunk)

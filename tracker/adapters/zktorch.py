@@ -10,7 +10,7 @@ its "run witness generation". The record's provenance says so.
 
 zkTorch keeps per-layer lookup setups under `layer_setup/` in the work dir and would reuse them in the
 next run: each repeat starts without them, so each setup is a full one. Proof size is the folded final
-proof (`final_proofs`); the proofs before folding and the folding proofs are kept beside it, and the
+proof (`final_proofs`; before 7bdd0bb, `proofs`, which verify overwrote with it); the proofs before folding and the folding proofs are kept beside it, and the
 encodings (commitments to model, input and output) the verifier also reads.
 
 Accuracy is not measured: zk_torch prints no model outputs (only their commitments reach its files).
@@ -82,7 +82,7 @@ class ZktorchAdapter(Adapter):
         call = StageCall("zk_torch", [sys.executable, TIMED, out, str(max(1, job.repeats)), command], out,
                          env={"RUST_LOG": "debug"}, cwd=job.workdir)
         ran = run_stage(job, result, call)
-        text = log.read_text(errors="replace")[offset:] if log.exists() else ""
+        text = log.read_bytes()[offset:].decode(errors="replace") if log.exists() else ""
         failure = zktorch_failure(text)
         if failure:
             result.status = OK  # zkTorch's own message says more than "exited with status 101"
