@@ -6,6 +6,7 @@ file's header names the source file and function that prints each line); their n
 from __future__ import annotations
 
 import struct
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -139,10 +140,25 @@ def test_opml_commands():
         "/src/mlvm/mlvm --outputGolden --basedir=/w/c --program=/src/p.bin --model=/w/m.bin --data=/w/i.bin " \
         "--mipsVMCompatible"
     script = opml.challenge_script(Path("/src"), {"defender": Path("/w/d"), "challenger": Path("/w/f")}, files)
-    assert "npx hardhat run --network localhost scripts/deploy.js" in script
+    assert "npx hardhat run --network localhost $DEPLOY" in script
     assert "OUTPUTFAULT=1 /src/mlvm/mlvm --basedir=/w/f" in script
     assert script.count("scripts/respond.js") == 2 and "for i in 1 2 3" in script and "25; do" in script
     assert script.rstrip().endswith("BASEDIR=/w/d npx hardhat run --network localhost scripts/assert.js")
+
+
+def test_opml_deploys_into_the_jobs_own_dir(tmp_path):
+    """opML's deploy.js writes a fixed /tmp/cannon: the script runs a copy that writes into the job's dir."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "deploy.js").write_text('fs.mkdirSync("/tmp/cannon")\n'
+                                                   'fs.writeFileSync("/tmp/cannon/deployed.json", x)\n')
+    job_dir = tmp_path / "job" / "cannon"
+    script = opml.challenge_script(Path("/src"), {"defender": job_dir, "challenger": tmp_path / "f"},
+                                   {"program": Path("/p"), "model": Path("/m"), "data": Path("/d")})
+    copy_line = next(line for line in script.splitlines() if line.startswith("DEPLOY="))
+    done = subprocess.run(["bash", "-c", copy_line + "; cat $DEPLOY"], cwd=tmp_path, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout == f'fs.mkdirSync("{job_dir}")\nfs.writeFileSync("{job_dir}/deployed.json", x)\n'
+    assert "/tmp/cannon" not in script.replace(copy_line, "")
 
 
 def test_opml_ggml_model_layout():

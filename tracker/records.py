@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from tracker.fsutil import atomic_write_json, read_json, read_state
 RECORD_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # 1: no key
 OK = "ok"
-FAILED_STATUSES = ("error", "crashed", "timeout", "out_of_memory", "skipped", "unsupported")
 
 
 @dataclass
@@ -45,9 +43,6 @@ class StageResult:
     def ok(self) -> bool:
         return self.status == OK
 
-    @property
-    def median_s(self) -> float | None:
-        return statistics.median(self.samples_s) if self.samples_s else None
 
 
 @dataclass

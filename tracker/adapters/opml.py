@@ -146,7 +146,8 @@ def mlvm_command(src: Path, basedir: Path, files: dict[str, Path], golden: bool 
 def challenge_script(src: Path, dirs: dict[str, Path], files: dict[str, Path]) -> str:
     """demo/challenge_simple.sh's game on a local hardhat node, with a challenger whose claim is wrong.
 
-    deploy.js writes /tmp/cannon/deployed.json (a fixed path): it is copied to both parties' dirs.
+    opML's deploy.js writes a fixed /tmp/cannon/deployed.json, which two jobs at once would share: it is
+    run from a copy (beside it, so its relative requires hold) that writes into the defender's own dir.
     """
     d, c = dirs["defender"], dirs["challenger"]
     env = f"PROGRAM_PATH={files['program']} MODEL_PATH={files['model']} DATA_PATH={files['data']} ID=0"
@@ -158,9 +159,10 @@ def challenge_script(src: Path, dirs: dict[str, Path], files: dict[str, Path]) -
         "NODE_PID=$!",
         "trap 'kill $NODE_PID 2>/dev/null || true' EXIT",
         "for i in $(seq 60); do curl -s -o /dev/null http://127.0.0.1:8545 && break; sleep 1; done",
-        "mkdir -p /tmp/cannon",
-        f"{env} {hh} scripts/deploy.js",
-        f"cp /tmp/cannon/deployed.json {d}/ && cp {d}/golden.json {d}/deployed.json {c}/",
+        f"DEPLOY=scripts/.deploy-$$.js; sed 's#/tmp/cannon#{d}#g' scripts/deploy.js > $DEPLOY",
+        "trap 'kill $NODE_PID 2>/dev/null || true; rm -f $DEPLOY' EXIT",
+        f"mkdir -p {d} && {env} {hh} $DEPLOY",
+        f"cp {d}/golden.json {d}/deployed.json {c}/",
         f"OUTPUTFAULT=1 {mlvm_command(src, c, files)}",
         f"{env} BASEDIR={c} {hh} scripts/challenge.js",
         f"for i in {rounds}; do",

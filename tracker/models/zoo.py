@@ -119,9 +119,6 @@ def get_model(name: str) -> Model:
     raise UnknownModel(name)
 
 
-def models_in_suite(suite: str) -> list[Model]:
-    return [get_model(n) for n in SUITES[suite]]
-
 
 def layer_params(model: Model) -> list[tuple[Layer, np.ndarray | None, np.ndarray | None]]:
     """Each layer with its weights: dense [n_in, n_out] + bias [n_out]; conv [out, in, k, k] + bias [out]."""

@@ -33,7 +33,6 @@ class RevisionJob:
     eval_count: int | None = None
     force: bool = False
     progress_log: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
     record_keys: dict[str, str] = field(default_factory=dict)  # variant -> records.record_key
 
     def record_key(self, variant: str) -> str:
