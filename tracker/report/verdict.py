@@ -51,6 +51,8 @@ def load_settings(shared_config: Path) -> Settings:
     """The verdict settings of the shared asv.conf.json; one clear error naming the field if one is wrong."""
     from tracker.run.asv import read_shared_config
 
+    if not shared_config.exists():  # the defaults; asv itself will ask for the file when it runs
+        return Settings()
     table = read_shared_config(shared_config).get(SETTINGS_KEY, {})
     if not isinstance(table, dict):
         raise ConfigError(shared_config, None, SETTINGS_KEY, "must be a table")
