@@ -39,9 +39,11 @@ class Tracker:
                      "--cache", str(cache or self.root / "cache"), *args, ])
 
     def regressions(self, capsys) -> list[dict]:
+        """The regressions, and the timing steps not yet confirmed (a `run` does not re-measure)."""
         capsys.readouterr()
         self("regressions", "--json")
-        return json.loads(capsys.readouterr().out)
+        report = json.loads(capsys.readouterr().out)
+        return report["regressions"] + report["candidates"]
 
     def asv_points(self) -> dict[str, dict]:
         """commit -> {benchmark: value} from asv's result files."""

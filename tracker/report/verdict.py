@@ -38,7 +38,7 @@ class Settings:
     """How sure a verdict must be; from the "tracker_verdicts" table of asv.conf.json."""
 
     min_effect: dict = field(default_factory=lambda: dict(DEFAULT_MIN_EFFECT))
-    detect_alpha: float = 0.001
+    detect_alpha: float = 0.005
     confirm_alpha: float = 0.01
     rounds: int = 5
     confirm_max: int = 10
