@@ -137,7 +137,7 @@ def pairs_to_confirm(changes: Sequence[Change], limit: int) -> list[Pair]:
     """The pairs of the unconfirmed timing regressions, newest suspect last in, at most `limit`."""
     seen: dict[str, Pair] = {}
     for c in changes:
-        if c.status == "candidate" and c.worse and c.pair not in seen:
+        if c.status == "candidate" and c.worse and not c.remeasured and c.pair not in seen:
             seen[c.pair] = Pair(c.framework, c.model, c.variant, c.good.sha, c.bad.sha, c.pair)
     return list(seen.values())[-limit:]
 

@@ -105,6 +105,7 @@ class Change:
     comparison: Comparison | None = None   # measured metrics only
     status: str = "changed"  # deterministic: changed; measured: candidate, confirmed, not_confirmed
     confirmation: dict | None = None
+    remeasured: bool = False  # its pair was measured again (a metric with no fresh samples stays a candidate)
 
     @property
     def worse(self) -> bool:
@@ -230,8 +231,9 @@ def apply_confirmation(change: Change, pair: dict | None) -> None:
     """A candidate whose pair was re-measured takes that verdict for its metric."""
     if change.status != "candidate" or not pair:
         return
+    change.remeasured = True
     judged = pair.get("metrics", {}).get(change.metric.name)
-    if judged is None:
+    if judged is None:  # no fresh samples: the stage was read back from the stage cache, or failed
         return
     change.status = judged["verdict"]
     change.confirmation = {**judged, "rounds": pair.get("rounds"), "measured": pair.get("measured")}
