@@ -232,3 +232,46 @@ def test_a_step_that_vanishes_when_remeasured_is_not_confirmed_and_not_sent(tmp_
     assert t("publish") == 0
     page = (t.html / "index.html").read_text()
     assert "Not confirmed (noise)" in page and "No regressions in the recorded histories" in page
+
+
+def test_a_pair_judged_noise_is_listed_apart_on_the_site_and_not_measured_again(tmp_path):
+    """The records and confirmations as a nightly leaves them; the report and the page read only those."""
+    from tracker import records
+    from tracker.config import load_config
+    from tracker.fsutil import atomic_write_json
+    from tracker.publish.site import write_site
+    from tracker.records import ModelResult, StageResult
+    from tracker.report.confirm import confirmations_path, pairs_to_confirm, remember
+    from tracker.report.regressions import all_changes, find_verdicts
+    from tracker.run.asv import Layout
+
+    (tmp_path / "frameworks.yaml").write_text(
+        "version: 1\nframeworks:\n  - name: synth\n    adapter: command\n    proof_system: none\n"
+        "    model_format: ONNX\n    repo: /nowhere\n    history: {kind: commits, branch: main}\n"
+        "    build: {kind: none}\n    stages: {prove: 'true'}\n")
+    config = load_config(tmp_path / "frameworks.yaml")
+    layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+    shas = [f"{i:040x}" for i in range(6)]
+    for i, sha in enumerate(shas):  # wall time stretched from commit 3 on, CPU time where it was
+        r = ModelResult("synth", sha, "linear", "default")
+        slow = 2.0 if i >= 3 else 1.0
+        r.add(StageResult("prove", samples_s=[slow * x for x in (1.0, 1.01, 0.99)], cpu_s=[0.5, 0.505, 0.495]))
+        r.sizes["proof_bytes"] = 1000
+        records.save(layout.records("synth"), r)
+    atomic_write_json(layout.results / "synth" / "revisions.json", {"version": 1, "revisions": {
+        sha: {"label": sha[-8:], "date": f"2024-01-0{i + 1}T00:00:00+00:00", "subject": f"commit {i}"}
+        for i, sha in enumerate(shas)}})
+    changes = all_changes(config, layout)
+    assert [(c.metric.name, c.bad.sha, c.status) for c in changes] == [("prove_time", shas[3], "candidate")]
+    assert [p.bad for p in pairs_to_confirm(changes, 10)] == [shas[3]]
+
+    remember(confirmations_path(layout, "synth"), changes[0].pair, {"rounds": 5, "metrics": {"prove_time": {
+        "verdict": "not_confirmed", "before": 1.0, "after": 1.02, "ratio": 1.02, "interval": [0.97, 1.08],
+        "p_value": 0.31, "samples": [15, 15]}}})
+    v = find_verdicts(config, layout)
+    assert v.regressions == [] and v.candidates == []
+    assert [(r.metric, r.first_bad, r.evidence["p_value"]) for r in v.not_confirmed] == \
+        [("prove_time", shas[3], 0.31)]
+    assert pairs_to_confirm(all_changes(config, layout), 10) == []  # not measured again
+    page = write_site(config, layout).read_text()
+    assert "Not confirmed (noise)" in page and "p=0.31, 95% 0.97-1.08x, n=15+15, 5 rounds" in page
