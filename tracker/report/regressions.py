@@ -58,7 +58,8 @@ class Regression:
             return "exact" if self.kind == "deterministic" else ""
         low, high = e.get("interval", [float("nan")] * 2)
         text = f"p={e['p_value']:.2g}, 95% {low:.2f}-{high:.2f}x, n={e['samples'][0]}+{e['samples'][1]}"
-        return text + (f", {e['rounds']} rounds" if e.get("rounds") else "")
+        text += f", {e['rounds']} rounds" if e.get("rounds") else ""
+        return text + (f"; CPU time {e['cpu_ratio']:.2f}x" if e.get("cpu_ratio") is not None else "")
 
     def to_json(self) -> dict:
         return {**asdict(self), "ratio": self.ratio, "commits": self.commits}
@@ -138,6 +139,8 @@ def row_of(change, fw: Framework, known: dict, layout: Layout) -> Regression:
             evidence = change.confirmation
     else:
         before, after, evidence = change.good.values[0], change.bad.values[0], {}
+    if change.cpu_ratio is not None:
+        evidence = {**evidence, "cpu_ratio": change.cpu_ratio}
     info = known.get(bad, {})
     skipped = _unmeasured_between(layout, fw, good, bad)
     return Regression(fw.name, change.model, change.variant, change.metric.name, change.metric.unit, bad,

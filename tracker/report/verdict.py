@@ -106,6 +106,7 @@ class Change:
     status: str = "changed"  # deterministic: changed; measured: candidate, confirmed, not_confirmed
     confirmation: dict | None = None
     remeasured: bool = False  # its pair was measured again (a metric with no fresh samples stays a candidate)
+    cpu_ratio: float | None = None  # beside a wall-time change: the same stage's CPU time, same pair
 
     @property
     def worse(self) -> bool:
@@ -204,15 +205,31 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
         return []
     model, variant = recs[0].model, recs[0].variant
     out = []
+    every = {metric.name: points(metric, recs) for metric in METRICS}
     for metric in METRICS:
-        series = points(metric, recs)
+        series = every[metric.name]
         if metric.measured:
             for k, c in measured_steps(series, settings.effect(metric), settings.detect_alpha):
                 out.append(Change(framework, model, variant, metric, series[k - 1], series[k], c, "candidate"))
         else:
             for k in deterministic_changes(series):
                 out.append(Change(framework, model, variant, metric, series[k - 1], series[k]))
+    for change in out:
+        change.cpu_ratio = cpu_beside(change, every)
     return out
+
+
+def cpu_beside(change: Change, every: dict[str, list[Point]]) -> float | None:
+    """For a wall-time change, how the same stage's CPU time moved over the same pair: a wall step with CPU
+    time unchanged is what a neighbour (or waiting) looks like, a CPU step is the prover's own work."""
+    cpu = next((m for m in METRICS if m.effect == "cpu_time" and m.stage == change.metric.stage), None)
+    if change.metric.effect != "wall_time" or cpu is None:
+        return None
+    values = {p.sha: p.values for p in every.get(cpu.name, [])}
+    before, after = values.get(change.good.sha), values.get(change.bad.sha)
+    if not before or not after or statistics.median(before) <= 0:
+        return None
+    return statistics.median(after) / statistics.median(before)
 
 
 def framework_changes(framework: str, results_dir: Path, settings: Settings,
@@ -237,3 +254,6 @@ def apply_confirmation(change: Change, pair: dict | None) -> None:
         return
     change.status = judged["verdict"]
     change.confirmation = {**judged, "rounds": pair.get("rounds"), "measured": pair.get("measured")}
+    cpu = next((m for m in METRICS if m.effect == "cpu_time" and m.stage == change.metric.stage), None)
+    if change.metric.effect == "wall_time" and cpu is not None and cpu.name in pair.get("metrics", {}):
+        change.cpu_ratio = pair["metrics"][cpu.name]["ratio"]
