@@ -15,7 +15,6 @@ from pathlib import Path
 
 from tracker.config import Config, Framework
 from tracker.fsutil import read_json
-from tracker.metrics import BY_NAME
 from tracker.run.asv import Layout
 
 ENTRY_RE = re.compile(r"^benchmarks\.\w+\.track_(?P<metric>\w+)(?P<params>\(.*\))?$")
