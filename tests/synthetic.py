@@ -15,10 +15,13 @@ from pathlib import Path
 START = 1_700_000_000
 PROVER = textwrap.dedent("""\
     import os, sys, time
-    DELAY, PROOF_BYTES = {delay!r}, {proof_bytes!r}
+    DELAY, PROOF_BYTES, WORK, STALL_IF = {delay!r}, {proof_bytes!r}, {work!r}, {stall_if!r}
     stage, workdir = sys.argv[1], sys.argv[2]
     if stage == "prove":
-        time.sleep(DELAY)
+        total = 0
+        for i in range(WORK):  # CPU-bound work: a neighbour stretches its wall time, not its CPU time
+            total += i * i
+        time.sleep(DELAY + (0.3 if STALL_IF and os.path.exists(STALL_IF) else 0.0))
         with open(os.path.join(workdir, "proof"), "wb") as f:
             f.write(b"p" * PROOF_BYTES)
     elif stage == "verify":
@@ -30,6 +33,8 @@ PROVER = textwrap.dedent("""\
 class Step:
     delay: float = 0.1
     proof_bytes: int = 1000
+    work: int = 0  # loop iterations of CPU-bound work in prove (about 10 million a second)
+    stall_if: str = ""  # while this file exists, prove waits 0.3 s more: wall time stretched, CPU time not
     broken: bool = False  # a commit whose build fails
     subject: str = ""
 
@@ -52,7 +57,7 @@ def make_repo(path: Path, steps: list[Step]) -> list[str]:
 def add_commit(path: Path, step: Step, index: int | None = None) -> str:
     if index is None:
         index = int(_git(path, "rev-list", "--count", "HEAD"))
-    source = PROVER.format(delay=step.delay, proof_bytes=step.proof_bytes)
+    source = PROVER.format(delay=step.delay, proof_bytes=step.proof_bytes, work=step.work, stall_if=step.stall_if)
     (path / "prover.py").write_text(source + ("def broken(:\n" if step.broken else ""))
     _git(path, "add", "prover.py")
     _git(path, "commit", "-q", "--allow-empty", "-m", step.subject or f"commit {index}", when=START + index * 86400)

@@ -1,7 +1,6 @@
 """frameworks.yaml: the shipped file loads; every kind of bad file is one line with file:line and field."""
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 

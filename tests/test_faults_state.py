@@ -432,7 +432,7 @@ def test_a_full_disk_is_one_line_and_loses_nothing(tmp_path, capsys, site_assets
 
 def test_a_failing_asv_publish_says_its_error_and_keeps_the_previous_site(tmp_path, capsys, site_assets):
     repo = tmp_path / "repo"
-    shas = make_repo(repo, [Step(delay=0.05) for _ in range(2)])
+    make_repo(repo, [Step(delay=0.05) for _ in range(2)])
     t = tracker(tmp_path, repo, site_assets)
     assert t("run", *LINEAR) == 0
     before = tree(t.html / "synth")

@@ -1,7 +1,6 @@
 """run_measured against real child processes: memory, timeouts, crashes, orphans."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 

@@ -154,7 +154,9 @@ def oom_result(sha: str) -> ModelResult:
 
 def write_results(layout: Layout) -> None:
     halo = layout.results / "halo"
-    for rec in (ok_result(OLD, "mlp", "resources", [9.0]), ok_result(OLD, "cnn", "resources", [0.0123]),
+    older = ok_result(OLD, "mlp", "resources", [9.0])
+    older.sizes["proof_bytes"] = 9_617  # the proof doubled at NEW: a deterministic regression, at its commit
+    for rec in (older, ok_result(OLD, "cnn", "resources", [0.0123]),
                 ok_result(NEW, "mlp", "resources", [2.7, 2.8, 3.1]), oom_result(NEW)):
         records.save(layout.records("halo"), rec)
     atomic_write_json(halo / "revisions.json", {"version": 1, "revisions": {
@@ -163,6 +165,7 @@ def write_results(layout: Layout) -> None:
     atomic_write_json(halo / "status.json", {"status": "ok", "reason": "", "revisions": []})
     atomic_write_json(layout.asv_results("halo") / "ci-box" / f"{NEW[:8]}-existing-py.json", {})
     atomic_write_json(layout.html / "halo" / "index.json", {"revision_to_hash": {"1": OLD, "2": NEW}})
+    # what asv publish wrote: the report reads the records, never this
     atomic_write_json(layout.html / "halo" / "regressions.json", {"regressions": [[
         "benchmarks.ProveTime.track_prove_time('mlp', 'resources')", "graphs/x.json", {}, 0, 2.8, 1.2,
         [[None, 2, 1.2, 2.8]]]]})
@@ -253,8 +256,9 @@ def test_failures_and_frameworks_that_could_not_run_say_why(page):
 
 def test_regressions_panel_links_commit_and_graph(page):
     _html, p = page
-    assert "1.2 s → 2.8 s" in p.all_text and "2.33×" in p.all_text
-    assert (f"halo/index.html#benchmarks.ProveTime.track_prove_time?p-model='mlp'&p-variant='resources'"
+    assert "9.62 KB → 19.2 KB" in p.all_text and "2.00×" in p.all_text
+    assert "1.2 s → 2.8 s" not in p.all_text  # asv's regressions.json is not what the report reads
+    assert (f"halo/index.html#benchmarks.ProofSize.track_proof_size?p-model='mlp'&p-variant='resources'"
             f"&commits={NEW[:8]}") in p.links
 
 
@@ -279,7 +283,7 @@ def test_a_site_with_nothing_run_yet(tmp_path):
     layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
     p = Page(write_site(load_config(tmp_path / "frameworks.yaml"), layout).read_text())
     assert "No figures yet" in p.all_text and "none published yet" in p.all_text
-    assert "not run" in p.all_text and "asv found no regressions" in p.all_text
+    assert "not run" in p.all_text and "No regressions in the recorded histories" in p.all_text
 
 
 def test_asv_page_is_made_to_load_its_libraries_from_the_site(tmp_path):

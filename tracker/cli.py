@@ -6,12 +6,12 @@ import os
 import sys
 from pathlib import Path
 
-from tracker.commands import bisect, list_, nightly, preview, publish, regressions, run
+from tracker.commands import bisect, compare, list_, nightly, preview, publish, regressions, run
 from tracker.config import ConfigError, load_config
 from tracker.fsutil import describe_os_error
 from tracker.run.asv import Layout
 
-COMMANDS = (run, publish, list_, preview, nightly, regressions, bisect)
+COMMANDS = (run, publish, list_, preview, nightly, regressions, bisect, compare)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""One lock for every command that writes results or the site: `run`, `nightly`, `publish`, `bisect`.
+"""One lock for every command that writes results or the site: `run`, `nightly`, `publish`, `bisect`,
+`compare` and `regressions --confirm`.
 
 Two of them at once would interleave asv's writes into the same results and html dirs (two `asv publish`
 into one html dir fail inside asv, each with its error in a log both write into). So a second command

@@ -2,6 +2,13 @@
 
 One table serves the asv suite (one `track_*` benchmark per metric), the comparison page and the
 regression report, so a metric is named, united and extracted in exactly one place.
+
+Every metric has a kind, and the kind decides how a change is judged (tracker.report.verdict):
+- deterministic (sizes, logrows, constraints, accuracy figures): the same build gives the same number, so
+  any change is a change at its exact commit, whatever its size;
+- measured (wall and CPU time of a stage, peak memory): judged on the samples, against a minimum effect
+  for its `effect` family (wall_time, cpu_time, memory) and a significance test, then confirmed.
+Every metric here is lower-is-better.
 """
 from __future__ import annotations
 
@@ -9,6 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from tracker.records import ModelResult
+
+
+DETERMINISTIC = "deterministic"
+MEASURED = "measured"
 
 
 @dataclass(frozen=True)
@@ -19,6 +30,14 @@ class Metric:
     unit: str
     label: str
     value: Callable[[ModelResult], Any]
+    kind: str = DETERMINISTIC
+    effect: str = ""   # the minimum-effect family of a measured metric: wall_time, cpu_time or memory
+    stage: str = ""    # the pipeline stage a timing or memory metric comes from
+    higher_is_better: bool = False  # the accuracies against true labels; every other metric is lower-is-better
+
+    @property
+    def measured(self) -> bool:
+        return self.kind == MEASURED
 
     @property
     def suite_class(self) -> str:
@@ -35,6 +54,14 @@ def _samples(stage: str) -> Callable[[ModelResult], list[float] | None]:
     def get(r: ModelResult) -> list[float] | None:
         s = r.stages.get(stage)
         return list(s.samples_s) if s is not None and s.ok and s.samples_s else None
+    return get
+
+
+def _cpu(stage: str) -> Callable[[ModelResult], list[float] | None]:
+    """CPU time (user + system of the stage's whole process tree), one per sample, where it was recorded."""
+    def get(r: ModelResult) -> list[float] | None:
+        s = r.stages.get(stage)
+        return list(s.cpu_s) if s is not None and s.ok and s.cpu_s else None
     return get
 
 
@@ -55,10 +82,10 @@ def _loss(r: ModelResult) -> float | None:
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("setup_time", "seconds", "setup time", _samples("setup")),
-    Metric("prove_time", "seconds", "prove time", _samples("prove")),
-    Metric("verify_time", "seconds", "verify time", _samples("verify")),
-    Metric("prove_peak_memory", "bytes", "peak prove memory", _peak("prove")),
+    Metric("setup_time", "seconds", "setup time", _samples("setup"), MEASURED, "wall_time", "setup"),
+    Metric("prove_time", "seconds", "prove time", _samples("prove"), MEASURED, "wall_time", "prove"),
+    Metric("verify_time", "seconds", "verify time", _samples("verify"), MEASURED, "wall_time", "verify"),
+    Metric("prove_peak_memory", "bytes", "peak prove memory", _peak("prove"), MEASURED, "memory", "prove"),
     Metric("proof_size", "bytes", "proof size", _key("sizes", "proof_bytes")),
     Metric("vk_size", "bytes", "verifying key size", _key("sizes", "vk_bytes")),
     Metric("pk_size", "bytes", "proving key size", _key("sizes", "pk_bytes")),
@@ -69,18 +96,30 @@ METRICS: tuple[Metric, ...] = (
     # kept lower-is-better (1 - agreement) so that asv's regression detection reads it the right way round
     Metric("accuracy_loss", "fraction", "accuracy loss (top-1 vs float)", _loss),
     # accuracy against the true labels of the evaluation set, as the public benchmark measures a network.
-    # Higher is better for the two accuracies (asv reads any rise as a regression: judge these by
-    # accuracy_drop); float_accuracy moves only with the weights or the evaluation set, a yardstick.
+    # Higher is better for the two accuracies (the tracker's verdicts know it; asv's own graphs read
+    # any rise as a regression: judge those by accuracy_drop); float_accuracy moves only with the weights or the evaluation set, a yardstick.
     Metric("float_accuracy", "fraction", "float model accuracy (true labels; higher is better)",
-           _key("accuracy", "float_accuracy")),
+           _key("accuracy", "float_accuracy"), higher_is_better=True),
     Metric("circuit_accuracy", "fraction", "circuit accuracy (true labels; higher is better)",
-           _key("accuracy", "circuit_accuracy")),
+           _key("accuracy", "circuit_accuracy"), higher_is_better=True),
     # float accuracy - circuit accuracy: what the circuit lost; lower is better (negative: it gained)
     Metric("accuracy_drop", "fraction", "accuracy drop (float - circuit, true labels; lower is better)",
            _key("accuracy", "accuracy_drop")),
+    # CPU time beside wall time: a neighbour on a shared machine stretches wall time, hardly CPU time
+    Metric("setup_cpu_time", "seconds", "setup CPU time", _cpu("setup"), MEASURED, "cpu_time", "setup"),
+    Metric("prove_cpu_time", "seconds", "prove CPU time", _cpu("prove"), MEASURED, "cpu_time", "prove"),
+    Metric("verify_cpu_time", "seconds", "verify CPU time", _cpu("verify"), MEASURED, "cpu_time", "verify"),
 )
 
 BY_NAME = {m.name: m for m in METRICS}
+
+
+def samples(metric: Metric, result: ModelResult) -> list[float]:
+    """The metric's values in one record as a list: the samples of a timing, or the one number."""
+    value = metric.value(result) if result is not None else None
+    if value is None:
+        return []
+    return [float(x) for x in value] if isinstance(value, list) else [float(value)]
 
 
 def summary(value: Any) -> float | None:

@@ -1,8 +1,12 @@
 """`zkml-tracker nightly`: fetch, run what is new, publish, report. Meant for cron or a CI schedule.
 
-Idempotent: with nothing new it builds nothing, runs nothing and publishes nothing. One nightly, run or
-publish at a time (tracker/lock.py); a second one exits at once with status 75. Otherwise the exit status
-is the report's: 0 nothing new regressed, 3 new regressions, 4 new regressions but the alert failed.
+Each new timing candidate is re-measured before it is reported (its revision and the one before,
+interleaved: see `regressions --confirm`); only confirmed ones and deterministic metrics that got worse
+are alerted. Idempotent: with nothing new it builds nothing, runs nothing and publishes nothing. One
+nightly, run or publish at a time (tracker/lock.py); a second one exits at once with status 75. Otherwise the exit status
+is the report's: 0 nothing new regressed, 3 new regressions, 4 new regressions but the alert failed; with
+nothing to report, 1 when a framework could not be followed at all (its branch gone upstream, its history
+unreadable), which the summary names.
 """
 from __future__ import annotations
 
@@ -14,9 +18,14 @@ from tracker.commands.run import print_summary, request_from
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json
 from tracker.lock import holding_lock
-from tracker.report.regressions import find_regressions, key, previously_reported
+from tracker.report.confirm import confirm_candidates
+from tracker.report.regressions import all_changes, find_verdicts, key, previously_reported
+from tracker.report.verdict import load_settings
 from tracker.run.asv import Layout
 from tracker.run.runner import run as run_frameworks
+
+EXIT_FRAMEWORK_FAILED = 1
+
 
 def setup_arguments(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("nightly", help="run new revisions, publish, report regressions", description=__doc__,
@@ -38,16 +47,24 @@ def nightly(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     outcomes = run_frameworks(config, layout, request_from(args, new_only=True))
     ran = sum(len(o.revisions) for o in outcomes)
     print_summary(outcomes)
-    broken = [] if ran or args.no_publish else publish.broken_sites(config, layout)
+    settings = load_settings(config.root / "asv.conf.json")
+    confirmed = confirm_candidates(config, layout, all_changes(config, layout, args.frameworks, settings), settings)
+    broken = [] if ran or confirmed or args.no_publish else publish.broken_sites(config, layout)
     if broken:
         print(f"the published site is incomplete ({', '.join(broken)}): publishing it again")
-    if (ran or broken) and not args.no_publish:
+    if (ran or confirmed or broken) and not args.no_publish:
         publish.publish_all(config, layout)
     seen_file = layout.results / "reported-regressions.json"
     seen = previously_reported(seen_file)
-    rows = [r for r in find_regressions(config, layout, args.frameworks) if key(r) not in seen]
-    print(f"\n{ran} new revision(s) run; {len(rows)} new regression(s)")
+    verdicts = find_verdicts(config, layout, args.frameworks, settings)
+    rows = [r for r in verdicts.regressions if key(r) not in seen]
+    print(f"\n{ran} new revision(s) run; {confirmed} candidate pair(s) re-measured; {len(rows)} new regression(s)")
+    for r in verdicts.not_confirmed:
+        print(f"not confirmed (noise), not alerted: {r.framework} {r.model} [{r.variant}] {r.metric} at {r.label} "
+              f"({r.evidence_text})")
     status = regressions.report(rows, False, args.webhook or os.environ.get(regressions.WEBHOOK_ENV))
     if status != regressions.EXIT_ALERT_FAILED:
         atomic_write_json(seen_file, {"version": 1, "keys": sorted(seen | {key(r) for r in rows})})
+    if status == 0 and any(o.status == "failed" and not o.revisions for o in outcomes):
+        return EXIT_FRAMEWORK_FAILED
     return status

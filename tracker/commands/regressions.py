@@ -1,4 +1,9 @@
-"""`zkml-tracker regressions`: what asv detected, per framework, model, variant and metric.
+"""`zkml-tracker regressions`: what changed, per framework, model, variant and metric, judged by its kind.
+
+Read from the tracker's records (never from the published site). A deterministic metric that got worse is
+a regression at once; a timing or memory step is a candidate until it is re-measured, its two revisions
+interleaved on this machine (`--confirm`, which `nightly` does by itself): confirmed, it is a regression;
+gone, it is listed apart as "not confirmed (noise)" and never alerted.
 
 Exit status: 0 with no regressions, 3 with regressions, 4 if the webhook could not be told (the report
 is still printed). The webhook URL comes from --webhook or $ZKML_TRACKER_WEBHOOK and is never printed.
@@ -10,7 +15,10 @@ import json
 import os
 
 from tracker.config import Config
-from tracker.report.regressions import find_regressions, format_table, post_webhook
+from tracker.lock import holding_lock
+from tracker.report.confirm import confirm_candidates
+from tracker.report.regressions import Verdicts, all_changes, find_verdicts, format_report, format_table, post_webhook
+from tracker.report.verdict import load_settings
 from tracker.run.asv import Layout
 
 WEBHOOK_ENV = "ZKML_TRACKER_WEBHOOK"
@@ -19,17 +27,24 @@ EXIT_ALERT_FAILED = 4
 
 
 def setup_arguments(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("regressions", help="list the regressions asv detected", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser("regressions", help="list the regressions, each judged by its metric's kind",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--framework", "-f", action="append", dest="frameworks", metavar="NAME")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--confirm", action="store_true",
+                   help="re-measure each timing candidate not yet confirmed, interleaved with the revision before")
     p.add_argument("--webhook", metavar="URL", help=f"post the report here (default: ${WEBHOOK_ENV})")
     p.set_defaults(func=main)
 
 
-def report(rows, as_json: bool, webhook: str | None) -> int:
-    """Print the rows, post them if asked; the exit status a scheduler reads."""
-    print(json.dumps([r.to_json() for r in rows], indent=1) if as_json else format_table(rows))
+def report(rows, as_json: bool, webhook: str | None, verdicts: Verdicts | None = None) -> int:
+    """Print the verdicts (or the rows alone), post the regressions if asked; the exit status a scheduler reads.
+
+    Only `rows` are ever posted: candidates and what was not confirmed are printed, never sent."""
+    if as_json:
+        print(json.dumps((verdicts or Verdicts(regressions=list(rows))).to_json(), indent=1))
+    else:
+        print(format_report(verdicts) if verdicts is not None else format_table(rows))
     status = EXIT_REGRESSIONS if rows else 0
     if webhook and rows:
         why = post_webhook(webhook, rows)
@@ -40,6 +55,22 @@ def report(rows, as_json: bool, webhook: str | None) -> int:
     return status
 
 
+def verdicts_confirmed(config: Config, layout: Layout, frameworks=None, confirm: bool = True) -> Verdicts:
+    """The verdicts, after re-measuring the new timing candidates when `confirm`."""
+    settings = load_settings(config.root / "asv.conf.json")
+    if confirm:
+        confirm_candidates(config, layout, all_changes(config, layout, frameworks, settings), settings)
+    return find_verdicts(config, layout, frameworks, settings)
+
+
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
-    rows = find_regressions(config, layout, args.frameworks)
-    return report(rows, args.json, args.webhook or os.environ.get(WEBHOOK_ENV))
+    """Reading takes no lock; `--confirm` measures and writes, so it holds the lock the other writers do."""
+    return (confirm_and_report if args.confirm else report_verdicts)(config, layout, args)
+
+
+def report_verdicts(config: Config, layout: Layout, args: argparse.Namespace) -> int:
+    verdicts = verdicts_confirmed(config, layout, args.frameworks, args.confirm)
+    return report(verdicts.regressions, args.json, args.webhook or os.environ.get(WEBHOOK_ENV), verdicts)
+
+
+confirm_and_report = holding_lock("regressions --confirm")(report_verdicts)

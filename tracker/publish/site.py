@@ -22,8 +22,9 @@ from tracker.metrics import BY_NAME, METRICS, Metric, summary
 from tracker.publish.charts import Chart, Item, log_bar_chart
 from tracker.publish.units import exact, format_value
 from tracker.records import ModelResult
-from tracker.report.regressions import Regression, commit_link, find_regressions
+from tracker.report.regressions import Regression, Verdicts, commit_link, find_verdicts
 from tracker.run.asv import Layout
+from tracker.run.state import history_order
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 CHARTS = ("prove_time", "prove_peak_memory")
@@ -31,6 +32,7 @@ RECENT_REGRESSIONS = 20
 # the comparison table's column groups, each metric under a short heading (its full label is the tooltip)
 GROUPS = (
     ("time", (("setup_time", "setup"), ("prove_time", "prove"), ("verify_time", "verify"))),
+    ("CPU time", (("setup_cpu_time", "setup"), ("prove_cpu_time", "prove"), ("verify_cpu_time", "verify"))),
     ("memory", (("prove_peak_memory", "peak (prove)"),)),
     ("size", (("proof_size", "proof"), ("vk_size", "vk"), ("pk_size", "pk"))),
     ("circuit", (("circuit_logrows", "logrows"), ("circuit_constraints", "constraints"))),
@@ -133,6 +135,7 @@ class Site:
     cards: list[FrameworkCard]
     models: list[ModelSection]
     regressions: list[RegressionRow]
+    not_confirmed: list[RegressionRow] = field(default_factory=list)  # timing steps gone when re-measured
 
 
 # --- links -------------------------------------------------------------------------------------------
@@ -157,13 +160,6 @@ def known_revisions(layout: Layout, fw: str) -> dict[str, dict]:
 def revision_info(fw: Framework, sha: str, info: dict) -> RevisionInfo:
     return RevisionInfo(sha, info.get("label") or sha[:8], commit_link(fw, sha, info),
                         info.get("subject", ""), info.get("date", ""))
-
-
-def history_order(info: dict) -> tuple:
-    """Where a revision lies on its history: its position along the branch (topological, whatever the
-    commit dates say); entries kept before positions were recorded come first, by date."""
-    position = info.get("position")
-    return (isinstance(position, int), position if isinstance(position, int) else 0, info.get("date", ""))
 
 
 def latest_records(layout: Layout, fw: str, known: dict[str, dict], say=print) -> list[tuple[str, ModelResult]]:
@@ -315,9 +311,10 @@ def charts_for(model: str, rows: list[Row]) -> list[Chart]:
     return charts
 
 
-def recent_regressions(config: Config, layout: Layout) -> list[RegressionRow]:
+def recent_regressions(layout: Layout, found: list[Regression]) -> list[RegressionRow]:
+    """The newest rows first, each with its commit's date and subject, its change and its graph."""
     rows = []
-    for reg in find_regressions(config, layout):
+    for reg in found:
         info = known_revisions(layout, reg.framework).get(reg.first_bad, {})
         metric = BY_NAME.get(reg.metric)
         unit = metric.unit if metric else ""
@@ -332,8 +329,10 @@ def recent_regressions(config: Config, layout: Layout) -> list[RegressionRow]:
 def collect(config: Config, layout: Layout) -> Site:
     cards = [framework_card(fw, PALETTE[i % len(PALETTE)], layout) for i, fw in enumerate(config.frameworks)]
     models = sorted({r.model for c in cards for r in c.rows})
+    verdicts: Verdicts = find_verdicts(config, layout)
     return Site(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cards,
-                [model_section(m, cards) for m in models], recent_regressions(config, layout))
+                [model_section(m, cards) for m in models], recent_regressions(layout, verdicts.regressions),
+                recent_regressions(layout, verdicts.not_confirmed))
 
 
 # --- rendering -----------------------------------------------------------------------------------------

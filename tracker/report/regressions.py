@@ -1,22 +1,24 @@
-"""The regressions asv found, per framework, as rows a person (or a scheduler, or a chat channel) can read.
+"""The verdicts on each framework's history, as rows a person (or a scheduler, or a chat channel) can read.
 
-asv's publish step writes `regressions.json` (one entry per benchmark and parameter set, each with the
-jumps it detected as revision numbers) and `index.json` (revision number -> commit). This module joins
-them with the tracker's own revision labels into `Regression` rows, and can post them to a webhook.
+The rows come from the verdict engine (tracker.report.verdict) over the tracker's own records, never from
+the published site, so a half-written or missing site cannot change what is reported. Four lists:
+regressions (a deterministic metric that got worse, or a timing or memory regression confirmed by
+re-measuring), candidates (timing steps not yet re-measured), not confirmed (steps that vanished when
+re-measured: noise) and changes (deterministic metrics that got better). Only regressions are alerted.
 """
 from __future__ import annotations
 
 import ast
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tracker.config import Config, Framework
 from tracker.fsutil import read_json
-from tracker.metrics import BY_NAME
 from tracker.run.asv import Layout
 
 ENTRY_RE = re.compile(r"^benchmarks\.\w+\.track_(?P<metric>\w+)(?P<params>\(.*\))?$")
+REPORT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -28,11 +30,14 @@ class Regression:
     unit: str
     first_bad: str          # the commit where the value changed (or the last of a range)
     last_good: str | None   # the commit before it, when the change is pinned to one commit
-    range_start: str | None # when asv can only say "somewhere after this commit"
+    range_start: str | None # when the commits in between were not measured: "somewhere after this commit"
     label: str
     before: float
     after: float
     link: str
+    verdict: str = "changed"        # changed (deterministic), confirmed, candidate, not_confirmed
+    kind: str = "deterministic"     # or measured
+    evidence: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def ratio(self) -> float:
@@ -44,8 +49,31 @@ class Regression:
             return f"{self.range_start[:8]}..{self.first_bad[:8]}"
         return self.first_bad[:8]
 
+    @property
+    def evidence_text(self) -> str:
+        """What the verdict rests on, in one line: exact, or p-value, interval and rounds."""
+        e = self.evidence
+        if self.kind != "measured" or not e:
+            return "exact" if self.kind == "deterministic" else ""
+        low, high = e.get("interval", [float("nan")] * 2)
+        text = f"p={e['p_value']:.2g}, 95% {low:.2f}-{high:.2f}x, n={e['samples'][0]}+{e['samples'][1]}"
+        text += f", {e['rounds']} rounds" if e.get("rounds") else ""
+        return text + (f"; CPU time {e['cpu_ratio']:.2f}x" if e.get("cpu_ratio") is not None else "")
+
     def to_json(self) -> dict:
         return {**asdict(self), "ratio": self.ratio, "commits": self.commits}
+
+
+@dataclass
+class Verdicts:
+    regressions: list[Regression] = field(default_factory=list)
+    candidates: list[Regression] = field(default_factory=list)
+    not_confirmed: list[Regression] = field(default_factory=list)
+    changes: list[Regression] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"version": REPORT_VERSION, **{name: [r.to_json() for r in getattr(self, name)]
+                                              for name in ("regressions", "candidates", "not_confirmed", "changes")}}
 
 
 def commit_link(fw: Framework, sha: str, info: dict) -> str:
@@ -61,37 +89,75 @@ def commit_link(fw: Framework, sha: str, info: dict) -> str:
     return ""
 
 
-def find_regressions(config: Config, layout: Layout, frameworks=None) -> list[Regression]:
-    rows: list[Regression] = []
+def all_changes(config: Config, layout: Layout, frameworks=None, settings=None) -> list:
+    """Every change (tracker.report.verdict.Change) in the records of the frameworks asked for."""
+    from tracker.report.confirm import confirmations_path, load_confirmations
+    from tracker.report.verdict import framework_changes, load_settings
+
+    settings = settings or load_settings(config.root / "asv.conf.json")
+    out = []
     for fw in config.frameworks:
-        if frameworks and fw.name not in frameworks:
-            continue
-        rows.extend(framework_regressions(fw, layout))
-    return rows
+        if not frameworks or fw.name in frameworks:
+            out += framework_changes(fw.name, layout.results / fw.name, settings,
+                                     load_confirmations(confirmations_path(layout, fw.name)))
+    return out
 
 
-def framework_regressions(fw: Framework, layout: Layout) -> list[Regression]:
-    site = layout.html / fw.name
-    found = read_json(site / "regressions.json") or {}
-    index = read_json(site / "index.json") or {}
-    rev_to_hash = index.get("revision_to_hash", {})
-    known = (read_json(layout.results / fw.name / "revisions.json") or {}).get("revisions", {})
-    rows = []
-    for entry in found.get("regressions", []):
-        name, _graph, _graph_params, _j, _last, _best, jumps = entry
-        parsed = _parse_entry(name)
-        if parsed is None:
-            continue
-        metric, model, variant = parsed
-        for rev_a, rev_b, before, after in jumps:
-            bad = rev_to_hash.get(str(rev_b), "")
-            start = rev_to_hash.get(str(rev_a)) if rev_a is not None else None
-            good = rev_to_hash.get(str(rev_b - 1)) if rev_a is None else None
-            info = known.get(bad, {})
-            rows.append(Regression(fw.name, model, variant, metric, BY_NAME[metric].unit if metric in BY_NAME else "",
-                                   bad, good, start, info.get("label", bad[:8]), before, after,
-                                   commit_link(fw, bad, info)))
-    return rows
+def find_verdicts(config: Config, layout: Layout, frameworks=None, settings=None) -> Verdicts:
+    """Every framework's changes, sorted into the four lists, from the records and the confirmations."""
+    out = Verdicts()
+    known: dict[str, dict] = {}
+    for change in all_changes(config, layout, frameworks, settings):
+        fw = config.framework(change.framework)
+        if fw.name not in known:
+            known[fw.name] = (read_json(layout.results / fw.name / "revisions.json") or {}).get("revisions", {})
+        _file(out, change, row_of(change, fw, known[fw.name], layout))
+    return out
+
+
+def _file(out: Verdicts, change, row: Regression) -> None:
+    if not change.metric.measured:
+        (out.regressions if change.worse else out.changes).append(row)
+    elif change.worse:
+        {"confirmed": out.regressions, "candidate": out.candidates,
+         "not_confirmed": out.not_confirmed}[change.status].append(row)
+
+
+def find_regressions(config: Config, layout: Layout, frameworks=None) -> list[Regression]:
+    """What is alerted: deterministic metrics that got worse, and confirmed timing or memory regressions."""
+    return find_verdicts(config, layout, frameworks).regressions
+
+
+def row_of(change, fw: Framework, known: dict, layout: Layout) -> Regression:
+    good, bad = change.good.sha, change.bad.sha
+    if change.comparison is not None:
+        before, after = change.comparison.before, change.comparison.after
+        evidence = change.comparison.to_json()
+        if change.confirmation:  # the re-measured figures are the ones that count
+            before, after = change.confirmation["before"], change.confirmation["after"]
+            evidence = change.confirmation
+    else:
+        before, after, evidence = change.good.values[0], change.bad.values[0], {}
+    if change.cpu_ratio is not None:
+        evidence = {**evidence, "cpu_ratio": change.cpu_ratio}
+    info = known.get(bad, {})
+    skipped = _unmeasured_between(layout, fw, good, bad)
+    return Regression(fw.name, change.model, change.variant, change.metric.name, change.metric.unit, bad,
+                      None if skipped else good, good if skipped else None, info.get("label", bad[:8]),
+                      before, after, commit_link(fw, bad, info), change.status, change.metric.kind, evidence)
+
+
+def _unmeasured_between(layout: Layout, fw: Framework, good: str, bad: str) -> bool:
+    """Whether commits that were never measured lie between `good` and `bad` (then the change is a range)."""
+    from tracker.history.git import GitError, first_parent
+
+    mirror = layout.cache / "mirrors" / f"{fw.name}.git"
+    if fw.history.kind != "commits" or not mirror.exists():
+        return False
+    try:
+        return len(first_parent(mirror, f"{good}..{bad}")) > 1
+    except GitError:
+        return False
 
 
 def _parse_entry(name: str) -> tuple[str, str, str] | None:
@@ -104,22 +170,34 @@ def _parse_entry(name: str) -> tuple[str, str, str] | None:
     return m["metric"], model, variant
 
 
-def format_table(rows: list[Regression]) -> str:
+def format_table(rows: list[Regression], empty: str = "no regressions") -> str:
     if not rows:
-        return "no regressions"
-    head = ("framework", "model", "variant", "metric", "commit", "label", "before -> after", "ratio", "link")
+        return empty
+    head = ("framework", "model", "variant", "metric", "commit", "label", "before -> after", "ratio", "evidence",
+            "link")
     body = [(r.framework, r.model, r.variant, r.metric, r.commits, r.label,
-             f"{r.before:.4g} -> {r.after:.4g} {r.unit}", f"{r.ratio:.2f}x", r.link) for r in rows]
+             f"{r.before:.4g} -> {r.after:.4g} {r.unit}", f"{r.ratio:.2f}x", r.evidence_text, r.link) for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in (head, *body)]
     return "\n".join(lines)
+
+
+def format_report(v: Verdicts) -> str:
+    """The regressions, then the lists that are not alerted, each under its own heading."""
+    parts = [format_table(v.regressions)]
+    for rows, heading in ((v.candidates, "candidates, not yet re-measured (`zkml-tracker regressions --confirm`)"),
+                          (v.not_confirmed, "not confirmed (noise): gone when re-measured interleaved, not alerted"),
+                          (v.changes, "other changes (better)")):
+        if rows:
+            parts.append(f"\n{heading}:\n{format_table(rows)}")
+    return "\n".join(parts)
 
 
 def slack_payload(rows: list[Regression]) -> dict:
     """A Slack-compatible message: a text summary, one line per regression."""
     lines = [f"zkml-tracker: {len(rows)} regression(s)"]
     lines += [f"- {r.framework} {r.model} [{r.variant}] {r.metric}: {r.before:.4g} -> {r.after:.4g} {r.unit} "
-              f"({r.ratio:.2f}x) at {r.label} {r.link}".rstrip() for r in rows]
+              f"({r.ratio:.2f}x) at {r.label} [{r.evidence_text}] {r.link}".rstrip() for r in rows]
     return {"text": "\n".join(lines)}
 
 

@@ -32,6 +32,13 @@ def revision_entry(revision: Revision) -> dict:
             "position": revision.position}
 
 
+def history_order(info: dict) -> tuple:
+    """Where a revision lies on its history: its position along the branch (topological, whatever the
+    commit dates say); entries kept before positions were recorded come first, by date."""
+    position = info.get("position")
+    return (isinstance(position, int), position if isinstance(position, int) else 0, info.get("date", ""))
+
+
 def recorded_revisions(layout: Layout, framework: str, with_asv: bool) -> dict[str, str]:
     """sha -> the date asv filed it under ('' if not read) for every revision something was kept for.
 
