@@ -65,6 +65,6 @@ def nightly(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     status = regressions.report(rows, False, args.webhook or os.environ.get(regressions.WEBHOOK_ENV))
     if status != regressions.EXIT_ALERT_FAILED:
         atomic_write_json(seen_file, {"version": 1, "keys": sorted(seen | {key(r) for r in rows})})
-    if status == 0 and any(o.status == "failed" and not o.revisions for o in outcomes):
+    if status == 0 and any(o.status == "failed" for o in outcomes):
         return EXIT_FRAMEWORK_FAILED
     return status

@@ -176,7 +176,7 @@ def format_table(rows: list[Regression], empty: str = "no regressions") -> str:
     head = ("framework", "model", "variant", "metric", "commit", "label", "before -> after", "ratio", "evidence",
             "link")
     body = [(r.framework, r.model, r.variant, r.metric, r.commits, r.label,
-             f"{r.before:.4g} -> {r.after:.4g} {r.unit}", f"{r.ratio:.2f}x", r.evidence_text, r.link) for r in rows]
+             f"{_number(r.before)} -> {_number(r.after)} {r.unit}", f"{r.ratio:.2f}x", r.evidence_text, r.link) for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in (head, *body)]
     return "\n".join(lines)
@@ -196,7 +196,7 @@ def format_report(v: Verdicts) -> str:
 def slack_payload(rows: list[Regression]) -> dict:
     """A Slack-compatible message: a text summary, one line per regression."""
     lines = [f"zkml-tracker: {len(rows)} regression(s)"]
-    lines += [f"- {r.framework} {r.model} [{r.variant}] {r.metric}: {r.before:.4g} -> {r.after:.4g} {r.unit} "
+    lines += [f"- {r.framework} {r.model} [{r.variant}] {r.metric}: {_number(r.before)} -> {_number(r.after)} {r.unit} "
               f"({r.ratio:.2f}x) at {r.label} [{r.evidence_text}] {r.link}".rstrip() for r in rows]
     return {"text": "\n".join(lines)}
 
@@ -217,3 +217,8 @@ def previously_reported(path: Path) -> set[tuple]:
 
 def key(r: Regression) -> tuple:
     return (r.framework, r.model, r.variant, r.metric, r.first_bad)
+
+
+def _number(value: float) -> str:
+    """Whole numbers (bytes, constraints, rows) in full, so a one-byte change shows; others to 4 figures."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:.4g}"
