@@ -20,10 +20,11 @@ import pytest
 from tests.synthetic import Step, make_repo
 from tests.test_nightly import Tracker
 from tests.test_report import hook  # noqa: F401 - a webhook served on 127.0.0.1, as a fixture
+from tracker import records
 from tracker.config import ConfigError
 from tracker.fsutil import read_json
 from tracker.report.stats import mann_whitney, ratio_interval
-from tracker.report.verdict import Point, load_settings, measured_steps
+from tracker.report.verdict import Point, Settings, changes_of, load_settings, measured_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = 3_000_000          # about 0.3 s of CPU per proof: the step stands out of start-up and load
@@ -255,3 +256,19 @@ def test_a_pair_judged_noise_is_listed_apart_on_the_site_and_not_measured_again(
     page = write_site(config, layout).read_text()
     assert "Not confirmed (noise)" in page
     assert "p=0.31, 95% 0.97-1.08x, n=15+15, 5 rounds; CPU time 1.00x" in page  # wall moved, CPU did not
+
+
+def _sized(rev: str, proof_file: int, proof_raw: int, accuracy: float) -> records.ModelResult:
+    return records.ModelResult("ezkl", rev, "mlp", "resources",
+                               sizes={"proof_bytes": proof_file, "proof_raw_bytes": proof_raw},
+                               accuracy={"circuit_accuracy": accuracy})
+
+
+def test_a_proof_files_jitter_is_no_change_and_an_accuracy_rise_is_no_regression():
+    """Seen in a fresh run of ezkl 23.0.2/.3/.5: proof.json measured 21,232, 21,235 and 21,207 bytes around a
+    3,072-byte proof. The raw size is judged; and a circuit that got more accurate is a change for the better."""
+    recs = [_sized("a" * 40, 21232, 3072, 0.90), _sized("b" * 40, 21235, 3072, 0.90),
+            _sized("c" * 40, 21207, 3072, 0.92), _sized("d" * 40, 21207, 3104, 0.92)]
+    changes = changes_of("ezkl", recs, Settings())
+    assert [(c.metric.name, c.bad.sha[0], c.worse) for c in changes] == [
+        ("proof_size", "d", True), ("circuit_accuracy", "c", False)]
