@@ -12,64 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 from tracker.adapters import stage_cache
-from tracker.config import Framework, Variant
 from tracker.fsutil import read_json
-from tracker.measure import ChildFailed, Limits, run_measured
+from tracker.measure import ChildFailed, run_measured
 from tracker.records import ModelResult, StageResult
-
-
-@dataclass(frozen=True)
-class Toolchain:
-    """An executable a framework needs on PATH, and one line on how to get it."""
-
-    name: str
-    command: str
-    install_hint: str
-
-    def present(self) -> bool:
-        return shutil.which(self.command) is not None
-
-
-@dataclass(frozen=True)
-class Build:
-    """A revision made runnable: where it lives and how to call it. `python`/`node_prefix` as the kind needs."""
-
-    framework: str
-    revision: str
-    path: Path
-    python: Path | None = None
-    node_prefix: Path | None = None
-    source: Path | None = None
-    version: str | None = None
-    env: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class Job:
-    """One model under one variant on one build, and where to put what it makes."""
-
-    framework: Framework
-    build: Build
-    model: Any  # tracker.models.zoo.Model
-    variant: Variant
-    workdir: Path
-    cache_dir: Path
-    repeats: int = 3
-    eval_count: int | None = None
-    limits: Limits = Limits()
-
-    def new_result(self) -> ModelResult:
-        from tracker.records import machine_info
-
-        return ModelResult(self.framework.name, self.build.revision, self.model.name, self.variant.name,
-                           settings=dict(self.variant.settings), machine=machine_info())
+from tracker.types import Build, Framework, Job, Toolchain, Variant
 
 
 class Adapter(ABC):

@@ -28,12 +28,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from tracker.adapters.base import Adapter, Job, StageCall, Toolchain, file_size, run_stage, write_json
+from tracker.adapters.base import Adapter, StageCall, file_size, run_stage, write_json
 from tracker.adapters.circomgen import Circuit, Unsupported, generate
-from tracker.config import Variant
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.measure import Limits
 from tracker.records import OK, ModelResult, StageResult
+from tracker.types import Job, Toolchain, Variant
 
 SCRIPT = Path(__file__).parent / "scripts" / "circom_stage.js"
 PIPELINE = ("compile", "witness", "accuracy", "ptau", "setup", "prove", "verify")

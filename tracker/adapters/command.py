@@ -11,9 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from tracker.adapters.base import Adapter, Job, StageCall, file_size, run_stage
+from tracker.adapters.base import Adapter, StageCall, file_size, run_stage
 from tracker.fsutil import read_json
 from tracker.records import ModelResult
+from tracker.types import Job
 
 SCRIPT = Path(__file__).parent / "scripts" / "timed_command.py"
 

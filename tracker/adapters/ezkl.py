@@ -29,11 +29,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tracker.adapters.base import Adapter, Job, StageCall, file_size, run_stage, write_json
-from tracker.config import Variant
+from tracker.adapters.base import Adapter, StageCall, file_size, run_stage, write_json
 from tracker.fsutil import read_json
 from tracker.models.accuracy import accuracy
 from tracker.records import OK, ModelResult, StageResult
+from tracker.types import Job, Variant
 
 SCRIPT = Path(__file__).parent / "scripts" / "ezkl_stage.py"
 PIPELINE = ("settings", "compile", "srs", "setup", "witness", "prove", "verify", "accuracy")

@@ -30,10 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from tracker.adapters.base import Adapter, Build, Job, StageCall, Toolchain, run_stage
+from tracker.adapters.base import Adapter, StageCall, run_stage
 from tracker.adapters.command import SCRIPT as TIMED
 from tracker.measure import ChildFailed, Limits, run_measured
 from tracker.records import OK, ModelResult, StageResult
+from tracker.types import Build, BuildError, Job, Toolchain
 
 GO = Toolchain("go", "go", "install Go 1.19 or newer (the README says 1.19, go.mod asks 1.20): "
                "apt-get install golang-go or https://go.dev/dl/; its modules come from proxy.golang.org")
@@ -57,7 +58,6 @@ class OpmlAdapter(Adapter):
     toolchains = (GO, NODE, CMAKE, MAKE)
 
     def build(self, framework, revision, source: Path | None, build_dir: Path, log_path: Path) -> Build:
-        from tracker.build import BuildError
 
         if source is None:
             raise BuildError("opml builds from a source checkout: give the framework a 'commits' history")

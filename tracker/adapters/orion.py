@@ -26,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from tracker.adapters.base import Adapter, Build, Job, StageCall, Toolchain, file_size, run_stage
+from tracker.adapters.base import Adapter, StageCall, file_size, run_stage
 from tracker.adapters.command import SCRIPT as TIMED
 from tracker.measure import ChildFailed, Limits, run_measured
 from tracker.records import OK, ModelResult, StageResult
+from tracker.types import Build, BuildError, Job, Toolchain
 
 SCARB = Toolchain("scarb", "scarb", "install Scarb: curl --proto '=https' --tlsv1.2 -sSf "
                   "https://docs.swmansion.com/scarb/install.sh | sh (Orion pins 2.6.4; prove/verify need 2.10+)")
@@ -47,8 +48,6 @@ class OrionAdapter(Adapter):
 
     def build(self, framework, revision, source: Path | None, build_dir: Path, log_path: Path) -> Build:
         """Orion's own documented step: `scarb build` in the checkout (it fetches Orion's git dependencies)."""
-        from tracker.build import BuildError
-
         if source is None:
             raise BuildError("orion builds from a source checkout: give the framework a 'commits' history")
         try:

@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from tracker.adapters.base import Adapter, Build, Job, StageCall, Toolchain, run_stage, write_json
+from tracker.adapters.base import Adapter, StageCall, run_stage, write_json
 from tracker.adapters.command import SCRIPT as TIMED
-from tracker.config import Variant
 from tracker.measure import ChildFailed, Limits, run_measured
 from tracker.records import OK, ModelResult, StageResult
+from tracker.types import Build, BuildError, Job, Toolchain, Variant
 
 RUSTUP = Toolchain("rustup", "rustup", "install Rust with rustup: curl --proto '=https' --tlsv1.2 -sSf "
                    "https://sh.rustup.rs | sh, then `rustup toolchain install nightly`")
@@ -65,7 +65,6 @@ class ZkmlAdapter(Adapter):
     # --- build -----------------------------------------------------------------------------------------
 
     def build(self, framework, revision, source: Path | None, build_dir: Path, log_path: Path) -> Build:
-        from tracker.build import BuildError
 
         if source is None:
             raise BuildError("zkml builds from a source checkout: give the framework a 'commits' history")

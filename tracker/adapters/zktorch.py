@@ -25,11 +25,11 @@ from pathlib import Path
 
 import yaml
 
-from tracker.adapters.base import Adapter, Job, StageCall, Toolchain, file_size, run_stage, write_json
+from tracker.adapters.base import Adapter, StageCall, file_size, run_stage, write_json
 from tracker.adapters.command import SCRIPT as TIMED
 from tracker.adapters.ptau_challenge import TAU, write_challenge
-from tracker.config import Variant
 from tracker.records import OK, ModelResult, StageResult
+from tracker.types import Job, Toolchain, Variant
 
 CARGO = Toolchain("cargo", "cargo", "install Rust (a distribution's cargo package, or rustup)")
 # zkTorch's README: scale_factor_log, cq_range_log (< pow_len_log), cq_range_lower_log (< cq_range_log). Its lookup

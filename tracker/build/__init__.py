@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from tracker.adapters.base import Adapter, Build
+from tracker.adapters.base import Adapter
 from tracker.build.cargo import CargoBuildFailed, cargo_build
-from tracker.config import BuildRecipe, Framework
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.history.revisions import Revision
 from tracker.measure import ChildFailed, Limits, run_measured
 from tracker.run.job import build_to_dict
+from tracker.types import Build, BuildError, BuildRecipe, Framework
 
 BUILD_VERSION = 1
 INSTALL_LIMITS = Limits(timeout_s=3600)
@@ -83,10 +83,6 @@ def ensure_build(framework: Framework, revision: Revision, adapter: Adapter, cac
     marker.update(version=BUILD_VERSION, revision=revision.sha, label=revision.label, log=str(log))
     atomic_write_json(where / "build.json", marker)
     return _from_marker(marker, where, cached=False)
-
-
-class BuildError(Exception):
-    """A build that cannot be made for a reason other than a failing command."""
 
 
 def _from_marker(marker: dict, where: Path, cached: bool) -> BuildOutcome:

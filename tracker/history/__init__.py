@@ -22,10 +22,10 @@ from typing import Callable
 
 from packaging.version import InvalidVersion, Version
 
-from tracker.config import Framework
 from tracker.history.git import GitError, ensure_mirror, export_tree, first_parent, head_ref, resolve, tags_at
 from tracker.history.registry import RegistryError, derive_history, releases
 from tracker.history.revisions import Revision
+from tracker.types import Framework
 
 
 class HistoryError(Exception):

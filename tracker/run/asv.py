@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from tracker.config import ConfigError, Framework
+from tracker.config import ConfigError
 from tracker.run import asv_env
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.measure import ChildFailed, Limits, run_measured
+from tracker.types import Framework
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK_DIR = PROJECT_ROOT / "benchmarks"
