@@ -19,6 +19,10 @@ class BuildError(Exception):
     """A build that cannot be made for a reason other than a failing command."""
 
 
+class Unsupported(ValueError):
+    """A model an adapter cannot write for its framework (a layer, a shape): recorded as unsupported."""
+
+
 @dataclass(frozen=True)
 class Package:
     """A package whose registry releases are a framework's history."""
