@@ -24,10 +24,10 @@ from tracker.config import load_config
 from tracker.history import HistoryError, open_history, select
 from tracker.history.git import GitError, ensure_mirror, git, tags_at
 from tracker.history.registry import releases
+from tracker.layout import Layout
 from tracker.publish.offline import ASSETS, asset_path
 from tracker.publish.site import collect
 from tracker.report.regressions import Regression, post_webhook
-from tracker.run.asv import Layout
 from tracker.run.runner import Request, choose_revisions
 from tracker.types import Package
 

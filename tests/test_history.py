@@ -25,7 +25,7 @@ from tracker.config import load_config
 from tracker.history import HistoryError, open_history, select
 from tracker.history.git import GitError, ensure_mirror, export_tree, first_parent, git, resolve
 from tracker.history.registry import RegistryError, derive_history, releases
-from tracker.run.asv import Layout
+from tracker.layout import Layout
 from tracker.run.runner import Request, choose_revisions
 from tracker.types import Package
 

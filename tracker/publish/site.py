@@ -18,12 +18,12 @@ from tracker import records
 from tracker.adapters import get_adapter
 from tracker.config import Config
 from tracker.fsutil import atomic_write_text, read_json
+from tracker.layout import Layout
 from tracker.metrics import BY_NAME, METRICS, Metric, summary
 from tracker.publish.charts import Chart, Item, log_bar_chart
 from tracker.publish.units import exact, format_value
 from tracker.records import ModelResult
 from tracker.report.regressions import Regression, Verdicts, commit_link, find_verdicts
-from tracker.run.asv import Layout
 from tracker.run.state import history_order
 from tracker.types import Framework
 

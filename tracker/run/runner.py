@@ -21,8 +21,8 @@ from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.history import HistoryError, open_history, select
 from tracker.history.revisions import Revision
+from tracker.layout import Layout
 from tracker.run import asv
-from tracker.run.asv import Layout
 from tracker.run.job import RevisionJob, build_to_dict
 from tracker.run.pipeline import prove_revision
 from tracker.run.state import check_records, check_status, load_revisions, remember, stale_failures
