@@ -197,13 +197,13 @@ def _run_remembered(job: Job, result: ModelResult, call: StageCall) -> dict | No
     return data
 
 
-def timed_stage(job: Job, result: ModelResult, stage: str, command: str, repeats: int, *,
-                cwd: Path | None = None, env: dict[str, str] | None = None) -> dict[str, Any] | None:
+def timed_stage(job: Job, result: ModelResult, stage: str, command: str, repeats: int,
+                cwd: Path | None = None) -> dict[str, Any] | None:
     """A shell command as a stage, run `repeats` times (at least once) by TIMED_SCRIPT, which reports
-    each run's wall time, its start-up included."""
+    each run's wall time, its start-up included. An environment variable goes in the command itself."""
     out = job.workdir / f"{stage}.json"
     argv = [sys.executable, TIMED_SCRIPT, out, str(max(1, repeats)), command]
-    return run_stage(job, result, StageCall(stage, argv, out, env=env or {}, cwd=cwd))
+    return run_stage(job, result, StageCall(stage, argv, out, cwd=cwd))
 
 
 def tracker_failure(job: Job, exc: Exception) -> str:

@@ -67,8 +67,8 @@ class ZktorchAdapter(Adapter):
         log = job.workdir / "logs" / "zk_torch.log"
         offset = log.stat().st_size if log.exists() else 0
         binary = job.build.path / "bin" / (job.framework.build.binaries or ("zk_torch",))[0]
-        command = f"rm -rf layer_setup {' '.join(OUTPUTS.values())} && {binary} {config.name}"
-        ran = timed_stage(job, result, "zk_torch", command, job.repeats, cwd=job.workdir, env={"RUST_LOG": "debug"})
+        command = f"rm -rf layer_setup {' '.join(OUTPUTS.values())} && RUST_LOG=debug {binary} {config.name}"
+        ran = timed_stage(job, result, "zk_torch", command, job.repeats, cwd=job.workdir)
         text = log.read_bytes()[offset:].decode(errors="replace") if log.exists() else ""
         failure = zktorch_failure(text)
         if failure:
