@@ -16,14 +16,14 @@ import pytest
 
 from tests.conftest import ROOT
 from tracker.adapters import get_adapter
-from tracker.adapters.base import Job
 from tracker.adapters.circom import CircomAdapter, ptau_power, run_node_stage
-from tracker.adapters.circomgen import Unsupported, generate
+from tracker.adapters.circomgen import generate
 from tracker.build import ensure_build
 from tracker.cli import main
-from tracker.config import Variant, load_config
+from tracker.config import load_config
 from tracker.history.revisions import Revision
 from tracker.models.zoo import get_model
+from tracker.types import Job, Unsupported, Variant
 
 pytestmark = pytest.mark.slow
 VERSION = "1.4.4"

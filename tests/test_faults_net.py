@@ -20,15 +20,16 @@ import pytest
 from tests.synthetic import START, Step, _git, add_commit, config_text, make_repo
 from tracker.cli import main
 from tracker.commands.regressions import EXIT_ALERT_FAILED, report
-from tracker.config import Package, load_config
+from tracker.config import load_config
 from tracker.history import HistoryError, open_history, select
 from tracker.history.git import GitError, ensure_mirror, git, tags_at
 from tracker.history.registry import releases
+from tracker.layout import Layout
 from tracker.publish.offline import ASSETS, asset_path
 from tracker.publish.site import collect
 from tracker.report.regressions import Regression, post_webhook
-from tracker.run.asv import Layout
 from tracker.run.runner import Request, choose_revisions
+from tracker.types import Package
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "http://127.0.0.1:{port}/hooks/SECRET-TOKEN"

@@ -21,12 +21,13 @@ import pytest
 
 from tests.synthetic import Step, _git, add_commit, config_text, make_repo
 from tracker.cli import main
-from tracker.config import Package, load_config
+from tracker.config import load_config
 from tracker.history import HistoryError, open_history, select
 from tracker.history.git import GitError, ensure_mirror, export_tree, first_parent, git, resolve
 from tracker.history.registry import RegistryError, derive_history, releases
-from tracker.run.asv import Layout
+from tracker.layout import Layout
 from tracker.run.runner import Request, choose_revisions
+from tracker.types import Package
 
 
 # --- helpers -------------------------------------------------------------------------------------------

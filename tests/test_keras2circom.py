@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tracker.cli import main
+from tracker.types import Job, Variant
 
 pytestmark = pytest.mark.slow
 REPO = Path(os.environ.get("ZKML_KERAS2CIRCOM_REPO", "/tmp/keras2circom"))
@@ -80,11 +81,10 @@ def test_newest_transpiler_with_circomlib_ml_2_from_a_local_copy(tmp_path, test_
     """0a29566 with circomlib-ml 2.x from its repo: cnn's circuit matches the float model; the tiny dense
     nets fail with the transpiler's own reasons. No proof: the cnn needs ptau power 15 (many minutes)."""
     from tracker.adapters import get_adapter
-    from tracker.adapters.base import Job
     from tracker.adapters.circom import ptau_power, run_node_stage
     from tracker.adapters.ezkl import accuracy
     from tracker.build import ensure_build
-    from tracker.config import Variant, load_config
+    from tracker.config import load_config
     from tracker.history import open_history
     from tracker.models.zoo import get_model
 

@@ -7,7 +7,7 @@ import time
 import psutil
 import pytest
 
-from tracker.measure import (ChildCrashed, ChildError, ChildOutOfMemory, ChildTimeout, Limits,
+from tracker.measure import (ChildCrashed, ChildError, ChildOutOfMemory, ChildTimeout, Limits, output_of,
                              run_measured)
 
 PY = sys.executable
@@ -94,3 +94,19 @@ def _alive(pid: int) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def test_output_of_a_short_query():
+    assert output_of([PY, "-c", "import sys; print('v1.2'); sys.exit(3)"]) == "v1.2\n"  # whatever its status
+    assert output_of(["/nonexistent/tool", "--version"]) == ""
+
+
+def test_output_of_kills_a_query_past_its_deadline_with_its_children():
+    code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); " \
+           "print('pid', flush=True); time.sleep(60)"
+    before = {p.pid for p in psutil.process_iter()}
+    assert output_of([PY, "-c", code], timeout_s=2) == ""
+    time.sleep(0.5)
+    left = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in before
+            and "time.sleep(60)" in " ".join(p.info["cmdline"] or [])]
+    assert left == []

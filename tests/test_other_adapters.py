@@ -5,6 +5,7 @@ file's header names the source file and function that prints each line); their n
 """
 from __future__ import annotations
 
+import dataclasses
 import struct
 import subprocess
 from pathlib import Path
@@ -13,8 +14,12 @@ import numpy as np
 import pytest
 
 from tracker.adapters import get_adapter, opml, orion, zkml
+from tracker.adapters.base import Adapter, timed_stage
 from tracker.cli import main
+from tracker.measure import Limits
 from tracker.models.zoo import get_model, layer_params
+from tracker.records import ModelResult
+from tracker.types import Build, BuildRecipe, Framework, History, Job, Variant
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -72,10 +77,11 @@ def test_zkml_build_failure_names_the_unreachable_registry():
 
 def test_zkml_status_names_missing_nightly(monkeypatch):
     monkeypatch.setattr(zkml.Toolchain, "present", lambda self: True)
-    monkeypatch.setattr(zkml, "_run_quiet", lambda argv: "stable-x86_64-unknown-linux-gnu (default)\n")
+    monkeypatch.setattr(zkml, "output_of", lambda argv, timeout_s=30: "stable-x86_64-unknown-linux-gnu (default)\n")
     why = get_adapter("zkml").status()
     assert "missing toolchain rust nightly" in why and "rustup toolchain install nightly" in why
-    monkeypatch.setattr(zkml, "_run_quiet", lambda argv: "stable-x86_64-unknown-linux-gnu\nnightly-x86_64-unknown-linux-gnu\n")
+    monkeypatch.setattr(zkml, "output_of",
+                        lambda argv, timeout_s=30: "stable-x86_64-unknown-linux-gnu\nnightly-x86_64-unknown-linux-gnu\n")
     assert get_adapter("zkml").status() is None
 
 
@@ -203,3 +209,55 @@ def test_status_and_list_name_each_missing_toolchain(tmp_path, monkeypatch, caps
                        ("opml", "missing toolchain go (go not on PATH): install Go 1.19 or newer")):
         assert f"{name} " in out and line in out
     assert out.count("unavailable") == 3
+
+
+# --- the template every adapter shares ---------------------------------------------------------------
+
+class _FailsAfterOneStage(Adapter):
+    """A pipeline whose tracker side raises after its first stage ran (a real child)."""
+
+    name = "fails-after-one-stage"
+    stages = ("first", "second", "third")
+    size_files = {"proof_bytes": "proof"}
+
+    def pipeline(self, job: Job, result: ModelResult, files: dict) -> None:
+        files["proof"] = job.workdir / "proof.bin"
+        files["proof"].write_bytes(b"x" * 7)
+        if timed_stage(job, result, "first", "true", 2) is None:
+            return
+        raise KeyError("no such file in the build")
+
+
+def _job(tmp_path: Path) -> Job:
+    framework = Framework("t", "command", "none", "none", "onnx", None, History("releases"), BuildRecipe("none"),
+                          (Variant("default"),), Limits())
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    return Job(framework, Build("t", "r1", tmp_path), get_model("mlp"), Variant("default"), workdir, tmp_path)
+
+
+def test_template_keeps_a_tracker_failure_as_data_with_its_traceback(tmp_path):
+    job = _job(tmp_path)
+    result = _FailsAfterOneStage().prove(job)
+    reason = "tracker: KeyError: 'no such file in the build'"
+    assert (result.status, result.reason) == ("error", reason)
+    assert result.stages["first"].status == "ok" and len(result.stages["first"].samples_s) == 2
+    for stage in ("second", "third"):
+        assert (result.stages[stage].status, result.stages[stage].reason) == ("skipped", "not run: " + reason)
+    assert result.sizes == {"proof_bytes": 7}
+    log = (job.workdir / "logs" / "tracker.log").read_text()
+    assert log.startswith("Traceback (most recent call last):")
+    assert 'raise KeyError("no such file in the build")' in log
+
+
+def test_command_adapter_on_the_template(tmp_path):
+    job = _job(tmp_path)
+    fw = dataclasses.replace(job.framework, stages=(("prove", "printf abc > {proof}"),))
+    result = get_adapter("command").prove(dataclasses.replace(job, framework=fw))
+    assert result.status == "ok", result.reason
+    assert list(result.stages) == ["prove"] and len(result.stages["prove"].samples_s) == job.repeats
+    assert result.sizes == {"proof_bytes": 3}
+    fw = dataclasses.replace(fw, stages=(("verify", "true"),))
+    result = get_adapter("command").prove(dataclasses.replace(job, framework=fw))
+    assert (result.status, result.reason) == ("error", "a 'command' framework needs stages.prove in frameworks.yaml")
+    assert result.stages == {}

@@ -27,13 +27,13 @@ from tracker.cli import main
 from tracker.commands.preview import make_server
 from tracker.config import load_config
 from tracker.fsutil import atomic_write_json, read_json
+from tracker.layout import Layout
 from tracker.metrics import BY_NAME
 from tracker.publish.charts import PLOT_W, Item, log_bar_chart
 from tracker.publish.offline import ASSETS, asset_path, localize
 from tracker.publish.site import asv_graph_url, write_site
 from tracker.publish.units import format_value
 from tracker.records import ModelResult, StageResult
-from tracker.run.asv import Layout
 
 OLD, NEW = "a" * 40, "b" * 40
 XSS_SUBJECT = "<script>alert(1)</script> speed up"

@@ -223,7 +223,7 @@ def test_a_pair_judged_noise_is_listed_apart_on_the_site_and_not_measured_again(
     from tracker.records import ModelResult, StageResult
     from tracker.report.confirm import confirmations_path, pairs_to_confirm, remember
     from tracker.report.regressions import all_changes, find_verdicts
-    from tracker.run.asv import Layout
+    from tracker.layout import Layout
 
     (tmp_path / "frameworks.yaml").write_text(
         "version: 1\nframeworks:\n  - name: synth\n    adapter: command\n    proof_system: none\n"

@@ -18,6 +18,7 @@ from tracker.adapters.zktorch import (
     zktorch_failure,
 )
 from tracker.records import ModelResult, StageResult
+from tracker.types import Job
 
 SAMPLES = Path(__file__).parent / "samples"
 REPO = os.environ.get("ZKML_ZKTORCH_REPO")
@@ -78,7 +79,6 @@ def zktorch_config(repo: str) -> str:
                                      "(its first cargo build compiles arkworks, plonky2 and tract: 20-30 min)")
 def test_newest_commit_builds_with_cargo_and_proves_a_tiny_net(tmp_path, test_cache):
     from tracker.adapters import get_adapter
-    from tracker.adapters.base import Job
     from tracker.build import ensure_build
     from tracker.config import load_config
     from tracker.history import open_history

@@ -9,7 +9,7 @@ from pathlib import Path
 from tracker.commands import bisect, compare, list_, nightly, preview, publish, regressions, run
 from tracker.config import ConfigError, load_config
 from tracker.fsutil import describe_os_error
-from tracker.run.asv import Layout
+from tracker.layout import Layout
 
 COMMANDS = (run, publish, list_, preview, nightly, regressions, bisect, compare)
 

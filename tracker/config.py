@@ -16,7 +16,9 @@ from typing import Any, Callable
 
 import yaml
 
+from tracker.adapters import ADAPTERS
 from tracker.measure import Limits
+from tracker.types import BuildRecipe, Framework, History, Package, Selection, Variant
 
 CONFIG_VERSION = 1
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -44,87 +46,6 @@ class ConfigError(Exception):
         self.path, self.line, self.field, self.message = Path(path), line, field_, message
         where = f"{Path(path).name}:{line}" if line else f"{Path(path).name}"
         super().__init__(f"{where}: {field_}: {message}" if field_ else f"{where}: {message}")
-
-
-@dataclass(frozen=True)
-class Package:
-    """A package whose registry releases are a framework's history."""
-
-    registry: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which revisions `run` takes when the command line does not say."""
-
-    latest: int | None = None
-    pinned: tuple[str, ...] = ()
-    range: str | None = None
-    steps: int | None = None
-    nightly_max: int = 5
-
-
-@dataclass(frozen=True)
-class History:
-    kind: str
-    package: Package | None = None
-    branch: str = "main"
-    select: Selection = Selection()
-
-
-@dataclass(frozen=True)
-class BuildRecipe:
-    """How a revision becomes something runnable. `requirements` and `commands` may use {version}/{sha}."""
-
-    kind: str
-    requirements: tuple[str, ...] = ()
-    commands: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
-    toolchains: tuple[str, ...] = ()
-    python: str | None = None
-    features: tuple[str, ...] = ()   # cargo: `--features`
-    binaries: tuple[str, ...] = ()   # cargo: the `--bin` targets kept with each revision's build
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A named setting of a framework, tracked as its own series."""
-
-    name: str
-    settings: tuple[tuple[str, Any], ...] = ()
-    limits: Limits | None = None  # where a variant needs other limits than its framework's
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.settings)
-
-
-@dataclass(frozen=True)
-class Framework:
-    name: str
-    adapter: str
-    proof_system: str
-    setup_kind: str
-    model_format: str
-    repo: str | None
-    history: History
-    build: BuildRecipe
-    variants: tuple[Variant, ...]
-    limits: Limits
-    pros: tuple[str, ...] = ()
-    cons: tuple[str, ...] = ()
-    stages: tuple[tuple[str, str], ...] = ()
-    line: int = 0
-
-    def variant(self, name: str) -> Variant:
-        for v in self.variants:
-            if v.name == name:
-                return v
-        raise KeyError(f"framework {self.name} has no variant {name!r}; it has {', '.join(self.variant_names)}")
-
-    @property
-    def variant_names(self) -> tuple[str, ...]:
-        return tuple(v.name for v in self.variants)
 
 
 @dataclass(frozen=True)
@@ -358,8 +279,6 @@ STAGE_NAMES = ("setup", "prove", "verify")
 
 
 def _framework(at: _At, path: Path) -> Framework:
-    from tracker.adapters import ADAPTERS
-
     keys = at.mapping(FRAMEWORK_KEYS, required=("name", "adapter", "proof_system", "model_format", "history",
                                                 "build"))
     name = keys["name"].string(NAME_RE, "lower-case letters, digits, '-' and '_', at most 40")

@@ -127,3 +127,14 @@ def describe_os_error(exc: OSError) -> str:
     if exc.filename is None:
         return what
     return f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "") + f": {what}"
+
+
+def publish_once(tmp: Path, final: Path) -> None:
+    """Give `final` the content of `tmp` unless it already exists (another job made it first: keep that one)."""
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        pass
+    except OSError:  # no hard links on this file system: a rename, still atomic, only if still missing
+        if not final.exists():
+            os.replace(tmp, final)

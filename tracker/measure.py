@@ -181,6 +181,27 @@ def run_measured(
     return measurement
 
 
+def output_of(argv: Sequence[str], timeout_s: float = 30) -> str:
+    """What a short query (a tool's version, a list of toolchains) prints on stdout, whatever its exit
+    status; "" when it cannot start or does not finish in `timeout_s`. Not measured: it runs in its own
+    process group, killed whole at the deadline."""
+    try:
+        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    except OSError:
+        return ""
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        return ""
+    return out
+
+
 def _process(pid: int) -> psutil.Process | None:
     try:
         return psutil.Process(pid)

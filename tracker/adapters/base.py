@@ -12,71 +12,38 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import sys
+import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 from tracker.adapters import stage_cache
-from tracker.config import Framework, Variant
 from tracker.fsutil import read_json
-from tracker.measure import ChildFailed, Limits, run_measured
-from tracker.records import ModelResult, StageResult
+from tracker.measure import ChildFailed, run_measured
+from tracker.records import OK, ModelResult, StageResult
+from tracker.types import Build, Framework, Job, Toolchain, Variant
 
 
-@dataclass(frozen=True)
-class Toolchain:
-    """An executable a framework needs on PATH, and one line on how to get it."""
-
-    name: str
-    command: str
-    install_hint: str
-
-    def present(self) -> bool:
-        return shutil.which(self.command) is not None
-
-
-@dataclass(frozen=True)
-class Build:
-    """A revision made runnable: where it lives and how to call it. `python`/`node_prefix` as the kind needs."""
-
-    framework: str
-    revision: str
-    path: Path
-    python: Path | None = None
-    node_prefix: Path | None = None
-    source: Path | None = None
-    version: str | None = None
-    env: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class Job:
-    """One model under one variant on one build, and where to put what it makes."""
-
-    framework: Framework
-    build: Build
-    model: Any  # tracker.models.zoo.Model
-    variant: Variant
-    workdir: Path
-    cache_dir: Path
-    repeats: int = 3
-    eval_count: int | None = None
-    limits: Limits = Limits()
-
-    def new_result(self) -> ModelResult:
-        from tracker.records import machine_info
-
-        return ModelResult(self.framework.name, self.build.revision, self.model.name, self.variant.name,
-                           settings=dict(self.variant.settings), machine=machine_info())
+# the child that runs a shell command `repeats` times and reports each run's wall time
+TIMED_SCRIPT = Path(__file__).parent / "scripts" / "timed_command.py"
 
 
 class Adapter(ABC):
-    """Base of every framework adapter. Subclasses are listed in `tracker.adapters.ADAPTERS`."""
+    """Base of every framework adapter. Subclasses are listed in `tracker.adapters.ADAPTERS`.
+
+    `prove` is the template every adapter shares: a subclass gives its `stages` and a `pipeline` that
+    runs them (through `run_stage` or `timed_stage`) and stops at the first failure; the template keeps
+    a failure on the tracker's side as data, records the sizes of the files made, and marks the stages a
+    failure kept from running as skipped."""
 
     name: ClassVar[str]
     toolchains: ClassVar[tuple[Toolchain, ...]] = ()
+    # the pipeline's stages, in order: those with no record after a failure are marked skipped
+    stages: ClassVar[tuple[str, ...]] = ()
+    # size key -> the entry of the pipeline's `files` naming the file it measures (recorded on failure too)
+    size_files: ClassVar[dict[str, str]] = {}
     # variant setting -> (type,) or (str, allowed values...), checked by the config loader
     variant_settings: ClassVar[dict[str, tuple]] = {}
     # None when the adapter can run; otherwise one line saying why it cannot (yet)
@@ -104,9 +71,42 @@ class Adapter(ABC):
         """Build a revision the adapter's own way; None means "use the recipe in frameworks.yaml"."""
         return None
 
-    @abstractmethod
     def prove(self, job: Job) -> ModelResult:
         """Take `job.model` through the pipeline; failures go into the result, never raise."""
+        result = job.new_result()
+        files: dict[str, Any] = {}
+        try:
+            self.pipeline(job, result, files)
+        except Exception as exc:  # a problem on the tracker's side (files, model export): recorded, not raised
+            result.fail("error", tracker_failure(job, exc))
+        finally:
+            self.record_sizes(result, files)
+        mark_skipped(result, self.not_reached(result))
+        return result
+
+    @abstractmethod
+    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
+        """Run the stages into `result`, returning at the first that fails; put in `files` the paths of
+        what the stages make (the entries `size_files` names)."""
+
+    def record_sizes(self, result: ModelResult, files: dict[str, Any]) -> None:
+        """The sizes of the files in `size_files`, and the proof's own bytes where the adapter can tell."""
+        for key, name in self.size_files.items():
+            size = file_size(Path(files[name])) if files.get(name) else 0
+            if size:
+                result.sizes[key] = size
+        proof = read_json(Path(files["proof"])) if self.size_files and files.get("proof") else None
+        raw = self.proof_raw_bytes(proof) if isinstance(proof, dict) else None
+        if raw is not None:
+            result.sizes["proof_raw_bytes"] = raw
+
+    def proof_raw_bytes(self, proof: dict[str, Any]) -> int | None:
+        """The proof's size without its JSON wrapping, from the proof file's content; None if unknown."""
+        return None
+
+    def not_reached(self, result: ModelResult) -> tuple[str, ...]:
+        """The stages a failure kept from running: by default, those with no record."""
+        return tuple(stage for stage in self.stages if stage not in result.stages)
 
 
 @dataclass
@@ -195,6 +195,36 @@ def _run_remembered(job: Job, result: ModelResult, call: StageCall) -> dict | No
     if data is not None:
         stage_cache.remember(entry, data, call.products)
     return data
+
+
+def timed_stage(job: Job, result: ModelResult, stage: str, command: str, repeats: int,
+                cwd: Path | None = None) -> dict[str, Any] | None:
+    """A shell command as a stage, run `repeats` times (at least once) by TIMED_SCRIPT, which reports
+    each run's wall time, its start-up included. An environment variable goes in the command itself."""
+    out = job.workdir / f"{stage}.json"
+    argv = [sys.executable, TIMED_SCRIPT, out, str(max(1, repeats)), command]
+    return run_stage(job, result, StageCall(stage, argv, out, cwd=cwd))
+
+
+def tracker_failure(job: Job, exc: Exception) -> str:
+    """The reason recorded for a failure on the tracker's side; its traceback goes to logs/tracker.log."""
+    log = job.workdir / "logs" / "tracker.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as out:
+            out.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    except OSError:
+        pass  # the reason below is still recorded
+    return f"tracker: {type(exc).__name__}: {exc}"[:400]
+
+
+def mark_skipped(result: ModelResult, stages: Sequence[str]) -> None:
+    """Stages a failure kept from running are listed as skipped, with the reason."""
+    if result.status == OK:
+        return
+    for stage in stages:
+        if stage not in result.stages:
+            result.stages[stage] = StageResult(stage, status="skipped", reason="not run: " + result.reason)
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -28,12 +28,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from tracker.adapters.base import Adapter, Job, StageCall, Toolchain, file_size, run_stage, write_json
-from tracker.adapters.circomgen import Circuit, Unsupported, generate
-from tracker.config import Variant
+from tracker.adapters.base import Adapter, StageCall, file_size, run_stage, write_json
+from tracker.adapters.circomgen import Circuit, generate
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.measure import Limits
-from tracker.records import OK, ModelResult, StageResult
+from tracker.records import ModelResult, StageResult
+from tracker.types import Job, Toolchain, Unsupported, Variant
 
 SCRIPT = Path(__file__).parent / "scripts" / "circom_stage.js"
 PIPELINE = ("compile", "witness", "accuracy", "ptau", "setup", "prove", "verify")
@@ -54,25 +54,24 @@ class CircomAdapter(Adapter):
     toolchains = (NODE,)
     variant_settings = {"decimals": (int,)}  # fixed point: inputs and weights at 10^decimals
     stages = PIPELINE
+    size_files = {"proof_bytes": "proof", "vk_bytes": "vk", "pk_bytes": "zkey"}
 
     @classmethod
     def default_variants(cls) -> tuple[Variant, ...]:
         return (Variant("default", (("decimals", DEFAULT_DECIMALS),)),)
 
-    def prove(self, job: Job) -> ModelResult:
-        result = job.new_result()
-        paths: dict[str, Any] = {}
-        try:
-            circuit = self.circuit(job, result)
-            if circuit is not None:
-                paths = self.prepare(job, circuit)
-                self.pipeline(job, result, circuit, paths)
-        except Exception as exc:  # a problem on the tracker's side (files, generator): recorded, not raised
-            result.fail("error", f"tracker: {type(exc).__name__}: {exc}"[:400])
-        finally:
-            record_sizes(result, paths)
-        mark_skipped(result, self.stages)
-        return result
+    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
+        circuit = self.circuit(job, result)
+        if circuit is not None:
+            files.update(self.prepare(job, circuit))
+            self.run_stages(job, result, circuit, files)
+
+    def proof_raw_bytes(self, proof: dict[str, Any]) -> int | None:
+        """A Groth16 proof's raw size from its affine coordinates (32 B each)."""
+        if not all(k in proof for k in ("pi_a", "pi_b", "pi_c")):
+            return None
+        coords = 2 + 2 * 2 + 2  # G1 (x, y), G2 (x, y) over Fq2, G1 (x, y)
+        return coords * 32
 
     # --- what a subclass (keras2circom) replaces: where the circuit comes from ----------------------
 
@@ -123,7 +122,7 @@ class CircomAdapter(Adapter):
         return {"name": CIRCUIT, "circuit": str(job.workdir / f"{CIRCUIT}.circom"), "cwd": str(job.workdir),
                 "includes": [str(copy_templates(job.build.node_prefix, job.workdir))]}
 
-    def pipeline(self, job: Job, result: ModelResult, circuit: Circuit, args: dict[str, Any]) -> None:
+    def run_stages(self, job: Job, result: ModelResult, circuit: Circuit, args: dict[str, Any]) -> None:
         result.provenance.update(package_versions(Path(args["prefix"])))
         for stage in PIPELINE:
             if stage == "ptau":
@@ -258,25 +257,3 @@ def package_versions(prefix: Path) -> dict[str, str]:
         if isinstance(meta, dict):
             out[f"{name}_version"] = str(meta.get("version", "unknown"))
     return out
-
-
-def record_sizes(result: ModelResult, args: dict[str, Any]) -> None:
-    """proof.json, vk.json and the zkey as files; the proof's raw size from its affine coordinates (32 B each)."""
-    for key, name in (("proof_bytes", "proof"), ("vk_bytes", "vk"), ("pk_bytes", "zkey")):
-        size = file_size(Path(args[name])) if args.get(name) else 0
-        if size:
-            result.sizes[key] = size
-    proof = read_json(Path(args["proof"])) if args.get("proof") else None
-    if isinstance(proof, dict) and all(k in proof for k in ("pi_a", "pi_b", "pi_c")):
-        coords = 2 + 2 * 2 + 2  # G1 (x, y), G2 (x, y) over Fq2, G1 (x, y)
-        result.sizes["proof_raw_bytes"] = coords * 32
-
-
-def mark_skipped(result: ModelResult, stages: tuple[str, ...]) -> None:
-    """Stages a failure kept from running are listed as skipped, with the reason."""
-    if result.status == OK:
-        return
-    for stage in stages:
-        if stage not in result.stages:
-            result.stages[stage] = StageResult(stage, status="skipped", reason="not run: " + result.reason)
-

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from tracker.types import Unsupported  # a layer or shape the circomlib-ml 1.4.x templates cannot express
+
 # the circomlib-ml file that defines each template the generator uses
 INCLUDES = {"Dense": "Dense.circom", "ReLU": "ReLU.circom", "Conv2D": "Conv2D.circom",
             "MaxPooling2D": "MaxPooling2D.circom", "Flatten2D": "Flatten2D.circom"}
@@ -63,10 +65,6 @@ def quantize(a: np.ndarray, scale: int) -> np.ndarray:
 
 def _strings(a: np.ndarray) -> Any:
     return np.vectorize(str, otypes=[object])(a).tolist()
-
-
-class Unsupported(ValueError):
-    """A layer or shape the circomlib-ml 1.4.x templates cannot express."""
 
 
 @dataclass

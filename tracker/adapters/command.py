@@ -8,26 +8,25 @@ timing includes the command's own start-up (it is timed from outside), and the r
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
+from typing import Any
 
-from tracker.adapters.base import Adapter, Job, StageCall, file_size, run_stage
+from tracker.adapters.base import Adapter, file_size, timed_stage
 from tracker.fsutil import read_json
 from tracker.records import ModelResult
-
-SCRIPT = Path(__file__).parent / "scripts" / "timed_command.py"
+from tracker.types import Job
 
 
 class CommandAdapter(Adapter):
     name = "command"
 
-    def prove(self, job: Job) -> ModelResult:
+    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
         from tracker.models.zoo import eval_set, export_onnx
 
-        result = job.new_result()
         stages = dict(job.framework.stages)
         if "prove" not in stages:
-            return result.fail("error", "a 'command' framework needs stages.prove in frameworks.yaml")
+            result.fail("error", "a 'command' framework needs stages.prove in frameworks.yaml")
+            return
         inputs, _ = eval_set(job.model, 1)
         export_onnx(job.model, job.workdir / "model.onnx")
         places = {
@@ -40,19 +39,16 @@ class CommandAdapter(Adapter):
         for stage in ("setup", "prove", "verify"):
             if stage not in stages:
                 continue
-            command = stages[stage].format(**places)
-            call = StageCall(stage, [sys.executable, SCRIPT, job.workdir / f"{stage}.json",
-                                     str(job.repeats if stage != "setup" else 1), command],
-                             job.workdir / f"{stage}.json", cwd=Path(places["src"]))
-            if run_stage(job, result, call) is None:
-                return result
+            repeats = 1 if stage == "setup" else job.repeats
+            if timed_stage(job, result, stage, stages[stage].format(**places), repeats,
+                           cwd=Path(places["src"])) is None:
+                return
         for key, name in (("proof_bytes", "proof"), ("vk_bytes", "vk"), ("pk_bytes", "pk")):
             if (job.workdir / name).exists():
                 result.sizes[key] = file_size(job.workdir / name)
         extra = read_json(job.workdir / "metrics.json") or {}
         result.circuit.update({k: v for k, v in extra.get("circuit", {}).items() if isinstance(v, (int, float))})
         result.accuracy.update({k: v for k, v in extra.get("accuracy", {}).items() if isinstance(v, (int, float))})
-        return result
 
 
 def _write(path: Path, data) -> Path:

@@ -29,11 +29,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tracker.adapters.base import Adapter, Job, StageCall, file_size, run_stage, write_json
-from tracker.config import Variant
-from tracker.fsutil import read_json
+from tracker.adapters.base import Adapter, StageCall, file_size, run_stage, write_json
+from tracker.fsutil import publish_once, read_json
 from tracker.models.accuracy import accuracy
-from tracker.records import OK, ModelResult, StageResult
+from tracker.records import ModelResult
+from tracker.types import Job, Variant
 
 SCRIPT = Path(__file__).parent / "scripts" / "ezkl_stage.py"
 PIPELINE = ("settings", "compile", "srs", "setup", "witness", "prove", "verify", "accuracy")
@@ -53,6 +53,8 @@ CIRCUIT_COUNTS = ("num_rows", "total_assignments", "total_const_size")
 
 class EzklAdapter(Adapter):
     name = "ezkl"
+    stages = PIPELINE
+    size_files = {"proof_bytes": "proof", "vk_bytes": "vk", "pk_bytes": "pk", "srs_bytes": "srs"}
     variant_settings = {
         "calibration_target": (str, "resources", "accuracy"),  # calibrate_settings(target=...)
         # the scale calibration may pick (`scales=[...]`); calibration ties param_scale to it in every
@@ -67,45 +69,44 @@ class EzklAdapter(Adapter):
         return (Variant("resources", (("calibration_target", "resources"),)),
                 Variant("accuracy", (("calibration_target", "accuracy"),)))
 
-    def prove(self, job: Job) -> ModelResult:
-        result = job.new_result()
-        reached: list[str] = []
-        try:
-            self._pipeline(job, result, reached)
-        except Exception as exc:  # a problem on the tracker's side (files, model export): recorded, not raised
-            result.fail("error", f"tracker: {type(exc).__name__}: {exc}"[:400])
-        for stage in PIPELINE:
-            if stage not in reached and stage not in result.stages and result.status != OK:
-                result.stages[stage] = StageResult(stage, status="skipped", reason="not run: " + result.reason)
-        return result
+    def not_reached(self, result: ModelResult) -> tuple[str, ...]:
+        """An SRS read from the cache has no stage record, but was not skipped."""
+        reused = result.provenance.get("srs_reused") == "yes"
+        return tuple(stage for stage in super().not_reached(result) if not (stage == "srs" and reused))
+
+    def proof_raw_bytes(self, proof: dict[str, Any]) -> int | None:
+        """The proof's own bytes, without the JSON around them: a list of bytes or a hex string."""
+        raw = proof.get("proof")
+        if isinstance(raw, list):
+            return len(raw)
+        if isinstance(raw, str):
+            return len(raw.removeprefix("0x")) // 2
+        return None
 
     # --- the pipeline --------------------------------------------------------------------------------
 
-    def _pipeline(self, job: Job, result: ModelResult, reached: list[str]) -> None:
+    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
         if job.build.python is None:
             result.fail("error", f"build {job.build.revision} has no Python interpreter for ezkl")
             return
-        args = self._prepare(job)
+        args = files  # the stages' arguments are the files they make: their sizes are recorded from it
+        args.update(self._prepare(job))
         result.settings["calibration_data"] = args["calibration_data"]
-        try:
-            for stage in PIPELINE:
-                reached.append(stage)
-                if stage == "srs":
-                    if not self._srs(job, result, args):
-                        return
-                    continue
-                data = self._run(job, result, stage, args)
-                if data is None:
+        for stage in PIPELINE:
+            if stage == "srs":
+                if not self._srs(job, result, args):
                     return
-                if stage == "settings":
-                    result.provenance["ezkl_version"] = str(data.get("ezkl_version", "unknown"))
-                    args.update(self._read_settings(result, Path(args["settings"])))
-                elif stage == "accuracy":
-                    result.accuracy = accuracy(job, data["outputs"])
-                    result.provenance["accuracy_outputs"] = str(data.get("source", ""))
-                    result.provenance["accuracy_workers"] = str(data.get("workers", 1))
-        finally:
-            self._sizes(result, args)
+                continue
+            data = self._run(job, result, stage, args)
+            if data is None:
+                return
+            if stage == "settings":
+                result.provenance["ezkl_version"] = str(data.get("ezkl_version", "unknown"))
+                args.update(self._read_settings(result, Path(args["settings"])))
+            elif stage == "accuracy":
+                result.accuracy = accuracy(job, data["outputs"])
+                result.provenance["accuracy_outputs"] = str(data.get("source", ""))
+                result.provenance["accuracy_workers"] = str(data.get("workers", 1))
 
     def _prepare(self, job: Job) -> dict[str, Any]:
         from tracker.models.zoo import calibration_note, calibration_set, eval_set, export_onnx
@@ -199,32 +200,9 @@ class EzklAdapter(Adapter):
         args["srs"] = str(srs)
         return True
 
-    def _sizes(self, result: ModelResult, args: dict[str, Any]) -> None:
-        for key, name in (("proof_bytes", "proof"), ("vk_bytes", "vk"), ("pk_bytes", "pk"), ("srs_bytes", "srs")):
-            size = file_size(Path(args[name])) if args.get(name) else 0
-            if size:
-                result.sizes[key] = size
-        proof = read_json(Path(args["proof"])) if args.get("proof") else None
-        raw = proof.get("proof") if isinstance(proof, dict) else None
-        if isinstance(raw, list):  # the proof's own bytes, without the JSON around them
-            result.sizes["proof_raw_bytes"] = len(raw)
-        elif isinstance(raw, str):
-            result.sizes["proof_raw_bytes"] = len(raw.removeprefix("0x")) // 2
-
 
 def srs_path(cache_dir: Path, logrows: int) -> Path:
     return cache_dir / "srs" / f"kzg{int(logrows)}.srs"
-
-
-def publish_once(tmp: Path, final: Path) -> None:
-    """Give `final` the content of `tmp` unless it already exists (another job made it first: keep that one)."""
-    try:
-        os.link(tmp, final)
-    except FileExistsError:
-        pass
-    except OSError:  # no hard links on this file system: a rename, still atomic, only if still missing
-        if not final.exists():
-            os.replace(tmp, final)
 
 
 def srs_identity(path: Path) -> bytes:

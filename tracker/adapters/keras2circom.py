@@ -35,13 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from tracker.adapters.base import Build, Job, StageCall, Toolchain, run_stage, write_json
+from tracker.adapters.base import StageCall, run_stage, write_json
 from tracker.adapters.circom import NODE, PIPELINE as CIRCOM_PIPELINE, CircomAdapter, package_versions
 from tracker.adapters.circomgen import Circuit
-from tracker.config import Framework, Variant
 from tracker.fsutil import read_json
 from tracker.measure import ChildFailed, Limits, run_measured
 from tracker.records import ModelResult
+from tracker.types import Build, BuildError, Framework, Job, Toolchain, Variant
 
 SCRIPTS = Path(__file__).parent / "scripts"
 PIPELINE = ("export", "transpile", "infer", *CIRCOM_PIPELINE)
@@ -68,8 +68,6 @@ class Keras2CircomAdapter(CircomAdapter):
     def build(self, framework: Framework, revision, source: Path | None, build_dir: Path,
               log_path: Path) -> Build | None:
         """The checkout after the recipe's commands, a TensorFlow venv, and an npm prefix with the toolchain."""
-        from tracker.build import BuildError
-
         if source is None:
             raise BuildError("keras2circom builds from a checkout of its repo (history kind: commits)")
         env = {**_os_environ(), **dict(framework.build.env)}

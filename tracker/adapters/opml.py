@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import re
 import struct
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tracker.adapters.base import Adapter, Build, Job, StageCall, Toolchain, run_stage
-from tracker.adapters.command import SCRIPT as TIMED
+from tracker.adapters.base import Adapter, timed_stage
 from tracker.measure import ChildFailed, Limits, run_measured
-from tracker.records import OK, ModelResult, StageResult
+from tracker.models.accuracy import first_input_reference, single_input_accuracy
+from tracker.records import ModelResult
+from tracker.types import Build, BuildError, Job, Toolchain, Unsupported
 
 GO = Toolchain("go", "go", "install Go 1.19 or newer (the README says 1.19, go.mod asks 1.20): "
                "apt-get install golang-go or https://go.dev/dl/; its modules come from proxy.golang.org")
@@ -55,9 +55,9 @@ LABELS = {
 class OpmlAdapter(Adapter):
     name = "opml"
     toolchains = (GO, NODE, CMAKE, MAKE)
+    stages = PIPELINE
 
     def build(self, framework, revision, source: Path | None, build_dir: Path, log_path: Path) -> Build:
-        from tracker.build import BuildError
 
         if source is None:
             raise BuildError("opml builds from a source checkout: give the framework a 'commits' history")
@@ -70,18 +70,7 @@ class OpmlAdapter(Adapter):
         return Build(framework=framework.name, revision=revision.sha, path=build_dir, source=source,
                      version=revision.version)
 
-    def prove(self, job: Job) -> ModelResult:
-        result = job.new_result()
-        try:
-            self._pipeline(job, result)
-        except Exception as exc:  # the tracker's side: recorded, not raised
-            result.fail("error", f"tracker: {type(exc).__name__}: {exc}"[:400])
-        for stage in PIPELINE:
-            if stage not in result.stages and result.status != OK:
-                result.stages[stage] = StageResult(stage, status="skipped", reason="not run: " + result.reason)
-        return result
-
-    def _pipeline(self, job: Job, result: ModelResult) -> None:
+    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
         from tracker.models.zoo import eval_set, layer_params
 
         src = job.build.source
@@ -100,20 +89,22 @@ class OpmlAdapter(Adapter):
         dirs = {"defender": wd / "cannon", "challenger": wd / "cannon_fault"}
         for d in dirs.values():
             d.mkdir(parents=True, exist_ok=True)
-        files = {"program": src / PROGRAM, "model": wd / "model.bin", "data": wd / "input.bin"}
+        files.update({"program": src / PROGRAM, "model": wd / "model.bin", "data": wd / "input.bin"})
         result.provenance.update({f"stage_{k}": v for k, v in LABELS.items()})
         result.provenance["proof"] = "none: optimistic, fraud proofs only when challenged; not zero-knowledge"
         result.provenance["timing"] = "wall time of each command, its start-up included"
-        if _timed(job, result, "golden", mlvm_command(src, dirs["defender"], files, golden=True), 1, src) is None:
+        if timed_stage(job, result, "golden", mlvm_command(src, dirs["defender"], files, golden=True), 1,
+                       cwd=src) is None:
             return
-        if _timed(job, result, "execute", mlvm_command(src, dirs["defender"], files), job.repeats, src) is None:
+        if timed_stage(job, result, "execute", mlvm_command(src, dirs["defender"], files), job.repeats,
+                       cwd=src) is None:
             return
         run = parse_mlvm((wd / "logs" / "execute.log").read_text(errors="replace"))
         if run.get("steps"):
             result.circuit["mips_steps"] = run["steps"]
         if "predicted" in run:
             result.accuracy = predicted_agreement(job, run["predicted"])
-        if _timed(job, result, "challenge", challenge_script(src, dirs, files), 1, src) is None:
+        if timed_stage(job, result, "challenge", challenge_script(src, dirs, files), 1, cwd=src) is None:
             return
         game = parse_challenge((wd / "logs" / "challenge.log").read_text(errors="replace"))
         result.circuit["bisection_rounds"] = game["rounds"]
@@ -186,10 +177,6 @@ def build_failure_reason(log_tail: str, fallback: str) -> str:
     return f"{fallback}: {last[-1].strip()[:200]}" if last else fallback
 
 
-class Unsupported(Exception):
-    """The model is not the two-layer 784-input net the MIPS program reads."""
-
-
 def ggml_model(layers) -> bytes:
     """The file mlgo's convert-h5-to-ggml.py writes: big-endian magic, then per tensor n_dims, dims
     (innermost first), float32 data; weights in torch's [out, in] order. Pixels/255 is folded into fc1."""
@@ -244,17 +231,7 @@ def parse_challenge(log: str) -> dict[str, Any]:
 
 
 def predicted_agreement(job: Job, predicted: int) -> dict[str, float]:
-    from tracker.models.zoo import eval_set, float_outputs
-
-    x, _ = eval_set(job.model, 1)
-    reference = np.asarray(float_outputs(job.model, x)).reshape(-1)
-    return {"top1_agreement": float(int(reference.argmax()) == predicted), "n": 1}
-
-
-def _timed(job: Job, result: ModelResult, stage: str, command: str, repeats: int, cwd: Path) -> dict | None:
-    out = job.workdir / f"{stage}.json"
-    argv = [sys.executable, TIMED, out, str(max(1, repeats)), command]
-    return run_stage(job, result, StageCall(stage, argv, out, cwd=cwd))
+    return single_input_accuracy(first_input_reference(job.model), predicted=predicted)
 
 
 def _tail(path: Path, size: int = 8000) -> str:

@@ -19,17 +19,16 @@ Each timing is the command's wall time, Scarb's start-up included (`timed_comman
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tracker.adapters.base import Adapter, Build, Job, StageCall, Toolchain, file_size, run_stage
-from tracker.adapters.command import SCRIPT as TIMED
-from tracker.measure import ChildFailed, Limits, run_measured
-from tracker.records import OK, ModelResult, StageResult
+from tracker.adapters.base import Adapter, file_size, timed_stage
+from tracker.measure import ChildFailed, Limits, output_of, run_measured
+from tracker.models.accuracy import first_input_reference, single_input_accuracy
+from tracker.records import ModelResult, StageResult
+from tracker.types import Build, BuildError, Job, Toolchain, Unsupported
 
 SCARB = Toolchain("scarb", "scarb", "install Scarb: curl --proto '=https' --tlsv1.2 -sSf "
                   "https://docs.swmansion.com/scarb/install.sh | sh (Orion pins 2.6.4; prove/verify need 2.10+)")
@@ -44,11 +43,10 @@ EXECUTE_LABEL = "execute: the Cairo VM runs the model, no proof is made"
 class OrionAdapter(Adapter):
     name = "orion"
     toolchains = (SCARB,)
+    stages = PIPELINE
 
     def build(self, framework, revision, source: Path | None, build_dir: Path, log_path: Path) -> Build:
         """Orion's own documented step: `scarb build` in the checkout (it fetches Orion's git dependencies)."""
-        from tracker.build import BuildError
-
         if source is None:
             raise BuildError("orion builds from a source checkout: give the framework a 'commits' history")
         try:
@@ -58,21 +56,10 @@ class OrionAdapter(Adapter):
         return Build(framework=framework.name, revision=revision.sha, path=build_dir, source=source,
                      version=revision.version)
 
-    def prove(self, job: Job) -> ModelResult:
-        result = job.new_result()
-        try:
-            self._pipeline(job, result)
-        except Exception as exc:  # the tracker's side: recorded, not raised
-            result.fail("error", f"tracker: {type(exc).__name__}: {exc}"[:400])
-        for stage in PIPELINE:
-            if stage not in result.stages and result.status != OK:
-                result.stages[stage] = StageResult(stage, status="skipped", reason="not run: " + result.reason)
-        return result
-
-    def _pipeline(self, job: Job, result: ModelResult) -> None:
+    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
         from tracker.models.zoo import eval_set, layer_params
 
-        scarb, cairo = parse_scarb_version(_run_quiet(["scarb", "--version"]))
+        scarb, cairo = parse_scarb_version(output_of(["scarb", "--version"]))
         if scarb is None:
             result.fail("error", "`scarb --version` printed no version")
             return
@@ -88,9 +75,9 @@ class OrionAdapter(Adapter):
         project = job.workdir / PACKAGE
         write_project(project, manifest(job.build.source or job.build.path, cairo or scarb, can_prove), source)
         result.settings["fixed_point"] = "FP16x16"
-        if _timed(job, result, "compile", "scarb build", 1, project) is None:
+        if timed_stage(job, result, "compile", "scarb build", 1, cwd=project) is None:
             return
-        if _timed(job, result, "execute", execute_command(can_prove), job.repeats, project) is None:
+        if timed_stage(job, result, "execute", execute_command(can_prove), job.repeats, cwd=project) is None:
             return
         runs = parse_execute((job.workdir / "logs" / "execute.log").read_text(errors="replace"))
         if runs and runs[-1].get("steps"):
@@ -107,14 +94,14 @@ class OrionAdapter(Adapter):
         self._prove(job, result, project)
 
     def _prove(self, job: Job, result: ModelResult, project: Path) -> None:
-        if _timed(job, result, "trace", trace_command(), 1, project) is None:
+        if timed_stage(job, result, "trace", trace_command(), 1, cwd=project) is None:
             return
         execution = parse_execution_id((job.workdir / "logs" / "trace.log").read_text(errors="replace"))
         if execution is None:
             result.fail("error", "trace: scarb execute did not say where it saved the execution")
             return
         for stage in ("prove", "verify"):
-            if _timed(job, result, stage, prove_command(stage, execution), job.repeats, project) is None:
+            if timed_stage(job, result, stage, prove_command(stage, execution), job.repeats, cwd=project) is None:
                 return
         proof = project / "target" / "execute" / PACKAGE / f"execution{execution}" / "proof" / "proof.json"
         if file_size(proof):
@@ -148,10 +135,6 @@ def manifest(orion: Path, cairo_version: tuple[int, ...], executable: bool) -> s
         lines.insert(lines.index("[dependencies]"), "[[target.executable]]\n\n[cairo]\nenable-gas = false\n")
         lines.append(f'cairo_execute = "{_v(cairo_version)}"')
     return "\n".join(lines) + "\n"
-
-
-class Unsupported(Exception):
-    """The model has a layer the generator does not write."""
 
 
 def fp(value: float) -> str:
@@ -260,33 +243,16 @@ def decode_outputs(values: list[int], n_outputs: int) -> list[float]:
 
 
 def proved_output_accuracy(job: Job, values: list[int]) -> dict[str, float]:
-    from tracker.models.zoo import eval_set, float_outputs
-
-    x, _ = eval_set(job.model, 1)
-    reference = np.asarray(float_outputs(job.model, x), dtype=np.float64).reshape(-1)
+    reference = first_input_reference(job.model)
     try:
-        got = np.asarray(decode_outputs(values, len(reference)))
+        got = decode_outputs(values, len(reference))
     except ValueError:
         return {}
-    return {"max_abs_error": float(np.abs(got - reference).max()),
-            "top1_agreement": float(got.argmax() == reference.argmax()), "n": 1}
+    return single_input_accuracy(reference, got)
 
 
 def _v(version: tuple[int, ...]) -> str:
     return ".".join(str(p) for p in version)
-
-
-def _timed(job: Job, result: ModelResult, stage: str, command: str, repeats: int, cwd: Path) -> dict | None:
-    out = job.workdir / f"{stage}.json"
-    argv = [sys.executable, TIMED, out, str(max(1, repeats)), command]
-    return run_stage(job, result, StageCall(stage, argv, out, cwd=cwd))
-
-
-def _run_quiet(argv: list[str]) -> str:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
 
 
 def _last_line(path: Path) -> str:

@@ -18,18 +18,17 @@ What zkml's README documents, and what this adapter runs:
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tracker.adapters.base import Adapter, Build, Job, StageCall, Toolchain, run_stage, write_json
-from tracker.adapters.command import SCRIPT as TIMED
-from tracker.config import Variant
-from tracker.measure import ChildFailed, Limits, run_measured
-from tracker.records import OK, ModelResult, StageResult
+from tracker.adapters.base import Adapter, StageCall, run_stage, timed_stage, write_json
+from tracker.measure import ChildFailed, Limits, output_of, run_measured
+from tracker.models.accuracy import first_input_reference, single_input_accuracy
+from tracker.records import ModelResult, StageResult
+from tracker.types import Build, BuildError, Job, Toolchain, Variant
 
 RUSTUP = Toolchain("rustup", "rustup", "install Rust with rustup: curl --proto '=https' --tlsv1.2 -sSf "
                    "https://sh.rustup.rs | sh, then `rustup toolchain install nightly`")
@@ -46,6 +45,7 @@ PIPELINE = ("export", "convert", "time_circuit")
 
 class ZkmlAdapter(Adapter):
     name = "zkml"
+    stages = PIPELINE
     toolchains = (CARGO, RUSTUP)
     variant_settings = {"scale_factor": (int,), "k": (int,), "num_cols": (int,), "num_randoms": (int,)}
 
@@ -57,7 +57,7 @@ class ZkmlAdapter(Adapter):
         why = super().status()
         if why:
             return why
-        listing = _run_quiet(["rustup", "toolchain", "list"])
+        listing = output_of(["rustup", "toolchain", "list"], timeout_s=20)
         if not nightly_installed(listing):
             return f"missing toolchain rust nightly (`rustup toolchain list` shows none): {NIGHTLY_HINT}"
         return None
@@ -65,7 +65,6 @@ class ZkmlAdapter(Adapter):
     # --- build -----------------------------------------------------------------------------------------
 
     def build(self, framework, revision, source: Path | None, build_dir: Path, log_path: Path) -> Build:
-        from tracker.build import BuildError
 
         if source is None:
             raise BuildError("zkml builds from a source checkout: give the framework a 'commits' history")
@@ -79,18 +78,7 @@ class ZkmlAdapter(Adapter):
 
     # --- prove -----------------------------------------------------------------------------------------
 
-    def prove(self, job: Job) -> ModelResult:
-        result = job.new_result()
-        try:
-            self._pipeline(job, result)
-        except Exception as exc:  # the tracker's side (files, export): recorded, not raised
-            result.fail("error", f"tracker: {type(exc).__name__}: {exc}"[:400])
-        for stage in PIPELINE:
-            if stage not in result.stages and result.status != OK:
-                result.stages[stage] = StageResult(stage, status="skipped", reason="not run: " + result.reason)
-        return result
-
-    def _pipeline(self, job: Job, result: ModelResult) -> None:
+    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
         src, python = job.build.source, job.build.python
         if src is None or python is None:
             result.fail("error", f"build {job.build.revision} has no source checkout or converter Python")
@@ -103,7 +91,7 @@ class ZkmlAdapter(Adapter):
         if run_stage(job, result, StageCall("export", [python, job.workdir / "export_tflite.py", export],
                                             job.workdir / "export.json")) is None:
             return
-        if _timed(job, result, "convert", convert_command(python, src, job.workdir, settings), 1) is None:
+        if timed_stage(job, result, "convert", convert_command(python, src, job.workdir, settings), 1) is None:
             return
         params = job.cache_dir / "zkml" / "params_kzg"
         params.mkdir(parents=True, exist_ok=True)
@@ -111,7 +99,7 @@ class ZkmlAdapter(Adapter):
         if not link.exists():
             link.symlink_to(params, target_is_directory=True)
         command = time_circuit_command(src, job.workdir / "model.msgpack", job.workdir / "input.msgpack")
-        if _timed(job, result, "time_circuit", command, max(1, job.repeats)) is None:
+        if timed_stage(job, result, "time_circuit", command, job.repeats) is None:
             return
         runs = parse_time_circuit((job.workdir / "logs" / "time_circuit.log").read_text(errors="replace"))
         record_runs(result, runs, settings)
@@ -248,15 +236,10 @@ def record_runs(result: ModelResult, runs: list[dict[str, Any]], settings: dict[
 
 def proved_output_accuracy(job: Job, outputs: list[int], scale_factor: int) -> dict[str, float]:
     """The proved input's outputs (the last public values, at the scale factor) against the float model's."""
-    from tracker.models.zoo import eval_set, float_outputs
-
-    inputs, _ = eval_set(job.model, 1)
-    reference = np.asarray(float_outputs(job.model, inputs), dtype=np.float64).reshape(-1)
+    reference = first_input_reference(job.model)
     if len(outputs) < len(reference):
         return {}
-    got = np.asarray(outputs[-len(reference):], dtype=np.float64) / scale_factor
-    return {"max_abs_error": float(np.abs(got - reference).max()),
-            "top1_agreement": float(got.argmax() == reference.argmax()), "n": 1}
+    return single_input_accuracy(reference, np.asarray(outputs[-len(reference):], dtype=np.float64) / scale_factor)
 
 
 # --- the model's files --------------------------------------------------------------------------------
@@ -331,18 +314,6 @@ open(args["tflite"], "wb").write(converter.convert())
 json.dump({"samples": [time.perf_counter() - start], "data": {"tensorflow": tf.__version__}},
           open(args["result"], "w"))
 '''
-
-
-def _timed(job: Job, result: ModelResult, stage: str, command: str, repeats: int) -> dict | None:
-    out = job.workdir / f"{stage}.json"
-    return run_stage(job, result, StageCall(stage, [sys.executable, TIMED, out, str(repeats), command], out))
-
-
-def _run_quiet(argv: list[str]) -> str:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
 
 
 def _tail(path: Path, size: int = 8000) -> str:

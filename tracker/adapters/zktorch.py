@@ -20,16 +20,16 @@ outside its lookup range ("CQ Error", on which zk_torch stops with status 0) end
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from tracker.adapters.base import Adapter, Job, StageCall, Toolchain, file_size, run_stage, write_json
-from tracker.adapters.command import SCRIPT as TIMED
+from tracker.adapters.base import Adapter, file_size, timed_stage, write_json
 from tracker.adapters.ptau_challenge import TAU, write_challenge
-from tracker.config import Variant
+from tracker.fsutil import publish_once
 from tracker.records import OK, ModelResult, StageResult
+from tracker.types import Job, Toolchain, Variant
 
 CARGO = Toolchain("cargo", "cargo", "install Rust (a distribution's cargo package, or rustup)")
 # zkTorch's README: scale_factor_log, cq_range_log (< pow_len_log), cq_range_lower_log (< cq_range_log). Its lookup
@@ -54,34 +54,21 @@ class ZktorchAdapter(Adapter):
     name = "zktorch"
     toolchains = (CARGO,)
     variant_settings = {key: (int,) for key in DEFAULTS}
+    stages = ("zk_torch", *PHASES)
 
     @classmethod
     def default_variants(cls) -> tuple[Variant, ...]:
         return (Variant("default", tuple(DEFAULTS.items())),)
 
-    def prove(self, job: Job) -> ModelResult:
-        result = job.new_result()
-        try:
-            self._run(job, result)
-        except Exception as exc:  # the tracker's side (files, export): recorded, not raised
-            result.fail("error", f"tracker: {type(exc).__name__}: {exc}"[:400])
-        for stage in ("zk_torch", *PHASES):
-            if stage not in result.stages and result.status != OK:
-                result.stages[stage] = StageResult(stage, status="skipped", reason="not run: " + result.reason)
-        return result
-
-    def _run(self, job: Job, result: ModelResult) -> None:
+    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
         settings = {**DEFAULTS, **job.variant.as_dict()}
         result.settings.update(settings)
         config = write_inputs(job, settings, challenge(job.cache_dir, settings["pow_len_log"]))
         log = job.workdir / "logs" / "zk_torch.log"
         offset = log.stat().st_size if log.exists() else 0
-        out = job.workdir / "zk_torch.json"
         binary = job.build.path / "bin" / (job.framework.build.binaries or ("zk_torch",))[0]
-        command = f"rm -rf layer_setup {' '.join(OUTPUTS.values())} && {binary} {config.name}"
-        call = StageCall("zk_torch", [sys.executable, TIMED, out, str(max(1, job.repeats)), command], out,
-                         env={"RUST_LOG": "debug"}, cwd=job.workdir)
-        ran = run_stage(job, result, call)
+        command = f"rm -rf layer_setup {' '.join(OUTPUTS.values())} && RUST_LOG=debug {binary} {config.name}"
+        ran = timed_stage(job, result, "zk_torch", command, job.repeats, cwd=job.workdir)
         text = log.read_bytes()[offset:].decode(errors="replace") if log.exists() else ""
         failure = zktorch_failure(text)
         if failure:
@@ -104,8 +91,6 @@ class ZktorchAdapter(Adapter):
 
 def challenge(cache_dir: Path, power: int) -> Path:
     """The ptau challenge file of 2^power powers, made once per cache and shared."""
-    from tracker.adapters.ezkl import publish_once
-
     path = cache_dir / "zktorch" / f"challenge-{int(power):02d}"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,10 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from tracker.adapters.base import Build
-from tracker.config import Framework
 from tracker.fsutil import atomic_write_json
 from tracker.measure import ChildFailed, Limits, run_measured
+from tracker.types import Build, BuildError, Framework
 
 CARGO_LIMITS = Limits(timeout_s=3 * 3600)  # a first build compiles every dependency; 2 shared cores are slow
 ERROR_CONTEXT = 6       # lines kept after each error line (where, the code, the hint)
@@ -56,7 +55,6 @@ def cargo_command(features: tuple[str, ...], binaries: tuple[str, ...]) -> list[
 
 def cargo_build(fw: Framework, revision, source: Path | None, where: Path, log: Path) -> Build:
     """Build `source` with the recipe's features and environment; keep its binaries in `where/bin`."""
-    from tracker.build import BuildError
 
     if source is None:
         raise BuildError("a cargo build needs a source checkout: give the framework a 'commits' history")
@@ -86,7 +84,6 @@ def cargo_build(fw: Framework, revision, source: Path | None, where: Path, log: 
 
 def keep_binaries(release: Path, dest: Path, names: tuple[str, ...]) -> list[str]:
     """Copy the named binaries out of the shared target dir (the next commit's build overwrites them)."""
-    from tracker.build import BuildError
 
     dest.mkdir(parents=True, exist_ok=True)
     for name in names:

@@ -21,13 +21,13 @@ from tracker.adapters import get_adapter
 from tracker.commands import publish
 from tracker.config import Config
 from tracker.history import open_history, select
+from tracker.layout import Layout
 from tracker.lock import holding_lock
 from tracker.metrics import BY_NAME, summary
 from tracker.report.confirm import Remeasurer, interleaved, pooled
 from tracker.report.stats import compare, mann_whitney
 from tracker.report.verdict import load_settings
 from tracker.run import asv
-from tracker.run.asv import Layout
 from tracker.run.runner import Request, run_revision
 
 PROBE_ATTEMPTS = 3

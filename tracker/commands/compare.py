@@ -17,13 +17,13 @@ import math
 
 from tracker.config import Config
 from tracker.history import HistoryError
+from tracker.layout import Layout
 from tracker.lock import holding_lock
 from tracker.metrics import METRICS, Metric
 from tracker.publish.units import exact, format_value
 from tracker.report.confirm import Remeasurer, interleaved, pooled
 from tracker.report.stats import compare as compare_samples, mann_whitney
 from tracker.report.verdict import Settings, load_settings
-from tracker.run.asv import Layout
 
 WORSE = ("slower", "larger", "worse")
 

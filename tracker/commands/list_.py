@@ -7,7 +7,7 @@ from tracker import records
 from tracker.adapters import get_adapter
 from tracker.config import Config
 from tracker.fsutil import read_json
-from tracker.run.asv import Layout
+from tracker.layout import Layout
 
 
 def setup_arguments(sub: argparse._SubParsersAction) -> None:

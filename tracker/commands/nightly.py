@@ -17,11 +17,11 @@ from tracker.commands import publish, regressions
 from tracker.commands.run import print_summary, request_from
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json
+from tracker.layout import Layout
 from tracker.lock import holding_lock
 from tracker.report.confirm import confirm_candidates
 from tracker.report.regressions import all_changes, find_verdicts, key, previously_reported
 from tracker.report.verdict import load_settings
-from tracker.run.asv import Layout
 from tracker.run.runner import run as run_frameworks
 
 EXIT_FRAMEWORK_FAILED = 1

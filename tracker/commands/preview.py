@@ -6,7 +6,7 @@ import functools
 import http.server
 
 from tracker.config import Config
-from tracker.run.asv import Layout
+from tracker.layout import Layout
 
 
 def setup_arguments(sub: argparse._SubParsersAction) -> None:

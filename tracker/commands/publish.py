@@ -8,12 +8,12 @@ from pathlib import Path
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json, describe_os_error, read_json, replace_dir
 from tracker.history import HistoryError, open_history
+from tracker.layout import Layout
 from tracker.lock import holding_lock
 from tracker.publish.merge import merge_into
 from tracker.publish.offline import localize
 from tracker.measure import ChildFailed
 from tracker.run import asv
-from tracker.run.asv import Layout
 from tracker.run.state import load_revisions
 
 

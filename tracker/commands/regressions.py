@@ -15,11 +15,11 @@ import json
 import os
 
 from tracker.config import Config
+from tracker.layout import Layout
 from tracker.lock import holding_lock
 from tracker.report.confirm import confirm_candidates
 from tracker.report.regressions import Verdicts, all_changes, find_verdicts, format_report, format_table, post_webhook
 from tracker.report.verdict import load_settings
-from tracker.run.asv import Layout
 
 WEBHOOK_ENV = "ZKML_TRACKER_WEBHOOK"
 EXIT_REGRESSIONS = 3

@@ -5,8 +5,8 @@ import argparse
 
 from tracker.commands import publish
 from tracker.config import Config
+from tracker.layout import Layout
 from tracker.lock import holding_lock
-from tracker.run.asv import Layout
 from tracker.run.runner import FrameworkOutcome, Request, run as run_frameworks
 
 

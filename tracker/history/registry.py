@@ -22,11 +22,11 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from tracker.config import Package
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.history.git import GitError, first_parent, git, tags_at
 from tracker.history.revisions import Revision
 from tracker.net import NetError, request
+from tracker.types import Package
 
 REGISTRY_DEADLINE_S = 60      # the whole answer, however slowly it comes (tracker/net.py)
 REGISTRY_MAX_BYTES = 64 << 20  # PyPI's JSON for a package with many wheels is a few MB

@@ -37,3 +37,22 @@ def judge(model: Any, eval_count: int | None, circuit_outputs: list) -> dict[str
         "circuit_accuracy": circuit_correct / len(inputs),
         "accuracy_drop": (float_correct - circuit_correct) / len(inputs),
     }
+
+
+def first_input_reference(model: Any) -> np.ndarray:
+    """The float model's outputs on the first evaluation input: what a one-input proof is judged against."""
+    from tracker.models.zoo import eval_set, float_outputs
+
+    inputs, _ = eval_set(model, 1)
+    return np.asarray(float_outputs(model, inputs), dtype=np.float64).reshape(-1)
+
+
+def single_input_accuracy(reference: np.ndarray, got: Any = None, predicted: int | None = None
+                          ) -> dict[str, float]:
+    """A one-input proof judged: its outputs `got` against `reference`, or only its predicted class
+    where the framework prints no outputs."""
+    if got is None:
+        return {"top1_agreement": float(int(reference.argmax()) == predicted), "n": 1}
+    got = np.asarray(got, dtype=np.float64)
+    return {"max_abs_error": float(np.abs(got - reference).max()),
+            "top1_agreement": float(got.argmax() == reference.argmax()), "n": 1}

@@ -16,15 +16,16 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from tracker import records
 from tracker.adapters import get_adapter
-from tracker.config import Config, Framework
+from tracker.config import Config
 from tracker.fsutil import atomic_write_text, read_json
+from tracker.layout import Layout
 from tracker.metrics import BY_NAME, METRICS, Metric, summary
 from tracker.publish.charts import Chart, Item, log_bar_chart
 from tracker.publish.units import exact, format_value
 from tracker.records import ModelResult
 from tracker.report.regressions import Regression, Verdicts, commit_link, find_verdicts
-from tracker.run.asv import Layout
 from tracker.run.state import history_order
+from tracker.types import Framework
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 CHARTS = ("prove_time", "prove_peak_memory")

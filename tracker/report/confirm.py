@@ -18,16 +18,17 @@ from typing import Callable, Sequence
 from tracker import records
 from tracker.adapters import get_adapter
 from tracker.build import ensure_build
-from tracker.config import Config, Framework
+from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.history import HistoryError, open_history
+from tracker.layout import Layout
 from tracker.metrics import METRICS, samples
 from tracker.records import ModelResult
 from tracker.report.stats import compare
 from tracker.report.verdict import Change, Settings
-from tracker.run.asv import Layout
 from tracker.run.job import RevisionJob, build_to_dict
 from tracker.run.pipeline import prove_revision
+from tracker.types import Framework
 
 CONFIRMATIONS_VERSION = 1
 Say = Callable[[str], None]

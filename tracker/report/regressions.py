@@ -13,9 +13,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tracker.config import Config, Framework
+from tracker.config import Config
 from tracker.fsutil import read_json
-from tracker.run.asv import Layout
+from tracker.layout import Layout
+from tracker.types import Framework
 
 ENTRY_RE = re.compile(r"^benchmarks\.\w+\.track_(?P<metric>\w+)(?P<params>\(.*\))?$")
 REPORT_VERSION = 1

@@ -12,46 +12,20 @@ import json
 import os
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from tracker.config import ConfigError, Framework
+from tracker.config import ConfigError
+from tracker.layout import Layout
 from tracker.run import asv_env
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.measure import ChildFailed, Limits, run_measured
+from tracker.types import Framework
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK_DIR = PROJECT_ROOT / "benchmarks"
 ENV_PLUGIN = f".{asv_env.__name__}"  # asv imports a plugin named with a leading dot as a module
 ATOMIC = ("tracker.run.atomic_asv",)  # asv with its JSON files written atomically
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where one run keeps things. Results and html are what users keep; the cache can be rebuilt."""
-
-    results: Path
-    html: Path
-    cache: Path
-
-    def asv_results(self, fw: str) -> Path:
-        return self.results / fw / "asv"
-
-    def records(self, fw: str) -> Path:
-        return self.results / fw / "records"
-
-    def builds(self, fw: str) -> Path:
-        return self.results / fw / "builds"
-
-    def asv_config(self, fw: str) -> Path:
-        return self.cache / "asv" / fw / "asv.conf.json"
-
-    def step_cache(self, fw: str) -> Path:
-        return self.cache / "asv" / fw / "steps"
-
-    def logs(self, fw: str) -> Path:
-        return self.results / fw / "logs"
 
 
 def read_shared_config(path: Path) -> dict:

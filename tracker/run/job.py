@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracker.adapters.base import Build
 from tracker.fsutil import atomic_write_json, read_json
+from tracker.types import Build
 
 JOB_VERSION = 2  # 2: record keys
 JOB_ENV = "ZKML_TRACKER_JOB"

@@ -15,11 +15,11 @@ from typing import Callable
 
 from tracker import records
 from tracker.adapters import get_adapter
-from tracker.adapters.base import Job
 from tracker.config import load_config
 from tracker.models.zoo import get_model
 from tracker.records import ModelResult
 from tracker.run.job import RevisionJob
+from tracker.types import Job
 
 Progress = Callable[[str], None]
 

@@ -17,15 +17,16 @@ from typing import Callable, Sequence
 from tracker import records
 from tracker.adapters import get_adapter
 from tracker.build import ensure_build, recipe_hash
-from tracker.config import Config, Framework
+from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.history import HistoryError, open_history, select
 from tracker.history.revisions import Revision
+from tracker.layout import Layout
 from tracker.run import asv
-from tracker.run.asv import Layout
 from tracker.run.job import RevisionJob, build_to_dict
 from tracker.run.pipeline import prove_revision
 from tracker.run.state import check_records, check_status, load_revisions, remember, stale_failures
+from tracker.types import Framework
 
 Say = Callable[[str], None]
 STATUS_VERSION = 1

@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 from tracker import records
 from tracker.fsutil import atomic_write_json, read_json, read_state
 from tracker.history.revisions import Revision
-from tracker.run.asv import Layout
+from tracker.layout import Layout
 
 Say = Callable[[str], None]
 REVISIONS_VERSION = 1

@@ -1,0 +1,128 @@
+"""A revision made runnable, once: isolated builds cached by (revision, recipe hash).
+
+Each build lives in its own directory under the cache (a venv for `pip` recipes, an npm prefix for `npm`
+recipes, a source checkout plus the recipe's commands for `commands`, a checkout built by cargo with its
+binaries copied out of one shared target dir for `cargo`: tracker.build.cargo), and ends with a `build.json`
+written atomically: `ok` with what the adapter needs to call it, or `failed` with the reason and the log.
+A build directory without that file was interrupted and is started again; a finished one, successful or
+not, is never redone for the same recipe, so a second run of the same revision does no install at all.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from tracker.adapters.base import Adapter
+from tracker.build.cargo import CargoBuildFailed, cargo_build
+from tracker.fsutil import atomic_write_json, read_json
+from tracker.history.revisions import Revision
+from tracker.measure import ChildFailed, Limits, run_measured
+from tracker.run.job import build_to_dict
+from tracker.types import Build, BuildError, BuildRecipe, Framework
+
+BUILD_VERSION = 1
+INSTALL_LIMITS = Limits(timeout_s=3600)
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    """What `ensure_build` says: the build (None if it failed), why not, and whether it was cached."""
+
+    build: Build | None
+    reason: str = ""
+    cached: bool = False
+    log: Path | None = None
+
+
+def recipe_hash(framework: Framework) -> str:
+    recipe = asdict(framework.build)
+    for key in ("features", "binaries"):  # cargo's fields: left out when empty, so other kinds keep their hash
+        if not recipe.get(key):
+            recipe.pop(key, None)
+    data = json.dumps({"adapter": framework.adapter, "recipe": recipe}, sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()[:12]
+
+
+def build_dir(cache: Path, framework: Framework, revision: Revision) -> Path:
+    return cache / "builds" / framework.name / f"{revision.sha[:16]}-{recipe_hash(framework)}"
+
+
+def ensure_build(framework: Framework, revision: Revision, adapter: Adapter, cache: Path,
+                 checkout: Callable[[Path], None] | None = None) -> BuildOutcome:
+    """Return the cached build of `revision`, or make it. `checkout(dest)` writes the source tree if needed."""
+    where = build_dir(cache, framework, revision)
+    marker = read_json(where / "build.json")
+    if isinstance(marker, dict) and marker.get("version") == BUILD_VERSION:
+        return _from_marker(marker, where, cached=True)
+    shutil.rmtree(where, ignore_errors=True)  # an interrupted build starts again from nothing
+    where.mkdir(parents=True)
+    log = where / "build.log"
+    source = None
+    started = time.perf_counter()
+    try:
+        if checkout is not None:
+            source = where / "src"
+            checkout(source)
+        build = adapter.build(framework, revision, source, where, log) or \
+            _recipe_build(framework, revision, source, where, log)
+        marker = {"status": "ok", "build": build_to_dict(build)}
+    except ChildFailed as exc:
+        marker = {"status": "failed", "reason": f"build failed: {exc.reason}"}
+    except BuildError as exc:
+        marker = {"status": "failed", "reason": f"build failed: {exc}"}
+    except CargoBuildFailed as exc:  # the compiler's error lines are kept with the reason
+        marker = {"status": "failed", "reason": f"build failed: {exc}", "cargo": exc.details}
+    marker["seconds"] = round(time.perf_counter() - started, 3)
+    marker.update(version=BUILD_VERSION, revision=revision.sha, label=revision.label, log=str(log))
+    atomic_write_json(where / "build.json", marker)
+    return _from_marker(marker, where, cached=False)
+
+
+def _from_marker(marker: dict, where: Path, cached: bool) -> BuildOutcome:
+    log = Path(marker.get("log") or where / "build.log")
+    if marker.get("status") != "ok":
+        return BuildOutcome(None, marker.get("reason", "build failed"), cached, log)
+    b = dict(marker["build"])
+    for key in ("path", "python", "node_prefix", "source"):
+        if b.get(key) is not None:
+            b[key] = Path(b[key])
+    b["env"] = tuple(tuple(x) for x in b.get("env", ()))
+    return BuildOutcome(Build(**b), "", cached, log)
+
+
+def _fill(text: str, revision: Revision) -> str:
+    return text.replace("{version}", revision.version or "").replace("{sha}", revision.upstream_sha or revision.sha)
+
+
+def _recipe_build(fw: Framework, revision: Revision, source: Path | None, where: Path, log: Path) -> Build:
+    recipe: BuildRecipe = fw.build
+    reqs = [_fill(r, revision) for r in recipe.requirements]
+    env = {**os.environ, **dict(recipe.env)}
+    python = node_prefix = None
+    if recipe.kind == "cargo":
+        return cargo_build(fw, revision, source, where, log)
+    if recipe.kind == "pip":
+        base = recipe.python or sys.executable
+        run_measured([base, "-m", "venv", where / "venv"], log_path=log, limits=INSTALL_LIMITS)
+        python = where / "venv" / "bin" / "python"
+        run_measured([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", *reqs],
+                     log_path=log, env=env, limits=INSTALL_LIMITS)
+    elif recipe.kind == "npm":
+        if shutil.which("npm") is None:
+            raise BuildError("npm not on PATH (install Node.js 18+ with npm)")
+        node_prefix = where / "node"
+        node_prefix.mkdir()
+        run_measured(["npm", "install", "--prefix", node_prefix, "--no-audit", "--no-fund", *reqs],
+                     log_path=log, env=env, limits=INSTALL_LIMITS)
+    for command in recipe.commands:
+        run_measured(["bash", "-c", _fill(command, revision)], log_path=log, cwd=source or where,
+                     env={**env, "BUILD_DIR": str(where)}, limits=INSTALL_LIMITS)
+    return Build(framework=fw.name, revision=revision.sha, path=where, python=python, node_prefix=node_prefix,
+                 source=source, version=revision.version, env=recipe.env)
