@@ -65,6 +65,7 @@ def test_linear_proves_and_verifies_with_sane_figures(linear):
     assert result.circuit["ptau_power"] == 9 == ptau_power({"nConstraints": 320, "nPubInputs": 0, "nOutputs": 10})
     assert 600 <= result.sizes["proof_bytes"] <= 1200 and result.sizes["proof_raw_bytes"] == 256
     assert result.sizes["vk_bytes"] > 1000 and result.sizes["pk_bytes"] > result.sizes["vk_bytes"]
+    assert result.sizes["vk_raw_bytes"] == (2 + 3 * 4 + 2 * 11) * 32  # alpha, beta, gamma, delta, 10 outputs + 1
     assert len(result.stages["prove"].samples_s) == 2 and result.stages["prove"].peak_rss_bytes > 10 << 20
     assert all(0 < s < 30 for s in result.stages["verify"].samples_s)
     assert result.accuracy["n"] == 100 and result.accuracy["top1_agreement"] >= 0.98

@@ -73,6 +73,14 @@ class CircomAdapter(Adapter):
         coords = 2 + 2 * 2 + 2  # G1 (x, y), G2 (x, y) over Fq2, G1 (x, y)
         return coords * 32
 
+    def vk_raw_bytes(self, vk: dict[str, Any]) -> int | None:
+        """A Groth16 verifying key's raw size: alpha in G1, beta, gamma and delta in G2, one G1 point per
+        public input and one more (IC); affine coordinates of 32 B. snarkjs's precomputed pairing
+        (vk_alphabeta_12) is a cache, not part of the key."""
+        if not all(k in vk for k in ("vk_alpha_1", "vk_beta_2", "vk_gamma_2", "vk_delta_2", "IC")):
+            return None
+        return (2 + 3 * 4 + 2 * len(vk["IC"])) * 32
+
     # --- what a subclass (keras2circom) replaces: where the circuit comes from ----------------------
 
     def circuit(self, job: Job, result: ModelResult) -> Circuit | None:
