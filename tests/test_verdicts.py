@@ -212,6 +212,15 @@ def test_a_step_that_vanishes_when_remeasured_is_not_confirmed_and_not_sent(tmp_
     assert t("publish") == 0
     page = (t.html / "index.html").read_text()
     assert "Not confirmed (noise)" in page and "No regressions in the recorded histories" in page
+    # a nightly lists a step judged noise once, then only counts it
+    capsys.readouterr()
+    assert t("nightly", "-m", "linear") == 0
+    first = capsys.readouterr().out
+    assert f"prove_time at {shas[3][:8]}" in first and "not confirmed (noise), not alerted" in first
+    assert t("nightly", "-m", "linear") == 0
+    second = capsys.readouterr().out
+    assert "not confirmed (noise), not alerted" not in second
+    assert f"{len(after['not_confirmed'])} step(s) judged noise on earlier nights" in second
 
 
 def test_a_pair_judged_noise_is_listed_apart_on_the_site_and_not_measured_again(tmp_path):

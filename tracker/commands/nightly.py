@@ -55,16 +55,21 @@ def nightly(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     if (ran or confirmed or broken) and not args.no_publish:
         publish.publish_all(config, layout)
     seen_file = layout.results / "reported-regressions.json"
-    seen = previously_reported(seen_file)
+    seen, seen_noise = previously_reported(seen_file), previously_reported(seen_file, "noise")
     verdicts = find_verdicts(config, layout, args.frameworks, settings)
     rows = [r for r in verdicts.regressions if key(r) not in seen]
+    noise = [r for r in verdicts.not_confirmed if key(r) not in seen_noise]
     print(f"\n{ran} new revision(s) run; {confirmed} candidate pair(s) re-measured; {len(rows)} new regression(s)")
-    for r in verdicts.not_confirmed:
+    for r in noise:
         print(f"not confirmed (noise), not alerted: {r.framework} {r.model} [{r.variant}] {r.metric} at {r.label} "
               f"({r.evidence_text})")
+    if len(verdicts.not_confirmed) > len(noise):
+        print(f"{len(verdicts.not_confirmed) - len(noise)} step(s) judged noise on earlier nights: "
+              f"`zkml-tracker regressions` lists them")
     status = regressions.report(rows, False, args.webhook or os.environ.get(regressions.WEBHOOK_ENV))
     if status != regressions.EXIT_ALERT_FAILED:
-        atomic_write_json(seen_file, {"version": 1, "keys": sorted(seen | {key(r) for r in rows})})
+        atomic_write_json(seen_file, {"version": 1, "keys": sorted(seen | {key(r) for r in rows}),
+                                      "noise": sorted(seen_noise | {key(r) for r in noise})})
     if status == 0 and any(o.status == "failed" for o in outcomes):
         return EXIT_FRAMEWORK_FAILED
     return status

@@ -211,9 +211,10 @@ def post_webhook(url: str, rows: list[Regression], timeout_s: float = 10.0) -> s
     return post_json(url, slack_payload(rows), deadline_s=timeout_s)
 
 
-def previously_reported(path: Path) -> set[tuple]:
+def previously_reported(path: Path, table: str = "keys") -> set[tuple]:
+    """What earlier nightlies said: the regressions alerted ("keys"), and the steps listed as noise ("noise")."""
     data = read_json(path) or {}
-    return {tuple(x) for x in data.get("keys", [])}
+    return {tuple(x) for x in data.get(table, [])}
 
 
 def key(r: Regression) -> tuple:
