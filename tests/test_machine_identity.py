@@ -31,7 +31,7 @@ def test_a_recorded_description_is_reused_for_the_same_name(tmp_path, monkeypatc
     (results / "shared-runner").mkdir(parents=True)
     (results / "shared-runner" / "machine.json").write_text(json.dumps(recorded))
 
-    assert asv.ensure_machine(config, tmp_path / "machine.log") == "shared-runner"
+    assert asv.ensure_machine(config) == "shared-runner"
 
     written = read_json(tmp_path / ".asv-machine.json")["shared-runner"]
     assert {k: written[k] for k in asv.MACHINE_FIELDS} == {k: recorded[k] for k in asv.MACHINE_FIELDS}
@@ -42,7 +42,7 @@ def test_a_new_name_gets_this_machines_own_description(tmp_path, monkeypatch):
     monkeypatch.setenv("ZKML_TRACKER_MACHINE", "fresh-runner")
     config, _results = _config(tmp_path)
 
-    asv.ensure_machine(config, tmp_path / "machine.log")
+    asv.ensure_machine(config)
 
     written = read_json(tmp_path / ".asv-machine.json")["fresh-runner"]
     assert written["num_cpu"] == str(os.cpu_count())
@@ -57,6 +57,6 @@ def test_a_name_recorded_alone_stays_alone(tmp_path, monkeypatch):
     (results / "bare").mkdir(parents=True)
     (results / "bare" / "machine.json").write_text(json.dumps({"machine": "bare", "version": 1}))
 
-    asv.ensure_machine(config, tmp_path / "machine.log")
+    asv.ensure_machine(config)
 
     assert read_json(tmp_path / ".asv-machine.json")["bare"] == {"machine": "bare"}

@@ -59,7 +59,7 @@ def bisect(config: Config, layout: Layout, framework: str, model: str, variant: 
                       bench=f"track_{metric}")
     asv_config = asv.derive_config(fw, history.repo_path, history.branch, layout, config.root / "asv.conf.json",
                                    history.commit_url)
-    asv.ensure_machine(asv_config, layout.logs(fw.name) / "asv-machine.log")
+    asv.ensure_machine(asv_config)
     adapter = get_adapter(fw.adapter)
 
     def value(revision) -> float | None:

@@ -107,7 +107,7 @@ def asv(args: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
 MACHINE_FIELDS = ("os", "arch", "cpu", "num_cpu", "ram")
 
 
-def ensure_machine(config: Path, log_path: Path) -> str:
+def ensure_machine(config: Path) -> str:
     """Give asv the machine's description before a run (without one, a first run stops at a prompt).
 
     asv puts every field of the description (os with its kernel release, cpu, ram, ...) into a series'

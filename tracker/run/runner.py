@@ -111,7 +111,7 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
             f"{torn.name}.torn; the revision's asv result is written again from its records")
     for line in asv.adopt_path_named_results(layout.asv_results(fw.name)):
         say(f"{fw.name}: asv result {line}")
-    asv.ensure_machine(asv_config, layout.logs(fw.name) / "asv-machine.log")
+    asv.ensure_machine(asv_config)
     for revision in revisions:
         outcome.revisions.append(run_revision(config, fw, adapter, history, revision, asv_config, layout,
                                               request, say))
