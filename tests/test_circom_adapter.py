@@ -23,7 +23,7 @@ from tracker.cli import main
 from tracker.config import load_config
 from tracker.history.revisions import Revision
 from tracker.models.zoo import get_model
-from tracker.types import Job, Unsupported, Variant
+from tracker.types import ModelJob, Unsupported, Variant
 
 pytestmark = pytest.mark.slow
 VERSION = "1.4.4"
@@ -46,7 +46,7 @@ def build(cache):
 def make_job(build, cache, workdir: Path, model: str, decimals: int = 3, repeats: int = 2, eval_count=100):
     framework, b = build
     workdir.mkdir(parents=True, exist_ok=True)
-    return Job(framework, b, get_model(model), Variant("default", (("decimals", decimals),)), workdir, cache,
+    return ModelJob(framework, b, get_model(model), Variant("default", (("decimals", decimals),)), workdir, cache,
                repeats=repeats, eval_count=eval_count)
 
 

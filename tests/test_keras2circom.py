@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tracker.cli import main
-from tracker.types import Job, Variant
+from tracker.types import ModelJob, Variant
 
 pytestmark = pytest.mark.slow
 REPO = Path(os.environ.get("ZKML_KERAS2CIRCOM_REPO", "/tmp/keras2circom"))
@@ -98,9 +98,9 @@ def test_newest_transpiler_with_circomlib_ml_2_from_a_local_copy(tmp_path, test_
     built = ensure_build(framework, revision, adapter, cache, checkout=history.checkout_fn(revision))
     assert built.build is not None, built.reason
 
-    def job(model: str, variant: Variant = Variant("default")) -> Job:
+    def job(model: str, variant: Variant = Variant("default")) -> ModelJob:
         (tmp_path / model).mkdir()
-        return Job(framework, built.build, get_model(model), variant, tmp_path / model, cache, repeats=1,
+        return ModelJob(framework, built.build, get_model(model), variant, tmp_path / model, cache, repeats=1,
                    eval_count=100)
 
     cnn = job("cnn", Variant("d3", (("decimals", 3),)))

@@ -19,7 +19,7 @@ from tracker.cli import main
 from tracker.measure import Limits
 from tracker.models.zoo import get_model, layer_params
 from tracker.records import ModelResult
-from tracker.types import Build, BuildRecipe, Framework, History, Job, Variant
+from tracker.types import Build, BuildRecipe, Framework, HistorySpec, ModelJob, Variant
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -220,7 +220,7 @@ class _FailsAfterOneStage(Adapter):
     stages = ("first", "second", "third")
     size_files = {"proof_bytes": "proof"}
 
-    def pipeline(self, job: Job, result: ModelResult, files: dict) -> None:
+    def pipeline(self, job: ModelJob, result: ModelResult, files: dict) -> None:
         files["proof"] = job.workdir / "proof.bin"
         files["proof"].write_bytes(b"x" * 7)
         if timed_stage(job, result, "first", "true", 2) is None:
@@ -228,12 +228,12 @@ class _FailsAfterOneStage(Adapter):
         raise KeyError("no such file in the build")
 
 
-def _job(tmp_path: Path) -> Job:
-    framework = Framework("t", "command", "none", "none", "onnx", None, History("releases"), BuildRecipe("none"),
+def _job(tmp_path: Path) -> ModelJob:
+    framework = Framework("t", "command", "none", "none", "onnx", None, HistorySpec("releases"), BuildRecipe("none"),
                           (Variant("default"),), Limits())
     workdir = tmp_path / "work"
     workdir.mkdir()
-    return Job(framework, Build("t", "r1", tmp_path), get_model("mlp"), Variant("default"), workdir, tmp_path)
+    return ModelJob(framework, Build("t", "r1", tmp_path), get_model("mlp"), Variant("default"), workdir, tmp_path)
 
 
 def test_template_keeps_a_tracker_failure_as_data_with_its_traceback(tmp_path):

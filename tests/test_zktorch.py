@@ -18,7 +18,7 @@ from tracker.adapters.zktorch import (
     zktorch_failure,
 )
 from tracker.records import ModelResult, StageResult
-from tracker.types import Job
+from tracker.types import ModelJob
 
 SAMPLES = Path(__file__).parent / "samples"
 REPO = os.environ.get("ZKML_ZKTORCH_REPO")
@@ -91,7 +91,7 @@ def test_newest_commit_builds_with_cargo_and_proves_a_tiny_net(tmp_path, test_ca
     built = ensure_build(fw, revision, get_adapter("zktorch"), cache, checkout=history.checkout_fn(revision))
     assert built.build is not None, built.reason
     assert (built.build.path / "bin" / "zk_torch").is_file()
-    job = Job(fw, built.build, get_model("mlp"), fw.variants[0], tmp_path / "mlp", cache, repeats=2)
+    job = ModelJob(fw, built.build, get_model("mlp"), fw.variants[0], tmp_path / "mlp", cache, repeats=2)
     result = get_adapter("zktorch").prove(job)
     assert result.status == "ok", result.reason
     for stage in ("witness", "setup", "prove", "verify"):

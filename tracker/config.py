@@ -18,7 +18,7 @@ import yaml
 
 from tracker.adapters import ADAPTERS
 from tracker.measure import Limits
-from tracker.types import BuildRecipe, Framework, History, Package, Selection, Variant
+from tracker.types import BuildRecipe, Framework, HistorySpec, Package, Selection, Variant
 
 CONFIG_VERSION = 1
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -364,7 +364,7 @@ def _range(at: _At) -> str:
     return value
 
 
-def _history(at: _At) -> History:
+def _history(at: _At) -> HistorySpec:
     keys = at.mapping(("kind", "package", "branch", "select"), required=("kind",))
     kind = keys["kind"].choice(HISTORY_KINDS)
     package = None
@@ -378,7 +378,7 @@ def _history(at: _At) -> History:
         if "branch" in keys else "main"
     if ".." in branch:
         raise keys["branch"].fail(f"{branch!r} is not a branch name")
-    return History(kind, package, branch, _selection(keys["select"]) if "select" in keys else Selection())
+    return HistorySpec(kind, package, branch, _selection(keys["select"]) if "select" in keys else Selection())
 
 
 def _selection(at: _At) -> Selection:

@@ -9,10 +9,14 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tracker.measure import Limits
 from tracker.records import ModelResult, machine_info
+
+
+# every line the tracker tells its user goes through one of these (print, or a test's list.append)
+Say = Callable[[str], None]
 
 
 class BuildError(Exception):
@@ -43,7 +47,10 @@ class Selection:
 
 
 @dataclass(frozen=True)
-class History:
+class HistorySpec:
+    """Where a framework's revisions come from, as frameworks.yaml says (the opened repository is
+    `tracker.history.History`)."""
+
     kind: str
     package: Package | None = None
     branch: str = "main"
@@ -84,7 +91,7 @@ class Framework:
     setup_kind: str
     model_format: str
     repo: str | None
-    history: History
+    history: HistorySpec
     build: BuildRecipe
     variants: tuple[Variant, ...]
     limits: Limits
@@ -131,7 +138,7 @@ class Build:
 
 
 @dataclass(frozen=True)
-class Job:
+class ModelJob:
     """One model under one variant on one build, and where to put what it makes."""
 
     framework: Framework

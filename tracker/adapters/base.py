@@ -23,7 +23,7 @@ from tracker.adapters import stage_cache
 from tracker.fsutil import read_json
 from tracker.measure import ChildFailed, run_measured
 from tracker.records import OK, ModelResult, StageResult
-from tracker.types import Build, Framework, Job, Toolchain, Variant
+from tracker.types import Build, Framework, ModelJob, Toolchain, Variant
 
 
 # the child that runs a shell command `repeats` times and reports each run's wall time
@@ -71,7 +71,7 @@ class Adapter(ABC):
         """Build a revision the adapter's own way; None means "use the recipe in frameworks.yaml"."""
         return None
 
-    def prove(self, job: Job) -> ModelResult:
+    def prove(self, job: ModelJob) -> ModelResult:
         """Take `job.model` through the pipeline; failures go into the result, never raise."""
         result = job.new_result()
         files: dict[str, Any] = {}
@@ -85,7 +85,7 @@ class Adapter(ABC):
         return result
 
     @abstractmethod
-    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
+    def pipeline(self, job: ModelJob, result: ModelResult, files: dict[str, Any]) -> None:
         """Run the stages into `result`, returning at the first that fails; put in `files` the paths of
         what the stages make (the entries `size_files` names)."""
 
@@ -138,7 +138,7 @@ class StageCall:
     products: Sequence[Path] = ()
 
 
-def child_env(job: Job, extra: dict[str, str] | None = None) -> dict[str, str]:
+def child_env(job: ModelJob, extra: dict[str, str] | None = None) -> dict[str, str]:
     """A small, known environment: PATH, a HOME inside the work dir, pinned locale, plus the build's own."""
     home = job.workdir / "home"
     home.mkdir(parents=True, exist_ok=True)
@@ -154,7 +154,7 @@ def child_env(job: Job, extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_stage(job: Job, result: ModelResult, call: StageCall) -> dict[str, Any] | None:
+def run_stage(job: ModelJob, result: ModelResult, call: StageCall) -> dict[str, Any] | None:
     """Run one stage and record it in `result`; return the data the child reported, or None if it failed.
 
     The child writes `{"samples": [...], "cpu": [...], "data": {...}}` to `call.result_file`; the
@@ -165,7 +165,7 @@ def run_stage(job: Job, result: ModelResult, call: StageCall) -> dict[str, Any] 
     return _run_child(job, result, call)
 
 
-def _run_child(job: Job, result: ModelResult, call: StageCall) -> dict[str, Any] | None:
+def _run_child(job: ModelJob, result: ModelResult, call: StageCall) -> dict[str, Any] | None:
     call.result_file.unlink(missing_ok=True)
     log = job.workdir / "logs" / f"{call.stage}.log"
     stage = StageResult(call.stage)
@@ -193,7 +193,7 @@ def _run_child(job: Job, result: ModelResult, call: StageCall) -> dict[str, Any]
     return report.get("data") or {}
 
 
-def _run_remembered(job: Job, result: ModelResult, call: StageCall) -> dict | None:
+def _run_remembered(job: ModelJob, result: ModelResult, call: StageCall) -> dict | None:
     """A pure stage: read back when the same build met the same inputs before, else run and kept
     (only after a clean run); a stage read back says so, and has no samples of its own."""
     entry = stage_cache.entry_for(job.cache_dir, [job.framework.name, job.build.revision, call.stage,
@@ -208,7 +208,7 @@ def _run_remembered(job: Job, result: ModelResult, call: StageCall) -> dict | No
     return data
 
 
-def timed_stage(job: Job, result: ModelResult, stage: str, command: str, repeats: int,
+def timed_stage(job: ModelJob, result: ModelResult, stage: str, command: str, repeats: int,
                 cwd: Path | None = None) -> dict[str, Any] | None:
     """A shell command as a stage, run `repeats` times (at least once) by TIMED_SCRIPT, which reports
     each run's wall time, its start-up included. An environment variable goes in the command itself."""
@@ -217,7 +217,7 @@ def timed_stage(job: Job, result: ModelResult, stage: str, command: str, repeats
     return run_stage(job, result, StageCall(stage, argv, out, cwd=cwd))
 
 
-def tracker_failure(job: Job, exc: Exception) -> str:
+def tracker_failure(job: ModelJob, exc: Exception) -> str:
     """The reason recorded for a failure on the tracker's side; its traceback goes to logs/tracker.log."""
     log = job.workdir / "logs" / "tracker.log"
     try:

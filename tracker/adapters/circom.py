@@ -33,7 +33,7 @@ from tracker.adapters.circomgen import Circuit, generate
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.measure import Limits
 from tracker.records import ModelResult, StageResult
-from tracker.types import Job, Toolchain, Unsupported, Variant
+from tracker.types import ModelJob, Toolchain, Unsupported, Variant
 
 SCRIPT = Path(__file__).parent / "scripts" / "circom_stage.js"
 PIPELINE = ("compile", "witness", "accuracy", "ptau", "setup", "prove", "verify")
@@ -60,7 +60,7 @@ class CircomAdapter(Adapter):
     def default_variants(cls) -> tuple[Variant, ...]:
         return (Variant("default", (("decimals", DEFAULT_DECIMALS),)),)
 
-    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
+    def pipeline(self, job: ModelJob, result: ModelResult, files: dict[str, Any]) -> None:
         circuit = self.circuit(job, result)
         if circuit is not None:
             files.update(self.prepare(job, circuit))
@@ -83,7 +83,7 @@ class CircomAdapter(Adapter):
 
     # --- what a subclass (keras2circom) replaces: where the circuit comes from ----------------------
 
-    def circuit(self, job: Job, result: ModelResult) -> Circuit | None:
+    def circuit(self, job: ModelJob, result: ModelResult) -> Circuit | None:
         """The circuit for `job.model`, or None (with the reason in `result`) if it cannot be written."""
         decimals = int(job.variant.as_dict().get("decimals", DEFAULT_DECIMALS))
         result.settings["decimals"] = decimals
@@ -100,7 +100,7 @@ class CircomAdapter(Adapter):
 
     # --- the pipeline --------------------------------------------------------------------------------
 
-    def prepare(self, job: Job, circuit: Circuit) -> dict[str, Any]:
+    def prepare(self, job: ModelJob, circuit: Circuit) -> dict[str, Any]:
         """The files every stage reads: the inputs of one proof, the evaluation inputs, where outputs go."""
         from tracker.models.zoo import eval_set
 
@@ -125,12 +125,12 @@ class CircomAdapter(Adapter):
             "workers": os.cpu_count() or 1,  # the accuracy pass: witnesses in parallel processes
         }
 
-    def sources(self, job: Job) -> dict[str, Any]:
+    def sources(self, job: ModelJob) -> dict[str, Any]:
         """The circuit file, the directory circom runs in (it sees nothing outside it) and its include paths."""
         return {"name": CIRCUIT, "circuit": str(job.workdir / f"{CIRCUIT}.circom"), "cwd": str(job.workdir),
                 "includes": [str(copy_templates(job.build.node_prefix, job.workdir))]}
 
-    def run_stages(self, job: Job, result: ModelResult, circuit: Circuit, args: dict[str, Any]) -> None:
+    def run_stages(self, job: ModelJob, result: ModelResult, circuit: Circuit, args: dict[str, Any]) -> None:
         result.provenance.update(package_versions(Path(args["prefix"])))
         for stage in PIPELINE:
             if stage == "ptau":
@@ -149,7 +149,7 @@ class CircomAdapter(Adapter):
                 result.accuracy = accuracy(job, [circuit.dequantize(o).tolist() for o in data["outputs"]])
                 result.provenance["accuracy_workers"] = str(data.get("workers", 1))
 
-    def ptau(self, job: Job, result: ModelResult, args: dict[str, Any]) -> bool:
+    def ptau(self, job: ModelJob, result: ModelResult, args: dict[str, Any]) -> bool:
         """The ptau file of the circuit's power, made once per cache (under a lock) or found there."""
         power = args["power"]
         result.circuit["ptau_power"] = power
@@ -175,7 +175,7 @@ class CircomAdapter(Adapter):
         result.sizes["ptau_bytes"] = file_size(path)
         return True
 
-    def make_ptau(self, job: Job, result: ModelResult, args: dict[str, Any], path: Path) -> bool:
+    def make_ptau(self, job: ModelJob, result: ModelResult, args: dict[str, Any], path: Path) -> bool:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             slow = dataclasses.replace(job, limits=Limits(max(PTAU_LIMITS.timeout_s, job.limits.timeout_s),
@@ -196,7 +196,7 @@ class CircomAdapter(Adapter):
 
 # --- helpers ----------------------------------------------------------------------------------------
 
-def run_node_stage(job: Job, result: ModelResult, stage: str, args: dict[str, Any]) -> dict | None:
+def run_node_stage(job: ModelJob, result: ModelResult, stage: str, args: dict[str, Any]) -> dict | None:
     args_file = write_json(job.workdir / "stages" / f"{stage}.args.json", args)
     out = job.workdir / "stages" / f"{stage}.result.json"
     # witnesses of the same circuit, weights and inputs are the same

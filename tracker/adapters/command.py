@@ -14,13 +14,13 @@ from typing import Any
 from tracker.adapters.base import Adapter, file_size, timed_stage
 from tracker.fsutil import read_json
 from tracker.records import ModelResult
-from tracker.types import Job
+from tracker.types import ModelJob
 
 
 class CommandAdapter(Adapter):
     name = "command"
 
-    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
+    def pipeline(self, job: ModelJob, result: ModelResult, files: dict[str, Any]) -> None:
         from tracker.models.zoo import eval_set, export_onnx
 
         stages = dict(job.framework.stages)

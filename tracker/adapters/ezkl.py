@@ -33,7 +33,7 @@ from tracker.adapters.base import Adapter, StageCall, file_size, run_stage, writ
 from tracker.fsutil import publish_once, read_json
 from tracker.models.accuracy import accuracy
 from tracker.records import ModelResult
-from tracker.types import Job, Variant
+from tracker.types import ModelJob, Variant
 
 SCRIPT = Path(__file__).parent / "scripts" / "ezkl_stage.py"
 PIPELINE = ("settings", "compile", "srs", "setup", "witness", "prove", "verify", "accuracy")
@@ -85,7 +85,7 @@ class EzklAdapter(Adapter):
 
     # --- the pipeline --------------------------------------------------------------------------------
 
-    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
+    def pipeline(self, job: ModelJob, result: ModelResult, files: dict[str, Any]) -> None:
         if job.build.python is None:
             result.fail("error", f"build {job.build.revision} has no Python interpreter for ezkl")
             return
@@ -108,7 +108,7 @@ class EzklAdapter(Adapter):
                 result.provenance["accuracy_outputs"] = str(data.get("source", ""))
                 result.provenance["accuracy_workers"] = str(data.get("workers", 1))
 
-    def _prepare(self, job: Job) -> dict[str, Any]:
+    def _prepare(self, job: ModelJob) -> dict[str, Any]:
         from tracker.models.zoo import calibration_note, calibration_set, eval_set, export_onnx
 
         wd = job.workdir
@@ -138,7 +138,7 @@ class EzklAdapter(Adapter):
         })
         return result_args
 
-    def _run(self, job: Job, result: ModelResult, stage: str, args: dict[str, Any]) -> dict | None:
+    def _run(self, job: ModelJob, result: ModelResult, stage: str, args: dict[str, Any]) -> dict | None:
         args_file = write_json(job.workdir / "stages" / f"{stage}.args.json", args)
         out = job.workdir / "stages" / f"{stage}.result.json"
         pure_of, products = self._pure(stage, args)
@@ -180,7 +180,7 @@ class EzklAdapter(Adapter):
         scales = settings.get("model_output_scales") or [run_args.get("input_scale")]
         return {"logrows": int(run_args["logrows"]), "output_scale": int(scales[0])}
 
-    def _srs(self, job: Job, result: ModelResult, args: dict[str, Any]) -> bool:
+    def _srs(self, job: ModelJob, result: ModelResult, args: dict[str, Any]) -> bool:
         """One SRS per logrows for the whole cache: made once (in a temp file), then published, never replaced."""
         srs = srs_path(job.cache_dir, args["logrows"])
         result.provenance["srs"] = SRS_PROVENANCE

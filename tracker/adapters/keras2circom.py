@@ -41,7 +41,7 @@ from tracker.adapters.circomgen import Circuit
 from tracker.fsutil import read_json
 from tracker.measure import ChildFailed, Limits, run_measured
 from tracker.records import ModelResult
-from tracker.types import Build, BuildError, Framework, Job, Toolchain, Variant
+from tracker.types import Build, BuildError, Framework, ModelJob, Toolchain, Variant
 
 SCRIPTS = Path(__file__).parent / "scripts"
 PIPELINE = ("export", "transpile", "infer", *CIRCOM_PIPELINE)
@@ -90,7 +90,7 @@ class Keras2CircomAdapter(CircomAdapter):
 
     # --- the circuit comes from the transpiler ----------------------------------------------------------
 
-    def circuit(self, job: Job, result: ModelResult) -> Circuit | None:
+    def circuit(self, job: ModelJob, result: ModelResult) -> Circuit | None:
         source = job.build.source
         if source is None or job.build.python is None:
             result.fail("error", f"build {job.build.revision} has no checkout or no Python")
@@ -109,7 +109,7 @@ class Keras2CircomAdapter(CircomAdapter):
             return self.read_circuit_2x(job, result)
         return self.read_circuit(job, result)
 
-    def export(self, job: Job, result: ModelResult, multiplier: int) -> Path | None:
+    def export(self, job: ModelJob, result: ModelResult, multiplier: int) -> Path | None:
         """The zoo model as an h5 file taking `multiplier` x its inputs, checked against the float model."""
         from tracker.models.zoo import eval_set, float_outputs, load_weights
 
@@ -131,7 +131,7 @@ class Keras2CircomAdapter(CircomAdapter):
             return None
         return h5
 
-    def transpile(self, job: Job, result: ModelResult, h5: Path, decimals: int | None) -> bool:
+    def transpile(self, job: ModelJob, result: ModelResult, h5: Path, decimals: int | None) -> bool:
         """`python main.py model.h5 -o out --raw [-d N]` from the repo root, where it finds node_modules."""
         out = job.workdir / "k2c" / "out"
         shutil.rmtree(out.parent, ignore_errors=True)
@@ -147,7 +147,7 @@ class Keras2CircomAdapter(CircomAdapter):
         result.provenance["transpile_timing"] = "wall time of main.py, TensorFlow's import included"
         return True
 
-    def read_circuit(self, job: Job, result: ModelResult) -> Circuit | None:
+    def read_circuit(self, job: ModelJob, result: ModelResult) -> Circuit | None:
         out = job.workdir / "k2c" / "out"
         weights = read_json(out / "circuit.json")
         if not isinstance(weights, dict) or not weights:
@@ -163,7 +163,7 @@ class Keras2CircomAdapter(CircomAdapter):
         return Circuit(source=(out / "circuit.circom").read_text(), weights=weights, input_shape=shape,
                        decimals=0, output_scale=scale, input_scale=PIXELS)
 
-    def read_circuit_2x(self, job: Job, result: ModelResult) -> Circuit | None:
+    def read_circuit_2x(self, job: ModelJob, result: ModelResult) -> Circuit | None:
         """A 2.x circuit: inputs at 10^d, every layer divided by 10^d, the quotients from its circuit.py."""
         from tracker.models.zoo import eval_set
 
@@ -192,12 +192,12 @@ class Keras2CircomAdapter(CircomAdapter):
         result.settings["output_scale"] = f"10^{d}"
         return circuit
 
-    def sources(self, job: Job) -> dict[str, Any]:
+    def sources(self, job: ModelJob) -> dict[str, Any]:
         root = job.workdir / "k2c"
         return {"name": "circuit", "circuit": str(root / "out" / "circuit.circom"), "cwd": str(root), "includes": []}
 
 
-def copy_templates(job: Job, out: Path) -> None:
+def copy_templates(job: ModelJob, out: Path) -> None:
     """circom2 sees only its working dir: the templates go where the circuit's "../node_modules/..." points."""
     templates = job.build.source / "node_modules" / "circomlib-ml" / "circuits"
     shutil.copytree(templates, out.parent / "node_modules" / "circomlib-ml" / "circuits")

@@ -33,7 +33,7 @@ from tracker.adapters.base import Adapter, timed_stage
 from tracker.measure import ChildFailed, Limits, run_measured
 from tracker.models.accuracy import first_input_reference, single_input_accuracy
 from tracker.records import ModelResult
-from tracker.types import Build, BuildError, Job, Toolchain, Unsupported
+from tracker.types import Build, BuildError, ModelJob, Toolchain, Unsupported
 
 GO = Toolchain("go", "go", "install Go 1.19 or newer (the README says 1.19, go.mod asks 1.20): "
                "apt-get install golang-go or https://go.dev/dl/; its modules come from proxy.golang.org")
@@ -70,7 +70,7 @@ class OpmlAdapter(Adapter):
         return Build(framework=framework.name, revision=revision.sha, path=build_dir, source=source,
                      version=revision.version)
 
-    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
+    def pipeline(self, job: ModelJob, result: ModelResult, files: dict[str, Any]) -> None:
         from tracker.models.zoo import eval_set, layer_params
 
         src = job.build.source
@@ -230,7 +230,7 @@ def parse_challenge(log: str) -> dict[str, Any]:
     return out
 
 
-def predicted_agreement(job: Job, predicted: int) -> dict[str, float]:
+def predicted_agreement(job: ModelJob, predicted: int) -> dict[str, float]:
     return single_input_accuracy(first_input_reference(job.model), predicted=predicted)
 
 

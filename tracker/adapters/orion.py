@@ -28,7 +28,7 @@ from tracker.adapters.base import Adapter, file_size, timed_stage
 from tracker.measure import ChildFailed, Limits, output_of, run_measured
 from tracker.models.accuracy import first_input_reference, single_input_accuracy
 from tracker.records import ModelResult, StageResult
-from tracker.types import Build, BuildError, Job, Toolchain, Unsupported
+from tracker.types import Build, BuildError, ModelJob, Toolchain, Unsupported
 
 SCARB = Toolchain("scarb", "scarb", "install Scarb: curl --proto '=https' --tlsv1.2 -sSf "
                   "https://docs.swmansion.com/scarb/install.sh | sh (Orion pins 2.6.4; prove/verify need 2.10+)")
@@ -56,7 +56,7 @@ class OrionAdapter(Adapter):
         return Build(framework=framework.name, revision=revision.sha, path=build_dir, source=source,
                      version=revision.version)
 
-    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
+    def pipeline(self, job: ModelJob, result: ModelResult, files: dict[str, Any]) -> None:
         from tracker.models.zoo import eval_set, layer_params
 
         scarb, cairo = parse_scarb_version(output_of(["scarb", "--version"]))
@@ -93,7 +93,7 @@ class OrionAdapter(Adapter):
             return
         self._prove(job, result, project)
 
-    def _prove(self, job: Job, result: ModelResult, project: Path) -> None:
+    def _prove(self, job: ModelJob, result: ModelResult, project: Path) -> None:
         if timed_stage(job, result, "trace", trace_command(), 1, cwd=project) is None:
             return
         execution = parse_execution_id((job.workdir / "logs" / "trace.log").read_text(errors="replace"))
@@ -242,7 +242,7 @@ def decode_outputs(values: list[int], n_outputs: int) -> list[float]:
     return [(-1 if sign else 1) * mag / FP_ONE for mag, sign in zip(pairs[::2], pairs[1::2])]
 
 
-def proved_output_accuracy(job: Job, values: list[int]) -> dict[str, float]:
+def proved_output_accuracy(job: ModelJob, values: list[int]) -> dict[str, float]:
     reference = first_input_reference(job.model)
     try:
         got = decode_outputs(values, len(reference))

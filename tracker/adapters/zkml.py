@@ -28,7 +28,7 @@ from tracker.adapters.base import Adapter, StageCall, run_stage, timed_stage, wr
 from tracker.measure import ChildFailed, Limits, output_of, run_measured
 from tracker.models.accuracy import first_input_reference, single_input_accuracy
 from tracker.records import ModelResult, StageResult
-from tracker.types import Build, BuildError, Job, Toolchain, Variant
+from tracker.types import Build, BuildError, ModelJob, Toolchain, Variant
 
 RUSTUP = Toolchain("rustup", "rustup", "install Rust with rustup: curl --proto '=https' --tlsv1.2 -sSf "
                    "https://sh.rustup.rs | sh, then `rustup toolchain install nightly`")
@@ -78,7 +78,7 @@ class ZkmlAdapter(Adapter):
 
     # --- prove -----------------------------------------------------------------------------------------
 
-    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
+    def pipeline(self, job: ModelJob, result: ModelResult, files: dict[str, Any]) -> None:
         src, python = job.build.source, job.build.python
         if src is None or python is None:
             result.fail("error", f"build {job.build.revision} has no source checkout or converter Python")
@@ -234,7 +234,7 @@ def record_runs(result: ModelResult, runs: list[dict[str, Any]], settings: dict[
         last["outputs"] = [field_to_signed(v) for v in last["public_vals"]]
 
 
-def proved_output_accuracy(job: Job, outputs: list[int], scale_factor: int) -> dict[str, float]:
+def proved_output_accuracy(job: ModelJob, outputs: list[int], scale_factor: int) -> dict[str, float]:
     """The proved input's outputs (the last public values, at the scale factor) against the float model's."""
     reference = first_input_reference(job.model)
     if len(outputs) < len(reference):
@@ -244,7 +244,7 @@ def proved_output_accuracy(job: Job, outputs: list[int], scale_factor: int) -> d
 
 # --- the model's files --------------------------------------------------------------------------------
 
-def prepare_inputs(job: Job) -> dict[str, str]:
+def prepare_inputs(job: ModelJob) -> dict[str, str]:
     """Layers and weights for the TFLite export (NHWC, as TFLite wants), and the first input as .npy."""
     from tracker.models.zoo import eval_set, layer_params
 

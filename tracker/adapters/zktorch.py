@@ -29,7 +29,7 @@ from tracker.adapters.base import Adapter, file_size, timed_stage, write_json
 from tracker.adapters.ptau_challenge import TAU, write_challenge
 from tracker.fsutil import publish_once
 from tracker.records import OK, ModelResult, StageResult
-from tracker.types import Job, Toolchain, Variant
+from tracker.types import ModelJob, Toolchain, Variant
 
 CARGO = Toolchain("cargo", "cargo", "install Rust (a distribution's cargo package, or rustup)")
 # zkTorch's README: scale_factor_log, cq_range_log (< pow_len_log), cq_range_lower_log (< cq_range_log). Its lookup
@@ -60,7 +60,7 @@ class ZktorchAdapter(Adapter):
     def default_variants(cls) -> tuple[Variant, ...]:
         return (Variant("default", tuple(DEFAULTS.items())),)
 
-    def pipeline(self, job: Job, result: ModelResult, files: dict[str, Any]) -> None:
+    def pipeline(self, job: ModelJob, result: ModelResult, files: dict[str, Any]) -> None:
         settings = {**DEFAULTS, **job.variant.as_dict()}
         result.settings.update(settings)
         config = write_inputs(job, settings, challenge(job.cache_dir, settings["pow_len_log"]))
@@ -98,7 +98,7 @@ def challenge(cache_dir: Path, power: int) -> Path:
     return path
 
 
-def write_inputs(job: Job, settings: dict, ptau: Path) -> Path:
+def write_inputs(job: ModelJob, settings: dict, ptau: Path) -> Path:
     """model.onnx, input.json (the first evaluation input) and config.yaml in the work dir."""
     from tracker.models.zoo import eval_set, export_onnx
 

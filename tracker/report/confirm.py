@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from tracker import records
 from tracker.adapters import get_adapter
@@ -28,10 +28,9 @@ from tracker.report.stats import compare
 from tracker.report.verdict import Change, Settings
 from tracker.run.job import RevisionJob, build_to_dict
 from tracker.run.pipeline import prove_revision
-from tracker.types import Framework
+from tracker.types import Framework, Say
 
 CONFIRMATIONS_VERSION = 1
-Say = Callable[[str], None]
 
 
 class Remeasurer:
@@ -67,7 +66,7 @@ class Remeasurer:
             models=[model], variants=[variant], records_dir=str(into),
             work_dir=str(self.layout.cache / "work" / self.fw.name / f"remeasure-{sha[:16]}"),
             cache_dir=str(self.layout.cache), repeats=self.config.repeats, force=True)
-        return prove_revision(job, progress=lambda line: None)[0]
+        return prove_revision(job, say=lambda line: None)[0]
 
 
 def interleaved(m: Remeasurer, shas: Sequence[str], model: str, variant: str, rounds: int,

@@ -141,7 +141,7 @@ def recorded_machine(config: Path, name: str) -> dict[str, str] | None:
     return {f: str(recorded[f]) for f in MACHINE_FIELDS if f in recorded}
 
 
-def run_revision(config: Path, sha: str, job_file: Path, log_path: Path, bench: str | None = None) -> str | None:
+def run_benchmarks(config: Path, sha: str, job_file: Path, log_path: Path, bench: str | None = None) -> str | None:
     """`asv run` for one commit with the tracker's interpreter; None if it went through, else the reason."""
     args = ["run", "--config", str(config), "--environment", f"{asv_env.TOOL}:{sys.executable}",
             "--set-commit-hash", sha, "--machine", machine_name(), "--launch-method", "forkserver",

@@ -11,7 +11,6 @@ import shutil
 import time
 import traceback
 from pathlib import Path
-from typing import Callable
 
 from tracker import records
 from tracker.adapters import get_adapter
@@ -19,14 +18,12 @@ from tracker.config import load_config
 from tracker.models.zoo import get_model
 from tracker.records import ModelResult
 from tracker.run.job import RevisionJob
-from tracker.types import Job
-
-Progress = Callable[[str], None]
+from tracker.types import ModelJob, Say
 
 
-def prove_revision(job: RevisionJob, progress: Progress | None = None) -> list[ModelResult]:
+def prove_revision(job: RevisionJob, say: Say | None = None) -> list[ModelResult]:
     """Every (model, variant) of the job, from the records where they exist, proved where they do not."""
-    say = progress or _progress_file(job)
+    say = say or _progress_file(job)
     framework = load_config(Path(job.config_path)).framework(job.framework)
     adapter = get_adapter(framework.adapter)
     build = job.get_build()
@@ -42,7 +39,7 @@ def prove_revision(job: RevisionJob, progress: Progress | None = None) -> list[M
             say(f"  {framework.name} {build.version or job.revision[:8]} {model_name} [{variant_name}] proving ...")
             started = time.perf_counter()
             variant = framework.variant(variant_name)
-            model_job = Job(
+            model_job = ModelJob(
                 framework=framework, build=build, model=get_model(model_name), variant=variant,
                 workdir=_fresh_dir(Path(job.work_dir) / f"{model_name}--{variant_name}"),
                 cache_dir=Path(job.cache_dir), repeats=job.repeats, eval_count=job.eval_count,
@@ -59,7 +56,7 @@ def prove_revision(job: RevisionJob, progress: Progress | None = None) -> list[M
     return out
 
 
-def _prove_one(adapter, job: Job) -> ModelResult:
+def _prove_one(adapter, job: ModelJob) -> ModelResult:
     """An adapter bug becomes a failed record with its reason; it must not stop the other models."""
     try:
         return adapter.prove(job)
@@ -82,7 +79,7 @@ def _fresh_dir(path: Path) -> Path:
     return path
 
 
-def _progress_file(job: RevisionJob) -> Progress:
+def _progress_file(job: RevisionJob) -> Say:
     def say(line: str) -> None:
         if job.progress_log:
             with open(job.progress_log, "a", encoding="utf-8") as f:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from tracker import records
 from tracker.adapters import get_adapter
@@ -26,9 +26,8 @@ from tracker.run import asv
 from tracker.run.job import RevisionJob, build_to_dict
 from tracker.run.pipeline import prove_revision
 from tracker.run.state import check_records, check_status, load_revisions, remember, stale_failures
-from tracker.types import Framework
+from tracker.types import Framework, Say
 
-Say = Callable[[str], None]
 STATUS_VERSION = 1
 
 
@@ -209,11 +208,11 @@ def run_revision(config: Config, fw: Framework, adapter, history, revision: Revi
     if not request.force and already_recorded(layout, fw.name, job, request.bench):
         say(f"{fw.name} {revision.label}: every record (made under this config) and asv result already kept; "
             f"nothing to do")
-        return _outcome(revision, prove_revision(job, progress=say), None, built.cached)
-    results = prove_revision(job, progress=say)
+        return _outcome(revision, prove_revision(job, say=say), None, built.cached)
+    results = prove_revision(job, say=say)
     # asv's setup_cache reads the records just made: with `force` left on it would prove everything twice
     job_file = replace(job, force=False).save(layout.cache / "jobs" / fw.name / f"{revision.sha}.json")
-    failed = asv.run_revision(asv_config, revision.sha, job_file, layout.logs(fw.name) / f"asv-run-{revision.short}.log",
+    failed = asv.run_benchmarks(asv_config, revision.sha, job_file, layout.logs(fw.name) / f"asv-run-{revision.short}.log",
                               bench=request.bench)
     return _outcome(revision, results, failed, built.cached)
 

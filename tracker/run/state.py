@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 from tracker import records
 from tracker.fsutil import atomic_write_json, read_json, read_state
 from tracker.history.revisions import Revision
 from tracker.layout import Layout
+from tracker.types import Say
 
-Say = Callable[[str], None]
 REVISIONS_VERSION = 1
 
 
