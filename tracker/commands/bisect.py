@@ -15,19 +15,21 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from tracker import records
-from tracker.adapters import get_adapter
 from tracker.commands import publish
 from tracker.config import Config
-from tracker.history import open_history, select
+from tracker.history import HistoryError, select
 from tracker.layout import Layout
 from tracker.lock import holding_lock
-from tracker.metrics import BY_NAME, summary
+from tracker.metrics import BY_NAME, Metric, summary
 from tracker.report.confirm import Remeasurer, interleaved, pooled
 from tracker.report.stats import compare, mann_whitney
-from tracker.report.verdict import load_settings
+from tracker.report.verdict import Settings, load_settings
 from tracker.run import asv
+from tracker.run.context import FrameworkContext, open_framework
 from tracker.run.runner import Request, run_revision
 
 PROBE_ATTEMPTS = 3
@@ -45,35 +47,46 @@ def setup_arguments(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def bisect(config: Config, layout: Layout, framework: str, model: str, variant: str | None, metric: str,
-           good: str, bad: str, repeats: int | None = None, say=print) -> str | None:
+@dataclass(frozen=True)
+class Question:
+    """What bisect is asked: where, between `good` and `bad`, `metric` of (model, variant) changed."""
+
+    model: str
+    variant: str
+    metric: Metric
+    good: str
+    bad: str
+    repeats: int | None = None
+
+
+def bisect(ctx: FrameworkContext, q: Question) -> str | None:
     """The first commit whose value is like `bad`'s, or None if a measurement failed."""
-    fw = config.framework(framework)
-    variant = variant or fw.variant_names[0]
-    history = open_history(fw, layout.cache)
-    ends = select.pinned(history, [good, bad])
-    candidates = select.between(history, ends[0].sha, ends[1].sha)
-    if BY_NAME[metric].measured:
-        return bisect_measured(config, layout, fw, model, variant, BY_NAME[metric], ends, candidates, say)
-    request = Request(frameworks=[fw.name], models=[model], variants=[variant], repeats=repeats,
-                      bench=f"track_{metric}")
-    asv_config = asv.derive_config(fw, history.repo_path, history.branch, layout, config.root / "asv.conf.json",
-                                   history.commit_url)
-    asv.ensure_machine(asv_config)
-    adapter = get_adapter(fw.adapter)
+    ends = select.pinned(ctx.history, [q.good, q.bad])
+    candidates = select.between(ctx.history, ends[0].sha, ends[1].sha)
+    if q.metric.measured:
+        return bisect_measured(ctx, q, ends, candidates)
+    return bisect_recorded(ctx, q, ends, candidates)
+
+
+def bisect_recorded(ctx: FrameworkContext, q: Question, ends, candidates) -> str | None:
+    """The bisection of a deterministic metric: a commit is bad when its value is no longer the good one's."""
+    say, name = ctx.say, q.metric.name
+    request = Request(frameworks=[ctx.fw.name], models=[q.model], variants=[q.variant], repeats=q.repeats,
+                      bench=f"track_{name}")
+    asv.ensure_machine(ctx.asv_config)
 
     def value(revision) -> float | None:
-        rec = records.load(records.record_path(layout.records(fw.name), revision.sha, model, variant))
-        if rec is None:
-            run_revision(config, fw, adapter, history, revision, asv_config, layout, request, say)
-            rec = records.load(records.record_path(layout.records(fw.name), revision.sha, model, variant))
-        return summary(BY_NAME[metric].value(rec)) if rec is not None else None
+        path = records.record_path(ctx.layout.records(ctx.fw.name), revision.sha, q.model, q.variant)
+        if records.load(path) is None:
+            run_revision(ctx, revision, request)
+        rec = records.load(path)
+        return summary(q.metric.value(rec)) if rec is not None else None
 
     v_good, v_bad = value(ends[0]), value(ends[1])
     if v_good is None or v_bad is None:
-        say(f"bisect: cannot measure {metric} at both ends ({v_good!r}, {v_bad!r})")
+        say(f"bisect: cannot measure {name} at both ends ({v_good!r}, {v_bad!r})")
         return None
-    say(f"bisect: {metric} {v_good:.4g} at {ends[0].label}, {v_bad:.4g} at {ends[1].label}; "
+    say(f"bisect: {name} {v_good:.4g} at {ends[0].label}, {v_bad:.4g} at {ends[1].label}; "
         f"{len(candidates)} commit(s) in between")
     lo, hi = -1, len(candidates)
     while hi - lo > 1:
@@ -85,25 +98,23 @@ def bisect(config: Config, layout: Layout, framework: str, model: str, variant: 
         is_bad = v != v_good  # the first commit whose value is no longer the good one's
         say(f"bisect: {candidates[mid].label}: {v:.4g} -> {'bad' if is_bad else 'good'}")
         lo, hi = (lo, mid) if is_bad else (mid, hi)
-    first_bad = candidates[hi] if hi < len(candidates) else ends[1]
-    say(f"bisect: first commit with the new {metric}: {first_bad.sha} {first_bad.label} {first_bad.subject}")
-    return first_bad.sha
+    return _found(ctx, q, candidates[hi] if hi < len(candidates) else ends[1])
 
 
-def bisect_measured(config: Config, layout: Layout, fw, model: str, variant: str, metric, ends, candidates,
-                    say=print) -> str | None:
+def bisect_measured(ctx: FrameworkContext, q: Question, ends, candidates) -> str | None:
     """The bisection of a timing or memory metric, on fresh samples judged against both re-measured ends."""
-    settings = load_settings(config.root / "asv.conf.json")
-    m = Remeasurer(config, layout, fw, say)
+    say, metric = ctx.say, q.metric
+    settings = load_settings(ctx.config.root / "asv.conf.json")
     good, bad = ends
-    into = layout.results / fw.name / "bisect" / f"{good.short}-{bad.short}" / f"{model}--{variant}"
+    into = ctx.layout.results / ctx.fw.name / "bisect" / f"{good.short}-{bad.short}" / f"{q.model}--{q.variant}"
+    probe = Probe(Remeasurer(ctx), q, settings, into)
     say(f"bisect: measuring both ends again, interleaved, {settings.rounds} round(s)")
-    got = interleaved(m, [good.sha, bad.sha], model, variant, settings.rounds, into / "ends")
-    g, b = pooled(metric, got[good.sha]), pooled(metric, got[bad.sha])
-    if not g or not b:
+    got = interleaved(probe.m, [good.sha, bad.sha], q.model, q.variant, settings.rounds, probe.into / "ends")
+    probe.good, probe.bad = pooled(metric, got[good.sha]), pooled(metric, got[bad.sha])
+    if not probe.good or not probe.bad:
         say(f"bisect: cannot measure {metric.name} at both ends")
         return None
-    c = compare(g, b)
+    c = compare(probe.good, probe.bad)
     say(f"bisect: {metric.name} {c.before:.4g} at {good.label}, {c.after:.4g} at {bad.label} ({c.ratio:.2f}x, "
         f"p={c.p_value:.2g}); {len(candidates)} commit(s) in between")
     if c.p_value >= settings.confirm_alpha:
@@ -112,46 +123,67 @@ def bisect_measured(config: Config, layout: Layout, fw, model: str, variant: str
     lo, hi = -1, len(candidates)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        side = place(m, candidates[mid], model, variant, metric, (g, b), settings, into, say)
+        side = probe.place(candidates[mid])
         if side is None:
             return None
         lo, hi = (lo, mid) if side == "bad" else (mid, hi)
-    first_bad = candidates[hi] if hi < len(candidates) else bad
-    say(f"bisect: first commit with the new {metric.name}: {first_bad.sha} {first_bad.label} {first_bad.subject}")
+    return _found(ctx, q, candidates[hi] if hi < len(candidates) else bad)
+
+
+def _found(ctx: FrameworkContext, q: Question, first_bad) -> str:
+    ctx.say(f"bisect: first commit with the new {q.metric.name}: {first_bad.sha} {first_bad.label} "
+            f"{first_bad.subject}")
     return first_bad.sha
 
 
-def place(m: Remeasurer, revision, model: str, variant: str, metric, ends: tuple[list, list], settings,
-          into, say) -> str | None:
-    """"good" or "bad": a probe's samples differ from one end's and not from the other's; measured again
-    while it is not clear, then placed by the nearer median (and said so). None if it cannot be measured."""
-    good, bad = ends
-    samples: list[float] = []
-    for attempt in range(1, PROBE_ATTEMPTS + 1):
-        rec = m.measure(revision.sha, model, variant, into / f"probe-{attempt}")
-        if rec is None or not pooled(metric, [rec]):
-            say(f"bisect: {revision.label} could not be measured; stopping")
-            return None
-        samples += pooled(metric, [rec])
-        p_good, p_bad = mann_whitney(good, samples), mann_whitney(bad, samples)
-        like_good, like_bad = p_bad < settings.confirm_alpha <= p_good, p_good < settings.confirm_alpha <= p_bad
-        value = statistics.median(samples)
-        if like_good or like_bad:
-            side = "bad" if like_bad else "good"
-            say(f"bisect: {revision.label}: {value:.4g} -> {side} (p={min(p_good, p_bad):.2g} against the other end, "
-                f"{len(samples)} samples)")
-            return side
-        say(f"bisect: {revision.label}: {value:.4g} not clear yet (p={p_good:.2g} vs good, {p_bad:.2g} vs bad); "
-            f"measuring again")
-    near_bad = abs(math.log(value / statistics.median(bad))) < abs(math.log(value / statistics.median(good)))
-    side = "bad" if near_bad else "good"
-    say(f"bisect: {revision.label}: placed {side} by the nearer median, not with confidence")
-    return side
+@dataclass
+class Probe:
+    """Places a commit between two re-measured ends by its fresh samples; the ends' samples once measured."""
+
+    m: Remeasurer
+    q: Question
+    settings: Settings
+    into: Path
+    good: list[float] = field(default_factory=list)
+    bad: list[float] = field(default_factory=list)
+
+    def place(self, revision) -> str | None:
+        """"good" or "bad": the probe's samples differ from one end's and not from the other's; measured
+        again while it is not clear, then placed by the nearer median (and said so). None if it cannot be
+        measured."""
+        say, alpha, samples = self.m.say, self.settings.confirm_alpha, []
+        for attempt in range(1, PROBE_ATTEMPTS + 1):
+            rec = self.m.measure(revision.sha, self.q.model, self.q.variant, self.into / f"probe-{attempt}")
+            if rec is None or not pooled(self.q.metric, [rec]):
+                say(f"bisect: {revision.label} could not be measured; stopping")
+                return None
+            samples += pooled(self.q.metric, [rec])
+            p_good, p_bad = mann_whitney(self.good, samples), mann_whitney(self.bad, samples)
+            like_good, like_bad = p_bad < alpha <= p_good, p_good < alpha <= p_bad
+            value = statistics.median(samples)
+            if like_good or like_bad:
+                side = "bad" if like_bad else "good"
+                say(f"bisect: {revision.label}: {value:.4g} -> {side} (p={min(p_good, p_bad):.2g} against the "
+                    f"other end, {len(samples)} samples)")
+                return side
+            say(f"bisect: {revision.label}: {value:.4g} not clear yet (p={p_good:.2g} vs good, {p_bad:.2g} vs "
+                f"bad); measuring again")
+        near_bad = abs(math.log(value / statistics.median(self.bad))) < \
+            abs(math.log(value / statistics.median(self.good)))
+        side = "bad" if near_bad else "good"
+        say(f"bisect: {revision.label}: placed {side} by the nearer median, not with confidence")
+        return side
 
 
 @holding_lock("bisect")
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
-    found = bisect(config, layout, args.framework, args.model, args.variant, args.metric, args.good, args.bad,
-                   args.repeats)
+    fw = config.framework(args.framework)
+    try:
+        ctx = open_framework(config, layout, fw, print)
+        found = bisect(ctx, Question(args.model, args.variant or fw.variant_names[0], BY_NAME[args.metric],
+                                     args.good, args.bad, args.repeats))
+    except HistoryError as exc:  # a commit the history does not have, or no history at all: one line
+        print(f"bisect: {exc}")
+        return 2
     publish.publish_all(config, layout)
     return 0 if found else 1

@@ -24,6 +24,7 @@ from tracker.publish.units import exact, format_value
 from tracker.report.confirm import Remeasurer, interleaved, pooled
 from tracker.report.stats import compare as compare_samples, mann_whitney
 from tracker.report.verdict import Settings, load_settings
+from tracker.run.context import open_framework
 
 WORSE = ("slower", "larger", "worse")
 
@@ -89,7 +90,7 @@ def compare(config: Config, layout: Layout, args: argparse.Namespace, say=print)
 
     fw = config.framework(args.framework)
     settings = load_settings(config.root / "asv.conf.json")
-    m = Remeasurer(config, layout, fw, say)
+    m = Remeasurer(open_framework(config, layout, fw, say))
     base, head = m.revision(args.base), m.revision(args.head)
     rounds = args.rounds or settings.rounds
     rows = []

@@ -7,14 +7,14 @@ from pathlib import Path
 
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json, describe_os_error, read_json, replace_dir
-from tracker.history import HistoryError, open_history
+from tracker.history import HistoryError
 from tracker.layout import Layout
 from tracker.lock import holding_lock
 from tracker.publish.merge import merge_into
 from tracker.publish.offline import localize
 from tracker.measure import ChildFailed
 from tracker.run import asv
-from tracker.run.state import load_revisions
+from tracker.run.context import open_framework
 
 
 def setup_arguments(sub: argparse._SubParsersAction) -> None:
@@ -59,17 +59,9 @@ def aside_dir(layout: Layout, framework: str) -> Path:
 def publish_framework(config: Config, fw, layout: Layout) -> str | None:
     """asv's site for one framework, built aside then swapped in; None, or why the old site was kept."""
     try:
-        history = open_history(fw, layout.cache)
-        conf = asv.derive_config(fw, history.repo_path, history.branch, layout, config.root / "asv.conf.json",
-                                 history.commit_url)
-        load_revisions(layout, fw.name, history.revisions(), print)
+        conf = open_framework(config, layout, fw, print).asv_config
     except HistoryError as exc:
         return f"cannot publish: {exc}"
-    for torn in asv.set_aside_torn_results(layout.asv_results(fw.name)):
-        print(f"{fw.name}: asv result {torn.name} was torn: set aside as {torn.name}.torn (rerun the "
-              f"revision to write it again from its records)")
-    for line in asv.adopt_path_named_results(layout.asv_results(fw.name)):
-        print(f"{fw.name}: asv result {line}")
     aside = aside_dir(layout, fw.name)
     shutil.rmtree(aside, ignore_errors=True)  # what a publish killed before its swap left
     log = layout.logs(fw.name) / "asv-publish.log"

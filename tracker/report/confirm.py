@@ -16,19 +16,18 @@ from pathlib import Path
 from typing import Sequence
 
 from tracker import records
-from tracker.adapters import get_adapter
-from tracker.build import ensure_build
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json
-from tracker.history import HistoryError, open_history
+from tracker.history import HistoryError
 from tracker.layout import Layout
 from tracker.metrics import METRICS, samples
 from tracker.records import ModelResult
 from tracker.report.stats import compare
 from tracker.report.verdict import Change, Settings
+from tracker.run.context import FrameworkContext, open_framework
 from tracker.run.job import RevisionJob, build_to_dict
 from tracker.run.pipeline import prove_revision
-from tracker.types import Framework, Say
+from tracker.types import Say
 
 CONFIRMATIONS_VERSION = 1
 
@@ -36,21 +35,19 @@ CONFIRMATIONS_VERSION = 1
 class Remeasurer:
     """Fresh records of one framework's revisions, kept apart from the run's own."""
 
-    def __init__(self, config: Config, layout: Layout, fw: Framework, say: Say = print):
-        self.config, self.layout, self.fw, self.say = config, layout, fw, say
-        self.history = open_history(fw, layout.cache)
-        self.adapter = get_adapter(fw.adapter)
+    def __init__(self, ctx: FrameworkContext):
+        self.ctx = ctx
+        self.config, self.layout, self.fw, self.say = ctx.config, ctx.layout, ctx.fw, ctx.say
         self._builds: dict[str, object] = {}
 
     def revision(self, name: str):
-        return self.history.resolve(name)
+        return self.ctx.history.resolve(name)
 
     def build(self, sha: str):
         """The revision's build (from the build cache when made before), or None if it does not build."""
         if sha not in self._builds:
             revision = self.revision(sha)
-            checkout = self.history.checkout_fn(revision) if self.fw.history.kind == "commits" else None
-            built = ensure_build(self.fw, revision, self.adapter, self.layout.cache, checkout=checkout)
+            built = self.ctx.build(revision)
             if built.build is None:
                 self.say(f"{self.fw.name} {revision.label}: does not build: {built.reason}")
             self._builds[sha] = built.build
@@ -168,7 +165,7 @@ def confirm_candidates(config: Config, layout: Layout, changes: Sequence[Change]
         by_framework.setdefault(pair.framework, []).append(pair)
     for name, pairs in by_framework.items():
         try:
-            m = Remeasurer(config, layout, config.framework(name), say)
+            m = Remeasurer(open_framework(config, layout, config.framework(name), say))
         except HistoryError as exc:
             say(f"{name}: cannot confirm: {exc}")
             continue

@@ -16,16 +16,17 @@ from typing import Sequence
 
 from tracker import records
 from tracker.adapters import get_adapter
-from tracker.build import ensure_build, recipe_hash
+from tracker.build import recipe_hash
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json
-from tracker.history import HistoryError, open_history, select
+from tracker.history import History, HistoryError, select
 from tracker.history.revisions import Revision
 from tracker.layout import Layout
 from tracker.run import asv
+from tracker.run.context import FrameworkContext, open_framework
 from tracker.run.job import RevisionJob, build_to_dict
 from tracker.run.pipeline import prove_revision
-from tracker.run.state import check_records, check_status, load_revisions, remember, stale_failures
+from tracker.run.state import check_records, check_status, remember, stale_failures
 from tracker.types import Framework, Say
 
 STATUS_VERSION = 1
@@ -81,39 +82,28 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
         kind = "unsupported" if adapter.unsupported_reason else "unavailable"
         say(f"{fw.name}: skipped: {why}")
         return _save_status(layout, FrameworkOutcome(fw.name, kind, why))
+    check_status(layout, fw.name, say)
     try:
-        history = open_history(fw, layout.cache)
+        ctx = open_framework(config, layout, fw, say)
     except HistoryError as exc:
         say(f"{fw.name}: skipped: {exc}")
         return _save_status(layout, FrameworkOutcome(fw.name, "unavailable", str(exc)))
-    outcome = FrameworkOutcome(fw.name, "ok", notes=list(history.status))
-    for note in history.status:
+    outcome = FrameworkOutcome(fw.name, "ok", notes=list(ctx.history.status))
+    for note in ctx.history.status:
         say(f"{fw.name}: {note}")
-    if history.gone:  # the branch is gone upstream: said, the framework not ok, its mirror and results kept
-        say(f"{fw.name}: {history.gone}")
-        outcome.status, outcome.reason = "failed", history.gone
-    check_status(layout, fw.name, say)
+    if ctx.history.gone:  # the branch is gone upstream: said, the framework not ok, its mirror and results kept
+        say(f"{fw.name}: {ctx.history.gone}")
+        outcome.status, outcome.reason = "failed", ctx.history.gone
     try:
-        load_revisions(layout, fw.name, history.revisions(), say)
-        redo = to_redo(config, fw, history, layout, request, say) if request.new_only else set()
-        revisions = choose_revisions(fw, history, layout, request, redo)
+        redo = to_redo(ctx, request) if request.new_only else set()
+        revisions = choose_revisions(fw, ctx.history, layout, request, redo)
     except HistoryError as exc:  # a revision or range the history does not have: said, not a traceback
         say(f"{fw.name}: {exc}")
         return FrameworkOutcome(fw.name, "failed", str(exc), outcome.notes)
     say(f"{fw.name}: {len(revisions)} revision(s) to run: {', '.join(r.label for r in revisions) or 'none'}")
-    if not revisions:
-        return _save_status(layout, outcome)
-    asv_config = asv.derive_config(fw, history.repo_path, history.branch, layout,
-                                   config.root / "asv.conf.json", history.commit_url)
-    for torn in asv.set_aside_torn_results(layout.asv_results(fw.name)):
-        say(f"{fw.name}: asv result {torn.name} was torn (a run killed while asv wrote it): set aside as "
-            f"{torn.name}.torn; the revision's asv result is written again from its records")
-    for line in asv.adopt_path_named_results(layout.asv_results(fw.name)):
-        say(f"{fw.name}: asv result {line}")
-    asv.ensure_machine(asv_config)
-    for revision in revisions:
-        outcome.revisions.append(run_revision(config, fw, adapter, history, revision, asv_config, layout,
-                                              request, say))
+    if revisions:
+        asv.ensure_machine(ctx.asv_config)
+    outcome.revisions = [run_revision(ctx, revision, request) for revision in revisions]
     return _save_status(layout, outcome)
 
 
@@ -123,7 +113,7 @@ def missing_toolchains(fw: Framework) -> str | None:
     return f"missing toolchain(s) for the build: {', '.join(missing)} (not on PATH)" if missing else None
 
 
-def choose_revisions(fw: Framework, history, layout: Layout, request: Request,
+def choose_revisions(fw: Framework, history: History, layout: Layout, request: Request,
                      redo: set[str] = frozenset()) -> list[Revision]:
     """The command line wins over frameworks.yaml; `new_only` drops revisions asv already has, but for
     those in `redo` (a record torn, or a failure made under another config)."""
@@ -164,13 +154,14 @@ def recorded_shas(layout: Layout, framework: str, recipe: str | None = None) -> 
     return shas
 
 
-def to_redo(config: Config, fw: Framework, history, layout: Layout, request: Request, say: Say) -> set[str]:
+def to_redo(ctx: FrameworkContext, request: Request) -> set[str]:
     """Among the newest revisions a nightly looks at, those with a record torn, or a failure made under
     another config (a bad stage command, a timeout too short): the nightly runs them again."""
-    models, variants = wanted(config, fw, request)
+    fw, layout, say = ctx.fw, ctx.layout, ctx.say
+    models, variants = wanted(ctx.config, fw, request)
     keys = {v: records.record_key(fw, v) for v in variants}
     redo = set()
-    for revision in history.selectable()[-fw.history.select.nightly_max:]:
+    for revision in ctx.history.selectable()[-fw.history.select.nightly_max:]:
         if not (layout.records(fw.name) / revision.sha).is_dir():
             continue
         torn = check_records(layout, fw.name, revision.sha, [(m, v) for m in models for v in variants], say)
@@ -182,13 +173,13 @@ def to_redo(config: Config, fw: Framework, history, layout: Layout, request: Req
     return redo
 
 
-def run_revision(config: Config, fw: Framework, adapter, history, revision: Revision, asv_config: Path,
-                 layout: Layout, request: Request, say: Say) -> RevisionOutcome:
+def run_revision(ctx: FrameworkContext, revision: Revision, request: Request) -> RevisionOutcome:
+    """Build one revision, prove what its records lack, and have asv record it; failures are data."""
+    fw, layout, say = ctx.fw, ctx.layout, ctx.say
     say(f"{fw.name} {revision.label}: build ...")
     started = time.perf_counter()
     try:
-        built = ensure_build(fw, revision, adapter, layout.cache,
-                             checkout=history.checkout_fn(revision) if fw.history.kind == "commits" else None)
+        built = ctx.build(revision)
     except HistoryError as exc:  # no source tree to be had (mirror broken, remote gone): tried again next run
         say(f"{fw.name} {revision.label}: {exc}")
         return RevisionOutcome(revision, "failed", str(exc))
@@ -202,8 +193,8 @@ def run_revision(config: Config, fw: Framework, adapter, history, revision: Revi
     say(f"{fw.name} {revision.label}: build {'cached' if built.cached else 'made'} "
         f"({time.perf_counter() - started:.1f} s)")
     (layout.builds(fw.name) / f"{revision.sha}.json").unlink(missing_ok=True)  # a failure of an older recipe
-    remember(layout, fw.name, revision, history.revisions(), say)
-    job = _job(config, fw, built.build, revision, layout, request)
+    remember(layout, fw.name, revision, ctx.history.revisions(), say)
+    job = _job(ctx, built.build, revision, request)
     check_records(layout, fw.name, revision.sha, [(m, v) for m in job.models for v in job.variants], say)
     if not request.force and already_recorded(layout, fw.name, job, request.bench):
         say(f"{fw.name} {revision.label}: every record (made under this config) and asv result already kept; "
@@ -212,8 +203,8 @@ def run_revision(config: Config, fw: Framework, adapter, history, revision: Revi
     results = prove_revision(job, say=say)
     # asv's setup_cache reads the records just made: with `force` left on it would prove everything twice
     job_file = replace(job, force=False).save(layout.cache / "jobs" / fw.name / f"{revision.sha}.json")
-    failed = asv.run_benchmarks(asv_config, revision.sha, job_file, layout.logs(fw.name) / f"asv-run-{revision.short}.log",
-                              bench=request.bench)
+    failed = asv.run_benchmarks(ctx.asv_config, revision.sha, job_file,
+                                layout.logs(fw.name) / f"asv-run-{revision.short}.log", bench=request.bench)
     return _outcome(revision, results, failed, built.cached)
 
 
@@ -258,7 +249,8 @@ def already_recorded(layout: Layout, framework: str, job: RevisionJob, bench: st
     return False
 
 
-def _job(config: Config, fw: Framework, build, revision: Revision, layout: Layout, request: Request) -> RevisionJob:
+def _job(ctx: FrameworkContext, build, revision: Revision, request: Request) -> RevisionJob:
+    config, fw, layout = ctx.config, ctx.fw, ctx.layout
     models, variants = wanted(config, fw, request)
     return RevisionJob(
         config_path=str(config.path), framework=fw.name, revision=revision.sha, build=build_to_dict(build),
