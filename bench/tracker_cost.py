@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,7 +132,6 @@ def fidelity_of(o: argparse.Namespace, framework: str, revision: str) -> dict:
     forced_records = _records(o.out / "results", framework)
     print("second run (records in place) ...", flush=True)
     second = tracker(cache, *run, config=path, log=log)
-    forced_stage_sum = _stage_sum(forced_records)
     records, bare = {}, {}
     for round_ in range(1, o.rounds + 1):  # one-sample stages (setup, calibration) get a median over rounds
         for model in SUITES[config.default_suite]:
@@ -142,8 +142,9 @@ def fidelity_of(o: argparse.Namespace, framework: str, revision: str) -> dict:
                 key = (model, variant)
                 _add_samples(records, key, _records(o.out / "results", framework)[key])
                 _add_samples(bare, key, BARE[framework](cache, framework, model, fw.variant(variant), o))
-    return _fidelity_report(records, bare, forced_records, first, forced, forced_stage_sum, second,
-                            setup_files == _setup_files(cache), log.read_text(), o.rounds)
+    runs = WholeRuns(first, forced, second, _stage_sum(forced_records), setup_files == _setup_files(cache),
+                     log.read_text(), o.rounds)
+    return _fidelity_report(records, bare, forced_records, runs)
 
 
 def _add_samples(into: dict, key: tuple, record: dict) -> None:
@@ -240,8 +241,22 @@ def _bare_circom(cache: Path, framework: str, model: str, variant, o) -> dict:
 BARE = {"ezkl": _bare_ezkl, "circom": _bare_circom}
 
 
-def _fidelity_report(records, bare, forced_records, first, forced, forced_stage_sum, second, srs_untouched,
-                     log_text, rounds=1) -> dict:
+@dataclass(frozen=True)
+class WholeRuns:
+    """The tracker's three whole runs of a revision (seconds), and what their log and cache showed."""
+
+    first: float
+    forced: float
+    second: float
+    forced_stage_sum: float  # the stage times the forced run recorded
+    srs_untouched: bool
+    log_text: str
+    rounds: int = 1
+
+
+def _fidelity_report(records, bare, forced_records, runs: WholeRuns) -> dict:
+    first, forced, second, rounds = runs.first, runs.forced, runs.second, runs.rounds
+    forced_stage_sum, log_text = runs.forced_stage_sum, runs.log_text
     rows, bare_total = [], 0.0
     stability = []
     for key, rec in sorted(records.items()):
@@ -268,7 +283,7 @@ def _fidelity_report(records, bare, forced_records, first, forced, forced_stage_
         "overhead_ratio": forced / bare_total if bare_total else None,
         "forced_run_stage_sum_s": forced_stage_sum,
         "harness_ratio": forced / forced_stage_sum if forced_stage_sum else None,
-        "second_run_s": second, "srs_untouched_after_first_run": srs_untouched,
+        "second_run_s": second, "srs_untouched_after_first_run": runs.srs_untouched,
         "builds_made": log_text.count("build made"), "builds_cached": log_text.count("build cached"),
         "proved_by_second_run": _proofs_in_second_run(log_text),
     }
@@ -284,7 +299,7 @@ def _fidelity_report(records, bare, forced_records, first, forced, forced_stage_
         ["harness ratio (forced run / its own stage sum)", f"{report['harness_ratio']:.2f}x"],
         ["second run of the revision", f"{second:.1f} s"],
         ["builds made / cached, all runs", f"{report['builds_made']} / {report['builds_cached']}"],
-        ["SRS files unchanged after the first run", str(srs_untouched)],
+        ["SRS files unchanged after the first run", str(runs.srs_untouched)],
         ["models proved by the second run", str(report["proved_by_second_run"])],
     ]))
     print("\n## Stability: prove time spread over repeats\n")
