@@ -44,7 +44,7 @@ class Adapter(ABC):
     stages: ClassVar[tuple[str, ...]] = ()
     # size key -> the entry of the pipeline's `files` naming the file it measures (recorded on failure too)
     size_files: ClassVar[dict[str, str]] = {}
-    # variant setting -> (type,) or (str, allowed values...), checked by the config loader
+    # variant setting -> (int,), (float,), (str,) or (str, allowed values...): tracker.adapters.settings checks
     variant_settings: ClassVar[dict[str, tuple]] = {}
     # None when the adapter can run; otherwise one line saying why it cannot (yet)
     unsupported_reason: ClassVar[str | None] = None
