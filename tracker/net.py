@@ -76,9 +76,49 @@ def request(url: str, *, body: bytes | None = None, headers: dict | None = None,
     if worker.is_alive():
         _shut(exchange)
         raise DeadlineExceeded(f"no complete answer within the total deadline of {deadline_s:g} s")
+    _raise_error(exchange)
+    return exchange.answer
+
+
+def reach(host: str, port: int = 443, deadline_s: float = 5.0) -> None:
+    """Open and close a TCP connection to `host:port` (through the environment's https proxy where one
+    applies, its CONNECT answered), within `deadline_s` in all; raise `NetError` otherwise.
+
+    Nothing is sent to the host: it says whether a tool started here (git, cargo) could get out to it."""
+    exchange = _Exchange()
+    worker = threading.Thread(target=_connect, args=(exchange, host, port, deadline_s), daemon=True)
+    worker.start()
+    worker.join(deadline_s)
+    if worker.is_alive():
+        _shut(exchange)
+        raise DeadlineExceeded(f"no connection within {deadline_s:g} s")
+    _raise_error(exchange)
+
+
+def _connect(exchange: _Exchange, host: str, port: int, deadline_s: float) -> None:
+    try:
+        proxy = _proxy_for("https", host)
+        if proxy is None:
+            conn = http.client.HTTPConnection(host, port, timeout=deadline_s)
+        else:  # the proxy is asked for a tunnel, as git's https fetch would
+            via = urlsplit(proxy)
+            conn = http.client.HTTPConnection(via.hostname, via.port or 80, timeout=deadline_s)
+            conn.set_tunnel(host, port)
+        with exchange.lock:
+            if exchange.closed:
+                raise NetError("abandoned at the deadline")
+            exchange.conn = conn
+        try:
+            conn.connect()
+        finally:
+            conn.close()
+    except BaseException as exc:  # handed to the caller's thread, which says it in one line
+        exchange.error = exc
+
+
+def _raise_error(exchange: _Exchange) -> None:
     if exchange.error is not None:
         raise exchange.error if isinstance(exchange.error, NetError) else NetError(_why(exchange.error))
-    return exchange.answer
 
 
 def _work(exchange: _Exchange, call: _Call, redirects: int) -> None:

@@ -1,13 +1,12 @@
 """One run: for each framework, history -> select -> build -> prove -> asv run. Failures are data.
 
-A framework that cannot run here (unsupported, missing toolchain, history unreachable) is recorded with
+A framework that cannot run here (`tracker.adapters.readiness`, or its history unreachable) is recorded with
 its reason and the run goes on with the next; so is a revision whose build fails, and a model whose
 stage fails. What each framework's last run found is kept in `results/<framework>/status.json` for
 `list`, the report and the site.
 """
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -16,6 +15,7 @@ from typing import Sequence
 
 from tracker import records
 from tracker.adapters import get_adapter
+from tracker.adapters.readiness import readiness
 from tracker.build import ensure_build, recipe_hash
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json
@@ -75,12 +75,11 @@ def run(config: Config, layout: Layout, request: Request, say: Say = print) -> l
 
 
 def run_framework(config: Config, fw: Framework, layout: Layout, request: Request, say: Say) -> FrameworkOutcome:
+    ready = readiness(fw)
+    if not ready.ready:
+        say(f"{fw.name}: skipped: {ready.reason}")
+        return _save_status(layout, FrameworkOutcome(fw.name, ready.state, ready.reason))
     adapter = get_adapter(fw.adapter)
-    why = adapter.status() or missing_toolchains(fw)
-    if why:
-        kind = "unsupported" if adapter.unsupported_reason else "unavailable"
-        say(f"{fw.name}: skipped: {why}")
-        return _save_status(layout, FrameworkOutcome(fw.name, kind, why))
     try:
         history = open_history(fw, layout.cache)
     except HistoryError as exc:
@@ -115,12 +114,6 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
         outcome.revisions.append(run_revision(config, fw, adapter, history, revision, asv_config, layout,
                                               request, say))
     return _save_status(layout, outcome)
-
-
-def missing_toolchains(fw: Framework) -> str | None:
-    """The build recipe's toolchains that are not on PATH, as one line."""
-    missing = [t for t in fw.build.toolchains if shutil.which(t) is None]
-    return f"missing toolchain(s) for the build: {', '.join(missing)} (not on PATH)" if missing else None
 
 
 def choose_revisions(fw: Framework, history, layout: Layout, request: Request,
