@@ -17,7 +17,7 @@ from tracker.adapters.base import Adapter
 from tracker.types import Framework
 
 READY, UNSUPPORTED, UNAVAILABLE = "ready", "unsupported", "unavailable"
-REACH_DEADLINE_S = 5.0
+REACH_DEADLINE_S = 3.0
 
 
 @dataclass(frozen=True)
