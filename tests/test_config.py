@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tracker.adapters import settings
 from tracker.cli import main
 from tracker.config import ConfigError, load_config
 from tests.conftest import ROOT
@@ -65,7 +66,7 @@ BAD = [
     ("slash in name", _edit("name: ezkl", "name: ez/kl"), 3, "frameworks[0].name", "not valid"),
     ("dots in name", _edit("name: ezkl", "name: ../etc"), 3, "frameworks[0].name", "not valid"),
     ("unknown adapter", _edit("adapter: ezkl", "adapter: snark9000"), 4, "frameworks[0].adapter",
-     "unknown adapter"),
+     "unknown adapter 'snark9000' (known: ezkl, command, circom, keras2circom, orion, zkml, opml, zktorch)"),
     ("unknown framework key", _edit("    proof_system", "    colour: red\n    proof_system"), 5,
      "frameworks[0].colour", "unknown key"),
     ("wrong type", _edit("proof_system: Halo2", "proof_system: [a, b]"), 5, "frameworks[0].proof_system",
@@ -112,9 +113,22 @@ BAD = [
     ("branch as option", _edit("name: ezkl}\n", "name: ezkl}\n      branch: \"--output=x\"\n"), 10,
      "frameworks[0].history.branch", "not valid"),
     ("unknown variant setting", GOOD + "    variants:\n      - name: fast\n        settings: {speed: 11}\n", 15,
-     "frameworks[0].variants[0].settings.speed", "unknown key"),
+     "frameworks[0].variants[0].settings.speed",
+     "unknown key for adapter ezkl (allowed: calibration_target, input_scale, logrows, lookup_margin)"),
     ("bad variant choice", GOOD + "    variants:\n      - name: fast\n        settings: {calibration_target: speed}\n",
-     15, "frameworks[0].variants[0].settings.calibration_target", "not one of"),
+     15, "frameworks[0].variants[0].settings.calibration_target", "'speed' is not one of resources, accuracy"),
+    ("variant setting of the wrong type", GOOD + "    variants:\n      - name: a\n        settings:\n"
+     "          logrows: 17\n          input_scale: many\n", 17, "frameworks[0].variants[0].settings.input_scale",
+     "must be an integer, got 'many'"),
+    ("negative variant setting", GOOD + "    variants:\n      - name: a\n        settings: {logrows: -1}\n", 15,
+     "frameworks[0].variants[0].settings.logrows", "must be at least 0, got -1"),
+    ("variant setting not a value", GOOD + "    variants:\n      - name: a\n        settings: {logrows: [1]}\n", 15,
+     "frameworks[0].variants[0].settings.logrows", "must be a single value, got a list"),
+    ("setting for an adapter without any", _edit("adapter: ezkl", "adapter: opml") + "    variants:\n"
+     "      - name: a\n        settings: {k: 1}\n", 15, "frameworks[0].variants[0].settings.k",
+     "unknown key: adapter opml takes no settings"),
+    ("duplicate variant setting", GOOD + "    variants:\n      - name: a\n        settings: {logrows: 1, logrows: 2}\n",
+     15, "frameworks[0].variants[0].settings.logrows", "duplicate key"),
     ("duplicate variants", GOOD + "    variants:\n      - name: a\n      - name: a\n", 15,
      "frameworks[0].variants[1].name", "duplicate variant"),
     ("negative timeout", GOOD + "    limits: {timeout: -5}\n", 13, "frameworks[0].limits.timeout", "greater than 0"),
@@ -222,6 +236,23 @@ def test_bad_config_is_one_located_line_with_status_2(tmp_path, capsys, what, te
     assert out.out == ""
     assert out.err.count("\n") == 1 and out.err.startswith(f"zkml-tracker: frameworks.yaml{':' + str(line) if line else ''}: ")
     assert "Traceback" not in out.err
+
+
+def test_settings_are_checked_against_the_adapters_declaration():
+    declared = {"k": (int,), "ratio": (float,), "mode": (str, "fast", "slow"), "label": (str,)}
+    assert settings.check("x", declared, {"k": 0, "ratio": 2, "mode": "slow", "label": "a b"}) == \
+        {"k": 0, "ratio": 2.0, "mode": "slow", "label": "a b"}
+    for given, key, reason in (
+            ({"k": True}, "k", "must be an integer, got True"),
+            ({"ratio": "x"}, "ratio", "must be a number, got 'x'"),
+            ({"ratio": float("inf")}, "ratio", "must be a finite number, got inf"),
+            ({"ratio": 0}, "ratio", "must be greater than 0, got 0"),
+            ({"mode": 3}, "mode", "must be a non-empty string, got 3"),
+            ({"label": "a\nb"}, "label", "must be one line"),
+            ({"k": 1, "size": 2}, "size", "unknown key for adapter x (allowed: k, ratio, mode, label)")):
+        with pytest.raises(settings.SettingError) as err:
+            settings.check("x", declared, given)
+        assert (err.value.key, err.value.reason) == (key, reason)
 
 
 def test_a_missing_file_is_one_line(tmp_path, capsys):

@@ -7,8 +7,8 @@ import time
 import psutil
 import pytest
 
-from tracker.measure import (ChildCrashed, ChildError, ChildOutOfMemory, ChildTimeout, Limits, output_of,
-                             run_measured)
+from tracker.measure import (ChildCrashed, ChildError, ChildOutOfMemory, ChildTimeout, Limits, captured,
+                             output_of, run_measured)
 
 PY = sys.executable
 
@@ -109,4 +109,35 @@ def test_output_of_kills_a_query_past_its_deadline_with_its_children():
     time.sleep(0.5)
     left = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in before
             and "time.sleep(60)" in " ".join(p.info["cmdline"] or [])]
+    assert left == []
+
+
+def test_captured_hands_back_stdout_as_text_or_bytes(tmp_path):
+    code = "import os, sys; data = sys.stdin.read(); print(data.upper(), os.environ['ZKML_X'], os.getcwd())"
+    out = captured([PY, "-c", code], stdin="abc", env={"ZKML_X": "x1"}, cwd=tmp_path)
+    assert out == f"ABC x1 {tmp_path}\n"
+    assert captured([PY, "-c", "import sys; sys.stdout.buffer.write(bytes([0, 255]))"], binary=True) == b"\x00\xff"
+
+
+def test_captured_says_the_last_line_of_stderr_of_a_failed_child():
+    code = "import sys; print('out'); sys.stderr.write('warning: first\\nfatal: the last line\\n\\n'); sys.exit(128)"
+    with pytest.raises(ChildError) as err:
+        captured([PY, "-c", code])
+    assert err.value.reason == "fatal: the last line"
+    assert err.value.log_tail == "warning: first\nfatal: the last line\n\n"
+    with pytest.raises(ChildError, match=r"^python[0-9.]* exited with status 3$"):
+        captured([PY, "-c", "import sys; sys.exit(3)"])
+    with pytest.raises(ChildError, match="^cannot start /nonexistent/tool: No such file or directory$"):
+        captured(["/nonexistent/tool"])
+
+
+def test_captured_kills_a_child_past_its_deadline_with_its_children():
+    code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(61)']); " \
+           "print('pid', flush=True); time.sleep(61)"
+    before = {p.pid for p in psutil.process_iter()}
+    with pytest.raises(ChildTimeout, match=r"^python[0-9.]* timed out after 1.5 s$"):
+        captured([PY, "-c", code], timeout_s=1.5)
+    time.sleep(0.5)
+    left = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in before
+            and "time.sleep(61)" in " ".join(p.info["cmdline"] or [])]
     assert left == []

@@ -15,7 +15,9 @@ import pytest
 
 from tracker.adapters import get_adapter, opml, orion, zkml
 from tracker.adapters.base import Adapter, timed_stage
+from tracker.adapters.readiness import readiness
 from tracker.cli import main
+from tracker.config import load_config
 from tracker.measure import Limits
 from tracker.models.zoo import get_model, layer_params
 from tracker.records import ModelResult
@@ -73,16 +75,6 @@ def test_zkml_runs_become_stages():
 def test_zkml_build_failure_names_the_unreachable_registry():
     reason = zkml.build_failure_reason(sample("zkml", "cargo_offline.log"), "exit status 101")
     assert reason.startswith("crates registry unreachable") and "index.crates.io" in reason
-
-
-def test_zkml_status_names_missing_nightly(monkeypatch):
-    monkeypatch.setattr(zkml.Toolchain, "present", lambda self: True)
-    monkeypatch.setattr(zkml, "output_of", lambda argv, timeout_s=30: "stable-x86_64-unknown-linux-gnu (default)\n")
-    why = get_adapter("zkml").status()
-    assert "missing toolchain rust nightly" in why and "rustup toolchain install nightly" in why
-    monkeypatch.setattr(zkml, "output_of",
-                        lambda argv, timeout_s=30: "stable-x86_64-unknown-linux-gnu\nnightly-x86_64-unknown-linux-gnu\n")
-    assert get_adapter("zkml").status() is None
 
 
 def test_zkml_flatten_order_for_tflite():
@@ -196,11 +188,12 @@ def test_opml_build_failure_reason():
 
 def test_status_and_list_name_each_missing_toolchain(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    assert "missing toolchain scarb" in get_adapter("orion").status()
-    assert "install.sh | sh" in get_adapter("orion").status()
-    assert "missing toolchain cargo" in get_adapter("zkml").status()
-    assert "missing toolchain go" in get_adapter("opml").status()
     config = Path(__file__).parents[1] / "frameworks.yaml"
+    shipped = load_config(config)
+    assert "missing toolchain scarb" in readiness(shipped.framework("orion")).reason
+    assert "install.sh | sh" in readiness(shipped.framework("orion")).reason
+    assert "missing toolchain cargo" in readiness(shipped.framework("zkml")).reason
+    assert "missing toolchain go" in readiness(shipped.framework("opml")).reason
     assert main(["--config", str(config), "--results", str(tmp_path / "r"), "--html", str(tmp_path / "h"),
                  "--cache", str(tmp_path / "c"), "list", "-f", "orion", "-f", "zkml", "-f", "opml"]) == 0
     out = capsys.readouterr().out

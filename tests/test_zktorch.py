@@ -167,14 +167,16 @@ def test_proof_size_is_the_folded_final_proof(tmp_path, files, proof, unfolded):
 
 
 def test_list_shows_zktorchs_status(tmp_path, monkeypatch, capsys):
-    from tracker.adapters import get_adapter
+    from tracker.adapters.readiness import readiness
     from tracker.cli import main
+    from tracker.config import load_config
 
     config = Path(__file__).parents[1] / "frameworks.yaml"
     args = ["--config", str(config), "--results", str(tmp_path / "r"), "--html", str(tmp_path / "h"),
             "--cache", str(tmp_path / "c"), "list", "-f", "zktorch"]
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    assert get_adapter("zktorch").status().startswith("missing toolchain cargo (cargo not on PATH)")
+    assert readiness(load_config(config).framework("zktorch")).reason.startswith(
+        "missing toolchain cargo (cargo not on PATH)")
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "zktorch " in out and "unavailable" in out and "missing toolchain cargo" in out

@@ -3,7 +3,8 @@
 Every error names the file, the line and the field (`frameworks.yaml:14: frameworks[1].history.kind: ...`),
 so a user can fix a bad file without reading a traceback. Anything the rest of the tracker reads from the
 config has been checked here: names are safe as path components, repo URLs cannot run commands, revisions
-cannot be mistaken for git options, and each variant's settings are the ones its adapter knows.
+cannot be mistaken for git options, and each variant's settings are ones its adapter declares (the adapter
+registry's `check_settings` says which key is wrong and why; this module only places it in the file).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any, Callable
 
 import yaml
 
-from tracker.adapters import ADAPTERS
+from tracker.adapters import ADAPTERS, SettingError, check_settings
 from tracker.measure import Limits
 from tracker.types import BuildRecipe, Framework, HistorySpec, Package, Selection, Variant
 
@@ -88,7 +89,8 @@ class _At:
     def fail(self, message: str) -> ConfigError:
         return ConfigError(self.path, self.line, self.field, message)
 
-    def mapping(self, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, "_At"]:
+    def mapping(self, allowed: tuple[str, ...] | None, required: tuple[str, ...] = ()) -> dict[str, "_At"]:
+        """The mapping's values by key; `allowed` None takes any key (another part checks them)."""
         if not isinstance(self.node, yaml.MappingNode):
             raise self.fail(f"must be a mapping, got {_kind(self.node)}")
         out: dict[str, _At] = {}
@@ -97,7 +99,7 @@ class _At:
             sub = _At(value_node, f"{self.field}.{key}" if self.field else str(key), self.path, key_node)
             if not isinstance(key, str):
                 raise _At(key_node, self.field, self.path).fail("keys must be strings")
-            if key not in allowed:
+            if allowed is not None and key not in allowed:
                 raise _At(key_node, sub.field, self.path).fail(f"unknown key (allowed: {', '.join(allowed)})")
             if key in out:
                 raise _At(key_node, sub.field, self.path).fail("duplicate key")
@@ -290,7 +292,7 @@ def _framework(at: _At, path: Path) -> Framework:
     history = _history(keys["history"])
     if history.kind == "commits" and repo is None:
         raise at.fail("a 'commits' history needs a 'repo' (URL or local path)")
-    variants = _variants(keys["variants"], adapter) if "variants" in keys else adapter.default_variants()
+    variants = _variants(keys["variants"], adapter_name) if "variants" in keys else adapter.default_variants()
     return Framework(
         name=name,
         adapter=adapter_name,
@@ -445,7 +447,7 @@ def _env_names(at: _At) -> list[str]:
     return names
 
 
-def _variants(at: _At, adapter) -> tuple[Variant, ...]:
+def _variants(at: _At, adapter: str) -> tuple[Variant, ...]:
     items = at.sequence()
     if not items:
         raise at.fail("must list at least one variant (or leave 'variants' out for the adapter's defaults)")
@@ -455,26 +457,19 @@ def _variants(at: _At, adapter) -> tuple[Variant, ...]:
         name = keys["name"].string(NAME_RE, "lower-case letters, digits, '-' and '_'")
         if name in [v.name for v in variants]:
             raise keys["name"].fail(f"duplicate variant name {name!r}")
-        settings: dict[str, Any] = {}
-        if "settings" in keys:
-            allowed = tuple(adapter.variant_settings)
-            for key, value in keys["settings"].mapping(allowed).items():
-                settings[key] = _setting(value, adapter.variant_settings[key])
+        settings = _settings(keys["settings"], adapter) if "settings" in keys else {}
         limits = _limits(keys["limits"]) if "limits" in keys else None
         variants.append(Variant(name, tuple(sorted(settings.items())), limits))
     return tuple(variants)
 
 
-def _setting(at: _At, spec: tuple) -> Any:
-    """`spec` is (type,) or (str, choices...) as the adapter declares it."""
-    kind, *choices = spec
-    if kind is str and choices:
-        return at.choice(tuple(choices))
-    if kind is int:
-        return at.integer(0)
-    if kind is float:
-        return at.number(0)
-    return at.string()
+def _settings(at: _At, adapter: str) -> dict[str, Any]:
+    """Plain values under any keys, read here; which keys and values fit is the adapter's to say."""
+    given = at.mapping(None)
+    try:
+        return check_settings(adapter, {key: value.scalar() for key, value in given.items()})
+    except SettingError as exc:
+        raise given[exc.key].fail(exc.reason) from None
 
 
 def _limits(at: _At) -> Limits:

@@ -5,6 +5,8 @@ treatment: its own process group (so the whole tree can be killed), a wall-clock
 memory cap on the resident memory of the whole tree, a log file for its output, and a `Measurement`
 (wall time, CPU time of the tree, peak RSS of the tree). Failures are typed exceptions that carry the
 measurement and the tail of the log, so callers can record *why* a stage failed and carry on.
+A short child whose output the caller reads (a git command, a tool's version) goes through `captured` or
+`output_of` instead: the same own group, deadline and reaper, its output kept in memory, nothing measured.
 
 Each child runs in its own process group, so a SIGKILL of the tracker's group would not reach it: a
 small reaper process, started once per tracker process in a session of its own, holds the list of live
@@ -183,23 +185,71 @@ def run_measured(
 
 def output_of(argv: Sequence[str], timeout_s: float = 30) -> str:
     """What a short query (a tool's version, a list of toolchains) prints on stdout, whatever its exit
-    status; "" when it cannot start or does not finish in `timeout_s`. Not measured: it runs in its own
-    process group, killed whole at the deadline."""
+    status; "" when it cannot start or does not finish in `timeout_s`."""
     try:
-        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-    except OSError:
+        return _captured(argv, None, None, None, timeout_s)[1].decode(errors="replace")
+    except ChildFailed:
         return ""
+
+
+def captured(argv: Sequence[str | os.PathLike], *, stdin: str | None = None, env: Mapping[str, str] | None = None,
+             cwd: Path | None = None, timeout_s: float = 30, binary: bool = False) -> str | bytes:
+    """The stdout of a short child that must succeed (a git command), as text or as bytes.
+
+    Not measured; like every child it has its own process group, killed whole at the deadline. Raises
+    `ChildTimeout` past `timeout_s`, `ChildError` if it cannot start or exits non-zero: the reason is the
+    last line of its stderr (or its exit status where stderr is empty), the whole stderr in `log_tail`."""
+    code, out, err = _captured(argv, stdin.encode() if stdin is not None else None, env, cwd, timeout_s)
+    if code != 0:
+        text = err.decode(errors="replace")
+        lines = text.strip().splitlines()
+        raise ChildError(lines[-1] if lines else f"{Path(os.fspath(argv[0])).name} exited with status {code}",
+                         log_tail=text)
+    return out if binary else out.decode(errors="replace")
+
+
+def _captured(argv: Sequence[str | os.PathLike], stdin: bytes | None, env: Mapping[str, str] | None,
+              cwd: Path | None, timeout_s: float) -> tuple[int, bytes, bytes]:
+    """Run a child with its output in memory: (exit status, stdout, stderr). Its group is known to the
+    reaper while it runs, and killed once it ends (a helper left behind must not outlive it)."""
+    args = [os.fspath(a) for a in argv]
     try:
-        out, _ = proc.communicate(timeout=timeout_s)
+        proc = subprocess.Popen(args, cwd=cwd, env=dict(env) if env is not None else None,
+                                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as exc:
+        raise ChildError(f"cannot start {args[0]}: {exc.strerror or exc}") from None
+    _tell_reaper("+", proc.pid)
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout_s)
+    except BaseException as exc:
+        _kill_group(proc.pid)
+        _reap(proc)
+        if isinstance(exc, subprocess.TimeoutExpired):
+            raise ChildTimeout(f"{Path(args[0]).name} timed out after {timeout_s:g} s") from None
+        raise
+    finally:
+        _kill_group(proc.pid)
+        _tell_reaper("-", proc.pid)
+    return proc.returncode, out, err
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    """Wait for a killed child; its pipes are closed unread if a helper that left its group holds them."""
+    try:
+        proc.communicate(timeout=TERM_GRACE_S)
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.communicate()
-        return ""
-    return out
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        proc.wait()
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _process(pid: int) -> psutil.Process | None:

@@ -6,6 +6,7 @@ lookup, connect, send, headers, body) runs in a worker thread the caller waits o
 at the deadline the socket is shut, so the worker ends too, and the caller gets `NetError`. The body is read
 in chunks and refused past `max_bytes`. Redirects are followed only where the caller allows (`redirects`),
 within the same deadline; otherwise a 3xx is returned as it is, for the caller to call it what it is.
+`reach` only opens a connection, within the same kind of deadline, to tell whether a host can be reached.
 
 Messages never contain the URL: a webhook URL is a secret, and a registry URL may carry a token.
 Proxies named in the environment (`https_proxy`, `http_proxy`, `no_proxy`) are honoured, as `requests` did.
@@ -70,15 +71,51 @@ def request(url: str, *, body: bytes | None = None, headers: dict | None = None,
     reading at most `max_bytes` of the answer and following at most `redirects` redirects."""
     exchange = _Exchange()
     call = _Call(url, "GET" if body is None else "POST", body, dict(headers or {}), max_bytes, deadline_s)
-    worker = threading.Thread(target=_work, args=(exchange, call, redirects), daemon=True)
+    _in_worker(exchange, _work, (call, redirects), deadline_s,
+               f"no complete answer within the total deadline of {deadline_s:g} s")
+    return exchange.answer
+
+
+def reach(host: str, port: int = 443, deadline_s: float = 5.0) -> None:
+    """Open and close a TCP connection to `host:port` (through the environment's https proxy where one
+    applies, its CONNECT answered), within `deadline_s` in all; raise `NetError` otherwise.
+
+    Nothing is sent to the host: it says whether a tool started here (git, cargo) could get out to it."""
+    _in_worker(_Exchange(), _connect, (host, port, deadline_s), deadline_s, f"no connection within {deadline_s:g} s")
+
+
+def _in_worker(exchange: _Exchange, work, args: tuple, deadline_s: float, late: str) -> None:
+    """Run `work(exchange, *args)` in a thread waited on for `deadline_s`; past it, shut its socket and
+    raise `DeadlineExceeded(late)`; an error of the work is raised here as one `NetError` line."""
+    worker = threading.Thread(target=work, args=(exchange, *args), daemon=True)
     worker.start()
     worker.join(deadline_s)
     if worker.is_alive():
         _shut(exchange)
-        raise DeadlineExceeded(f"no complete answer within the total deadline of {deadline_s:g} s")
+        raise DeadlineExceeded(late)
     if exchange.error is not None:
         raise exchange.error if isinstance(exchange.error, NetError) else NetError(_why(exchange.error))
-    return exchange.answer
+
+
+def _connect(exchange: _Exchange, host: str, port: int, deadline_s: float) -> None:
+    try:
+        proxy = _proxy_for("https", host)
+        if proxy is None:
+            conn = http.client.HTTPConnection(host, port, timeout=deadline_s)
+        else:  # the proxy is asked for a tunnel, as git's https fetch would
+            via = urlsplit(proxy)
+            conn = http.client.HTTPConnection(via.hostname, via.port or 80, timeout=deadline_s)
+            conn.set_tunnel(host, port)
+        with exchange.lock:
+            if exchange.closed:
+                raise NetError("abandoned at the deadline")
+            exchange.conn = conn
+        try:
+            conn.connect()
+        finally:
+            conn.close()
+    except BaseException as exc:  # handed to the caller's thread, which says it in one line
+        exchange.error = exc
 
 
 def _work(exchange: _Exchange, call: _Call, redirects: int) -> None:

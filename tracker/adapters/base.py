@@ -44,26 +44,21 @@ class Adapter(ABC):
     stages: ClassVar[tuple[str, ...]] = ()
     # size key -> the entry of the pipeline's `files` naming the file it measures (recorded on failure too)
     size_files: ClassVar[dict[str, str]] = {}
-    # variant setting -> (type,) or (str, allowed values...), checked by the config loader
+    # variant setting -> (int,), (float,), (str,) or (str, allowed values...): tracker.adapters.settings checks
     variant_settings: ClassVar[dict[str, tuple]] = {}
     # None when the adapter can run; otherwise one line saying why it cannot (yet)
     unsupported_reason: ClassVar[str | None] = None
+    # host -> what the build fetches from it, for what comes from outside the package registries (git
+    # dependencies, submodules); `tracker.adapters.readiness` tries each before a run
+    fetches_from: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def default_variants(cls) -> tuple[Variant, ...]:
         return (Variant("default"),)
 
-    def missing_toolchains(self) -> list[Toolchain]:
-        return [t for t in self.toolchains if not t.present()]
-
-    def status(self) -> str | None:
-        """None if this adapter can run here, else the reason it cannot (unsupported, missing toolchain)."""
-        if self.unsupported_reason:
-            return self.unsupported_reason
-        missing = self.missing_toolchains()
-        if missing:
-            return "; ".join(f"missing toolchain {t.name} ({t.command} not on PATH): {t.install_hint}"
-                             for t in missing)
+    def missing_here(self) -> str | None:
+        """What else this adapter needs on this machine, beyond its toolchains and hosts (a nightly Rust),
+        as one line with how to get it; None when nothing is missing. Asked once the toolchains are there."""
         return None
 
     def build(self, framework: Framework, revision, source: Path | None, build_dir: Path,

@@ -55,6 +55,7 @@ LABELS = {
 class OpmlAdapter(Adapter):
     name = "opml"
     toolchains = (GO, NODE, CMAKE, MAKE)
+    fetches_from = {"github.com": "git submodules unicorn and mlgo"}
     stages = PIPELINE
 
     def build(self, framework, revision, source: Path | None, build_dir: Path, log_path: Path) -> Build:

@@ -47,16 +47,14 @@ class ZkmlAdapter(Adapter):
     name = "zkml"
     stages = PIPELINE
     toolchains = (CARGO, RUSTUP)
+    fetches_from = {"github.com": "git dependencies: a halo2 fork, halo2curves 0.3.2"}
     variant_settings = {"scale_factor": (int,), "k": (int,), "num_cols": (int,), "num_randoms": (int,)}
 
     @classmethod
     def default_variants(cls) -> tuple[Variant, ...]:
         return (Variant("default", tuple(DEFAULTS.items())),)
 
-    def status(self) -> str | None:
-        why = super().status()
-        if why:
-            return why
+    def missing_here(self) -> str | None:
         listing = output_of(["rustup", "toolchain", "list"], timeout_s=20)
         if not nightly_installed(listing):
             return f"missing toolchain rust nightly (`rustup toolchain list` shows none): {NIGHTLY_HINT}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from tracker import records
-from tracker.adapters import get_adapter
+from tracker.adapters.readiness import UNSUPPORTED, readiness
 from tracker.config import Config
 from tracker.fsutil import read_json
 from tracker.layout import Layout
@@ -22,13 +22,12 @@ def framework_rows(config: Config, layout: Layout, names=None) -> list[dict]:
     for fw in config.frameworks:
         if names and fw.name not in names:
             continue
-        why = get_adapter(fw.adapter).status()
+        ready = readiness(fw)
         rows.append({
             "name": fw.name, "proof_system": fw.proof_system, "history": fw.history.kind,
             "variants": list(fw.variant_names),
-            "status": "ready" if why is None else ("not yet supported" if get_adapter(fw.adapter).unsupported_reason
-                                                   else "unavailable"),
-            "reason": why or "",
+            "status": "not yet supported" if ready.state == UNSUPPORTED else ready.state,
+            "reason": ready.reason,
             "revisions": revision_rows(layout, fw.name),
         })
     return rows

@@ -1,6 +1,7 @@
 """Git, read-only and defensive: mirrors, first-parent history, and source trees at a commit.
 
-Every git call goes through `git()`: no terminal prompts, only the http(s)/git/ssh/file transports
+Every git call goes through `git()`, which starts git through `tracker.measure.captured` (its own process
+group, killed whole at the deadline): no terminal prompts, only the http(s)/git/ssh/file transports
 (so an `ext::` URL that slipped past the config could not run a command), `--` before paths, and
 revisions that begin with `-` refused. Source trees are exported with `git archive` and unpacked with a
 filter that drops any link pointing outside the tree, so a hostile repository cannot plant one.
@@ -16,13 +17,13 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import subprocess
 import tarfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tracker.history.revisions import Revision
+from tracker.measure import ChildFailed, ChildTimeout, captured
 
 GIT_TIMEOUT_S = 600
 SAFE_PROTOCOLS = ("-c", "protocol.allow=never", "-c", "protocol.https.allow=always",
@@ -41,14 +42,11 @@ def git(*args: str, cwd: Path | None = None, git_dir: Path | None = None, env: d
         argv += ["--git-dir", str(git_dir)]
     full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C", **(env or {})}
     try:
-        done = subprocess.run([*argv, *args], cwd=cwd, env=full_env, capture_output=True, timeout=timeout,
-                              input=stdin.encode() if stdin is not None else None)
-    except subprocess.TimeoutExpired:
+        return captured([*argv, *args], stdin=stdin, env=full_env, cwd=cwd, timeout_s=timeout, binary=binary)
+    except ChildTimeout:
         raise GitError(f"git {args[0]} timed out after {timeout:g} s") from None
-    if done.returncode != 0:
-        lines = done.stderr.decode(errors="replace").strip().splitlines()
-        raise GitError(lines[-1] if lines else f"git {args[0]} failed ({done.returncode})")
-    return done.stdout if binary else done.stdout.decode(errors="replace")
+    except ChildFailed as exc:  # git's last line, or that it could not start
+        raise GitError(exc.reason) from None
 
 
 def check_revision(rev: str) -> str:

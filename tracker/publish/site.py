@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from tracker import records
 from tracker.adapters import get_adapter
+from tracker.adapters.readiness import readiness
 from tracker.config import Config
 from tracker.fsutil import atomic_write_text, read_json
 from tracker.layout import Layout
@@ -238,13 +239,13 @@ def record_row(card: FrameworkCard, sha: str, rec: ModelResult, known: dict, lay
 
 def framework_state(fw: Framework, layout: Layout, has_records: bool) -> tuple[str, str]:
     """ok, unsupported, unavailable, build_failed or not_run, and why."""
-    adapter = get_adapter(fw.adapter)
-    if adapter.unsupported_reason:
-        return "unsupported", adapter.unsupported_reason
     status = read_json(layout.results / fw.name / "status.json")
-    if status is None:
-        why = adapter.status()
-        return ("unavailable", why) if why else ("not_run", "no results yet")
+    if status is None or get_adapter(fw.adapter).unsupported_reason:  # else what the last run found stands
+        ready = readiness(fw)
+        if not ready.ready:
+            return ready.state, ready.reason
+        if status is None:
+            return "not_run", "no results yet"
     if status.get("status") not in (None, "ok"):
         return status["status"], status.get("reason", "")
     runs = status.get("revisions", [])

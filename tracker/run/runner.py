@@ -1,13 +1,12 @@
 """One run: for each framework, history -> select -> build -> prove -> asv run. Failures are data.
 
-A framework that cannot run here (unsupported, missing toolchain, history unreachable) is recorded with
+A framework that cannot run here (`tracker.adapters.readiness`, or its history unreachable) is recorded with
 its reason and the run goes on with the next; so is a revision whose build fails, and a model whose
 stage fails. What each framework's last run found is kept in `results/<framework>/status.json` for
 `list`, the report and the site.
 """
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from tracker import records
-from tracker.adapters import get_adapter
+from tracker.adapters.readiness import readiness
 from tracker.build import recipe_hash
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json
@@ -76,12 +75,10 @@ def run(config: Config, layout: Layout, request: Request, say: Say = print) -> l
 
 
 def run_framework(config: Config, fw: Framework, layout: Layout, request: Request, say: Say) -> FrameworkOutcome:
-    adapter = get_adapter(fw.adapter)
-    why = adapter.status() or missing_toolchains(fw)
-    if why:
-        kind = "unsupported" if adapter.unsupported_reason else "unavailable"
-        say(f"{fw.name}: skipped: {why}")
-        return _save_status(layout, FrameworkOutcome(fw.name, kind, why))
+    ready = readiness(fw)
+    if not ready.ready:
+        say(f"{fw.name}: skipped: {ready.reason}")
+        return _save_status(layout, FrameworkOutcome(fw.name, ready.state, ready.reason))
     check_status(layout, fw.name, say)
     try:
         ctx = open_framework(config, layout, fw, say)
@@ -105,12 +102,6 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
         asv.ensure_machine(ctx.asv_config)
     outcome.revisions = [run_revision(ctx, revision, request) for revision in revisions]
     return _save_status(layout, outcome)
-
-
-def missing_toolchains(fw: Framework) -> str | None:
-    """The build recipe's toolchains that are not on PATH, as one line."""
-    missing = [t for t in fw.build.toolchains if shutil.which(t) is None]
-    return f"missing toolchain(s) for the build: {', '.join(missing)} (not on PATH)" if missing else None
 
 
 def choose_revisions(fw: Framework, history: History, layout: Layout, request: Request,

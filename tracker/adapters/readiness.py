@@ -1,0 +1,63 @@
+"""Whether a framework can run on this machine: the one answer `list`, `run` and the site give.
+
+A framework is `unsupported` while its adapter says it is not written for it yet, `unavailable` while
+something it needs is not here (a toolchain the adapter or the build recipe names, what the adapter
+checks itself, a host its build fetches from outside the package registries), else `ready`. Checks go
+from cheap to dear, and the first that fails is the reason: a host is tried only once every local need is
+met, with a short connection (`tracker.net.reach`) and nothing sent.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+from tracker import net
+from tracker.adapters import get_adapter
+from tracker.adapters.base import Adapter
+from tracker.types import Framework
+
+READY, UNSUPPORTED, UNAVAILABLE = "ready", "unsupported", "unavailable"
+REACH_DEADLINE_S = 3.0
+
+
+@dataclass(frozen=True)
+class Readiness:
+    state: str  # READY, UNSUPPORTED or UNAVAILABLE
+    reason: str = ""  # one line; empty when ready
+
+    @property
+    def ready(self) -> bool:
+        return self.state == READY
+
+
+def readiness(fw: Framework) -> Readiness:
+    """Can `fw` run here, and if not, why (one line a user can act on)."""
+    adapter = get_adapter(fw.adapter)
+    if adapter.unsupported_reason:
+        return Readiness(UNSUPPORTED, adapter.unsupported_reason)
+    why = missing_toolchains(adapter, fw) or adapter.missing_here() or unreachable_hosts(adapter.fetches_from)
+    return Readiness(UNAVAILABLE, why) if why else Readiness(READY)
+
+
+def missing_toolchains(adapter: Adapter, fw: Framework) -> str | None:
+    """The adapter's toolchains (with how to install each) and the build recipe's not on PATH, as one line."""
+    lines = [f"missing toolchain {t.name} ({t.command} not on PATH): {t.install_hint}"
+             for t in adapter.toolchains if not t.present()]
+    named = {t.command for t in adapter.toolchains}
+    recipe = [name for name in fw.build.toolchains if name not in named and shutil.which(name) is None]
+    if recipe:
+        lines.append(f"missing toolchain(s) for the build: {', '.join(recipe)} (not on PATH)")
+    return "; ".join(lines) or None
+
+
+def unreachable_hosts(hosts: dict[str, str], deadline_s: float = REACH_DEADLINE_S) -> str | None:
+    """The hosts (`name` or `name:port`, 443 by default) no connection reaches within `deadline_s`, and
+    what the build fetches from each, as one line; None when every one answers."""
+    lines = []
+    for host, what in hosts.items():
+        name, _, port = host.rpartition(":") if ":" in host else (host, "", "443")
+        try:
+            net.reach(name, int(port), deadline_s)
+        except net.NetError as exc:
+            lines.append(f"its build needs {host} ({what}), not reachable from here ({exc})")
+    return "; ".join(lines) or None
