@@ -168,3 +168,16 @@ def test_list_and_run_say_the_same_and_the_run_goes_on(tmp_path, tools, monkeypa
         status = read_json(tmp_path / "results" / name / "status.json")
         assert status["status"] == "unavailable"
     assert read_json(tmp_path / "results" / "opml" / "status.json")["reason"] == why
+
+
+def test_bisect_and_compare_refuse_a_framework_that_cannot_run_here_in_one_line(tmp_path, tools, capsys):
+    _config(tmp_path)
+    args = ["--config", str(tmp_path / "frameworks.yaml"), "--cache", str(tmp_path / "cache")]
+    why = "after cannot run here (unavailable): missing toolchain(s) for the build: no-such-toolchain-here (not on PATH)"
+    assert main([*args, "bisect", "-f", "after", "-m", "linear", "--metric", "prove_time", "1.0.0", "2.0.0"]) == 2
+    assert capsys.readouterr().out.splitlines()[0] == f"bisect: {why}"
+    assert main([*args, "compare", "-f", "after", "1.0.0", "2.0.0"]) == 2
+    out = capsys.readouterr()
+    assert out.out == f"compare: {why}\n" and "Traceback" not in out.err
+    for made in ("registry", "derived", "mirrors"):  # refused before any history was asked for
+        assert not (tmp_path / "cache" / made).exists()

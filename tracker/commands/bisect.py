@@ -29,7 +29,7 @@ from tracker.report.confirm import Remeasurer, interleaved, pooled
 from tracker.report.stats import compare, mann_whitney
 from tracker.report.verdict import Settings, load_settings
 from tracker.run import asv
-from tracker.run.context import FrameworkContext, open_framework
+from tracker.run.context import FrameworkContext, NotReady, open_to_measure
 from tracker.run.runner import Request, run_revision
 
 PROBE_ATTEMPTS = 3
@@ -179,10 +179,10 @@ class Probe:
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     fw = config.framework(args.framework)
     try:
-        ctx = open_framework(config, layout, fw, print)
+        ctx = open_to_measure(config, layout, fw, print)
         found = bisect(ctx, Question(args.model, args.variant or fw.variant_names[0], BY_NAME[args.metric],
                                      args.good, args.bad, args.repeats))
-    except HistoryError as exc:  # a commit the history does not have, or no history at all: one line
+    except (HistoryError, NotReady) as exc:  # a commit the history lacks, no history, no prover: one line
         print(f"bisect: {exc}")
         return 2
     publish.publish_all(config, layout)

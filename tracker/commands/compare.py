@@ -24,7 +24,7 @@ from tracker.publish.units import exact, format_value
 from tracker.report.confirm import Remeasurer, interleaved, pooled
 from tracker.report.stats import compare as compare_samples, mann_whitney
 from tracker.report.verdict import Settings, load_settings
-from tracker.run.context import open_framework
+from tracker.run.context import NotReady, open_to_measure
 
 WORSE = ("slower", "larger", "worse")
 
@@ -90,7 +90,7 @@ def compare(config: Config, layout: Layout, args: argparse.Namespace, say=print)
 
     fw = config.framework(args.framework)
     settings = load_settings(config.root / "asv.conf.json")
-    m = Remeasurer(open_framework(config, layout, fw, say))
+    m = Remeasurer(open_to_measure(config, layout, fw, say))
     base, head = m.revision(args.base), m.revision(args.head)
     rounds = args.rounds or settings.rounds
     rows = []
@@ -109,7 +109,7 @@ def compare(config: Config, layout: Layout, args: argparse.Namespace, say=print)
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     try:
         status, rows = compare(config, layout, args)
-    except HistoryError as exc:
+    except (HistoryError, NotReady) as exc:
         print(f"compare: {exc}")
         return 2
     print(json.dumps({"version": 1, "rows": rows}, indent=1) if args.json else format_rows(rows))

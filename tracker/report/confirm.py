@@ -24,7 +24,7 @@ from tracker.metrics import METRICS, samples
 from tracker.records import ModelResult
 from tracker.report.stats import compare
 from tracker.report.verdict import Change, Settings
-from tracker.run.context import FrameworkContext, open_framework
+from tracker.run.context import FrameworkContext, NotReady, open_to_measure
 from tracker.run.job import RevisionJob, build_to_dict
 from tracker.run.pipeline import prove_revision
 from tracker.types import Say
@@ -165,8 +165,8 @@ def confirm_candidates(config: Config, layout: Layout, changes: Sequence[Change]
         by_framework.setdefault(pair.framework, []).append(pair)
     for name, pairs in by_framework.items():
         try:
-            m = Remeasurer(open_framework(config, layout, config.framework(name), say))
-        except HistoryError as exc:
+            m = Remeasurer(open_to_measure(config, layout, config.framework(name), say))
+        except (HistoryError, NotReady) as exc:
             say(f"{name}: cannot confirm: {exc}")
             continue
         done += sum(confirm_pair(m, pair, settings) is not None for pair in pairs)

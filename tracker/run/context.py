@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tracker.adapters import get_adapter
 from tracker.adapters.base import Adapter
+from tracker.adapters.readiness import readiness
 from tracker.build import BuildOutcome, ensure_build
 from tracker.config import Config
 from tracker.history import History, open_history
@@ -61,3 +62,16 @@ def open_framework(config: Config, layout: Layout, fw: Framework, say: Say) -> F
     for line in asv.adopt_path_named_results(layout.asv_results(fw.name)):
         say(f"{fw.name}: asv result {line}")
     return FrameworkContext(config, layout, fw, get_adapter(fw.adapter), history, say)
+
+
+class NotReady(Exception):
+    """A framework that cannot be built or proved on this machine; the message says why."""
+
+
+def open_to_measure(config: Config, layout: Layout, fw: Framework, say: Say) -> FrameworkContext:
+    """`open_framework` for a command that builds and proves (bisect, compare, confirmations): a framework
+    that cannot run here is refused with readiness's reason, before any history is fetched."""
+    ready = readiness(fw)
+    if not ready.ready:
+        raise NotReady(f"{fw.name} cannot run here ({ready.state}): {ready.reason}")
+    return open_framework(config, layout, fw, say)
