@@ -11,14 +11,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tracker.adapters.base import Adapter, file_size, timed_stage
+from tracker.adapters.base import Adapter, timed_stage
 from tracker.fsutil import read_json
 from tracker.records import ModelResult
 from tracker.types import ModelJob
 
 
 class CommandAdapter(Adapter):
-    name = "command"
+    name = "command"  # `stages` left empty: a stage frameworks.yaml leaves out is not "skipped" on a failure
+    size_files = {"proof_bytes": "proof", "vk_bytes": "vk", "pk_bytes": "pk"}
 
     def pipeline(self, job: ModelJob, result: ModelResult, files: dict[str, Any]) -> None:
         from tracker.models.zoo import eval_set, export_onnx
@@ -36,6 +37,7 @@ class CommandAdapter(Adapter):
             "proof": str(job.workdir / "proof"), "vk": str(job.workdir / "vk"), "pk": str(job.workdir / "pk"),
         }
         result.provenance["timing"] = "wall time of each command, its start-up included"
+        files.update((name, places[name]) for name in ("proof", "vk", "pk"))
         for stage in ("setup", "prove", "verify"):
             if stage not in stages:
                 continue
@@ -43,9 +45,6 @@ class CommandAdapter(Adapter):
             if timed_stage(job, result, stage, stages[stage].format(**places), repeats,
                            cwd=Path(places["src"])) is None:
                 return
-        for key, name in (("proof_bytes", "proof"), ("vk_bytes", "vk"), ("pk_bytes", "pk")):
-            if (job.workdir / name).exists():
-                result.sizes[key] = file_size(job.workdir / name)
         extra = read_json(job.workdir / "metrics.json") or {}
         result.circuit.update({k: v for k, v in extra.get("circuit", {}).items() if isinstance(v, (int, float))})
         result.accuracy.update({k: v for k, v in extra.get("accuracy", {}).items() if isinstance(v, (int, float))})
