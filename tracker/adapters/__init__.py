@@ -11,8 +11,8 @@ from tracker.adapters.ezkl import EzklAdapter
 from tracker.adapters.keras2circom import Keras2CircomAdapter
 from tracker.adapters.opml import OpmlAdapter
 from tracker.adapters.orion import OrionAdapter
-from tracker.adapters.zkml import ZkmlAdapter
 from tracker.adapters.settings import SettingError
+from tracker.adapters.zkml import ZkmlAdapter
 from tracker.adapters.zktorch import ZktorchAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
