@@ -26,7 +26,7 @@ from tracker.metrics import METRICS, samples
 from tracker.records import ModelResult
 from tracker.report.stats import compare
 from tracker.report.verdict import Change, Settings
-from tracker.run.job import RevisionJob, build_to_dict
+from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
 from tracker.types import Framework, Say
 
@@ -61,11 +61,8 @@ class Remeasurer:
         build = self.build(sha)
         if build is None:
             return None
-        job = RevisionJob(
-            config_path=str(self.config.path), framework=self.fw.name, revision=sha, build=build_to_dict(build),
-            models=[model], variants=[variant], records_dir=str(into),
-            work_dir=str(self.layout.cache / "work" / self.fw.name / f"remeasure-{sha[:16]}"),
-            cache_dir=str(self.layout.cache), repeats=self.config.repeats, force=True)
+        dirs = JobDirs(into, self.layout.cache / "work" / self.fw.name / f"remeasure-{sha[:16]}", self.layout.cache)
+        job = RevisionJob(self.fw, build, [model], [variant], dirs, repeats=self.config.repeats, force=True)
         return prove_revision(job, say=lambda line: None)[0]
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from tracker import records
 from tracker.adapters import get_adapter
-from tracker.config import load_config
 from tracker.models.zoo import get_model
 from tracker.records import ModelResult
 from tracker.run.job import RevisionJob
@@ -24,10 +23,9 @@ from tracker.types import ModelJob, Say
 def prove_revision(job: RevisionJob, say: Say | None = None) -> list[ModelResult]:
     """Every (model, variant) of the job, from the records where they exist, proved where they do not."""
     say = say or _progress_file(job)
-    framework = load_config(Path(job.config_path)).framework(job.framework)
+    framework, build = job.framework, job.build
     adapter = get_adapter(framework.adapter)
-    build = job.get_build()
-    records_dir = Path(job.records_dir)
+    records_dir = job.dirs.records
     out = []
     for model_name in job.models:
         for variant_name in job.variants:
@@ -41,8 +39,8 @@ def prove_revision(job: RevisionJob, say: Say | None = None) -> list[ModelResult
             variant = framework.variant(variant_name)
             model_job = ModelJob(
                 framework=framework, build=build, model=get_model(model_name), variant=variant,
-                workdir=_fresh_dir(Path(job.work_dir) / f"{model_name}--{variant_name}"),
-                cache_dir=Path(job.cache_dir), repeats=job.repeats, eval_count=job.eval_count,
+                workdir=_fresh_dir(job.dirs.work / f"{model_name}--{variant_name}"),
+                cache_dir=job.dirs.cache, repeats=job.repeats, eval_count=job.eval_count,
                 limits=variant.limits or framework.limits,
             )
             result = _prove_one(adapter, model_job)

@@ -23,7 +23,7 @@ from tracker.history import HistoryError, open_history, select
 from tracker.history.revisions import Revision
 from tracker.layout import Layout
 from tracker.run import asv
-from tracker.run.job import RevisionJob, build_to_dict
+from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
 from tracker.run.state import check_records, check_status, load_revisions, remember, stale_failures
 from tracker.types import Framework, Say
@@ -203,7 +203,7 @@ def run_revision(config: Config, fw: Framework, adapter, history, revision: Revi
         f"({time.perf_counter() - started:.1f} s)")
     (layout.builds(fw.name) / f"{revision.sha}.json").unlink(missing_ok=True)  # a failure of an older recipe
     remember(layout, fw.name, revision, history.revisions(), say)
-    job = _job(config, fw, built.build, revision, layout, request)
+    job = _job(config, fw, built.build, layout, request)
     check_records(layout, fw.name, revision.sha, [(m, v) for m in job.models for v in job.variants], say)
     if not request.force and already_recorded(layout, fw.name, job, request.bench):
         say(f"{fw.name} {revision.label}: every record (made under this config) and asv result already kept; "
@@ -239,7 +239,7 @@ def already_recorded(layout: Layout, framework: str, job: RevisionJob, bench: st
         return False
     for model in job.models:
         for variant in job.variants:
-            path = records.record_path(Path(job.records_dir), job.revision, model, variant)
+            path = records.record_path(job.dirs.records, job.revision, model, variant)
             if records.load_current(path, job.record_key(variant)) is None:
                 return False
     want = ({repr(m) for m in job.models}, {repr(v) for v in job.variants})
@@ -258,15 +258,10 @@ def already_recorded(layout: Layout, framework: str, job: RevisionJob, bench: st
     return False
 
 
-def _job(config: Config, fw: Framework, build, revision: Revision, layout: Layout, request: Request) -> RevisionJob:
+def _job(config: Config, fw: Framework, build, layout: Layout, request: Request) -> RevisionJob:
     models, variants = wanted(config, fw, request)
-    return RevisionJob(
-        config_path=str(config.path), framework=fw.name, revision=revision.sha, build=build_to_dict(build),
-        models=models, variants=variants, records_dir=str(layout.records(fw.name)),
-        work_dir=str(layout.cache / "work" / fw.name / revision.sha[:16]), cache_dir=str(layout.cache),
-        repeats=request.repeats or config.repeats, eval_count=request.eval_count, force=request.force,
-        record_keys={v: records.record_key(fw, v) for v in variants},
-    )
+    return RevisionJob(fw, build, models, variants, JobDirs.of_run(layout, fw.name, build.revision),
+                       repeats=request.repeats or config.repeats, eval_count=request.eval_count, force=request.force)
 
 
 def wanted(config: Config, fw: Framework, request: Request) -> tuple[list[str], list[str]]:
