@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -124,8 +124,16 @@ def test_the_pipeline_proves_from_the_job_without_frameworks_yaml(tmp_path, made
     assert (result.status, result.reason) == ("ok", "")
     assert result.sizes == {"proof_bytes": 321}
     assert result.key == records.record_key(fw, "default") != ""
-    kept = records.load(records.record_path(layout.records("synth"), build.revision, "linear", "default"))
-    assert kept.key == result.key and kept.status == "ok"
+    path = records.record_path(layout.records("synth"), build.revision, "linear", "default")
+    kept = records.load(path)
+    assert kept == result and kept.key == result.key and kept.status == "ok"
+    # the record on disk is what asdict (the hand-written writer before tracker.serial) gave
+    assert read_json(path) == json.loads(json.dumps({**asdict(result), "version": 2}))
+    assert set(read_json(path)["stages"]["prove"]) == {"stage", "status", "reason", "samples_s", "cpu_s",
+                                                      "peak_rss_bytes", "child_wall_s", "limit"}
+    old = {k: v for k, v in read_json(path).items() if k != "key"} | {"version": 1}  # before record keys
+    path.write_text(json.dumps(old))
+    assert records.load(path) == replace(result, key="")
 
 
 def test_a_remeasured_record_carries_its_key(tmp_path, made):

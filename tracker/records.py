@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tracker import serial
 from tracker.fsutil import atomic_write_json, read_json, read_state
 
 RECORD_VERSION = 2
@@ -77,17 +78,13 @@ class ModelResult:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["version"] = RECORD_VERSION
-        return data
+        return {**serial.to_json(self), "version": RECORD_VERSION}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ModelResult":
         if data.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"record version {data.get('version')!r}, expected one of {READABLE_VERSIONS}")
-        data = {k: v for k, v in data.items() if k != "version"}
-        data["stages"] = {k: StageResult(**v) for k, v in data.get("stages", {}).items()}
-        return cls(**data)
+        return serial.from_json(cls, {k: v for k, v in data.items() if k != "version"})
 
 
 def record_key(framework, variant_name: str) -> str:
