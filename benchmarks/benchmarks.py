@@ -9,7 +9,7 @@ noise can be told from a regression. A metric that does not apply to a framework
 that failed raises with its reason, which asv keeps as the benchmark's failure.
 """
 from tracker.metrics import METRICS
-from tracker.records import ModelResult
+from tracker.records import ModelResult, Status
 from tracker.run.job import RevisionJob
 from tracker.run.pipeline import prove_revision
 
@@ -35,7 +35,7 @@ class _Suite:
         if data is None:
             raise NotImplementedError(f"no result for {model} [{variant}]")
         result = ModelResult.from_json(data)
-        if result.status == "ok" and self.metric.value(result) is None:
+        if result.status == Status.OK and self.metric.value(result) is None:
             raise NotImplementedError(f"{self.metric.name} does not apply to {result.framework}")
 
     def _value(self, results, model, variant):

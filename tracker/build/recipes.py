@@ -24,6 +24,7 @@ from tracker.build.cargo import CargoBuildFailed, cargo_build
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.history.revisions import Revision
 from tracker.measure import ChildFailed, Limits, run_measured
+from tracker.records import Status
 from tracker.serial import from_json, to_json
 from tracker.types import Build, BuildError, BuildRecipe, Framework
 
@@ -74,13 +75,13 @@ def ensure_build(framework: Framework, revision: Revision, adapter: Adapter, cac
             checkout(source)
         build = adapter.build(framework, revision, source, where, log) or \
             _recipe_build(framework, revision, source, where, log)
-        marker = {"status": "ok", "build": to_json(build)}
+        marker = {"status": Status.OK, "build": to_json(build)}
     except ChildFailed as exc:
-        marker = {"status": "failed", "reason": f"build failed: {exc.reason}"}
+        marker = {"status": Status.FAILED, "reason": f"build failed: {exc.reason}"}
     except BuildError as exc:
-        marker = {"status": "failed", "reason": f"build failed: {exc}"}
+        marker = {"status": Status.FAILED, "reason": f"build failed: {exc}"}
     except CargoBuildFailed as exc:  # the compiler's error lines are kept with the reason
-        marker = {"status": "failed", "reason": f"build failed: {exc}", "cargo": exc.details}
+        marker = {"status": Status.FAILED, "reason": f"build failed: {exc}", "cargo": exc.details}
     marker["seconds"] = round(time.perf_counter() - started, 3)
     marker.update(version=BUILD_VERSION, revision=revision.sha, label=revision.label, log=str(log))
     atomic_write_json(where / "build.json", marker)
@@ -90,7 +91,7 @@ def ensure_build(framework: Framework, revision: Revision, adapter: Adapter, cac
 def _from_marker(marker: dict, where: Path, cached: bool) -> BuildOutcome | None:
     """What build.json says; None when its build does not read back (then it is made again)."""
     log = Path(marker.get("log") or where / "build.log")
-    if marker.get("status") != "ok":
+    if marker.get("status") != Status.OK:
         return BuildOutcome(None, marker.get("reason", "build failed"), cached, log)
     try:
         return BuildOutcome(from_json(Build, marker.get("build")), "", cached, log)

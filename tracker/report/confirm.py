@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from tracker import records
 from tracker.adapters import get_adapter
 from tracker.build import ensure_build
 from tracker.config import Config
@@ -23,7 +22,7 @@ from tracker.fsutil import atomic_write_json, read_json
 from tracker.history import HistoryError, open_history
 from tracker.layout import Layout
 from tracker.metrics import METRICS, samples
-from tracker.records import ModelResult
+from tracker.records import ModelResult, Status
 from tracker.report.stats import compare
 from tracker.report.verdict import Change, Settings
 from tracker.run.job import JobDirs, RevisionJob
@@ -73,7 +72,7 @@ def interleaved(m: Remeasurer, shas: Sequence[str], model: str, variant: str, ro
     for i in range(1, rounds + 1):
         for sha in shas:
             rec = m.measure(sha, model, variant, into / f"round-{i}")
-            if rec is not None and rec.status == records.OK:
+            if rec is not None and rec.status == Status.OK:
                 out[sha].append(rec)
             m.say(f"  {m.fw.name} {model} [{variant}] round {i}/{rounds} {m.revision(sha).label}: "
                   f"{rec.status if rec else 'no build'}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from tracker import records
 from tracker.adapters import get_adapter
 from tracker.models.zoo import get_model
-from tracker.records import ModelResult
+from tracker.records import ModelResult, Status
 from tracker.run.job import RevisionJob
 from tracker.types import ModelJob, Say
 
@@ -61,7 +61,7 @@ def _prove_one(adapter, job: ModelJob) -> ModelResult:
     except Exception as exc:  # noqa: BLE001 - failures are data
         (job.workdir / "logs").mkdir(parents=True, exist_ok=True)
         (job.workdir / "logs" / "adapter-error.log").write_text(traceback.format_exc())
-        return job.new_result().fail("error", f"adapter error: {type(exc).__name__}: {exc}")
+        return job.new_result().fail(Status.ERROR, f"adapter error: {type(exc).__name__}: {exc}")
 
 
 def _shed(workdir: Path, keep_below: int = 16 << 20) -> None:

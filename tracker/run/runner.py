@@ -22,6 +22,7 @@ from tracker.fsutil import atomic_write_json, read_json
 from tracker.history import HistoryError, open_history, select
 from tracker.history.revisions import Revision
 from tracker.layout import Layout
+from tracker.records import Status
 from tracker.run import asv
 from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
@@ -54,7 +55,7 @@ class Request:
 @dataclass
 class RevisionOutcome:
     revision: Revision
-    status: str  # ok, build_failed, failed
+    status: Status  # one of records.REVISION_STATUSES
     reason: str = ""
     cached_build: bool = False
     models: dict[str, str] = field(default_factory=dict)
@@ -63,7 +64,7 @@ class RevisionOutcome:
 @dataclass
 class FrameworkOutcome:
     name: str
-    status: str  # ok, unsupported, unavailable
+    status: Status  # ok, failed, unsupported, unavailable
     reason: str = ""
     notes: list[str] = field(default_factory=list)
     revisions: list[RevisionOutcome] = field(default_factory=list)
@@ -78,20 +79,20 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
     adapter = get_adapter(fw.adapter)
     why = adapter.status() or missing_toolchains(fw)
     if why:
-        kind = "unsupported" if adapter.unsupported_reason else "unavailable"
+        kind = Status.UNSUPPORTED if adapter.unsupported_reason else Status.UNAVAILABLE
         say(f"{fw.name}: skipped: {why}")
         return _save_status(layout, FrameworkOutcome(fw.name, kind, why))
     try:
         history = open_history(fw, layout.cache)
     except HistoryError as exc:
         say(f"{fw.name}: skipped: {exc}")
-        return _save_status(layout, FrameworkOutcome(fw.name, "unavailable", str(exc)))
-    outcome = FrameworkOutcome(fw.name, "ok", notes=list(history.status))
+        return _save_status(layout, FrameworkOutcome(fw.name, Status.UNAVAILABLE, str(exc)))
+    outcome = FrameworkOutcome(fw.name, Status.OK, notes=list(history.status))
     for note in history.status:
         say(f"{fw.name}: {note}")
     if history.gone:  # the branch is gone upstream: said, the framework not ok, its mirror and results kept
         say(f"{fw.name}: {history.gone}")
-        outcome.status, outcome.reason = "failed", history.gone
+        outcome.status, outcome.reason = Status.FAILED, history.gone
     check_status(layout, fw.name, say)
     try:
         load_revisions(layout, fw.name, history.revisions(), say)
@@ -99,7 +100,7 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
         revisions = choose_revisions(fw, history, layout, request, redo)
     except HistoryError as exc:  # a revision or range the history does not have: said, not a traceback
         say(f"{fw.name}: {exc}")
-        return FrameworkOutcome(fw.name, "failed", str(exc), outcome.notes)
+        return FrameworkOutcome(fw.name, Status.FAILED, str(exc), outcome.notes)
     say(f"{fw.name}: {len(revisions)} revision(s) to run: {', '.join(r.label for r in revisions) or 'none'}")
     if not revisions:
         return _save_status(layout, outcome)
@@ -191,14 +192,14 @@ def run_revision(config: Config, fw: Framework, adapter, history, revision: Revi
                              checkout=history.checkout_fn(revision) if fw.history.kind == "commits" else None)
     except HistoryError as exc:  # no source tree to be had (mirror broken, remote gone): tried again next run
         say(f"{fw.name} {revision.label}: {exc}")
-        return RevisionOutcome(revision, "failed", str(exc))
+        return RevisionOutcome(revision, Status.FAILED, str(exc))
     if built.build is None:
         say(f"{fw.name} {revision.label}: {built.reason} (log: {built.log})")
         atomic_write_json(layout.builds(fw.name) / f"{revision.sha}.json",
                           {"version": STATUS_VERSION, "revision": revision.sha, "label": revision.label,
-                           "status": "build_failed", "reason": built.reason, "log": str(built.log),
+                           "status": Status.BUILD_FAILED, "reason": built.reason, "log": str(built.log),
                            "recipe": recipe_hash(fw)})
-        return RevisionOutcome(revision, "build_failed", built.reason, built.cached)
+        return RevisionOutcome(revision, Status.BUILD_FAILED, built.reason, built.cached)
     say(f"{fw.name} {revision.label}: build {'cached' if built.cached else 'made'} "
         f"({time.perf_counter() - started:.1f} s)")
     (layout.builds(fw.name) / f"{revision.sha}.json").unlink(missing_ok=True)  # a failure of an older recipe
@@ -218,12 +219,12 @@ def run_revision(config: Config, fw: Framework, adapter, history, revision: Revi
 
 
 def _outcome(revision: Revision, results, failed: str | None, cached: bool) -> RevisionOutcome:
-    models = {f"{r.model}[{r.variant}]": r.status if r.status != "ok" else "ok" for r in results}
-    status = "ok" if all(r.status == "ok" for r in results) else "failed"
-    if failed and status == "ok":
-        status, reason = "failed", failed
+    models = {f"{r.model}[{r.variant}]": r.status for r in results}
+    status = Status.OK if all(r.status == Status.OK for r in results) else Status.FAILED
+    if failed and status == Status.OK:
+        status, reason = Status.FAILED, failed
     else:
-        reason = "; ".join(f"{r.model}[{r.variant}] {r.status}: {r.reason}" for r in results if r.status != "ok")
+        reason = "; ".join(f"{r.model}[{r.variant}] {r.status}: {r.reason}" for r in results if r.status != Status.OK)
     return RevisionOutcome(revision, status, reason, cached, models)
 
 
