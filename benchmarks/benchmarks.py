@@ -1,8 +1,9 @@
 """The asv suite: one benchmark per metric (its own class, unit and graph), parametrized by model and variant.
 
 The tracker writes the revision's job (framework, build, models, variants) to a file and names it in
-ZKML_TRACKER_JOB; the framework in it is the one the run resolved, and frameworks.yaml is not read here. `setup_cache`, shared by every class (asv runs it once), proves every (model, variant)
-through the framework's adapter, or reads the records the tracker already made for this revision. Each
+ZKML_TRACKER_JOB; the framework in it is the one the run resolved, and frameworks.yaml is not read here.
+`setup_cache`, shared by every class (asv runs it once), proves every (model, variant) through the
+framework's adapter, or reads the records the tracker already made for this revision. Each
 benchmark then reports one metric. Timings are returned as `{"samples": [...], "number": 1}`, which asv
 stores with their spread (median, quartiles, confidence interval) like its own timing benchmarks, so
 noise can be told from a regression. A metric that does not apply to a framework is skipped; a model

@@ -77,7 +77,8 @@ def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
 
 
 def _clean(o: FrameworkOutcome) -> bool:
-    return o.status in (Status.OK, Status.UNSUPPORTED, Status.UNAVAILABLE) and all(r.status == Status.OK for r in o.revisions)
+    return o.status in (Status.OK, Status.UNSUPPORTED, Status.UNAVAILABLE) and \
+        all(r.status == Status.OK for r in o.revisions)
 
 
 def print_summary(outcomes: list[FrameworkOutcome]) -> None:
