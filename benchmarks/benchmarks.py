@@ -1,12 +1,17 @@
 """The asv suite: one benchmark per metric (its own class, unit and graph), parametrized by model and variant.
 
 The tracker writes the revision's job (framework, build, models, variants) to a file and names it in
-ZKML_TRACKER_JOB. `setup_cache`, shared by every class (asv runs it once), proves every (model, variant)
-through the framework's adapter, or reads the records the tracker already made for this revision. Each
+ZKML_TRACKER_JOB; the framework in it is the one the run resolved, and frameworks.yaml is not read here.
+`setup_cache`, shared by every class (asv runs it once), proves every (model, variant) through the
+framework's adapter, or reads the records the tracker already made for this revision. Each
 benchmark then reports one metric. Timings are returned as `{"samples": [...], "number": 1}`, which asv
 stores with their spread (median, quartiles, confidence interval) like its own timing benchmarks, so
 noise can be told from a regression. A metric that does not apply to a framework is skipped; a model
 that failed raises with its reason, which asv keeps as the benchmark's failure.
+
+The source of `_Suite`'s methods is part of every benchmark's asv version (a hash of its code): a change
+to it, a comment or a constant's spelling included, makes asv leave every earlier result out of the
+graphs. Hence the bare "ok" in `setup` (a `tracker.records.Status` value); change that code only on purpose.
 """
 from tracker.metrics import METRICS
 from tracker.records import ModelResult

@@ -27,6 +27,8 @@ from typing import Mapping, Sequence
 
 import psutil
 
+from tracker.records import Status
+
 # The tree's RSS is sampled often at first (short stages, early spikes), then every 100 ms: one sample
 # walks /proc (about 0.8 ms of CPU with 70 processes), and sampling every 20 ms throughout made ezkl's
 # prove 4.4 % slower on 2 cores (median of 20 proofs, 5.09 s against 4.88 s unwatched; 4.88 s at 100 ms).
@@ -55,7 +57,7 @@ class Measurement:
 class ChildFailed(Exception):
     """A child did not finish cleanly. `reason` is one short line fit for a results file."""
 
-    kind = "error"
+    kind = Status.ERROR
 
     def __init__(self, reason: str, measurement: Measurement | None = None, log_tail: str = ""):
         super().__init__(reason)
@@ -67,25 +69,25 @@ class ChildFailed(Exception):
 class ChildError(ChildFailed):
     """The child exited with a non-zero status."""
 
-    kind = "error"
+    kind = Status.ERROR
 
 
 class ChildCrashed(ChildFailed):
     """The child was killed by a signal it did not get from us (segfault, abort, kill -9 from outside)."""
 
-    kind = "crashed"
+    kind = Status.CRASHED
 
 
 class ChildTimeout(ChildFailed):
     """The child ran past its wall-clock limit; the whole tree was killed."""
 
-    kind = "timeout"
+    kind = Status.TIMEOUT
 
 
 class ChildOutOfMemory(ChildFailed):
     """The tree's resident memory went over the cap; the whole tree was killed."""
 
-    kind = "out_of_memory"
+    kind = Status.OUT_OF_MEMORY
 
 
 @dataclass
@@ -97,7 +99,7 @@ class _Watch:
     started: float
     peak_rss: int = 0
     seen: dict[int, psutil.Process] = field(default_factory=dict)
-    verdict: str | None = None  # "timeout" or "out_of_memory" once we decided to kill
+    verdict: Status | None = None  # TIMEOUT or OUT_OF_MEMORY once we decided to kill
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -280,9 +282,9 @@ def _poll(watch: _Watch, pid: int) -> None:
         rss = _tree_rss(watch)
         watch.peak_rss = max(watch.peak_rss, rss)
         if cap is not None and rss > cap:
-            watch.verdict = "out_of_memory"
+            watch.verdict = Status.OUT_OF_MEMORY
         elif time.perf_counter() - watch.started > watch.limits.timeout_s:
-            watch.verdict = "timeout"
+            watch.verdict = Status.TIMEOUT
         if watch.verdict:
             _kill_tree(pid, watch)
             return
@@ -334,9 +336,9 @@ def _alive(p: psutil.Process) -> bool:
 
 
 def _raise_for(m: Measurement, watch: _Watch, argv: list[str], log_path: Path) -> None:
-    if watch.verdict == "timeout":
+    if watch.verdict == Status.TIMEOUT:
         raise ChildTimeout(f"timed out after {watch.limits.timeout_s:g} s (limit)", m, _tail(log_path))
-    if watch.verdict == "out_of_memory":
+    if watch.verdict == Status.OUT_OF_MEMORY:
         raise ChildOutOfMemory(
             f"out of memory: tree RSS over the {watch.limits.memory_mb} MiB cap", m, _tail(log_path))
     if m.returncode < 0:

@@ -16,14 +16,59 @@ import hashlib
 import json
 import platform
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from tracker import serial
 from tracker.fsutil import atomic_write_json, read_json, read_state
 
 RECORD_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # 1: no key
-OK = "ok"
+
+
+class Status(StrEnum):
+    """Every status the tracker writes, one vocabulary for records, builds, revisions and frameworks.
+
+    A `str` enum: files keep the same strings ("ok", "build_failed") and files written before it still
+    load, and a member equals its string. Which statuses apply where:
+
+    - a stage (StageResult) and a record (ModelResult, whose status is its first failing stage's or its
+      own): OK; ERROR (a command failed, or wrote no result); CRASHED (killed by a signal); TIMEOUT and
+      OUT_OF_MEMORY (a limit was hit: the stage says which); UNSUPPORTED (a model or stage the framework
+      cannot do); SKIPPED (a stage not run after an earlier one failed: stages only).
+    - a build (build.json): OK or FAILED.
+    - a revision (status.json's `revisions`, builds/<sha>.json): OK; FAILED (a record not ok, asv failed,
+      or no source tree); BUILD_FAILED.
+    - a framework (status.json, the site's cards): OK; FAILED; UNSUPPORTED (no working adapter yet);
+      UNAVAILABLE (a toolchain missing or its history out of reach here); on the site also BUILD_FAILED
+      (every revision tried failed to build) and NOT_RUN (no results yet).
+
+    The verdicts of the report (changed, candidate, confirmed, not_confirmed) say what a change is, not
+    how a run went, and are not statuses.
+    """
+
+    OK = "ok"
+    ERROR = "error"
+    CRASHED = "crashed"
+    TIMEOUT = "timeout"
+    OUT_OF_MEMORY = "out_of_memory"
+    UNSUPPORTED = "unsupported"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    BUILD_FAILED = "build_failed"
+    UNAVAILABLE = "unavailable"
+    NOT_RUN = "not_run"
+
+
+STAGE_STATUSES = (Status.OK, Status.ERROR, Status.CRASHED, Status.TIMEOUT, Status.OUT_OF_MEMORY,
+                  Status.UNSUPPORTED, Status.SKIPPED)
+RECORD_STATUSES = tuple(s for s in STAGE_STATUSES if s is not Status.SKIPPED)
+BUILD_STATUSES = (Status.OK, Status.FAILED)
+REVISION_STATUSES = (Status.OK, Status.FAILED, Status.BUILD_FAILED)
+FRAMEWORK_STATUSES = (Status.OK, Status.FAILED, Status.UNSUPPORTED, Status.UNAVAILABLE, Status.BUILD_FAILED,
+                      Status.NOT_RUN)
+OK = Status.OK  # the same member, under the name older code imports
 
 
 @dataclass
@@ -31,7 +76,7 @@ class StageResult:
     """One pipeline stage. `samples_s` are the stage's own times (no interpreter start-up), one per repeat."""
 
     stage: str
-    status: str = OK
+    status: str = Status.OK  # one of STAGE_STATUSES
     reason: str = ""
     samples_s: list[float] = field(default_factory=list)
     cpu_s: list[float] = field(default_factory=list)
@@ -41,7 +86,7 @@ class StageResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == OK
+        return self.status == Status.OK
 
 
 
@@ -53,7 +98,7 @@ class ModelResult:
     revision: str
     model: str
     variant: str
-    status: str = OK
+    status: str = Status.OK  # one of RECORD_STATUSES
     reason: str = ""
     stages: dict[str, StageResult] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
@@ -67,27 +112,23 @@ class ModelResult:
     def add(self, stage: StageResult) -> StageResult:
         """Keep a stage; the first failing stage decides the model's status and reason."""
         self.stages[stage.stage] = stage
-        if not stage.ok and self.status == OK:
+        if not stage.ok and self.status == Status.OK:
             self.status, self.reason = stage.status, f"{stage.stage}: {stage.reason}"
         return stage
 
     def fail(self, status: str, reason: str) -> "ModelResult":
-        if self.status == OK:
+        if self.status == Status.OK:
             self.status, self.reason = status, reason
         return self
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["version"] = RECORD_VERSION
-        return data
+        return {**serial.to_json(self), "version": RECORD_VERSION}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ModelResult":
         if data.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"record version {data.get('version')!r}, expected one of {READABLE_VERSIONS}")
-        data = {k: v for k, v in data.items() if k != "version"}
-        data["stages"] = {k: StageResult(**v) for k, v in data.get("stages", {}).items()}
-        return cls(**data)
+        return serial.from_json(cls, {k: v for k, v in data.items() if k != "version"})
 
 
 def record_key(framework, variant_name: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Sequence
 from tracker.adapters import stage_cache
 from tracker.fsutil import read_json
 from tracker.measure import ChildFailed, run_measured
-from tracker.records import OK, ModelResult, StageResult
+from tracker.records import ModelResult, StageResult, Status
 from tracker.types import Build, Framework, ModelJob, Toolchain, Variant
 
 
@@ -73,7 +73,7 @@ class Adapter(ABC):
         try:
             self.pipeline(job, result, files)
         except Exception as exc:  # a problem on the tracker's side (files, model export): recorded, not raised
-            result.fail("error", tracker_failure(job, exc))
+            result.fail(Status.ERROR, tracker_failure(job, exc))
         finally:
             self.record_sizes(result, files)
         mark_skipped(result, self.not_reached(result))
@@ -169,8 +169,8 @@ def _run_child(job: ModelJob, result: ModelResult, call: StageCall) -> dict[str,
                          env=child_env(job, call.env), limits=job.limits)
     except ChildFailed as exc:
         stage.status, stage.reason = exc.kind, exc.reason
-        if exc.kind in ("timeout", "out_of_memory"):
-            stage.limit = (f"{job.limits.timeout_s:g} s" if exc.kind == "timeout"
+        if exc.kind in (Status.TIMEOUT, Status.OUT_OF_MEMORY):
+            stage.limit = (f"{job.limits.timeout_s:g} s" if exc.kind == Status.TIMEOUT
                            else f"{job.limits.memory_mb} MiB")
         if exc.measurement:
             stage.peak_rss_bytes, stage.child_wall_s = exc.measurement.peak_rss_bytes, exc.measurement.wall_s
@@ -179,7 +179,7 @@ def _run_child(job: ModelJob, result: ModelResult, call: StageCall) -> dict[str,
     stage.peak_rss_bytes, stage.child_wall_s = m.peak_rss_bytes, m.wall_s
     report = read_json(call.result_file)
     if not isinstance(report, dict) or not isinstance(report.get("samples"), list):
-        stage.status, stage.reason = "error", f"stage wrote no result file ({call.result_file.name})"
+        stage.status, stage.reason = Status.ERROR, f"stage wrote no result file ({call.result_file.name})"
         result.add(stage)
         return None
     stage.samples_s = [float(x) for x in report["samples"]]
@@ -226,11 +226,11 @@ def tracker_failure(job: ModelJob, exc: Exception) -> str:
 
 def mark_skipped(result: ModelResult, stages: Sequence[str]) -> None:
     """Stages a failure kept from running are listed as skipped, with the reason."""
-    if result.status == OK:
+    if result.status == Status.OK:
         return
     for stage in stages:
         if stage not in result.stages:
-            result.stages[stage] = StageResult(stage, status="skipped", reason="not run: " + result.reason)
+            result.stages[stage] = StageResult(stage, status=Status.SKIPPED, reason="not run: " + result.reason)
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -32,7 +32,7 @@ from tracker.adapters.base import Adapter, StageCall, file_size, run_stage, writ
 from tracker.adapters.circomgen import Circuit, generate
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.measure import Limits
-from tracker.records import ModelResult, StageResult
+from tracker.records import ModelResult, StageResult, Status
 from tracker.types import ModelJob, Toolchain, Unsupported, Variant
 
 SCRIPT = Path(__file__).parent / "scripts" / "circom_stage.js"
@@ -90,7 +90,7 @@ class CircomAdapter(Adapter):
         try:
             circuit = generate(job.model, decimals)
         except Unsupported as exc:
-            result.fail("unsupported", f"circomlib-ml 1.4 templates: {exc}")
+            result.fail(Status.UNSUPPORTED, f"circomlib-ml 1.4 templates: {exc}")
             return None
         (job.workdir / f"{CIRCUIT}.circom").write_text(circuit.source)
         result.settings["output_scale"] = f"10^{round(math.log10(circuit.output_scale))}"
@@ -156,7 +156,7 @@ class CircomAdapter(Adapter):
         path = ptau_path(job.cache_dir, power)
         args["ptau"] = str(path)
         if not path.exists() and power > MAX_LOCAL_POWER:
-            result.add(StageResult("ptau", status="unsupported", reason=(
+            result.add(StageResult("ptau", status=Status.UNSUPPORTED, reason=(
                 f"the circuit needs powers of tau of power {power}; making one locally takes hours past power "
                 f"{MAX_LOCAL_POWER}: put a ptau file (a public ceremony's) at {path}")))
             return False
@@ -221,7 +221,7 @@ def compiled(result: ModelResult, r1cs: dict[str, Any], args: dict[str, Any]) ->
     result.circuit["private_inputs"] = int(r1cs["nPrvInputs"])
     result.circuit["public_outputs"] = int(r1cs["nOutputs"])
     if int(r1cs["nOutputs"]) != args["n_outputs"]:
-        result.fail("error", f"compile: the circuit has {r1cs['nOutputs']} public outputs, "
+        result.fail(Status.ERROR, f"compile: the circuit has {r1cs['nOutputs']} public outputs, "
                              f"the model {args['n_outputs']}")
         return False
     args["power"] = ptau_power(r1cs)

@@ -13,7 +13,7 @@ from typing import Any
 
 from tracker.adapters.base import Adapter, timed_stage
 from tracker.fsutil import read_json
-from tracker.records import ModelResult
+from tracker.records import ModelResult, Status
 from tracker.types import ModelJob
 
 
@@ -26,7 +26,7 @@ class CommandAdapter(Adapter):
 
         stages = dict(job.framework.stages)
         if "prove" not in stages:
-            result.fail("error", "a 'command' framework needs stages.prove in frameworks.yaml")
+            result.fail(Status.ERROR, "a 'command' framework needs stages.prove in frameworks.yaml")
             return
         inputs, _ = eval_set(job.model, 1)
         export_onnx(job.model, job.workdir / "model.onnx")

@@ -32,7 +32,7 @@ from typing import Any
 from tracker.adapters.base import Adapter, StageCall, file_size, run_stage, write_json
 from tracker.fsutil import publish_once, read_json
 from tracker.models.accuracy import accuracy
-from tracker.records import ModelResult
+from tracker.records import ModelResult, Status
 from tracker.types import ModelJob, Variant
 
 SCRIPT = Path(__file__).parent / "scripts" / "ezkl_stage.py"
@@ -87,7 +87,7 @@ class EzklAdapter(Adapter):
 
     def pipeline(self, job: ModelJob, result: ModelResult, files: dict[str, Any]) -> None:
         if job.build.python is None:
-            result.fail("error", f"build {job.build.revision} has no Python interpreter for ezkl")
+            result.fail(Status.ERROR, f"build {job.build.revision} has no Python interpreter for ezkl")
             return
         args = files  # the stages' arguments are the files they make: their sizes are recorded from it
         args.update(self._prepare(job))

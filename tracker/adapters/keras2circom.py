@@ -40,7 +40,7 @@ from tracker.adapters.circom import NODE, PIPELINE as CIRCOM_PIPELINE, CircomAda
 from tracker.adapters.circomgen import Circuit
 from tracker.fsutil import read_json
 from tracker.measure import ChildFailed, Limits, run_measured
-from tracker.records import ModelResult
+from tracker.records import ModelResult, Status
 from tracker.types import Build, BuildError, Framework, ModelJob, Toolchain, Variant
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -93,14 +93,14 @@ class Keras2CircomAdapter(CircomAdapter):
     def circuit(self, job: ModelJob, result: ModelResult) -> Circuit | None:
         source = job.build.source
         if source is None or job.build.python is None:
-            result.fail("error", f"build {job.build.revision} has no checkout or no Python")
+            result.fail(Status.ERROR, f"build {job.build.revision} has no checkout or no Python")
             return None
         result.provenance["keras2circom_commit"] = job.build.revision
         result.provenance.update(package_versions(source))  # the circomlib-ml its package.json got
         decimals = job.variant.as_dict().get("decimals")
         rescales = "--decimals" in (source / "main.py").read_text()  # 2.x: layers rescale, inputs at 10^d
         if decimals is not None and not rescales:
-            result.fail("unsupported", "this keras2circom revision has no -d/--decimals option")
+            result.fail(Status.UNSUPPORTED, "this keras2circom revision has no -d/--decimals option")
             return None
         h5 = self.export(job, result, 1 if rescales else PIXELS)
         if h5 is None or not self.transpile(job, result, h5, decimals):
@@ -127,7 +127,7 @@ class Keras2CircomAdapter(CircomAdapter):
         result.provenance["tensorflow_version"] = str(data.get("tensorflow", "unknown"))
         gap = float(np.abs(np.asarray(data["outputs"]) - float_outputs(job.model, inputs)).max())
         if gap > 1e-4:
-            result.fail("error", f"export: the Keras model differs from the zoo model by {gap:.3g}")
+            result.fail(Status.ERROR, f"export: the Keras model differs from the zoo model by {gap:.3g}")
             return None
         return h5
 
@@ -151,7 +151,7 @@ class Keras2CircomAdapter(CircomAdapter):
         out = job.workdir / "k2c" / "out"
         weights = read_json(out / "circuit.json")
         if not isinstance(weights, dict) or not weights:
-            result.fail("error", "transpile: no weights in circuit.json")
+            result.fail(Status.ERROR, "transpile: no weights in circuit.json")
             return None
         copy_templates(job, out)
         scale = bias_scale(job.model, weights)
@@ -171,7 +171,7 @@ class Keras2CircomAdapter(CircomAdapter):
         weights = read_json(out / "circuit.json")
         found = re.search(r"10\*\*(\d+)", (out / "circuit.circom").read_text())
         if not isinstance(weights, dict) or not weights or found is None:
-            result.fail("error", "transpile: no weights in circuit.json or no 10**d in circuit.circom")
+            result.fail(Status.ERROR, "transpile: no weights in circuit.json or no 10**d in circuit.circom")
             return None
         copy_templates(job, out)
         d = int(found.group(1))

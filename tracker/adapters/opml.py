@@ -32,7 +32,7 @@ import numpy as np
 from tracker.adapters.base import Adapter, timed_stage
 from tracker.measure import ChildFailed, Limits, run_measured
 from tracker.models.accuracy import first_input_reference, single_input_accuracy
-from tracker.records import ModelResult
+from tracker.records import ModelResult, Status
 from tracker.types import Build, BuildError, ModelJob, Toolchain, Unsupported
 
 GO = Toolchain("go", "go", "install Go 1.19 or newer (the README says 1.19, go.mod asks 1.20): "
@@ -76,12 +76,12 @@ class OpmlAdapter(Adapter):
 
         src = job.build.source
         if src is None:
-            result.fail("error", f"build {job.build.revision} has no source checkout")
+            result.fail(Status.ERROR, f"build {job.build.revision} has no source checkout")
             return
         try:
             model_bytes = ggml_model(layer_params(job.model))
         except Unsupported as exc:
-            result.fail("unsupported", f"opML's MNIST MIPS program: {exc}")
+            result.fail(Status.UNSUPPORTED, f"opML's MNIST MIPS program: {exc}")
             return
         x, _ = eval_set(job.model, 1)
         wd = job.workdir
@@ -111,7 +111,7 @@ class OpmlAdapter(Adapter):
         result.circuit["bisection_rounds"] = game["rounds"]
         result.settings["challenge_verdict"] = game.get("verdict", "none")
         if game.get("verdict") not in ("ChallengerLoses", "ChallengerLosesByDefault"):
-            result.fail("error", f"challenge: the wrong claim was not rejected (verdict {game.get('verdict')})")
+            result.fail(Status.ERROR, f"challenge: the wrong claim was not rejected (verdict {game.get('verdict')})")
 
 
 # --- commands (pure) ---------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import numpy as np
 from tracker.adapters.base import Adapter, file_size, timed_stage
 from tracker.measure import ChildFailed, Limits, output_of, run_measured
 from tracker.models.accuracy import first_input_reference, single_input_accuracy
-from tracker.records import ModelResult, StageResult
+from tracker.records import ModelResult, StageResult, Status
 from tracker.types import Build, BuildError, ModelJob, Toolchain, Unsupported
 
 SCARB = Toolchain("scarb", "scarb", "install Scarb: curl --proto '=https' --tlsv1.2 -sSf "
@@ -61,7 +61,7 @@ class OrionAdapter(Adapter):
 
         scarb, cairo = parse_scarb_version(output_of(["scarb", "--version"]))
         if scarb is None:
-            result.fail("error", "`scarb --version` printed no version")
+            result.fail(Status.ERROR, "`scarb --version` printed no version")
             return
         result.provenance.update({"scarb": _v(scarb), "cairo": _v(cairo or scarb), "execute": EXECUTE_LABEL,
                                   "timing": "wall time of each scarb command, its start-up included"})
@@ -70,7 +70,7 @@ class OrionAdapter(Adapter):
         try:
             source = cairo_source(layer_params(job.model), x[0].reshape(-1), executable=can_prove)
         except Unsupported as exc:
-            result.fail("unsupported", f"orion generator: {exc}")
+            result.fail(Status.UNSUPPORTED, f"orion generator: {exc}")
             return
         project = job.workdir / PACKAGE
         write_project(project, manifest(job.build.source or job.build.path, cairo or scarb, can_prove), source)
@@ -86,9 +86,9 @@ class OrionAdapter(Adapter):
             result.accuracy = proved_output_accuracy(job, runs[-1]["outputs"])
         if not can_prove:
             for stage in ("prove", "verify"):
-                result.stages[stage] = StageResult(stage, status="unsupported", reason=(
+                result.stages[stage] = StageResult(stage, status=Status.UNSUPPORTED, reason=(
                     f"scarb {_v(scarb)} has no `scarb {stage}` (Scarb 2.10+ integrates the stwo-cairo prover)"))
-            result.fail("unsupported", f"scarb {_v(scarb)}: execution timed only, no STARK proof "
+            result.fail(Status.UNSUPPORTED, f"scarb {_v(scarb)}: execution timed only, no STARK proof "
                                        "(prove/verify need Scarb 2.10 or newer)")
             return
         self._prove(job, result, project)
@@ -98,7 +98,7 @@ class OrionAdapter(Adapter):
             return
         execution = parse_execution_id((job.workdir / "logs" / "trace.log").read_text(errors="replace"))
         if execution is None:
-            result.fail("error", "trace: scarb execute did not say where it saved the execution")
+            result.fail(Status.ERROR, "trace: scarb execute did not say where it saved the execution")
             return
         for stage in ("prove", "verify"):
             if timed_stage(job, result, stage, prove_command(stage, execution), job.repeats, cwd=project) is None:

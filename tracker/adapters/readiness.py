@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from tracker import net
 from tracker.adapters import get_adapter
 from tracker.adapters.base import Adapter
+from tracker.records import Status
 from tracker.types import Framework
 
-READY, UNSUPPORTED, UNAVAILABLE = "ready", "unsupported", "unavailable"
+READY = "ready"  # not a Status: nothing is recorded for a framework that can run until it has run
+UNSUPPORTED, UNAVAILABLE = Status.UNSUPPORTED, Status.UNAVAILABLE  # what `run` records for one that cannot
 REACH_DEADLINE_S = 3.0
 
 

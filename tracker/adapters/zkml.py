@@ -27,7 +27,7 @@ import numpy as np
 from tracker.adapters.base import Adapter, StageCall, run_stage, timed_stage, write_json
 from tracker.measure import ChildFailed, Limits, output_of, run_measured
 from tracker.models.accuracy import first_input_reference, single_input_accuracy
-from tracker.records import ModelResult, StageResult
+from tracker.records import ModelResult, StageResult, Status
 from tracker.types import Build, BuildError, ModelJob, Toolchain, Variant
 
 RUSTUP = Toolchain("rustup", "rustup", "install Rust with rustup: curl --proto '=https' --tlsv1.2 -sSf "
@@ -79,7 +79,7 @@ class ZkmlAdapter(Adapter):
     def pipeline(self, job: ModelJob, result: ModelResult, files: dict[str, Any]) -> None:
         src, python = job.build.source, job.build.python
         if src is None or python is None:
-            result.fail("error", f"build {job.build.revision} has no source checkout or converter Python")
+            result.fail(Status.ERROR, f"build {job.build.revision} has no source checkout or converter Python")
             return
         settings = {**DEFAULTS, **job.variant.as_dict()}
         result.settings.update(settings)
@@ -215,7 +215,7 @@ def field_to_signed(value: int, modulus: int = BN254_R) -> int:
 def record_runs(result: ModelResult, runs: list[dict[str, Any]], settings: dict[str, Any]) -> None:
     """The printed phases become stages; the whole process's peak memory is given to each."""
     if not runs:
-        result.fail("error", "time_circuit printed no complete run (no 'Verifying time' line)")
+        result.fail(Status.ERROR, "time_circuit printed no complete run (no 'Verifying time' line)")
         return
     whole = result.stages.get("time_circuit")
     peak = whole.peak_rss_bytes if whole else 0

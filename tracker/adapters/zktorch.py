@@ -28,7 +28,7 @@ import yaml
 from tracker.adapters.base import Adapter, file_size, timed_stage, write_json
 from tracker.adapters.ptau_challenge import TAU, write_challenge
 from tracker.fsutil import publish_once
-from tracker.records import OK, ModelResult, StageResult
+from tracker.records import ModelResult, StageResult, Status
 from tracker.types import ModelJob, Toolchain, Variant
 
 CARGO = Toolchain("cargo", "cargo", "install Rust (a distribution's cargo package, or rustup)")
@@ -72,7 +72,7 @@ class ZktorchAdapter(Adapter):
         text = log.read_bytes()[offset:].decode(errors="replace") if log.exists() else ""
         failure = zktorch_failure(text)
         if failure:
-            result.status = OK  # zkTorch's own message says more than "exited with status 101"
+            result.status = Status.OK  # zkTorch's own message says more than "exited with status 101"
             result.fail(*failure)
             result.stages["zk_torch"].status, result.stages["zk_torch"].reason = failure
             return
@@ -140,7 +140,7 @@ def record_runs(result: ModelResult, runs: list[dict[str, float]]) -> None:
     """zkTorch's phases become stages; each carries the whole process's peak memory."""
     complete = [r for r in runs if all(n in r for names in PHASES.values() for n in names)]
     if not complete:
-        result.fail("error", "zk_torch printed no complete timing tree (is RUST_LOG=debug reaching it?)")
+        result.fail(Status.ERROR, "zk_torch printed no complete timing tree (is RUST_LOG=debug reaching it?)")
         return
     peak = result.stages["zk_torch"].peak_rss_bytes
     for stage, names in PHASES.items():
@@ -164,12 +164,12 @@ def zktorch_failure(log: str) -> tuple[str, str] | None:
     """(status, zkTorch's own message) for a run that failed in a way zkTorch explains, else None."""
     cq = re.search(r"^CQ Error: (.*)$", log, re.M)
     if cq:
-        return "error", f"zkTorch: CQ Error: {cq.group(1).strip()[:300]} (a value outside the lookup range)"
+        return Status.ERROR, f"zkTorch: CQ Error: {cq.group(1).strip()[:300]} (a value outside the lookup range)"
     panic = PANIC_RE.search(log)
     if not panic:
         return None
     message = panic.group(2).strip()
     unwrapped = UNWRAP_RE.match(message)
     message = (unwrapped.group(1) if unwrapped else message)[:300]
-    status = "unsupported" if UNSUPPORTED_RE.search(message) else "error"
+    status = Status.UNSUPPORTED if UNSUPPORTED_RE.search(message) else Status.ERROR
     return status, f"zkTorch panicked at {panic.group(1)}: {message}"

@@ -24,7 +24,8 @@ from tracker.build.cargo import CargoBuildFailed, cargo_build
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.history.revisions import Revision
 from tracker.measure import ChildFailed, Limits, run_measured
-from tracker.run.job import build_to_dict
+from tracker.records import Status
+from tracker.serial import from_json, to_json
 from tracker.types import Build, BuildError, BuildRecipe, Framework
 
 BUILD_VERSION = 1
@@ -59,9 +60,11 @@ def ensure_build(framework: Framework, revision: Revision, adapter: Adapter, cac
     """Return the cached build of `revision`, or make it. `checkout(dest)` writes the source tree if needed."""
     where = build_dir(cache, framework, revision)
     marker = read_json(where / "build.json")
-    if isinstance(marker, dict) and marker.get("version") == BUILD_VERSION:
-        return _from_marker(marker, where, cached=True)
-    shutil.rmtree(where, ignore_errors=True)  # an interrupted build starts again from nothing
+    kept = _from_marker(marker, where, cached=True) if isinstance(marker, dict) and \
+        marker.get("version") == BUILD_VERSION else None
+    if kept is not None:
+        return kept
+    shutil.rmtree(where, ignore_errors=True)  # an interrupted (or unreadable) build starts again from nothing
     where.mkdir(parents=True)
     log = where / "build.log"
     source = None
@@ -72,29 +75,28 @@ def ensure_build(framework: Framework, revision: Revision, adapter: Adapter, cac
             checkout(source)
         build = adapter.build(framework, revision, source, where, log) or \
             _recipe_build(framework, revision, source, where, log)
-        marker = {"status": "ok", "build": build_to_dict(build)}
+        marker = {"status": Status.OK, "build": to_json(build)}
     except ChildFailed as exc:
-        marker = {"status": "failed", "reason": f"build failed: {exc.reason}"}
+        marker = {"status": Status.FAILED, "reason": f"build failed: {exc.reason}"}
     except BuildError as exc:
-        marker = {"status": "failed", "reason": f"build failed: {exc}"}
+        marker = {"status": Status.FAILED, "reason": f"build failed: {exc}"}
     except CargoBuildFailed as exc:  # the compiler's error lines are kept with the reason
-        marker = {"status": "failed", "reason": f"build failed: {exc}", "cargo": exc.details}
+        marker = {"status": Status.FAILED, "reason": f"build failed: {exc}", "cargo": exc.details}
     marker["seconds"] = round(time.perf_counter() - started, 3)
     marker.update(version=BUILD_VERSION, revision=revision.sha, label=revision.label, log=str(log))
     atomic_write_json(where / "build.json", marker)
     return _from_marker(marker, where, cached=False)
 
 
-def _from_marker(marker: dict, where: Path, cached: bool) -> BuildOutcome:
+def _from_marker(marker: dict, where: Path, cached: bool) -> BuildOutcome | None:
+    """What build.json says; None when its build does not read back (then it is made again)."""
     log = Path(marker.get("log") or where / "build.log")
-    if marker.get("status") != "ok":
+    if marker.get("status") != Status.OK:
         return BuildOutcome(None, marker.get("reason", "build failed"), cached, log)
-    b = dict(marker["build"])
-    for key in ("path", "python", "node_prefix", "source"):
-        if b.get(key) is not None:
-            b[key] = Path(b[key])
-    b["env"] = tuple(tuple(x) for x in b.get("env", ()))
-    return BuildOutcome(Build(**b), "", cached, log)
+    try:
+        return BuildOutcome(from_json(Build, marker.get("build")), "", cached, log)
+    except ValueError:
+        return None
 
 
 def _fill(text: str, revision: Revision) -> str:

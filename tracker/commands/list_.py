@@ -8,6 +8,7 @@ from tracker.adapters.readiness import UNSUPPORTED, readiness
 from tracker.config import Config
 from tracker.fsutil import read_json
 from tracker.layout import Layout
+from tracker.records import Status
 
 
 def setup_arguments(sub: argparse._SubParsersAction) -> None:
@@ -38,9 +39,9 @@ def revision_rows(layout: Layout, framework: str) -> list[dict]:
     rows = {}
     for sha, info in known.items():
         recs = records.load_revision(layout.records(framework), sha)
-        bad = [f"{r.model}[{r.variant}] {r.status}" for r in recs if r.status != "ok"]
+        bad = [f"{r.model}[{r.variant}] {r.status}" for r in recs if r.status != Status.OK]
         rows[sha] = {"sha": sha, "label": info.get("label", sha[:8]), "date": info.get("date", ""),
-                     "status": "ok" if recs and not bad else ("failed" if bad else "no results"),
+                     "status": Status.OK if recs and not bad else (Status.FAILED if bad else "no results"),
                      "detail": "; ".join(bad)}
     for path in layout.builds(framework).glob("*.json"):
         b = read_json(path) or {}

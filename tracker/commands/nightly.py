@@ -19,6 +19,7 @@ from tracker.config import Config
 from tracker.fsutil import atomic_write_json
 from tracker.layout import Layout
 from tracker.lock import holding_lock
+from tracker.records import Status
 from tracker.report.confirm import confirm_candidates
 from tracker.report.regressions import all_changes, find_verdicts, key, previously_reported
 from tracker.report.verdict import load_settings
@@ -70,6 +71,6 @@ def nightly(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     if status != regressions.EXIT_ALERT_FAILED:
         atomic_write_json(seen_file, {"version": 1, "keys": sorted(seen | {key(r) for r in rows}),
                                       "noise": sorted(seen_noise | {key(r) for r in noise})})
-    if status == 0 and any(o.status == "failed" for o in outcomes):
+    if status == 0 and any(o.status == Status.FAILED for o in outcomes):
         return EXIT_FRAMEWORK_FAILED
     return status

@@ -7,6 +7,7 @@ from tracker.commands import publish
 from tracker.config import Config
 from tracker.layout import Layout
 from tracker.lock import holding_lock
+from tracker.records import Status
 from tracker.run.runner import FrameworkOutcome, Request, run as run_frameworks
 
 
@@ -76,13 +77,14 @@ def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
 
 
 def _clean(o: FrameworkOutcome) -> bool:
-    return o.status in ("ok", "unsupported", "unavailable") and all(r.status == "ok" for r in o.revisions)
+    return o.status in (Status.OK, Status.UNSUPPORTED, Status.UNAVAILABLE) and \
+        all(r.status == Status.OK for r in o.revisions)
 
 
 def print_summary(outcomes: list[FrameworkOutcome]) -> None:
     print("\nsummary:")
     for o in outcomes:
-        if o.status != "ok":
+        if o.status != Status.OK:
             print(f"  {o.name:14} {o.status}: {o.reason}")
             continue
         if not o.revisions:

@@ -23,7 +23,7 @@ from tracker.layout import Layout
 from tracker.metrics import BY_NAME, METRICS, Metric, summary
 from tracker.publish.charts import Chart, Item, log_bar_chart
 from tracker.publish.units import exact, format_value
-from tracker.records import ModelResult
+from tracker.records import ModelResult, Status
 from tracker.report.regressions import Regression, Verdicts, commit_link, find_verdicts
 from tracker.run.state import history_order
 from tracker.types import Framework
@@ -79,7 +79,7 @@ class Row:
 
     @property
     def ok(self) -> bool:
-        return self.status == records.OK
+        return self.status == Status.OK
 
     @property
     def partial(self) -> bool:
@@ -231,7 +231,7 @@ def record_row(card: FrameworkCard, sha: str, rec: ModelResult, known: dict, lay
     detail = ", ".join(f"{k} {v}" for k, v in rec.machine.items() if k != "host")
     cells = {m.name: cell(m, rec, asv_graph_url(fw.name, m, rec.model, rec.variant) if card.site else "")
              for m in METRICS}
-    reason = "" if rec.status == records.OK else failure(rec)
+    reason = "" if rec.status == Status.OK else failure(rec)
     return Row(fw.name, rec.model, rec.variant, card.color, rec.status, reason,
                revision_info(fw, sha, known.get(sha, {})), machine, detail,
                headline_first(rec.settings), cells)
@@ -245,18 +245,18 @@ def framework_state(fw: Framework, layout: Layout, has_records: bool) -> tuple[s
         if not ready.ready:
             return ready.state, ready.reason
         if status is None:
-            return "not_run", "no results yet"
-    if status.get("status") not in (None, "ok"):
+            return Status.NOT_RUN, "no results yet"
+    if status.get("status") not in (None, Status.OK):
         return status["status"], status.get("reason", "")
     runs = status.get("revisions", [])
-    if not has_records and runs and all(r.get("status") == "build_failed" for r in runs):
-        return "build_failed", runs[-1].get("reason", "")
-    return ("ok", "") if has_records else ("not_run", "no results yet")
+    if not has_records and runs and all(r.get("status") == Status.BUILD_FAILED for r in runs):
+        return Status.BUILD_FAILED, runs[-1].get("reason", "")
+    return (Status.OK, "") if has_records else (Status.NOT_RUN, "no results yet")
 
 
 def build_failures(layout: Layout, fw: str) -> list[tuple[str, str]]:
     found = [read_json(p) or {} for p in sorted(layout.builds(fw).glob("*.json"))]
-    return [(b.get("label", ""), b.get("reason", "")) for b in found if b.get("status") == "build_failed"]
+    return [(b.get("label", ""), b.get("reason", "")) for b in found if b.get("status") == Status.BUILD_FAILED]
 
 
 def framework_card(fw: Framework, color: str, layout: Layout) -> FrameworkCard:
@@ -275,8 +275,8 @@ def framework_card(fw: Framework, color: str, layout: Layout) -> FrameworkCard:
 
 def absent_row(card: FrameworkCard, model: str) -> Row:
     """A framework with no figure for a model still gets a row, saying why."""
-    status = card.status if card.status != "ok" else "not_run"
-    reason = card.reason if card.status != "ok" else "no result for this model"
+    status = card.status if card.status != Status.OK else Status.NOT_RUN
+    reason = card.reason if card.status != Status.OK else "no result for this model"
     return Row(card.framework.name, model, "", card.color, status, reason)
 
 

@@ -15,17 +15,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from tracker import records
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.history import HistoryError
 from tracker.layout import Layout
 from tracker.metrics import METRICS, samples
-from tracker.records import ModelResult
+from tracker.records import ModelResult, Status
 from tracker.report.stats import compare
 from tracker.report.verdict import Change, Settings
 from tracker.run.context import FrameworkContext, NotReady, open_to_measure
-from tracker.run.job import RevisionJob, build_to_dict
+from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
 from tracker.types import Say
 
@@ -58,11 +57,8 @@ class Remeasurer:
         build = self.build(sha)
         if build is None:
             return None
-        job = RevisionJob(
-            config_path=str(self.config.path), framework=self.fw.name, revision=sha, build=build_to_dict(build),
-            models=[model], variants=[variant], records_dir=str(into),
-            work_dir=str(self.layout.cache / "work" / self.fw.name / f"remeasure-{sha[:16]}"),
-            cache_dir=str(self.layout.cache), repeats=self.config.repeats, force=True)
+        dirs = JobDirs(into, self.layout.cache / "work" / self.fw.name / f"remeasure-{sha[:16]}", self.layout.cache)
+        job = RevisionJob(self.fw, build, [model], [variant], dirs, repeats=self.config.repeats, force=True)
         return prove_revision(job, say=lambda line: None)[0]
 
 
@@ -73,7 +69,7 @@ def interleaved(m: Remeasurer, shas: Sequence[str], model: str, variant: str, ro
     for i in range(1, rounds + 1):
         for sha in shas:
             rec = m.measure(sha, model, variant, into / f"round-{i}")
-            if rec is not None and rec.status == records.OK:
+            if rec is not None and rec.status == Status.OK:
                 out[sha].append(rec)
             m.say(f"  {m.fw.name} {model} [{variant}] round {i}/{rounds} {m.revision(sha).label}: "
                   f"{rec.status if rec else 'no build'}")

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from tracker import records
 from tracker.adapters import get_adapter
-from tracker.config import load_config
 from tracker.models.zoo import get_model
-from tracker.records import ModelResult
+from tracker.records import ModelResult, Status
 from tracker.run.job import RevisionJob
 from tracker.types import ModelJob, Say
 
@@ -24,10 +23,9 @@ from tracker.types import ModelJob, Say
 def prove_revision(job: RevisionJob, say: Say | None = None) -> list[ModelResult]:
     """Every (model, variant) of the job, from the records where they exist, proved where they do not."""
     say = say or _progress_file(job)
-    framework = load_config(Path(job.config_path)).framework(job.framework)
+    framework, build = job.framework, job.build
     adapter = get_adapter(framework.adapter)
-    build = job.get_build()
-    records_dir = Path(job.records_dir)
+    records_dir = job.dirs.records
     out = []
     for model_name in job.models:
         for variant_name in job.variants:
@@ -41,8 +39,8 @@ def prove_revision(job: RevisionJob, say: Say | None = None) -> list[ModelResult
             variant = framework.variant(variant_name)
             model_job = ModelJob(
                 framework=framework, build=build, model=get_model(model_name), variant=variant,
-                workdir=_fresh_dir(Path(job.work_dir) / f"{model_name}--{variant_name}"),
-                cache_dir=Path(job.cache_dir), repeats=job.repeats, eval_count=job.eval_count,
+                workdir=_fresh_dir(job.dirs.work / f"{model_name}--{variant_name}"),
+                cache_dir=job.dirs.cache, repeats=job.repeats, eval_count=job.eval_count,
                 limits=variant.limits or framework.limits,
             )
             result = _prove_one(adapter, model_job)
@@ -63,7 +61,7 @@ def _prove_one(adapter, job: ModelJob) -> ModelResult:
     except Exception as exc:  # noqa: BLE001 - failures are data
         (job.workdir / "logs").mkdir(parents=True, exist_ok=True)
         (job.workdir / "logs" / "adapter-error.log").write_text(traceback.format_exc())
-        return job.new_result().fail("error", f"adapter error: {type(exc).__name__}: {exc}")
+        return job.new_result().fail(Status.ERROR, f"adapter error: {type(exc).__name__}: {exc}")
 
 
 def _shed(workdir: Path, keep_below: int = 16 << 20) -> None:

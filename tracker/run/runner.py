@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Sequence
 
 from tracker import records
@@ -21,9 +20,10 @@ from tracker.fsutil import atomic_write_json, read_json
 from tracker.history import History, HistoryError, select
 from tracker.history.revisions import Revision
 from tracker.layout import Layout
+from tracker.records import Status
 from tracker.run import asv
 from tracker.run.context import FrameworkContext, open_framework
-from tracker.run.job import RevisionJob, build_to_dict
+from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
 from tracker.run.state import check_records, check_status, remember, stale_failures
 from tracker.types import Framework, Say
@@ -54,7 +54,7 @@ class Request:
 @dataclass
 class RevisionOutcome:
     revision: Revision
-    status: str  # ok, build_failed, failed
+    status: Status  # one of records.REVISION_STATUSES
     reason: str = ""
     cached_build: bool = False
     models: dict[str, str] = field(default_factory=dict)
@@ -63,7 +63,7 @@ class RevisionOutcome:
 @dataclass
 class FrameworkOutcome:
     name: str
-    status: str  # ok, unsupported, unavailable
+    status: Status  # ok, failed, unsupported, unavailable
     reason: str = ""
     notes: list[str] = field(default_factory=list)
     revisions: list[RevisionOutcome] = field(default_factory=list)
@@ -84,19 +84,19 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
         ctx = open_framework(config, layout, fw, say)
     except HistoryError as exc:
         say(f"{fw.name}: skipped: {exc}")
-        return _save_status(layout, FrameworkOutcome(fw.name, "unavailable", str(exc)))
-    outcome = FrameworkOutcome(fw.name, "ok", notes=list(ctx.history.status))
+        return _save_status(layout, FrameworkOutcome(fw.name, Status.UNAVAILABLE, str(exc)))
+    outcome = FrameworkOutcome(fw.name, Status.OK, notes=list(ctx.history.status))
     for note in ctx.history.status:
         say(f"{fw.name}: {note}")
     if ctx.history.gone:  # the branch is gone upstream: said, the framework not ok, its mirror and results kept
         say(f"{fw.name}: {ctx.history.gone}")
-        outcome.status, outcome.reason = "failed", ctx.history.gone
+        outcome.status, outcome.reason = Status.FAILED, ctx.history.gone
     try:
         redo = to_redo(ctx, request) if request.new_only else set()
         revisions = choose_revisions(fw, ctx.history, layout, request, redo)
     except HistoryError as exc:  # a revision or range the history does not have: said, not a traceback
         say(f"{fw.name}: {exc}")
-        return FrameworkOutcome(fw.name, "failed", str(exc), outcome.notes)
+        return FrameworkOutcome(fw.name, Status.FAILED, str(exc), outcome.notes)
     say(f"{fw.name}: {len(revisions)} revision(s) to run: {', '.join(r.label for r in revisions) or 'none'}")
     if revisions:
         asv.ensure_machine(ctx.asv_config)
@@ -173,19 +173,19 @@ def run_revision(ctx: FrameworkContext, revision: Revision, request: Request) ->
         built = ctx.build(revision)
     except HistoryError as exc:  # no source tree to be had (mirror broken, remote gone): tried again next run
         say(f"{fw.name} {revision.label}: {exc}")
-        return RevisionOutcome(revision, "failed", str(exc))
+        return RevisionOutcome(revision, Status.FAILED, str(exc))
     if built.build is None:
         say(f"{fw.name} {revision.label}: {built.reason} (log: {built.log})")
         atomic_write_json(layout.builds(fw.name) / f"{revision.sha}.json",
                           {"version": STATUS_VERSION, "revision": revision.sha, "label": revision.label,
-                           "status": "build_failed", "reason": built.reason, "log": str(built.log),
+                           "status": Status.BUILD_FAILED, "reason": built.reason, "log": str(built.log),
                            "recipe": recipe_hash(fw)})
-        return RevisionOutcome(revision, "build_failed", built.reason, built.cached)
+        return RevisionOutcome(revision, Status.BUILD_FAILED, built.reason, built.cached)
     say(f"{fw.name} {revision.label}: build {'cached' if built.cached else 'made'} "
         f"({time.perf_counter() - started:.1f} s)")
     (layout.builds(fw.name) / f"{revision.sha}.json").unlink(missing_ok=True)  # a failure of an older recipe
     remember(layout, fw.name, revision, ctx.history.revisions(), say)
-    job = _job(ctx, built.build, revision, request)
+    job = _job(ctx, built.build, request)
     check_records(layout, fw.name, revision.sha, [(m, v) for m in job.models for v in job.variants], say)
     if not request.force and already_recorded(layout, fw.name, job, request.bench):
         say(f"{fw.name} {revision.label}: every record (made under this config) and asv result already kept; "
@@ -200,12 +200,12 @@ def run_revision(ctx: FrameworkContext, revision: Revision, request: Request) ->
 
 
 def _outcome(revision: Revision, results, failed: str | None, cached: bool) -> RevisionOutcome:
-    models = {f"{r.model}[{r.variant}]": r.status if r.status != "ok" else "ok" for r in results}
-    status = "ok" if all(r.status == "ok" for r in results) else "failed"
-    if failed and status == "ok":
-        status, reason = "failed", failed
+    models = {f"{r.model}[{r.variant}]": r.status for r in results}
+    status = Status.OK if all(r.status == Status.OK for r in results) else Status.FAILED
+    if failed and status == Status.OK:
+        status, reason = Status.FAILED, failed
     else:
-        reason = "; ".join(f"{r.model}[{r.variant}] {r.status}: {r.reason}" for r in results if r.status != "ok")
+        reason = "; ".join(f"{r.model}[{r.variant}] {r.status}: {r.reason}" for r in results if r.status != Status.OK)
     return RevisionOutcome(revision, status, reason, cached, models)
 
 
@@ -221,7 +221,7 @@ def already_recorded(layout: Layout, framework: str, job: RevisionJob, bench: st
         return False
     for model in job.models:
         for variant in job.variants:
-            path = records.record_path(Path(job.records_dir), job.revision, model, variant)
+            path = records.record_path(job.dirs.records, job.revision, model, variant)
             if records.load_current(path, job.record_key(variant)) is None:
                 return False
     want = ({repr(m) for m in job.models}, {repr(v) for v in job.variants})
@@ -240,16 +240,11 @@ def already_recorded(layout: Layout, framework: str, job: RevisionJob, bench: st
     return False
 
 
-def _job(ctx: FrameworkContext, build, revision: Revision, request: Request) -> RevisionJob:
+def _job(ctx: FrameworkContext, build, request: Request) -> RevisionJob:
     config, fw, layout = ctx.config, ctx.fw, ctx.layout
     models, variants = wanted(config, fw, request)
-    return RevisionJob(
-        config_path=str(config.path), framework=fw.name, revision=revision.sha, build=build_to_dict(build),
-        models=models, variants=variants, records_dir=str(layout.records(fw.name)),
-        work_dir=str(layout.cache / "work" / fw.name / revision.sha[:16]), cache_dir=str(layout.cache),
-        repeats=request.repeats or config.repeats, eval_count=request.eval_count, force=request.force,
-        record_keys={v: records.record_key(fw, v) for v in variants},
-    )
+    return RevisionJob(fw, build, models, variants, JobDirs.of_run(layout, fw.name, build.revision),
+                       repeats=request.repeats or config.repeats, eval_count=request.eval_count, force=request.force)
 
 
 def wanted(config: Config, fw: Framework, request: Request) -> tuple[list[str], list[str]]:

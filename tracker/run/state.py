@@ -17,6 +17,7 @@ from tracker import records
 from tracker.fsutil import atomic_write_json, read_json, read_state
 from tracker.history.revisions import Revision
 from tracker.layout import Layout
+from tracker.records import Status
 from tracker.types import Say
 
 REVISIONS_VERSION = 1
@@ -125,6 +126,6 @@ def stale_failures(layout: Layout, framework: str, revision: str, keys: dict[str
     for model in models:
         for variant, key in keys.items():
             rec = records.load(records.record_path(layout.records(framework), revision, model, variant))
-            if rec is not None and rec.status != records.OK and not records.is_current(rec, key):
+            if rec is not None and rec.status != Status.OK and not records.is_current(rec, key):
                 stale.append(f"{model}[{variant}]")
     return stale

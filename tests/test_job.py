@@ -1,0 +1,146 @@
+"""The revision job: it carries the framework as the run resolved it, so asv's side proves without reading
+frameworks.yaml again; every job keys its records; a job file of another version is refused in one line."""
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import pytest
+
+from tests.synthetic import Step, make_repo
+from tracker import records
+from tracker.adapters import get_adapter
+from tracker.build import ensure_build
+from tracker.config import load_config
+from tracker.fsutil import read_json
+from tracker.history import open_history
+from tracker.layout import Layout
+from tracker.report.confirm import Remeasurer
+from tracker.run.context import open_framework
+from tracker.run.job import JOB_VERSION, JobDirs, RevisionJob
+from tracker.run.pipeline import prove_revision
+from tracker.types import Build
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_config(tmp_path: Path, prove: str = "python3 {src}/prover.py prove {workdir}") -> Path:
+    repo = tmp_path / "repo"
+    if not repo.exists():
+        make_repo(repo, [Step(delay=0.0, proof_bytes=321)])
+    config = tmp_path / "frameworks.yaml"
+    config.write_text(textwrap.dedent(f"""\
+        version: 1
+        repeats: 1
+        frameworks:
+          - name: synth
+            adapter: command
+            proof_system: none (test prover)
+            model_format: ONNX
+            repo: {repo}
+            history: {{kind: commits, branch: main}}
+            build: {{kind: commands, commands: ["test -f prover.py"]}}
+            limits: {{timeout: 120}}
+            stages:
+              prove: "{prove}"
+        """))
+    return config
+
+
+@pytest.fixture
+def made(tmp_path):
+    """(config, layout, framework, build) of a synthetic framework's one commit, built for real."""
+    config = load_config(write_config(tmp_path))
+    fw = config.framework("synth")
+    layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+    history = open_history(fw, layout.cache)
+    revision = history.selectable()[-1]
+    built = ensure_build(fw, revision, get_adapter(fw.adapter), layout.cache, checkout=history.checkout_fn(revision))
+    assert built.build is not None, built.reason
+    return config, layout, fw, built.build
+
+
+def test_a_job_file_round_trips_and_carries_the_framework(tmp_path):
+    fw = load_config(ROOT / "frameworks.yaml").framework("ezkl")
+    build = Build("ezkl", "b" * 40, tmp_path / "b", python=tmp_path / "b" / "venv" / "bin" / "python",
+                  version="23.0.5")
+    layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+    job = RevisionJob(fw, build, ["linear", "mlp"], ["resources", "accuracy"],
+                      JobDirs.of_run(layout, "ezkl", build.revision), repeats=2, eval_count=50)
+    path = job.save(tmp_path / "job.json")
+    data = read_json(path)
+    assert sorted(data) == ["build", "dirs", "eval_count", "force", "framework", "models", "progress_log",
+                            "repeats", "variants", "version"]
+    assert data["version"] == JOB_VERSION == 3
+    assert data["framework"]["build"]["requirements"] == ["ezkl=={version}", "onnx"]
+    assert data["dirs"] == {"records": str(tmp_path / "results" / "ezkl" / "records"),
+                            "work": str(tmp_path / "cache" / "work" / "ezkl" / ("b" * 16)),
+                            "cache": str(tmp_path / "cache")}
+    back = RevisionJob.load(path)
+    assert back == job and back.framework == fw and back.revision == "b" * 40
+    assert back.record_key("accuracy") == records.record_key(fw, "accuracy")
+
+
+def test_a_job_file_of_version_2_is_refused_in_one_line(tmp_path):
+    old = {"version": 2, "config_path": "frameworks.yaml", "framework": "ezkl", "revision": "a" * 40, "build": {},
+           "models": ["linear"], "variants": ["resources"], "records_dir": "r", "work_dir": "w", "cache_dir": "c"}
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(old))
+    with pytest.raises(ValueError) as caught:
+        RevisionJob.load(path)
+    assert str(caught.value) == (f"{path}: not a revision job of version 3 (found version 2); "
+                                 f"run the tracker again to write it")
+
+
+def test_a_job_file_that_does_not_fit_names_the_file_and_field(tmp_path, made):
+    _, layout, fw, build = made
+    path = RevisionJob(fw, build, ["linear"], ["default"], JobDirs.of_run(layout, fw.name, build.revision)) \
+        .save(tmp_path / "job.json")
+    data = read_json(path)
+    data["framework"]["variants"][0]["settings"] = [["decimals"]]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError) as caught:
+        RevisionJob.load(path)
+    assert str(caught.value) == f"{path}: framework.variants[0].settings[0]: expected 2 items, got 1"
+
+
+def test_a_job_refuses_a_variant_or_build_its_framework_does_not_have(made):
+    _, layout, fw, build = made
+    dirs = JobDirs.of_run(layout, fw.name, build.revision)
+    with pytest.raises(KeyError, match="framework synth has no variant 'fast'"):
+        RevisionJob(fw, build, ["linear"], ["fast"], dirs)
+    with pytest.raises(ValueError, match="a build of ezkl given to a job of synth"):
+        RevisionJob(fw, replace(build, framework="ezkl"), ["linear"], ["default"], dirs)
+
+
+def test_the_pipeline_proves_from_the_job_without_frameworks_yaml(tmp_path, made):
+    """What asv's setup_cache does: load the job file and prove; frameworks.yaml changed meanwhile is not read."""
+    _, layout, fw, build = made
+    job = RevisionJob(fw, build, ["linear"], ["default"], JobDirs.of_run(layout, fw.name, build.revision), repeats=1)
+    path = job.save(layout.cache / "jobs" / "synth" / f"{build.revision}.json")
+    write_config(tmp_path, prove="exit 3")  # were it read again, every prove would fail
+    [result] = prove_revision(RevisionJob.load(path), say=lambda line: None)
+    assert (result.status, result.reason) == ("ok", "")
+    assert result.sizes == {"proof_bytes": 321}
+    assert result.key == records.record_key(fw, "default") != ""
+    path = records.record_path(layout.records("synth"), build.revision, "linear", "default")
+    kept = records.load(path)
+    assert kept == result and kept.key == result.key and kept.status == "ok"
+    # the record on disk is what asdict (the hand-written writer before tracker.serial) gave
+    assert read_json(path) == json.loads(json.dumps({**asdict(result), "version": 2}))
+    assert set(read_json(path)["stages"]["prove"]) == {"stage", "status", "reason", "samples_s", "cpu_s",
+                                                      "peak_rss_bytes", "child_wall_s", "limit"}
+    old = {k: v for k, v in read_json(path).items() if k != "key"} | {"version": 1}  # before record keys
+    path.write_text(json.dumps(old))
+    assert records.load(path) == replace(result, key="")
+
+
+def test_a_remeasured_record_carries_its_key(tmp_path, made):
+    config, layout, fw, build = made
+    m = Remeasurer(open_framework(config, layout, fw, say=lambda line: None))
+    rec = m.measure(build.revision, "linear", "default", tmp_path / "remeasure")
+    assert rec.status == "ok" and rec.key == records.record_key(fw, "default") != ""
+    kept = records.load(records.record_path(tmp_path / "remeasure", build.revision, "linear", "default"))
+    assert kept.key == rec.key
