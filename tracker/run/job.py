@@ -50,7 +50,6 @@ class RevisionJob:
     repeats: int = 3
     eval_count: int | None = None
     force: bool = False
-    progress_log: Path | None = None
 
     def __post_init__(self) -> None:
         if self.build.framework != self.framework.name:
