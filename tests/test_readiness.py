@@ -5,8 +5,10 @@ or held by a listening socket of the test, and a proxy is a local server that an
 """
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import os
+import shutil
 import socket
 import stat
 import threading
@@ -22,6 +24,7 @@ from tracker.adapters.readiness import READY, UNAVAILABLE, UNSUPPORTED, Readines
 from tracker.cli import main
 from tracker.config import load_config
 from tracker.fsutil import read_json
+from tracker.types import BuildRecipe, HistorySpec
 
 CONFIG = """\
 version: 1
@@ -181,3 +184,19 @@ def test_bisect_and_compare_refuse_a_framework_that_cannot_run_here_in_one_line(
     assert out.out == f"compare: {why}\n" and "Traceback" not in out.err
     for made in ("registry", "derived", "mirrors"):  # refused before any history was asked for
         assert not (tmp_path / "cache" / made).exists()
+
+
+def test_a_commit_history_out_of_reach_without_a_mirror_is_said(tmp_path, tools, listening, closed_port, capsys):
+    config = _config(tmp_path)
+    cache = tmp_path / "cache"
+    fw = dataclasses.replace(config.framework("after"), build=BuildRecipe("none"),
+                             history=HistorySpec("commits"), repo=f"https://127.0.0.1:{closed_port}/x/after.git")
+    assert readiness(fw) == Readiness(READY)  # without the cache, the history is not looked at
+    assert readiness(fw, cache) == Readiness(UNAVAILABLE, (
+        f"its history is cloned from {fw.repo}, not reachable from here (connection refused), and no mirror of it "
+        f"is cached: give 'repo:' a local clone"))
+    (cache / "mirrors" / "after.git").mkdir(parents=True)  # a mirror kept: a run goes on from it
+    assert readiness(fw, cache) == Readiness(READY)
+    shutil.rmtree(cache / "mirrors")
+    assert readiness(dataclasses.replace(fw, repo=f"https://127.0.0.1:{listening}/x/after.git"), cache).ready
+    assert readiness(dataclasses.replace(fw, repo=str(tmp_path / "a-local-clone")), cache).ready

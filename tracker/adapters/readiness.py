@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from tracker import net
 from tracker.adapters import get_adapter
 from tracker.adapters.base import Adapter
+from tracker.history.source import mirror_path
 from tracker.records import Status
 from tracker.types import Framework
 
@@ -32,12 +35,14 @@ class Readiness:
         return self.state == READY
 
 
-def readiness(fw: Framework) -> Readiness:
-    """Can `fw` run here, and if not, why (one line a user can act on)."""
+def readiness(fw: Framework, cache: Path | None = None) -> Readiness:
+    """Can `fw` run here, and if not, why (one line a user can act on). With the tracker's `cache`, a
+    commit history is checked too: its remote must answer unless a mirror of it is kept there."""
     adapter = get_adapter(fw.adapter)
     if adapter.unsupported_reason:
         return Readiness(UNSUPPORTED, adapter.unsupported_reason)
-    why = missing_toolchains(adapter, fw) or adapter.missing_here() or unreachable_hosts(adapter.fetches_from)
+    why = missing_toolchains(adapter, fw) or adapter.missing_here() or unreachable_hosts(adapter.fetches_from) \
+        or unreachable_history(fw, cache)
     return Readiness(UNAVAILABLE, why) if why else Readiness(READY)
 
 
@@ -50,6 +55,25 @@ def missing_toolchains(adapter: Adapter, fw: Framework) -> str | None:
     if recipe:
         lines.append(f"missing toolchain(s) for the build: {', '.join(recipe)} (not on PATH)")
     return "; ".join(lines) or None
+
+
+DEFAULT_PORTS = {"https": 443, "http": 80, "ssh": 22, "git": 9418}
+
+
+def unreachable_history(fw: Framework, cache: Path | None, deadline_s: float = REACH_DEADLINE_S) -> str | None:
+    """Why a commit history cannot be had: its repo is a remote URL no connection reaches, and no mirror
+    of it is kept in `cache` (with one, a run goes on from the mirror and says so). None otherwise."""
+    if cache is None or fw.history.kind != "commits" or not fw.repo or "://" not in fw.repo:
+        return None
+    if mirror_path(fw, cache).exists():
+        return None
+    url = urlsplit(fw.repo)
+    try:
+        net.reach(url.hostname or "", url.port or DEFAULT_PORTS.get(url.scheme, 443), deadline_s)
+    except (net.NetError, ValueError) as exc:
+        return (f"its history is cloned from {fw.repo}, not reachable from here ({exc}), and no mirror of it "
+                f"is cached: give 'repo:' a local clone")
+    return None
 
 
 def unreachable_hosts(hosts: dict[str, str], deadline_s: float = REACH_DEADLINE_S) -> str | None:

@@ -23,7 +23,7 @@ def framework_rows(config: Config, layout: Layout, names=None) -> list[dict]:
     for fw in config.frameworks:
         if names and fw.name not in names:
             continue
-        ready = readiness(fw)
+        ready = readiness(fw, layout.cache)
         rows.append({
             "name": fw.name, "proof_system": fw.proof_system, "history": fw.history.kind,
             "variants": list(fw.variant_names),

@@ -106,8 +106,13 @@ def open_history(fw: Framework, cache: Path) -> History:
         raise HistoryError(f"history of {fw.name} unavailable: {exc}") from None
 
 
+def mirror_path(fw: Framework, cache: Path) -> Path:
+    """Where the framework's upstream repository is mirrored in the cache."""
+    return cache / "mirrors" / f"{fw.name}.git"
+
+
 def _commits(fw: Framework, cache: Path) -> History:
-    path = cache / "mirrors" / f"{fw.name}.git"
+    path = mirror_path(fw, cache)
     mirror = ensure_mirror(fw.repo, path, fw.history.branch)
     url = f"{fw.repo.removesuffix('.git')}/commit/" if fw.repo.startswith("https://github.com/") else ""
     return History(mirror.path, head_ref(fw.history.branch), url, list(mirror.notes), gone=mirror.gone,
@@ -128,7 +133,7 @@ def _releases(fw: Framework, cache: Path) -> History:
 def _map_to_tags(fw: Framework, cache: Path, history: History) -> None:
     """Each release's `upstream_sha` is its tag's commit (`v1.2.3` or `1.2.3`, on any branch); said where none."""
     try:
-        mirror = ensure_mirror(fw.repo, cache / "mirrors" / f"{fw.name}.git", fw.history.branch)
+        mirror = ensure_mirror(fw.repo, mirror_path(fw, cache), fw.history.branch)
     except GitError as exc:
         history.status.append(f"upstream repo unreachable ({exc}); releases are not mapped to their tags")
         return

@@ -241,7 +241,7 @@ def framework_state(fw: Framework, layout: Layout, has_records: bool) -> tuple[s
     """ok, unsupported, unavailable, build_failed or not_run, and why."""
     status = read_json(layout.results / fw.name / "status.json")
     if status is None or get_adapter(fw.adapter).unsupported_reason:  # else what the last run found stands
-        ready = readiness(fw)
+        ready = readiness(fw, layout.cache)
         if not ready.ready:
             return ready.state, ready.reason
         if status is None:

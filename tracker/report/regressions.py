@@ -151,8 +151,9 @@ def row_of(change, fw: Framework, known: dict, layout: Layout) -> Regression:
 def _unmeasured_between(layout: Layout, fw: Framework, good: str, bad: str) -> bool:
     """Whether commits that were never measured lie between `good` and `bad` (then the change is a range)."""
     from tracker.history.git import GitError, first_parent
+    from tracker.history.source import mirror_path
 
-    mirror = layout.cache / "mirrors" / f"{fw.name}.git"
+    mirror = mirror_path(fw, layout.cache)
     if fw.history.kind != "commits" or not mirror.exists():
         return False
     try:

@@ -71,7 +71,7 @@ class NotReady(Exception):
 def open_to_measure(config: Config, layout: Layout, fw: Framework, say: Say) -> FrameworkContext:
     """`open_framework` for a command that builds and proves (bisect, compare, confirmations): a framework
     that cannot run here is refused with readiness's reason, before any history is fetched."""
-    ready = readiness(fw)
+    ready = readiness(fw, layout.cache)
     if not ready.ready:
         raise NotReady(f"{fw.name} cannot run here ({ready.state}): {ready.reason}")
     return open_framework(config, layout, fw, say)

@@ -75,7 +75,7 @@ def run(config: Config, layout: Layout, request: Request, say: Say = print) -> l
 
 
 def run_framework(config: Config, fw: Framework, layout: Layout, request: Request, say: Say) -> FrameworkOutcome:
-    ready = readiness(fw)
+    ready = readiness(fw)  # a history out of reach is said by open_framework, with its notes
     if not ready.ready:
         say(f"{fw.name}: skipped: {ready.reason}")
         return _save_status(layout, FrameworkOutcome(fw.name, ready.state, ready.reason))
