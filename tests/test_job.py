@@ -71,7 +71,7 @@ def test_a_job_file_round_trips_and_carries_the_framework(tmp_path):
                       JobDirs.of_run(layout, "ezkl", build.revision), repeats=2, eval_count=50)
     path = job.save(tmp_path / "job.json")
     data = read_json(path)
-    assert sorted(data) == ["build", "dirs", "eval_count", "force", "framework", "models",
+    assert sorted(data) == ["build", "dirs", "eval_count", "force", "framework", "models", "remeasure",
                             "repeats", "variants", "version"]
     assert data["version"] == JOB_VERSION == 3
     assert data["framework"]["build"]["requirements"] == ["ezkl=={version}", "onnx"]

@@ -77,3 +77,37 @@ def test_remembering_the_same_entry_twice_keeps_the_first(tmp_path):
     assert json.loads((entry / "data.json").read_text()) == {"n": 1}
     assert (entry / "pk.key").read_text() == "first"
     assert not [p for p in entry.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_a_measured_stage_is_read_back_in_a_run_and_run_afresh_when_remeasured(tmp_path):
+    """ezkl's key setup is pure: a second run reads it back (no samples), a re-measurement must run it."""
+    import sys
+    from dataclasses import replace
+
+    from tracker.adapters.base import StageCall, run_stage
+    from tracker.measure import Limits
+    from tracker.models.zoo import get_model
+    from tracker.types import Build, BuildRecipe, Framework, HistorySpec, ModelJob, Variant
+
+    child = made(tmp_path / "stage.py", "import json, sys, time\n"
+                 "open(sys.argv[2], 'w').write('key')\n"
+                 "json.dump({'samples': [0.01], 'data': {'made': time.time()}}, open(sys.argv[1], 'w'))\n")
+    fw = Framework("t", "command", "none", "none", "onnx", None, HistorySpec("releases"), BuildRecipe("none"),
+                   (Variant("default"),), Limits())
+    job = ModelJob(fw, Build("t", "r1", tmp_path), get_model("linear"), Variant("default"), tmp_path / "work",
+                   tmp_path / "cache")
+    (tmp_path / "work").mkdir()
+
+    def setup(job: ModelJob):
+        result, out, key = job.new_result(), tmp_path / "work" / "setup.json", tmp_path / "work" / "pk"
+        data = run_stage(job, result, StageCall("setup", [sys.executable, child, out, key], out,
+                                                pure_of=[child], products=[key]))
+        return result.stages["setup"], data
+
+    first, made_at = setup(job)
+    assert first.samples_s == [0.01] and first.reason == ""
+    again, data = setup(job)
+    assert again.samples_s == [] and again.reason.startswith("reused ") and data == made_at
+    fresh, data = setup(replace(job, remeasure=True))
+    assert fresh.samples_s == [0.01] and fresh.reason == "" and data["made"] > made_at["made"]
+    assert (tmp_path / "work" / "pk").read_text() == "key"

@@ -144,3 +144,6 @@ def summary(value: Any) -> float | None:
 
         return median(value) if value else None
     return float(value)
+
+# the stages whose timings and memory are metrics: re-measuring one must run it, never read it back
+MEASURED_STAGES = frozenset(m.stage for m in METRICS if m.measured)

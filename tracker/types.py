@@ -150,6 +150,7 @@ class ModelJob:
     repeats: int = 3
     eval_count: int | None = None
     limits: Limits = Limits()
+    remeasure: bool = False  # for a verdict: the measured stages run afresh, none is read back from the cache
 
     def new_result(self) -> ModelResult:
         return ModelResult(self.framework.name, self.build.revision, self.model.name, self.variant.name,

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Sequence
 from tracker.adapters import stage_cache
 from tracker.fsutil import read_json
 from tracker.measure import ChildFailed, run_measured
+from tracker.metrics import MEASURED_STAGES
 from tracker.records import ModelResult, StageResult, Status
 from tracker.types import Build, Framework, ModelJob, Toolchain, Variant
 
@@ -190,7 +191,11 @@ def _run_child(job: ModelJob, result: ModelResult, call: StageCall) -> dict[str,
 
 def _run_remembered(job: ModelJob, result: ModelResult, call: StageCall) -> dict | None:
     """A pure stage: read back when the same build met the same inputs before, else run and kept
-    (only after a clean run); a stage read back says so, and has no samples of its own."""
+    (only after a clean run); a stage read back says so, and has no samples of its own. When the job
+    re-measures, a stage whose timing or memory is a metric (ezkl's key setup) runs whatever is kept: a
+    setup-time candidate can be confirmed only on fresh samples."""
+    if job.remeasure and call.stage in MEASURED_STAGES:
+        return _run_child(job, result, call)
     entry = stage_cache.entry_for(job.cache_dir, [job.framework.name, job.build.revision, call.stage,
                                                   *call.pure_of])
     data = stage_cache.recall(entry, call.products)

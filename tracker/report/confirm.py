@@ -58,7 +58,8 @@ class Remeasurer:
         if build is None:
             return None
         dirs = JobDirs(into, self.layout.cache / "work" / self.fw.name / f"remeasure-{sha[:16]}", self.layout.cache)
-        job = RevisionJob(self.fw, build, [model], [variant], dirs, repeats=self.config.repeats, force=True)
+        job = RevisionJob(self.fw, build, [model], [variant], dirs, repeats=self.config.repeats, force=True,
+                          remeasure=True)
         return prove_revision(job, say=lambda line: None)[0]
 
 

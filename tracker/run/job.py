@@ -50,6 +50,7 @@ class RevisionJob:
     repeats: int = 3
     eval_count: int | None = None
     force: bool = False
+    remeasure: bool = False  # for a verdict (confirm, bisect, compare): measured stages never read back
 
     def __post_init__(self) -> None:
         if self.build.framework != self.framework.name:

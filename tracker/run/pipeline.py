@@ -41,7 +41,7 @@ def prove_revision(job: RevisionJob, say: Say | None = None) -> list[ModelResult
                 framework=framework, build=build, model=get_model(model_name), variant=variant,
                 workdir=_fresh_dir(job.dirs.work / f"{model_name}--{variant_name}"),
                 cache_dir=job.dirs.cache, repeats=job.repeats, eval_count=job.eval_count,
-                limits=variant.limits or framework.limits,
+                limits=variant.limits or framework.limits, remeasure=job.remeasure,
             )
             result = _prove_one(adapter, model_job)
             result.key = job.record_key(variant_name)
