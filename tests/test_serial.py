@@ -90,33 +90,34 @@ def synth_framework(tmp_path: Path) -> Framework:
     return load_config(config).framework("synth")
 
 
-def test_a_real_build_comes_back_from_build_json_in_the_shape_it_always_had(tmp_path):
-    fw = synth_framework(tmp_path)
-    cache = tmp_path / "cache"
+def build_newest(fw: Framework, cache: Path):
+    """The framework's newest commit built for real (or from the build cache): (revision, BuildOutcome)."""
     history = open_history(fw, cache)
     revision = history.selectable()[-1]
-    made = ensure_build(fw, revision, get_adapter(fw.adapter), cache, checkout=history.checkout_fn(revision))
+    return revision, ensure_build(fw, revision, get_adapter(fw.adapter), cache, checkout=history.checkout_fn(revision))
+
+
+def test_a_real_build_comes_back_from_build_json_in_the_shape_it_always_had(tmp_path):
+    fw = synth_framework(tmp_path)
+    revision, made = build_newest(fw, tmp_path / "cache")
     assert made.build is not None and not made.cached
     where = made.build.path
     assert read_json(where / "build.json")["build"] == {
         "framework": "synth", "revision": revision.sha, "path": str(where), "python": None, "node_prefix": None,
         "source": str(where / "src"), "version": None, "env": [["RUSTC_BOOTSTRAP", "1"], ["LANG", "C"]]}
-    again = ensure_build(fw, revision, get_adapter(fw.adapter), cache, checkout=history.checkout_fn(revision))
+    _, again = build_newest(fw, tmp_path / "cache")
     assert again.cached and again.build == made.build
     assert isinstance(again.build.source, Path) and again.build.env == (("RUSTC_BOOTSTRAP", "1"), ("LANG", "C"))
 
 
 def test_a_build_json_whose_build_does_not_read_is_made_again(tmp_path):
     fw = synth_framework(tmp_path)
-    cache = tmp_path / "cache"
-    history = open_history(fw, cache)
-    revision = history.selectable()[-1]
-    made = ensure_build(fw, revision, get_adapter(fw.adapter), cache, checkout=history.checkout_fn(revision))
+    _, made = build_newest(fw, tmp_path / "cache")
     marker = made.build.path / "build.json"
     data = read_json(marker)
     data["build"]["env"] = "RUSTC_BOOTSTRAP=1"
     marker.write_text(json.dumps(data))
-    again = ensure_build(fw, revision, get_adapter(fw.adapter), cache, checkout=history.checkout_fn(revision))
+    _, again = build_newest(fw, tmp_path / "cache")
     assert not again.cached and again.build == made.build
     assert read_json(marker)["build"]["env"] == [["RUSTC_BOOTSTRAP", "1"], ["LANG", "C"]]
 
