@@ -1,10 +1,12 @@
-"""Whether a framework can run on this machine: the one answer `list`, `run` and the site give.
+"""Whether a framework can run on this machine: the one answer `list`, `run`, the site, `bisect` and
+`compare` give.
 
 A framework is `unsupported` while its adapter says it is not written for it yet, `unavailable` while
 something it needs is not here (a toolchain the adapter or the build recipe names, what the adapter
-checks itself, a host its build fetches from outside the package registries), else `ready`. Checks go
-from cheap to dear, and the first that fails is the reason: a host is tried only once every local need is
-met, with a short connection (`tracker.net.reach`) and nothing sent.
+checks itself, a host its build fetches from outside the package registries, or, given the cache, a commit
+history whose remote is out of reach with no mirror kept), else `ready`. Checks go from cheap to dear, and
+the first that fails is the reason: a host is tried only once every local need is met, with a short
+connection (`tracker.net.reach`) and nothing sent.
 """
 from __future__ import annotations
 
@@ -69,11 +71,11 @@ def unreachable_history(fw: Framework, cache: Path | None, deadline_s: float = R
         return None
     url = urlsplit(fw.repo)
     try:
-        net.reach(url.hostname or "", url.port or DEFAULT_PORTS.get(url.scheme, 443), deadline_s)
-    except (net.NetError, ValueError) as exc:
-        return (f"its history is cloned from {fw.repo}, not reachable from here ({exc}), and no mirror of it "
-                f"is cached: give 'repo:' a local clone")
-    return None
+        why = no_connection(url.hostname or "", url.port or DEFAULT_PORTS.get(url.scheme, 443), deadline_s)
+    except ValueError as exc:  # a port that is not a number
+        why = str(exc)
+    return (f"its history is cloned from {fw.repo}, not reachable from here ({why}), and no mirror of it "
+            f"is cached: give 'repo:' a local clone") if why else None
 
 
 def unreachable_hosts(hosts: dict[str, str], deadline_s: float = REACH_DEADLINE_S) -> str | None:
@@ -82,8 +84,16 @@ def unreachable_hosts(hosts: dict[str, str], deadline_s: float = REACH_DEADLINE_
     lines = []
     for host, what in hosts.items():
         name, _, port = host.rpartition(":") if ":" in host else (host, "", "443")
-        try:
-            net.reach(name, int(port), deadline_s)
-        except net.NetError as exc:
-            lines.append(f"its build needs {host} ({what}), not reachable from here ({exc})")
+        why = no_connection(name, int(port), deadline_s)
+        if why:
+            lines.append(f"its build needs {host} ({what}), not reachable from here ({why})")
     return "; ".join(lines) or None
+
+
+def no_connection(host: str, port: int, deadline_s: float) -> str | None:
+    """Why no connection reaches `host:port` within `deadline_s` (net.reach's reason); None when one does."""
+    try:
+        net.reach(host, port, deadline_s)
+    except net.NetError as exc:
+        return str(exc)
+    return None
