@@ -281,3 +281,13 @@ def test_a_proof_files_jitter_is_no_change_and_an_accuracy_rise_is_no_regression
     changes = changes_of("ezkl", recs, Settings())
     assert [(c.metric.name, c.bad.sha[0], c.worse) for c in changes] == [
         ("proof_size", "d", True), ("circuit_accuracy", "c", False)]
+
+
+def test_the_smallest_p_is_complete_separation_and_tells_when_samples_cannot_decide():
+    from tracker.report import stats
+
+    assert stats.smallest_p(9, 9) == pytest.approx(stats.mann_whitney(range(9), range(10, 19)))
+    assert stats.smallest_p(3, 3, "greater") == pytest.approx(stats.mann_whitney([1, 2, 3], [4, 5, 6], "greater"))
+    assert not stats.can_decide(2, 2, 0.01, "greater")      # 1/6 is the best two against two can do
+    assert stats.samples_needed(0.01, "greater") == 5       # 1/C(10,5) = 0.004
+    assert stats.samples_needed(0.005) == 6                 # 2/C(12,6) = 0.0022; 2/C(10,5) = 0.008

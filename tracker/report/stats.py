@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from math import erf, sqrt
+from math import comb, erf, sqrt
 from typing import Sequence
 
 import numpy as np
@@ -118,3 +118,23 @@ def compare(a: Sequence[float], b: Sequence[float], alternative: str = "two-side
     ratio = after / before if before else float("inf")
     low, high = ratio_interval(a, b)
     return Comparison(before, after, ratio, low, high, mann_whitney(a, b, alternative), len(a), len(b))
+
+
+def smallest_p(n_before: int, n_after: int, alternative: str = "two-sided") -> float:
+    """The smallest p-value a Mann-Whitney test can give with these sample counts (complete separation):
+    below it no difference, however large, can be called significant, so the honest verdict is "too few
+    samples", not "no change"."""
+    if n_before == 0 or n_after == 0:
+        return 1.0
+    one_sided = 1.0 / comb(n_before + n_after, n_after)
+    return min(1.0, one_sided if alternative in ("greater", "less") else 2 * one_sided)
+
+
+def can_decide(n_before: int, n_after: int, alpha: float, alternative: str = "two-sided") -> bool:
+    """Whether samples of these sizes could reach p < alpha at all."""
+    return smallest_p(n_before, n_after, alternative) < alpha
+
+
+def samples_needed(alpha: float, alternative: str = "two-sided", limit: int = 100) -> int:
+    """The fewest samples a side (equal sides) with which p < alpha can be reached; `limit` if none."""
+    return next((n for n in range(1, limit + 1) if can_decide(n, n, alpha, alternative)), limit)
