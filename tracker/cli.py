@@ -6,12 +6,12 @@ import os
 import sys
 from pathlib import Path
 
-from tracker.commands import bisect, compare, list_, nightly, preview, publish, regressions, run
+from tracker.commands import bisect, compare, list_, machine, nightly, preview, publish, regressions, run
 from tracker.config import ConfigError, load_config
 from tracker.fsutil import describe_os_error
 from tracker.layout import Layout
 
-COMMANDS = (run, publish, list_, preview, nightly, regressions, bisect, compare)
+COMMANDS = (run, publish, list_, preview, nightly, regressions, bisect, compare, machine)
 
 
 def parser() -> argparse.ArgumentParser:

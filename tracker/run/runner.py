@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Sequence
 
-from tracker import records
+from tracker import calibration, records
 from tracker.adapters.readiness import readiness
 from tracker.build import recipe_hash
 from tracker.config import Config
@@ -20,7 +20,7 @@ from tracker.fsutil import atomic_write_json, read_json
 from tracker.history import History, HistoryError, select
 from tracker.history.revisions import Revision
 from tracker.layout import Layout
-from tracker.records import Status
+from tracker.records import Status, machine_info
 from tracker.run import asv
 from tracker.run.context import FrameworkContext, open_framework
 from tracker.run.job import JobDirs, RevisionJob
@@ -71,6 +71,7 @@ class FrameworkOutcome:
 
 def run(config: Config, layout: Layout, request: Request, say: Say = print) -> list[FrameworkOutcome]:
     names = request.frameworks or [f.name for f in config.frameworks]
+    say(calibration.one_line(calibration.current(machine_info())))  # measured once per machine; every record has it
     return [run_framework(config, config.framework(n), layout, request, say) for n in names]
 
 
