@@ -400,7 +400,7 @@ TWO = textwrap.dedent("""\
         history: {kind: releases, package: {registry: pypi, name: gone}}
         build: {kind: none}
     """)
-CALIBRATED = {"key": "k", "mmops": {"bn254_fr": {"single": {"median": 40.0, "spread": 0.05, "n": 5}}}}
+CALIBRATED = {"key": "k", "mmops": {"bn254_fr": {"per_cpu_second": {"median": 40.0, "spread": 0.05, "n": 5}}}}
 
 
 def two_frameworks(tmp_path) -> tuple[str, Layout]:

@@ -33,6 +33,11 @@ SOURCE_DIR = Path(__file__).parent
 SOURCES = ("modmul.go", "go.mod", "go.sum")
 LIBRARY = "gnark-crypto v0.22.0"
 FIELDS = {"bn254_fr": "BN254 scalar field (254-bit)", "bls12_381_fp": "BLS12-381 base field (381-bit)"}
+# "single" and "all": multiplications per wall second on one core and on all (the machine's capacity as it
+# was, neighbours included); PER_CPU_SECOND: per CPU second of the one worker's thread, which a neighbour
+# hardly moves (seen here on 2 cores at load 14: BN254 4 M/s a wall second, 42 M/s a CPU second).
+# CPU seconds of a stage times PER_CPU_SECOND are its "multiplications' worth".
+PER_CPU_SECOND = "per_cpu_second"
 ROUNDS, REPEATS = 1_000_000, 5       # 4 M multiplications a worker and repeat: about 0.15 s here
 BUILD_TIMEOUT_S, RUN_TIMEOUT_S = 900, 300
 
@@ -66,12 +71,13 @@ class Calibration:
     library: str = LIBRARY
     rates: dict[str, dict[str, Rate]] = field(default_factory=dict)   # field -> "single" | "all" -> Rate
     reason: str = ""
+    load: float = -1.0   # the 1-minute load average when it was measured: the wall rates depend on it
 
     @property
     def measured(self) -> bool:
         return bool(self.rates)
 
-    def rate(self, field_name: str = "bn254_fr", workers: str = "single") -> float | None:
+    def rate(self, field_name: str = "bn254_fr", workers: str = PER_CPU_SECOND) -> float | None:
         rate = self.rates.get(field_name, {}).get(workers)
         return rate.median if rate else None
 
@@ -79,13 +85,13 @@ class Calibration:
         """What a record carries: the key, and per field and worker count the median rate and its spread."""
         if not self.measured:
             return {"key": self.key, "status": "not measured", "reason": self.reason}
-        return {"key": self.key, "library": self.library, "measured_at": self.measured_at,
+        return {"key": self.key, "library": self.library, "measured_at": self.measured_at, "load": self.load,
                 "mmops": {f: {w: {"median": r.median / 1e6, "spread": r.spread, "n": len(r.samples)}
                               for w, r in by.items()} for f, by in self.rates.items()}}
 
     def to_json(self) -> dict[str, Any]:
         return {"version": CALIBRATION_VERSION, "key": self.key, "machine": self.machine,
-                "measured_at": self.measured_at, "library": self.library, "reason": self.reason,
+                "measured_at": self.measured_at, "library": self.library, "reason": self.reason, "load": self.load,
                 "rates": {f: {w: list(r.samples) for w, r in by.items()} for f, by in self.rates.items()}}
 
     @classmethod
@@ -96,7 +102,7 @@ class Calibration:
             rates = {f: {w: Rate.of([float(x) for x in s]) for w, s in by.items()}
                      for f, by in data["rates"].items()}
             return cls(data["key"], dict(data["machine"]), data["measured_at"], data["library"], rates,
-                       data.get("reason", ""))
+                       data.get("reason", ""), float(data.get("load", -1.0)))
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
@@ -145,7 +151,7 @@ def calibrate(machine: dict[str, str], key: str, cache: Path, rounds: int = ROUN
     except (ValueError, KeyError, TypeError) as exc:
         return Calibration(key, machine, reason=f"calibration failed: {exc}")
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return Calibration(key, machine, now, LIBRARY, report)
+    return Calibration(key, machine, now, LIBRARY, report, load=os.getloadavg()[0])
 
 
 def parse_report(text: str, rounds: int) -> dict[str, dict[str, Rate]]:
@@ -159,6 +165,9 @@ def parse_report(text: str, rounds: int) -> dict[str, dict[str, Rate]]:
             if run["first_chain_result"] != expected or run["multiplications_per_worker"] != rounds * data["chains"]:
                 raise ValueError(f"the {name} calibration computed a wrong product: not a trustworthy rate")
             out.setdefault(name, {})[workers] = Rate.of([float(r) for r in run["rates"]])
+            per_cpu = [float(r) for r in run["cpu_rates"] if r > 0]   # 0: a repeat too short for the clock
+            if workers == "single" and per_cpu:
+                out[name][PER_CPU_SECOND] = Rate.of(per_cpu)
     return out
 
 
@@ -198,7 +207,7 @@ def describe(cal: Calibration) -> str:
     """Lines for a terminal: each field's rate on one core and on all, median and spread."""
     if not cal.measured:
         return f"{'calibration':12} not measured: {cal.reason}"
-    lines = [f"{'calibration':12} {cal.library}, {cal.measured_at}, key {cal.key}"]
+    lines = [f"{'calibration':12} {cal.library}, {cal.measured_at} (load {cal.load:.1f}), key {cal.key}"]
     for name, by in cal.rates.items():
         parts = [f"{w} {r.median / 1e6:.1f} M/s (spread {r.spread:.0%}, n={len(r.samples)})" for w, r in by.items()]
         lines.append(f"  {FIELDS.get(name, name)}: " + "; ".join(parts))
@@ -210,4 +219,4 @@ def one_line(cal: Calibration) -> str:
     if not cal.measured:
         return f"machine calibration: not measured: {cal.reason}"
     rates = ", ".join(f"{name} {cal.rate(name) / 1e6:.1f} M/s" for name in cal.rates)
-    return f"machine calibration ({cal.library}, one core): {rates} modular multiplications a second"
+    return f"machine calibration ({cal.library}): {rates} modular multiplications a CPU second"

@@ -5,15 +5,19 @@
 // provers here) and BLS12-381's base field (381 bits). Each worker runs CHAINS independent chains
 // x <- x * y, so the core's multiplier is kept busy as a prover's batched work keeps it. It prints one JSON
 // object: per field and per worker count, the rate of each repeat, and the product of every chain, so a
-// caller can check the arithmetic was really done (x0 * y^n for a known x0, y and n).
+// caller can check the arithmetic was really done (x0 * y^n for a known x0, y and n). Rates are given per
+// wall second (the machine's capacity as it was then, neighbours included) and per CPU second of the
+// workers' threads (what a core does while it runs this, which a busy neighbour hardly moves).
 package main
 
 import (
 	"encoding/json"
 	"flag"
+	"math"
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	bls "github.com/consensys/gnark-crypto/ecc/bls12-381/fp"
@@ -24,7 +28,8 @@ const chains = 4
 
 type run struct {
 	Workers     int       `json:"workers"`
-	Repeats     []float64 `json:"rates"` // multiplications per second, one per repeat
+	Repeats     []float64 `json:"rates"`     // multiplications per wall second, one per repeat
+	CPURates    []float64 `json:"cpu_rates"` // multiplications per CPU second of the workers' threads
 	PerWorker   int64     `json:"multiplications_per_worker"`
 	FirstResult string    `json:"first_chain_result"` // worker 0, chain 0, last repeat: x0 * y^n
 }
@@ -70,22 +75,48 @@ func measure(f fieldOps, workers int, n int64, repeats int) run {
 	out := run{Workers: workers, PerWorker: n * chains}
 	for r := 0; r < repeats; r++ {
 		results := make([]string, workers)
+		cpu := make([]float64, workers)
 		var wg sync.WaitGroup
 		start := time.Now()
 		for w := 0; w < workers; w++ {
 			wg.Add(1)
 			go func(w int) {
 				defer wg.Done()
+				runtime.LockOSThread() // the thread's own CPU clock measures this worker alone
+				defer runtime.UnlockOSThread()
+				before := threadCPU()
 				results[w] = f.mulChain(n, 3)
+				cpu[w] = threadCPU() - before
 			}(w)
 		}
 		wg.Wait()
 		elapsed := time.Since(start).Seconds()
-		out.Repeats = append(out.Repeats, float64(n*chains*int64(workers))/elapsed)
+		total := float64(n * chains * int64(workers))
+		out.Repeats = append(out.Repeats, total/elapsed)
+		spent := 0.0
+		for _, c := range cpu {
+			spent += c
+		}
+		if spent <= 0 { // too short for the thread clock to tick: no CPU rate for this repeat
+			spent = math.Inf(1)
+		}
+		out.CPURates = append(out.CPURates, total/spent)
 		out.FirstResult = results[0]
 	}
 	return out
 }
+
+// threadCPU is the CPU time (user + system) of the calling OS thread, in seconds: a neighbour that takes
+// the core stretches wall time, not this.
+func threadCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+const rusageThread = 1 // RUSAGE_THREAD (Linux)
 
 func main() {
 	rounds := flag.Int64("rounds", 2_000_000, "rounds per worker and repeat (each round is 4 multiplications)")

@@ -7,7 +7,7 @@ each framework's card, the metrics it is best or worst at among the frameworks r
 A framework with no figure for a metric neither wins nor loses it; with fewer than two frameworks measured
 there is nothing to compare, and the page says so.
 
-Machine-normalised CPU time: CPU seconds times the machine's modular-multiplication rate on one core
+Machine-normalised CPU time: CPU seconds times the machine's modular multiplications per CPU second
 (tracker.calibration), "modular multiplications' worth", so figures from two machines can be set side by
 side; a guide, since provers bound by memory bandwidth do not scale with that rate.
 """
@@ -120,10 +120,10 @@ def _claim(what: str, figures: list[tuple[str, Figure]], unit: str) -> str:
 
 
 def normalised_cpu(cpu_s: float | None, calibration: dict) -> float | None:
-    """CPU seconds times the machine's one-core BN254 multiplication rate: multiplications' worth, or None
+    """CPU seconds times the machine's BN254 multiplications per CPU second: multiplications' worth, or None
     where the record's machine has no calibration."""
     try:
-        rate = float(calibration["mmops"]["bn254_fr"]["single"]["median"]) * 1e6
+        rate = float(calibration["mmops"]["bn254_fr"]["per_cpu_second"]["median"]) * 1e6
     except (KeyError, TypeError, ValueError):
         return None
     return None if cpu_s is None else cpu_s * rate
