@@ -10,20 +10,31 @@ A short child whose output the caller reads (a git command, a tool's version) go
 
 Each child runs in its own process group, so a SIGKILL of the tracker's group would not reach it: a
 small reaper process, started once per tracker process in a session of its own, holds the list of live
-groups and kills them when the tracker's end of its pipe closes, which the kernel does however the
-tracker dies.
+groups and of every descendant seen (pid and start time), and kills them when the tracker's end of its pipe
+closes, which the kernel does however the tracker dies. A descendant that leaves the group (`setsid`) is
+still found: while a child runs the tracker is a child subreaper, so an orphan of the tree becomes the
+tracker's own child instead of init's, and the poller remembers each descendant with its start time (pids
+are reused within minutes here: a remembered pid is only killed while it still names the process meant).
+SIGTERM to the tracker while a child runs unwinds through the same kill (`Stopped`, exit status 143).
+
+A child's output goes to its log file as it comes; with `Limits.log_mb` set it goes through a pipe that
+keeps the first and the last halves of the cap and says how much was cut in between (never more than a
+read's worth in memory).
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import BinaryIO, Iterator, Mapping, Sequence
 
 import psutil
 
@@ -34,14 +45,19 @@ from tracker.records import Status
 # prove 4.4 % slower on 2 cores (median of 20 proofs, 5.09 s against 4.88 s unwatched; 4.88 s at 100 ms).
 POLL_FIRST_S, POLL_EVERY_S = 0.01, 0.1
 TERM_GRACE_S = 2.0
+PUMP_GRACE_S = 5.0  # how long the end of a capped log waits for a pipe held open by something that escaped
+READ_CHUNK = 1 << 16
+PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What a child may use before it is killed: wall seconds and, optionally, tree RSS in MiB."""
+    """What a child may use before it is killed: wall seconds and, optionally, tree RSS in MiB; and how
+    much of its output the log keeps (`log_mb`: the first and the last halves; None keeps all of it)."""
 
     timeout_s: float = 1800.0
     memory_mb: int | None = None
+    log_mb: float | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,32 @@ class ChildOutOfMemory(ChildFailed):
     kind = Status.OUT_OF_MEMORY
 
 
+class Stopped(SystemExit):
+    """The tracker got SIGTERM while a child ran: the child's tree is killed and the tracker exits 143."""
+
+
+# signals a child does not send itself: another user's kill, the kernel's OOM killer, a stop or a hang-up
+OUTSIDE_SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def killed_from_outside(exc: ChildFailed) -> bool:
+    """Killed by a signal it did not send itself, or a shell that says so of its command (status 128+N)."""
+    code = exc.measurement.returncode if exc.measurement else 0
+    if isinstance(exc, ChildCrashed):
+        return -code in OUTSIDE_SIGNALS
+    return isinstance(exc, ChildError) and code - 128 in OUTSIDE_SIGNALS
+
+
+def no_verdict(exc: ChildFailed) -> bool:
+    """A limit stopped the child, or a signal from outside did: what it ran may well be fine (a build of such
+    a commit is tried again, never cached as a failure)."""
+    return isinstance(exc, (ChildTimeout, ChildOutOfMemory)) or killed_from_outside(exc)
+
+
+def _raise_stopped(signum: int, frame) -> None:
+    raise Stopped(128 + signum)
+
+
 @dataclass
 class _Watch:
     """State shared between the waiting thread and the polling thread."""
@@ -97,6 +139,7 @@ class _Watch:
     root: psutil.Process | None
     limits: Limits
     started: float
+    born: float  # the root's start time: a child of the tracker started since is an orphan of this tree
     peak_rss: int = 0
     seen: dict[int, psutil.Process] = field(default_factory=dict)
     verdict: Status | None = None  # TIMEOUT or OUT_OF_MEMORY once we decided to kill
@@ -105,23 +148,38 @@ class _Watch:
 
 REAPER = """\
 import os, signal, sys
+import psutil
 signal.signal(signal.SIGINT, signal.SIG_IGN)
-groups = set()
+groups = {}
 for line in sys.stdin:
-    op, pgid = line[0], int(line[1:])
-    (groups.add if op == "+" else groups.discard)(pgid)
-for pgid in groups:
+    op, *words = line[0], *line[1:].split()
+    pgid = int(words[0])
+    if op == "+":
+        groups[pgid] = []
+    elif op == "-":
+        groups.pop(pgid, None)
+    elif pgid in groups:
+        groups[pgid].append((int(words[1]), float(words[2])))
+for pgid, members in groups.items():
     try:
         os.killpg(pgid, signal.SIGKILL)
     except OSError:
         pass
+    for pid, born in members:
+        try:
+            p = psutil.Process(pid)
+            if abs(p.create_time() - born) < 0.01:
+                p.kill()
+        except psutil.Error:
+            pass
 """
 _reaper: tuple[int, subprocess.Popen] | None = None  # (owner pid, reaper)
 _reaper_lock = threading.Lock()
 
 
-def _tell_reaper(op: str, pgid: int) -> None:
-    """Add (+) or drop (-) a process group the reaper kills if this process dies first. Best effort."""
+def _tell_reaper(op: str, pgid: int, member: str = "") -> None:
+    """Add (+) or drop (-) a process group the reaper kills if this process dies first, or add a descendant
+    (=, `member` is "pid start-time") it kills with the group if its pid still names it. Best effort."""
     global _reaper
     with _reaper_lock:
         try:
@@ -131,7 +189,7 @@ def _tell_reaper(op: str, pgid: int) -> None:
                 _reaper = (os.getpid(), subprocess.Popen(
                     [sys.executable, "-c", REAPER], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL, start_new_session=True, text=True))
-            _reaper[1].stdin.write(f"{op}{pgid}\n")
+            _reaper[1].stdin.write(f"{op}{pgid} {member}\n")
             _reaper[1].stdin.flush()
         except (OSError, ValueError):
             pass
@@ -147,42 +205,171 @@ def run_measured(
 ) -> Measurement:
     """Run `cmd` to completion and measure it; raise a `ChildFailed` subclass if it does not succeed.
 
-    The child's stdout and stderr are appended to `log_path`. Results the child wants to hand back go
-    through a file the caller chose (never parsed from stdout).
+    The child's stdout and stderr are appended to `log_path` (capped by `limits.log_mb`). Results the
+    child wants to hand back go through a file the caller chose (never parsed from stdout).
     """
     argv = [os.fspath(c) for c in cmd]
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    with open(log_path, "ab") as log, _stopped_by_sigterm(), _adopting_orphans():
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
         started = time.perf_counter()
         try:
             proc = subprocess.Popen(
                 argv, cwd=cwd, env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=subprocess.PIPE if limits.log_mb else log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         except OSError as exc:
             raise ChildError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        pump = _start_pump(proc, log_path, limits.log_mb)
         _tell_reaper("+", proc.pid)
-        watch = _Watch(root=_process(proc.pid), limits=limits, started=started)
+        watch = _Watch(root=_process(proc.pid), limits=limits, started=started, born=_born(proc.pid))
         poller = threading.Thread(target=_poll, args=(watch, proc.pid), daemon=True)
         poller.start()
         try:
             status, cpu_s, maxrss = _wait(proc.pid)
         except BaseException:
-            _kill_tree(proc.pid, watch)
-            _tell_reaper("-", proc.pid)
+            _end(proc.pid, watch, poller, pump)
             raise
-        finally:
-            watch.done.set()
-            poller.join()
         wall = time.perf_counter() - started
-        _kill_tree(proc.pid, watch)  # grandchildren left behind must not outlive the stage
-        _tell_reaper("-", proc.pid)
+        _end(proc.pid, watch, poller, pump)  # grandchildren left behind must not outlive the stage
         proc.returncode = status
     measurement = Measurement(wall, cpu_s, max(watch.peak_rss, maxrss), status)
     _raise_for(measurement, watch, argv, log_path)
     return measurement
+
+
+def _end(pid: int, watch: _Watch, poller: threading.Thread, pump: threading.Thread | None) -> None:
+    """The child is gone or given up on: stop polling, kill what is left of its tree, finish its log."""
+    watch.done.set()
+    poller.join()
+    _kill_tree(pid, watch)
+    _tell_reaper("-", pid)
+    if pump is not None:
+        pump.join(PUMP_GRACE_S)
+
+
+@contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """While a child runs, SIGTERM to the tracker raises `Stopped` (its tree is killed on the way out)
+    instead of ending the process where it stands, which would leave the tree's other sessions running.
+    Only from the main thread, and only where nobody else chose what SIGTERM does."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+_adopters = 0
+_adopters_lock = threading.Lock()
+
+
+@contextmanager
+def _adopting_orphans() -> Iterator[None]:
+    """The tracker is a child subreaper while any child runs: a descendant whose parent exits (`setsid cmd &`
+    from a shell that ends, a daemon's double fork) becomes the tracker's child, where the poller finds it."""
+    global _adopters
+    with _adopters_lock:
+        _adopters += 1
+        if _adopters == 1:
+            _set_subreaper(1)
+    try:
+        yield
+    finally:
+        with _adopters_lock:
+            _adopters -= 1
+            if _adopters == 0:
+                _set_subreaper(0)
+
+
+def _set_subreaper(on: int) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: orphans go to init, the poller sees those it caught first
+        pass
+
+
+def _born(pid: int) -> float:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return time.time() - 1.0
+
+
+class _CappedLog:
+    """Writes a child's output to its log, keeping the first half of the cap as it comes and the last half
+    through two spool files that take turns (each up to half the cap), so that what the log keeps is known
+    without holding it in memory; the middle is counted, dropped, and said to be cut."""
+
+    def __init__(self, path: Path, cap_mb: float):
+        cap = max(2, int(cap_mb * 1024 * 1024))
+        self.head_left, self.tail_size, self.total = cap // 2, cap - cap // 2, 0
+        self.head_size = self.head_left
+        self.log = open(path, "ab")
+        self.spools = [tempfile.TemporaryFile(dir=path.parent), tempfile.TemporaryFile(dir=path.parent)]
+        self.current = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if self.head_left:
+            head = chunk[:self.head_left]
+            self.log.write(head)
+            self.head_left -= len(head)
+            chunk = chunk[len(head):]
+        while chunk:
+            spool = self.spools[self.current]
+            room = self.tail_size - spool.tell()
+            if room <= 0:
+                self.current ^= 1
+                self.spools[self.current].seek(0)
+                self.spools[self.current].truncate()
+                continue
+            spool.write(chunk[:room])
+            chunk = chunk[room:]
+
+    def close(self) -> None:
+        newer, older = self.spools[self.current], self.spools[self.current ^ 1]
+        newer_len, older_len = newer.tell(), older.seek(0, os.SEEK_END)
+        from_older = min(older_len, self.tail_size - newer_len)
+        cut = self.total - (self.head_size - self.head_left) - newer_len - from_older
+        if cut:
+            self.log.write(f"\n[... {cut} bytes of output cut here: the log keeps the first {self.head_size} "
+                           f"and the last {self.tail_size} bytes (log_mb) ...]\n".encode())
+        _copy(older, older_len - from_older, self.log)
+        _copy(newer, 0, self.log)
+        for f in (*self.spools, self.log):
+            f.close()
+
+
+def _copy(src: BinaryIO, offset: int, dest: BinaryIO) -> None:
+    src.seek(offset)
+    while chunk := src.read(READ_CHUNK):
+        dest.write(chunk)
+
+
+def _start_pump(proc: subprocess.Popen, log_path: Path, cap_mb: float | None) -> threading.Thread | None:
+    """With a cap, a thread carries the child's pipe into the log until every writer has closed it."""
+    if not cap_mb:
+        return None
+    sink = _CappedLog(log_path, cap_mb)
+    pipe = proc.stdout
+
+    def carry() -> None:
+        try:
+            while chunk := os.read(pipe.fileno(), READ_CHUNK):
+                sink.write(chunk)
+        finally:
+            pipe.close()
+            sink.close()
+
+    thread = threading.Thread(target=carry, daemon=True)
+    thread.start()
+    return thread
 
 
 def output_of(argv: Sequence[str], timeout_s: float = 30) -> str:
@@ -279,7 +466,7 @@ def _poll(watch: _Watch, pid: int) -> None:
     interval = POLL_FIRST_S
     while not watch.done.wait(interval):
         interval = min(POLL_EVERY_S, interval * 1.5)
-        rss = _tree_rss(watch)
+        rss = _tree_rss(watch, pid)
         watch.peak_rss = max(watch.peak_rss, rss)
         if cap is not None and rss > cap:
             watch.verdict = Status.OUT_OF_MEMORY
@@ -290,16 +477,9 @@ def _poll(watch: _Watch, pid: int) -> None:
             return
 
 
-def _tree_rss(watch: _Watch) -> int:
-    if watch.root is None:
-        return 0
-    try:
-        procs = [watch.root, *watch.root.children(recursive=True)]
-    except psutil.Error:
-        return 0
+def _tree_rss(watch: _Watch, pid: int) -> int:
     total = 0
-    for p in procs:
-        watch.seen.setdefault(p.pid, p)
+    for p in _scan(watch, pid):
         try:
             total += p.memory_info().rss
         except psutil.Error:
@@ -307,25 +487,80 @@ def _tree_rss(watch: _Watch) -> int:
     return total
 
 
+def _scan(watch: _Watch, pid: int) -> list[psutil.Process]:
+    """Every live process of the tree: the child's descendants, the orphans the tracker adopted since it
+    started, and the descendants of any process seen before. Each new one is remembered with its start
+    time (psutil checks it before a signal, so a reused pid is never killed) and told to the reaper."""
+    tops = [p for p in [watch.root, *watch.seen.values()] if p is not None and _alive(p)]
+    try:
+        tops += [c for c in psutil.Process().children() if c.pid != _reaper_pid() and _born_since(c, watch.born)]
+    except psutil.Error:
+        pass
+    found: dict[int, psutil.Process] = {}
+    for top in tops:
+        try:
+            found.update({p.pid: p for p in [top, *top.children(recursive=True)]})
+        except psutil.Error:
+            continue
+    for p in found.values():
+        if p.pid not in watch.seen and p.pid != pid:
+            watch.seen[p.pid] = p
+            _tell_reaper("=", pid, f"{p.pid} {p.create_time():.6f}")
+    return list(found.values())
+
+
+def _born_since(p: psutil.Process, born: float) -> bool:
+    try:
+        return p.create_time() >= born
+    except psutil.Error:
+        return False
+
+
+def _reaper_pid() -> int | None:
+    return _reaper[1].pid if _reaper is not None else None
+
+
 def _kill_tree(pid: int, watch: _Watch) -> None:
-    """SIGTERM the group, give it a moment, then SIGKILL the group and every descendant ever seen."""
+    """SIGTERM the group and every descendant found, give them a moment, then SIGKILL the group and every
+    descendant ever seen; orphans the tracker adopted are reaped (they are its children now)."""
     try:
         os.killpg(pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
         pass
-    live = [p for p in watch.seen.values() if p.pid != pid and _alive(p)]
+    live = [p for p in _scan(watch, pid) if p.pid != pid]
+    _signal_all(live, signal.SIGTERM)
     if live:
         psutil.wait_procs(live, timeout=TERM_GRACE_S)
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    for _ in range(3):  # what was forked meanwhile is found by the next scan
+        rest = [p for p in [*watch.seen.values(), *_scan(watch, pid)] if p.pid != pid and _alive(p)]
+        if not rest:
+            break
+        _signal_all(rest, signal.SIGKILL)
+        psutil.wait_procs(rest, timeout=TERM_GRACE_S)
+    _reap_adopted(watch, pid)
+
+
+def _signal_all(procs: list[psutil.Process], sig: int) -> None:
+    for p in procs:
+        try:
+            p.send_signal(sig)
+        except psutil.Error:
+            pass
+
+
+def _reap_adopted(watch: _Watch, pid: int) -> None:
+    """Collect the exit status of adopted orphans, so none is left a zombie of the tracker."""
+    me = os.getpid()
     for p in watch.seen.values():
-        if p.pid != pid and _alive(p):
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
+        try:
+            if p.pid != pid and p.ppid() == me:
+                os.waitpid(p.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError):
+            pass
 
 
 def _alive(p: psutil.Process) -> bool:

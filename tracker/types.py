@@ -58,6 +58,11 @@ class HistorySpec:
     select: Selection = Selection()
 
 
+# A first cargo build compiles every dependency (29 min for zkTorch on 2 shared cores); 8 MiB of log keeps
+# a compiler's first and last errors without letting a chatty build fill the cache.
+BUILD_LIMITS = Limits(timeout_s=3 * 3600, memory_mb=16384, log_mb=8)
+
+
 @dataclass(frozen=True)
 class BuildRecipe:
     """How a revision becomes something runnable. `requirements` and `commands` may use {version}/{sha}."""
@@ -70,6 +75,7 @@ class BuildRecipe:
     python: str | None = None
     features: tuple[str, ...] = ()   # cargo: `--features`
     binaries: tuple[str, ...] = ()   # cargo: the `--bin` targets kept with each revision's build
+    limits: Limits = BUILD_LIMITS    # the whole build's timeout, memory cap and log cap; not in its hash
 
 
 @dataclass(frozen=True)

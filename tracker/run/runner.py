@@ -138,7 +138,8 @@ def choose_revisions(fw: Framework, history: History, layout: Layout, request: R
 
 def recorded_shas(layout: Layout, framework: str, recipe: str | None = None) -> set[str]:
     """Commits that already have an asv result or a build failure of this build `recipe` (one recorded
-    under another recipe, or before recipes were recorded, is tried again once the recipe is fixed)."""
+    under another recipe, or before recipes were recorded, is tried again once the recipe is fixed; one
+    stopped by a build limit or killed from outside is tried again on the next run)."""
     shas = set()
     for path in (layout.asv_results(framework)).glob("*/*.json"):
         data = read_json(path)
@@ -146,6 +147,8 @@ def recorded_shas(layout: Layout, framework: str, recipe: str | None = None) -> 
             shas.add(data["commit_hash"])
     for path in layout.builds(framework).glob("*.json"):
         failure = read_json(path)
+        if isinstance(failure, dict) and failure.get("retry"):  # a limit or a kill from outside: no verdict
+            continue
         if recipe is None or not isinstance(failure, dict) or failure.get("recipe", recipe) == recipe:
             shas.add(path.stem)
     return shas
@@ -189,7 +192,7 @@ def run_revision(ctx: FrameworkContext, revision: Revision, request: Request,
         atomic_write_json(layout.builds(fw.name) / f"{revision.sha}.json",
                           {"version": STATUS_VERSION, "revision": revision.sha, "label": revision.label,
                            "status": Status.BUILD_FAILED, "reason": built.reason, "log": str(built.log),
-                           "recipe": recipe_hash(fw)})
+                           "recipe": recipe_hash(fw), "build_status": built.status, "retry": built.retry})
         return RevisionOutcome(revision, Status.BUILD_FAILED, built.reason, built.cached)
     say(f"{fw.name} {revision.label}: build {'cached' if built.cached else 'made'} "
         f"({time.perf_counter() - started:.1f} s)")
