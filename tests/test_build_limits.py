@@ -260,3 +260,33 @@ def test_a_stage_limit_takes_no_log_cap(tmp_path):
     (tmp_path / "f.yaml").write_text(config_text(tmp_path, tmp_path / "b.sh") + "    limits: {log_mb: 1}\n")
     with pytest.raises(ConfigError, match=r"f\.yaml:14: frameworks\[0\]\.limits\.log_mb: unknown key"):
         load_config(tmp_path / "f.yaml")
+
+
+@pytest.mark.slow
+def test_the_next_nightly_builds_again_a_build_killed_from_outside_but_not_a_broken_one(tmp_path, monkeypatch,
+                                                                                        capsys):
+    from tests.synthetic import config_text as synth_config
+    from tests.test_nightly import Tracker
+    monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
+    good, broken = make_repo(tmp_path / "repo", [Step(), Step(broken=True)])
+    flag, pidfile = tmp_path / "killed-once", tmp_path / "build.pid"
+    (tmp_path / "build.sh").write_text(f"""
+        python3 -c 'import ast; ast.parse(open("prover.py").read())' || exit 1
+        if [ ! -e {flag} ]; then touch {flag}; echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; sleep 600; fi
+        """)
+    tracker = Tracker(tmp_path, tmp_path / "repo")
+    recipe = "commands: [\"python3 -c 'import ast; ast.parse(open(\\\"prover.py\\\").read())'\"]"
+    assert recipe in synth_config(tmp_path / "repo")
+    tracker.config.write_text(synth_config(tmp_path / "repo").replace(recipe, f'commands: ["bash {tmp_path}/build.sh"]'))
+    killer = subprocess.Popen(
+        ["bash", "-c", f"for i in $(seq 2400); do [ -s {pidfile} ] && exec kill -KILL $(cat {pidfile}); "
+                       f"sleep 0.05; done"])
+    tracker("nightly")
+    assert killer.wait(timeout=60) == 0
+    first = capsys.readouterr().out
+    assert f"{good[:8]}: build killed from outside: bash killed by signal SIGKILL" in first
+    assert "build failed: bash exited with status 1" in first
+    tracker("nightly")
+    second = capsys.readouterr().out
+    assert f"{good[:8]}: build made" in second and broken[:8] not in second
+    assert good in tracker.asv_points()
