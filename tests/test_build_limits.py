@@ -277,7 +277,8 @@ def test_the_next_nightly_builds_again_a_build_killed_from_outside_but_not_a_bro
     tracker = Tracker(tmp_path, tmp_path / "repo")
     recipe = "commands: [\"python3 -c 'import ast; ast.parse(open(\\\"prover.py\\\").read())'\"]"
     assert recipe in synth_config(tmp_path / "repo")
-    tracker.config.write_text(synth_config(tmp_path / "repo").replace(recipe, f'commands: ["bash {tmp_path}/build.sh"]'))
+    ours = f'commands: ["bash {tmp_path}/build.sh"]'
+    tracker.config.write_text(synth_config(tmp_path / "repo").replace(recipe, ours))
     killer = subprocess.Popen(
         ["bash", "-c", f"for i in $(seq 2400); do [ -s {pidfile} ] && exec kill -KILL $(cat {pidfile}); "
                        f"sleep 0.05; done"])

@@ -507,30 +507,72 @@ def _tree_rss(watch: _Watch, pid: int) -> int:
 
 
 def _scan(watch: _Watch, pid: int) -> list[psutil.Process]:
-    """Every live process of the tree: the child's descendants, the orphans the tracker adopted since it
-    started, and the descendants of any process seen before. Each new one is remembered with its start
-    time (psutil checks it before a signal, so a reused pid is never killed) and told to the reaper."""
-    tops = [p for p in [watch.root, *watch.seen.values()] if p is not None and _alive(p)]
-    try:
-        tops += [c for c in psutil.Process().children() if c.pid != _reaper_pid() and _born_since(c, watch.born)]
-    except psutil.Error:
-        pass
+    """Every live process of the tree, from one pass over the process table: the descendants of the child,
+    of the orphans the tracker adopted since it started, and of every process seen before that still is the
+    process seen (pids are reused). Each new one is remembered with its start time (psutil checks it before
+    a signal, so a reused pid is never killed) and told to the reaper."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        children.setdefault(parent, []).append(child)
+    adopted = [c for c in children.get(os.getpid(), ()) if c not in (pid, _reaper_pid()) and
+               _born_since(c, watch.born)]
+    tops = [pid, *(p for p, proc in watch.seen.items() if _same(proc)), *adopted]
     found: dict[int, psutil.Process] = {}
-    for top in tops:
-        try:
-            found.update({p.pid: p for p in [top, *top.children(recursive=True)]})
-        except psutil.Error:
+    while tops:
+        current = tops.pop()
+        if current in found:
             continue
-    for p in found.values():
-        if p.pid not in watch.seen and p.pid != pid:
-            watch.seen[p.pid] = p
-            _tell_reaper("=", pid, f"{p.pid} {p.create_time():.6f}")
+        proc = _known(watch, current, pid)
+        if proc is not None:
+            found[current] = proc
+            tops += children.get(current, ())
     return list(found.values())
 
 
-def _born_since(p: psutil.Process, born: float) -> bool:
+def _known(watch: _Watch, pid: int, root: int) -> psutil.Process | None:
+    """The remembered process of `pid`, or a new one remembered (and told to the reaper) now."""
+    if pid == root:  # once waited for, its pid may name another process
+        return watch.root if watch.root is not None and _same(watch.root) else None
+    proc = watch.seen.get(pid)
+    if proc is not None and _same(proc):
+        return proc
     try:
-        return p.create_time() >= born
+        proc = psutil.Process(pid)
+        born = proc.create_time()
+    except psutil.Error:
+        return None
+    watch.seen[pid] = proc
+    _tell_reaper("=", root, f"{pid} {born:.6f}")
+    return proc
+
+
+def _same(proc: psutil.Process) -> bool:
+    """The pid still names the process first seen under it (psutil compares the start time)."""
+    try:
+        return proc.is_running()
+    except psutil.Error:
+        return False
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process, in one pass over /proc (psutil's children() makes that pass for
+    every process it is asked about); psutil's process table where there is no /proc."""
+    if not os.path.isdir("/proc/self"):
+        return {p.pid: p.info["ppid"] for p in psutil.process_iter(["ppid"])}
+    out = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    out[int(name)] = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def _born_since(pid: int, born: float) -> bool:
+    try:
+        return psutil.Process(pid).create_time() >= born
     except psutil.Error:
         return False
 
