@@ -208,7 +208,7 @@ def test_a_build_printing_100_mb_is_logged_capped_and_the_tracker_stays_flat(pro
     assert [p.name for p in where.iterdir() if p.name.startswith("tmp")] == []  # spools gone
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGKILL, -9)])
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, -2), (signal.SIGKILL, -9)])
 def test_a_tracker_stopped_while_it_builds_takes_the_whole_build_tree_with_it(project, tmp_path, sig, code):
     build, where = project(f"""
         setsid "$PY" -c "{SLEEPER}" {tmp_path}/grandchild &

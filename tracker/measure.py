@@ -132,6 +132,7 @@ def no_verdict(exc: ChildFailed) -> bool:
 
 
 def _raise_stopped(signum: int, frame) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not cut short the kill of the tree
     raise Stopped(128 + signum)
 
 
@@ -216,15 +217,18 @@ def run_measured(
     with open(log_path, "ab") as log, _stopped_by_sigterm(), _adopting_orphans():
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
+        sink = _CappedLog(log_path, limits.log_mb) if limits.log_mb else None
         started = time.perf_counter()
         try:
             proc = subprocess.Popen(
                 argv, cwd=cwd, env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE if limits.log_mb else log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=subprocess.PIPE if sink else log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         except OSError as exc:
+            if sink is not None:
+                sink.close()
             raise ChildError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
-        pump = _start_pump(proc, log_path, limits.log_mb)
+        pump = _start_pump(proc, sink)
         _tell_reaper("+", proc.pid)
         watch = _Watch(root=_process(proc.pid), limits=limits, started=started, born=_born(proc.pid))
         poller = threading.Thread(target=_poll, args=(watch, proc.pid), daemon=True)
@@ -265,7 +269,7 @@ def _stopped_by_sigterm() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # also after a first SIGTERM set it to be ignored
 
 
 _adopters = 0
@@ -368,11 +372,10 @@ def _copy(src: int, start: int, end: int, dest: int) -> None:
         start += len(chunk)
 
 
-def _start_pump(proc: subprocess.Popen, log_path: Path, cap_mb: float | None) -> threading.Thread | None:
+def _start_pump(proc: subprocess.Popen, sink: _CappedLog | None) -> threading.Thread | None:
     """With a cap, a thread carries the child's pipe into the log until every writer has closed it."""
-    if not cap_mb:
+    if sink is None:
         return None
-    sink = _CappedLog(log_path, cap_mb)
     pipe = proc.stdout
     try:  # a wide pipe: fewer wake-ups of the thread for a chatty child
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
