@@ -291,3 +291,24 @@ def test_the_next_nightly_builds_again_a_build_killed_from_outside_but_not_a_bro
     second = capsys.readouterr().out
     assert f"{good[:8]}: build made" in second and broken[:8] not in second
     assert good in tracker.asv_points()
+
+
+@pytest.mark.parametrize("size", [0, 1000, 2 * 2**20 - 1, 2 * 2**20, 2 * 2**20 + 1, 7 * 2**20 + 12345])
+def test_a_capped_log_keeps_exactly_the_first_and_last_halves(tmp_path, size):
+    from tracker.measure import Limits, run_measured
+    code = (f"import os, sys\nn = {size}\ndata = bytes((i * 7 + i // 251) % 256 for i in range(n))\n"
+            f"open(sys.argv[1], 'wb').write(data)\n"
+            f"for i in range(0, n, 65537): sys.stdout.buffer.write(data[i:i + 65537])\n")
+    log, argv = tmp_path / "log", [PY, "-c", code, str(tmp_path / "expected")]
+    run_measured(argv, log_path=log, limits=Limits(log_mb=2))
+    header = f"$ {' '.join(argv)}\n".encode()
+    expected, kept = (tmp_path / "expected").read_bytes(), log.read_bytes()
+    assert kept.startswith(header)
+    kept = kept[len(header):]
+    if size <= 2 * 2**20:
+        assert kept == expected
+    else:
+        head, tail = expected[:2**20], expected[-2**20:]
+        note = (f"\n[... {size - 2 * 2**20} bytes of output cut here: the log keeps the first 1048576 and the "
+                f"last 1048576 bytes (log_mb) ...]\n").encode()
+        assert kept == head + note + tail
