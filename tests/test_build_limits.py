@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -35,22 +34,17 @@ SLEEPER = "import os, sys, time, psutil; open(sys.argv[1], 'w').write(f'{os.getp
           "repr(psutil.Process().create_time())); time.sleep(600)"
 
 
+def framework_yaml(name: str, repo: Path, build: str) -> str:
+    """A frameworks.yaml of one framework run by the `command` adapter; `build` is the lines of its build
+    mapping (the first on line 10), each indented by six spaces."""
+    return (f"version: 1\nframeworks:\n  - name: {name}\n    adapter: command\n    proof_system: none\n"
+            f"    model_format: ONNX\n    repo: {repo}\n    history: {{kind: commits, branch: main}}\n"
+            f"    build:\n{build}\n    stages: {{prove: \"true\"}}\n")
+
+
 def config_text(repo: Path, script: Path, limits: str = "") -> str:
-    return textwrap.dedent(f"""\
-        version: 1
-        frameworks:
-          - name: synth
-            adapter: command
-            proof_system: none
-            model_format: ONNX
-            repo: {repo}
-            history: {{kind: commits, branch: main}}
-            build:
-              kind: commands
-              commands: ["bash {script}"]
-              env: {{PY: "{PY}"}}@LIMITS@
-            stages: {{prove: "true"}}
-        """).replace("@LIMITS@", limits)
+    return framework_yaml("synth", repo, f'      kind: commands\n      commands: ["bash {script}"]\n'
+                                         f'      env: {{PY: "{PY}"}}{limits}')
 
 
 @pytest.fixture()

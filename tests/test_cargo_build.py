@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.synthetic import _git
+from tests.test_build_limits import SLEEPER, framework_yaml, gone
 from tracker.adapters import get_adapter
 from tracker.build import build_dir, ensure_build
 from tracker.build.cargo import compiler_errors, failure_reason, shared_target_dir
@@ -44,21 +45,8 @@ def make_crate(path: Path) -> list[str]:
 
 
 def config(repo: Path, extra: str = "") -> str:
-    return f"""version: 1
-frameworks:
-  - name: tiny
-    adapter: command
-    proof_system: none
-    model_format: ONNX
-    repo: {repo}
-    history: {{kind: commits, branch: main}}
-    build:
-      kind: cargo
-      features: [loud]
-      binaries: [tiny]
-      env: {{CARGO_NET_OFFLINE: "true", RUSTC_BOOTSTRAP: "1"}}{extra}
-    stages: {{prove: "true"}}
-"""
+    return framework_yaml("tiny", repo, '      kind: cargo\n      features: [loud]\n      binaries: [tiny]\n'
+                                        f'      env: {{CARGO_NET_OFFLINE: "true", RUSTC_BOOTSTRAP: "1"}}{extra}')
 
 
 @pytest.fixture()
@@ -179,7 +167,6 @@ exec "$@"
 
 def wrapped(tmp_path: Path, extra: str = ""):
     """The crate, built through a RUSTC_WRAPPER that misbehaves as WRAPPER says."""
-    from tests.test_build_limits import SLEEPER
     shas = make_crate(tmp_path / "tiny")
     wrapper = tmp_path / "rustc-wrapper"
     wrapper.write_text(WRAPPER.format(flag=tmp_path / "killed-once", hang=tmp_path / "hang", py=sys.executable,
@@ -205,7 +192,6 @@ def test_a_rustc_killed_under_cargo_is_no_compile_error_and_is_built_again(tmp_p
 
 
 def test_a_cargo_build_past_its_timeout_is_stopped_with_its_setsid_grandchild(tmp_path):
-    from tests.test_build_limits import gone
     (tmp_path / "hang").touch()
     make = wrapped(tmp_path, "\n      limits: {timeout: 8}")
     outcome = make()
