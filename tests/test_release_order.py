@@ -193,5 +193,5 @@ def test_run_of_an_older_lines_release_is_a_usage_error(tmp_path, pypi, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert err.strip().splitlines() == [
-        "zkml-tracker: --revision 22.3.0: 22.3.0 is a release of the older line 22.3, kept on its own branch "
+        "zkml-tracker: --revision 22.3.0: pkgfw: 22.3.0 is a release of the older line 22.3, kept on its own branch "
         "off the followed line 23.0 so that it is never judged against newer releases"]
