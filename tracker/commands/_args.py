@@ -107,7 +107,7 @@ def _check_revisions(frameworks: list[Framework], args: argparse.Namespace, cach
 
 def _history(fw: Framework, cache: Path) -> History | None:
     """The framework's history, or None where it cannot run or its history cannot be had here."""
-    if not readiness(fw).ready:
+    if not readiness(fw, cache).ready:
         return None
     try:
         return open_history(fw, cache)
