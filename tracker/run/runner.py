@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Sequence
 
 from tracker import records
-from tracker.adapters.readiness import readiness
+from tracker.adapters.readiness import readiness, unusable_repo
 from tracker.build import recipe_hash
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json
@@ -76,6 +76,10 @@ def run(config: Config, layout: Layout, request: Request, say: Say = print) -> l
 
 def run_framework(config: Config, fw: Framework, layout: Layout, request: Request, say: Say) -> FrameworkOutcome:
     ready = readiness(fw)  # a history out of reach is said by open_framework, with its notes
+    broken = unusable_repo(fw, layout.cache)
+    if broken:  # a config to fix: failed, with its reason
+        say(f"{fw.name}: failed: {broken}")
+        return _save_status(layout, FrameworkOutcome(fw.name, Status.FAILED, broken))
     if not ready.ready:
         say(f"{fw.name}: skipped: {ready.reason}")
         return _save_status(layout, FrameworkOutcome(fw.name, ready.state, ready.reason))
