@@ -2,9 +2,9 @@
 `compare` give.
 
 A framework is `unsupported` while its adapter says it is not written for it yet, `failed` (given the
-cache) while its `repo:` is a local path that is not a git repository, or is gone with no mirror of it
-kept (a config to fix, not a machine that lacks something: `run` records it failed and exits 1),
-`unavailable` while
+cache, once all it needs is here) while its `repo:` is a local path that is not a git repository, or is
+gone with no mirror of it kept (a config to fix, not a machine that lacks something: `run` records it
+failed and exits 1), `unavailable` while
 something it needs is not here (a toolchain the adapter or the build recipe names, what the adapter
 checks itself, a host its build fetches from outside the package registries, or, given the cache, a commit
 history whose remote is out of reach with no mirror kept), else `ready`. Checks go from cheap to dear, and
@@ -47,11 +47,11 @@ def readiness(fw: Framework, cache: Path | None = None) -> Readiness:
     adapter = get_adapter(fw.adapter)
     if adapter.unsupported_reason:
         return Readiness(UNSUPPORTED, adapter.unsupported_reason)
-    broken = unusable_repo(fw, cache) if cache is not None else None
+    why = missing_toolchains(adapter, fw) or adapter.missing_here() or unreachable_hosts(adapter.fetches_from)
+    broken = unusable_repo(fw, cache) if cache is not None and not why else None
     if broken:
         return Readiness(Status.FAILED, broken)
-    why = missing_toolchains(adapter, fw) or adapter.missing_here() or unreachable_hosts(adapter.fetches_from) \
-        or unreachable_history(fw, cache)
+    why = why or unreachable_history(fw, cache)
     return Readiness(UNAVAILABLE, why) if why else Readiness(READY)
 
 

@@ -76,13 +76,13 @@ def run(config: Config, layout: Layout, request: Request, say: Say = print) -> l
 
 def run_framework(config: Config, fw: Framework, layout: Layout, request: Request, say: Say) -> FrameworkOutcome:
     ready = readiness(fw)  # a history out of reach is said by open_framework, with its notes
-    broken = unusable_repo(fw, layout.cache)
-    if broken:  # a config to fix: failed, with its reason
-        say(f"{fw.name}: failed: {broken}")
-        return _save_status(layout, FrameworkOutcome(fw.name, Status.FAILED, broken))
     if not ready.ready:
         say(f"{fw.name}: skipped: {ready.reason}")
         return _save_status(layout, FrameworkOutcome(fw.name, ready.state, ready.reason))
+    broken = unusable_repo(fw, layout.cache)
+    if broken:  # a config to fix, as `list` says: failed, with its reason
+        say(f"{fw.name}: failed: {broken}")
+        return _save_status(layout, FrameworkOutcome(fw.name, Status.FAILED, broken))
     check_status(layout, fw.name, say)
     try:
         ctx = open_framework(config, layout, fw, say)
