@@ -23,13 +23,13 @@ from tracker.run.context import open_framework
 from tracker.run.runner import Request, choose_revisions
 from tracker.types import Package
 
-UPLOADS = {  # version -> upload time, as PyPI gave them for ezkl (the first four shortened from the real list)
-    "22.2.0": "2025-10-01T10:00:00Z", "22.2.1": "2025-10-20T10:00:00Z",
-    "23.0.0": "2025-11-01T10:00:00Z", "23.0.1": "2025-11-05T10:00:00Z",
-    "23.0.3": "2025-11-12T14:51:00Z", "23.0.2": "2025-11-12T14:53:00Z", "22.3.0": "2025-11-12T15:00:00Z",
-    "23.0.5": "2025-11-20T10:00:00Z",
+UPLOADS = {  # version -> upload time of its first file, as PyPI gives them for ezkl (the installable ones)
+    "22.1.7": "2025-07-25T14:09:19.406555Z", "22.2.1": "2025-07-30T19:24:00.284509Z",
+    "22.2.4": "2025-10-07T19:25:41.279801Z", "23.0.3": "2025-11-12T14:51:52.650033Z",
+    "23.0.2": "2025-11-12T14:53:29.120831Z", "22.3.0": "2025-11-12T15:00:09.078399Z",
+    "23.0.5": "2026-02-20T20:15:05.170262Z",
 }
-FOLLOWED = ["22.2.0", "22.2.1", "23.0.0", "23.0.1", "23.0.2", "23.0.3", "23.0.5"]
+FOLLOWED = ["22.1.7", "22.2.1", "22.2.4", "23.0.2", "23.0.3", "23.0.5"]
 
 
 def pypi_answer(uploads: dict[str, str]) -> dict:
@@ -58,17 +58,17 @@ def test_the_followed_history_is_in_version_order_and_a_backport_is_on_its_own_l
     fw = load_config(releases_config(tmp_path)).framework("pkgfw")
     history = open_history(fw, tmp_path / "cache")
     assert [r.label for r in history.revisions()] == FOLLOWED
-    assert [r.line for r in history.revisions()] == ["22.2"] * 2 + ["23.0"] * 5
+    assert [r.line for r in history.revisions()] == ["22.1", "22.2", "22.2", "23.0", "23.0", "23.0"]
     assert list(history.other_lines) == ["22.3.0"]
     repo, tags = history.repo_path, tags_at(history.repo_path)
-    # the backport's line starts from the newest older release out before it, 22.2.1, not from 23.0.2
-    assert git("rev-parse", "refs/heads/line/22.3^", git_dir=repo).strip() == tags["22.2.1"]
+    # the backport's line starts from the newest older release out before it, 22.2.4, not from 23.0.2
+    assert git("rev-parse", "refs/heads/line/22.3^", git_dir=repo).strip() == tags["22.2.4"]
     assert git("rev-parse", "refs/heads/line/22.3", git_dir=repo).strip() == tags["22.3.0"]
     assert git("rev-parse", "refs/heads/line/23.0", git_dir=repo).strip() == tags["23.0.5"]
-    # 23.0.0 began from 22.2.1 and each release is dated with its upload, even where it runs backwards
-    assert git("rev-parse", f"{tags['23.0.0']}^", git_dir=repo).strip() == tags["22.2.1"]
+    # the 23.0 line began from 22.2.4; each release is dated with its upload, even where that runs backwards
+    assert git("rev-parse", f"{tags['23.0.2']}^", git_dir=repo).strip() == tags["22.2.4"]
     dates = {r.label: r.date for r in history.revisions()}
-    assert dates["23.0.3"] == datetime(2025, 11, 12, 14, 51, tzinfo=timezone.utc) < dates["23.0.2"]
+    assert dates["23.0.3"] == datetime(2025, 11, 12, 14, 51, 52, tzinfo=timezone.utc) < dates["23.0.2"]
 
 
 def test_asvs_own_axis_reads_in_version_order(tmp_path, pypi):
@@ -90,8 +90,8 @@ def test_latest_and_the_nightlys_new_release_follow_the_newest_line(tmp_path, py
     assert [r.label for r in choose_revisions(fw, history, layout, Request())] == ["23.0.2", "23.0.3", "23.0.5"]
     before = {r.label: r.sha for r in history.revisions()}
     # a backport to 22.3 adds nothing to the followed line; a new 23.0 release adds exactly one commit
-    pypi.serve("/pypi/pkg/json", pypi_answer({**UPLOADS, "22.3.1": "2025-11-25T10:00:00Z",
-                                              "23.0.6": "2025-11-26T10:00:00Z"}))
+    pypi.serve("/pypi/pkg/json", pypi_answer({**UPLOADS, "22.3.1": "2026-03-01T10:00:00Z",
+                                              "23.0.6": "2026-03-02T10:00:00Z"}))
     after = open_history(fw, layout.cache)
     assert [r.label for r in after.revisions()] == [*FOLLOWED, "23.0.6"]
     assert {r.label: r.sha for r in after.revisions()[:-1]} == before
@@ -117,7 +117,7 @@ def test_the_same_releases_give_the_same_commits_and_a_yanked_release_keeps_its_
     first = open_history(fw, tmp_path / "cache")
     elsewhere = open_history(fw, tmp_path / "cache2")
     assert [r.sha for r in elsewhere.revisions()] == [r.sha for r in first.revisions()]
-    pypi.serve("/pypi/pkg/json", pypi_answer({v: t for v, t in UPLOADS.items() if v != "23.0.1"}))
+    pypi.serve("/pypi/pkg/json", pypi_answer({v: t for v, t in UPLOADS.items() if v != "22.2.1"}))
     again = open_history(fw, tmp_path / "cache")
     assert [r.sha for r in again.revisions()] == [r.sha for r in first.revisions()]
 
@@ -169,7 +169,7 @@ def test_results_of_the_upload_order_shape_move_to_their_releases_said_once(tmp_
         f"(22.3.0) set aside in {layout.results / 'pkgfw' / 'other-lines'}, off the followed line"]
     kept = json.loads((layout.results / "pkgfw" / "revisions.json").read_text())["revisions"]
     assert set(kept) == {r.sha for r in now.values()}
-    assert [kept[now[v].sha]["position"] for v in FOLLOWED] == list(range(1, 8))
+    assert [kept[now[v].sha]["position"] for v in FOLLOWED] == list(range(1, 7))
     for version, r in now.items():  # every record under its release's commit now, with the same figures
         (rec,) = records.load_revision(layout.records("pkgfw"), r.sha)
         assert rec.revision == r.sha and rec.sizes["proof"] == 1000 + sorted(UPLOADS, key=UPLOADS.get).index(version) + 1

@@ -37,7 +37,7 @@ import json
 import os
 import platform
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
@@ -194,13 +194,21 @@ def derive_history(package: Package, found: list[Release], repo: Path) -> list[R
 
 
 def _derived_before(repo: Path) -> list[Release]:
-    """The releases the repository already holds (its version tags, dated by their commits)."""
-    out = git("for-each-ref", "--format=%(refname:short) %(committerdate:unix)", "refs/tags/", git_dir=repo)
-    found = []
-    for line in out.splitlines():
-        version, stamp = line.split()
-        if not _prerelease(version):
-            found.append(Release(version, datetime.fromtimestamp(int(stamp), timezone.utc)))
+    """The releases the repository already holds, as their commits recorded them (RELEASE.json, read for
+    every version tag in one git call, so a release the registry no longer lists keeps its exact commit)."""
+    tags = [t for t in tags_at(repo) if not _prerelease(t)]
+    if not tags:
+        return []
+    out = git("cat-file", "--batch", git_dir=repo, stdin="".join(f"refs/tags/{t}:RELEASE.json\n" for t in tags))
+    found, rest = [], out
+    while rest:
+        header, _, rest = rest.partition("\n")
+        parts = header.split()
+        if len(parts) != 3:  # "<name> missing": not a release commit of ours
+            continue
+        body, rest = rest[:int(parts[2])], rest[int(parts[2]) + 1:]
+        data = json.loads(body)
+        found.append(Release(data["version"], datetime.fromisoformat(data["uploaded"])))
     return found
 
 
