@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.synthetic import Step, config_text, make_repo
+from tests.synthetic import Step, add_commit, config_text, make_repo
 from tracker.cli import main
 
 MODELS = ("(known: linear, mlp, cnn, 196_25_10, 784_56_10, 196_24_14_10, 14_5_11_80_10_3, 28_6_16_10_5, "
@@ -94,3 +94,21 @@ def test_names_and_counts_that_exist_pass_and_the_command_runs(tracker, capsys):
     out = capsys.readouterr().out
     assert status == 0, out
     assert f"synth: 1 revision(s) to run: {shas[1][:8]}" in out
+
+
+def test_a_revision_is_checked_against_the_cached_mirror_first_then_the_remote(tracker, capsys):
+    """Known to the mirror: no fetch is needed (the remote may be gone); newer than the mirror: fetched."""
+    root, shas = tracker
+    args = ["--config", str(root / "frameworks.yaml"), "--cache", str(root / "cache"), "--results",
+            str(root / "results"), "run", "--no-publish", "-m", "linear", "--repeats", "1"]
+    assert main([*args, "-r", shas[0][:10]]) == 0
+    new = add_commit(root / "upstream", Step(subject="after the mirror was made"))
+    capsys.readouterr()
+    assert main([*args, "-r", new[:10]]) == 0  # not in the mirror yet: the remote is asked
+    assert f"synth: 1 revision(s) to run: {new[:8]}" in capsys.readouterr().out
+    (root / "upstream").rename(root / "gone")
+    assert main([*args, "-r", shas[1][:10]]) == 0  # the remote gone: the mirror knows it
+    out = capsys.readouterr().out
+    assert "using the cached mirror" in out and f"synth: 1 revision(s) to run: {shas[1][:8]}" in out
+    assert main([*args, "-r", "nope"]) == 2
+    assert capsys.readouterr().err == "zkml-tracker: --revision nope: synth: unknown revision 'nope'\n"

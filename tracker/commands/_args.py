@@ -6,9 +6,10 @@ gives), naming the option, the value and what exists. A count that would select 
 (`--steps 0`, `--latest -5`, `--rounds 0`) is refused the same way. `cli.main` calls `check_arguments`
 for every command, so a command gets only names and counts that exist, by whatever option it takes them.
 
-Revisions are resolved in the history of each framework they apply to, where that history can be opened
-here; one that cannot be is left to the command, which says why in its own words (unavailable, the remote
-out of reach).
+Revisions are resolved in the history of each framework they apply to: first as the cache holds it (no
+fetch while another command may hold the lock and be fetching), and only a name not found there in the
+history opened afresh. A framework whose history cannot be had here is left to the command, which says
+why in its own words (unavailable, the remote out of reach).
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from tracker.adapters.readiness import readiness
 from tracker.config import Config
-from tracker.history import History, HistoryError, open_history
+from tracker.history import HistoryError, open_history
+from tracker.history.source import cached_history
 from tracker.types import Framework
 
 EXIT_USAGE = 2
@@ -97,19 +99,29 @@ def _check_revisions(frameworks: list[Framework], args: argparse.Namespace, cach
     if not given:
         return
     for fw in frameworks:
-        history = _history(fw, cache)
-        for option, rev in given if history is not None else ():
-            try:
-                history.resolve(rev)
-            except HistoryError as exc:
-                raise UsageError(f"{option} {rev}: {fw.name}: {exc}") from None
+        for option, rev in given:
+            why = _unresolved(fw, cache, rev)
+            if why:
+                raise UsageError(f"{option} {rev}: {fw.name}: {why}")
 
 
-def _history(fw: Framework, cache: Path) -> History | None:
-    """The framework's history, or None where it cannot run or its history cannot be had here."""
+def _unresolved(fw: Framework, cache: Path, rev: str) -> str | None:
+    """Why `rev` is not a revision of `fw` (None where it is, or where the history cannot be had here)."""
+    cached = cached_history(fw, cache)
+    try:
+        if cached is not None:
+            cached.resolve(rev)
+            return None
+    except HistoryError:
+        pass  # maybe newer than the cache: asked of the history opened afresh
     if not readiness(fw, cache).ready:
         return None
     try:
-        return open_history(fw, cache)
+        history = open_history(fw, cache)
     except HistoryError:
         return None
+    try:
+        history.resolve(rev)
+    except HistoryError as exc:
+        return str(exc)
+    return None

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Callable
 
 from tracker.history.git import GitError, ensure_mirror, export_tree, first_parent, head_ref, resolve, tags_at
-from tracker.history.registry import RegistryError, derive_history, line_name, line_of, other_lines, releases
+from tracker.history.registry import (RegistryError, derive_history, line_name, line_of, other_lines, releases,
+                                      revisions_of)
 from tracker.history.revisions import Revision
 from tracker.types import Framework
 
@@ -103,6 +104,29 @@ def open_history(fw: Framework, cache: Path) -> History:
         raise HistoryError(f"history of {fw.name} unavailable: {exc}") from None
 
 
+def cached_history(fw: Framework, cache: Path) -> History | None:
+    """The history as the cache holds it now, nothing fetched, derived or mapped (a command line's names are
+    checked against it before the lock is taken, so a running command's mirror is never fetched into at
+    the same time); None where the cache holds none or git cannot read it."""
+    try:
+        if fw.history.kind == "commits":
+            path = mirror_path(fw, cache)
+            history = History(path, head_ref(fw.history.branch))
+        else:
+            path = derived_path(fw, cache)
+            revisions = revisions_of(path, fw.history.package) if (path / "HEAD").exists() else []
+            history = History(path, head_ref("main"), derived=True, _revisions=revisions,
+                              other_lines=other_lines(path, revisions))
+        return history if (path / "HEAD").exists() and history.revisions() else None
+    except GitError:
+        return None
+
+
+def derived_path(fw: Framework, cache: Path) -> Path:
+    """Where the history derived from a framework's registry is kept in the cache."""
+    return cache / "derived" / f"{fw.name}.git"
+
+
 def mirror_path(fw: Framework, cache: Path) -> Path:
     """Where the framework's upstream repository is mirrored in the cache."""
     return cache / "mirrors" / f"{fw.name}.git"
@@ -119,7 +143,7 @@ def _commits(fw: Framework, cache: Path) -> History:
 def _releases(fw: Framework, cache: Path) -> History:
     """The history derived from the registry, its releases mapped to their upstream tags where the repo is at hand."""
     found, note = releases(fw.history.package, cache)
-    repo = cache / "derived" / f"{fw.name}.git"
+    repo = derived_path(fw, cache)
     revisions = derive_history(fw.history.package, found, repo)
     history = History(repo, head_ref("main"), "", [note] if note else [], derived=True, _revisions=revisions,
                       other_lines=other_lines(repo, revisions))
