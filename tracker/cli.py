@@ -6,13 +6,13 @@ import os
 import sys
 from pathlib import Path
 
-from tracker.commands import bisect, compare, list_, nightly, preview, publish, regressions, run
+from tracker.commands import bisect, compare, list_, machine, nightly, preview, publish, regressions, run
 from tracker.commands._args import EXIT_USAGE, UsageError, check_arguments
 from tracker.config import ConfigError, load_config
 from tracker.fsutil import describe_os_error
 from tracker.layout import Layout
 
-COMMANDS = (run, publish, list_, preview, nightly, regressions, bisect, compare)
+COMMANDS = (run, publish, list_, preview, nightly, regressions, bisect, compare, machine)
 
 
 class Parser(argparse.ArgumentParser):

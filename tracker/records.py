@@ -83,6 +83,7 @@ class StageResult:
     peak_rss_bytes: int = 0
     child_wall_s: float = 0.0
     limit: str = ""
+    energy_j: float | None = None  # the packages' energy while the child ran (tracker.energy); None: not measured
 
     @property
     def ok(self) -> bool:
@@ -107,6 +108,8 @@ class ModelResult:
     settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
     machine: dict[str, str] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)  # the machine's modmul rates (tracker.calibration)
+    energy: str = ""  # why the stages carry no energy figure ("not measured here: ..."), "" where they do
     key: str = ""  # record_key of the config that made it; "" for a version 1 record
 
     def add(self, stage: StageResult) -> StageResult:

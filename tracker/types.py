@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from tracker import calibration
 from tracker.measure import Limits
 from tracker.records import ModelResult, machine_info
 
@@ -153,5 +154,7 @@ class ModelJob:
     remeasure: bool = False  # for a verdict: the measured stages run afresh, none is read back from the cache
 
     def new_result(self) -> ModelResult:
+        machine = machine_info()
         return ModelResult(self.framework.name, self.build.revision, self.model.name, self.variant.name,
-                           settings=dict(self.variant.settings), machine=machine_info())
+                           settings=dict(self.variant.settings), machine=machine,
+                           calibration=calibration.current(machine, measure=False).summary())
