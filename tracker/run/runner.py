@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Sequence
 
 from tracker import calibration, records
-from tracker.adapters.readiness import readiness
+from tracker.adapters.readiness import readiness, unusable_repo
 from tracker.build import recipe_hash
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json
@@ -83,6 +83,10 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
     if not ready.ready:
         say(f"{fw.name}: skipped: {ready.reason}")
         return _save_status(layout, FrameworkOutcome(fw.name, ready.state, ready.reason))
+    broken = unusable_repo(fw, layout.cache)
+    if broken:  # a config to fix, as `list` says: failed, with its reason
+        say(f"{fw.name}: failed: {broken}")
+        return _save_status(layout, FrameworkOutcome(fw.name, Status.FAILED, broken))
     check_status(layout, fw.name, say)
     try:
         ctx = open_framework(config, layout, fw, say)
