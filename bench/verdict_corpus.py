@@ -319,8 +319,10 @@ class Score:
     steps: int = 0           # steps up at least THRESHOLD
     found: int = 0
     exact: int = 0
+    missed_near_end: int = 0  # steps not found that lie within TOLERANCE commits of either end
     reports: int = 0
     right: int = 0
+    misplaced: int = 0        # wrong reports within TOLERANCE commits of a commit that truly got worse
     flat_commits: int = 0
     flat_reports: int = 0
     flat_candidates: int = 0
@@ -344,10 +346,14 @@ def score_history(h: History, found: dict, scores: dict[str, Score], bisected: d
         for k, r in h.steps[kind]:
             if r >= THRESHOLD[kind]:
                 s.steps += 1
-                s.found += any(abs(j - k) <= TOLERANCE for j in reported)
+                hit = any(abs(j - k) <= TOLERANCE for j in reported)
+                s.found += hit
                 s.exact += k in reported
+                s.missed_near_end += not hit and min(k - 1, h.commits - 1 - k) < TOLERANCE
         s.reports += len(reported)
-        s.right += sum(j in h.worse_at(kind) for j in reported)
+        worse = h.worse_at(kind)
+        s.right += sum(j in worse for j in reported)
+        s.misplaced += sum(j not in worse and any(abs(j - w) <= TOLERANCE for w in worse) for j in reported)
         if h.flat(kind):
             s.flat_commits += h.commits
             s.flat_reports += len(reported)
@@ -434,6 +440,12 @@ def main() -> None:
     print(f"{o.histories} histories, seed {o.seed}; noise model measured {model['measured']}; "
           f"bisect probes placed by {rule}\n")
     print(table(scores))
+    print("\nsteps missed within two commits of an end: " +
+          ", ".join(f"{kind} {scores[kind].missed_near_end} of {scores[kind].steps - scores[kind].found}"
+                    for kind in KINDS))
+    print("wrong reports within two commits of a real regression (misplaced): " +
+          ", ".join(f"{kind} {scores[kind].misplaced} of {scores[kind].reports - scores[kind].right}"
+                    for kind in KINDS))
     missed = missed_goals(scores)
     print("\ngoals missed: " + ("; ".join(missed) if missed else "none"))
     if o.json:
