@@ -48,9 +48,10 @@ MEMORY_CHILD = ("let keep = [];\nfor (let r = 0; r < 5; r++) {\n  let a = [];\n"
 
 
 class Neighbours:
-    """`count` busy processes, each in a session of its own; stopped by pid."""
+    """`count` busy processes, each in a session of its own (other users' jobs on a shared machine);
+    stopped by pid."""
 
-    def __init__(self, count: int):
+    def __init__(self, count: int = 2):
         self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
                       for _ in range(count)]
 

@@ -296,6 +296,11 @@ def _judged_placer(m: SimMeasurer, q: Question, settings: Settings):
     return place
 
 
+def bisect_rule() -> str:
+    """Which placement of a probe the corpus runs."""
+    return "tracker.report.probe.judge_probe" if judge_probe else "today's tracker.commands.bisect.Probe.place"
+
+
 def bisect_ends(h: History, kind: str, k: int, rng: np.random.Generator) -> tuple[int, int]:
     """A good and a bad end around the step at k with no other change of the kind between them."""
     changes = sorted({j for j, _ in h.steps[kind]} | set(range(*_span(h.drift.get(kind)))))
@@ -436,7 +441,7 @@ def main() -> None:
     o = p.parse_args()
     model = load_noise_model(o.noise)
     scores = run_corpus(o.histories, o.seed, Noise(model["kinds"]))
-    rule = "tracker.report.probe.judge_probe" if judge_probe else "today's tracker.commands.bisect.Probe.place"
+    rule = bisect_rule()
     print(f"{o.histories} histories, seed {o.seed}; noise model measured {model['measured']}; "
           f"bisect probes placed by {rule}\n")
     print(table(scores))

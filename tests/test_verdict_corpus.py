@@ -51,6 +51,33 @@ def test_the_same_seed_gives_the_same_table():
     assert table(run_corpus(4, 7)) == table(run_corpus(4, 7))
 
 
+def test_bisect_drives_a_probe_judgement_with_interleaved_rounds_and_measures_neither_again(monkeypatch):
+    """Until tracker.report.probe lands, a stand-in judgement (by the nearer median, or never deciding)
+    checks that the corpus calls it the way the module is specified: samples of good, probe, bad."""
+    import bench.verdict_corpus as corpus
+    from tracker.commands.bisect import PROBE_ATTEMPTS
+
+    calls = []
+
+    def nearer_median(good, probe, bad, min_effect, alpha):
+        calls.append((len(good), len(probe), len(bad), min_effect, alpha))
+        g, p, b = (float(np.median(x)) for x in (good, probe, bad))
+        return "bad" if abs(math.log(p / b)) < abs(math.log(p / g)) else "good"
+
+    monkeypatch.setattr(corpus, "judge_probe", nearer_median)
+    assert corpus.bisect_rule() == "tracker.report.probe.judge_probe"
+    scores = run_corpus(6, SEED)
+    assert calls and all(g == p == b for g, p, b, *_ in calls)
+    assert {(e, a) for *_, e, a in calls} <= {(0.15, 0.01), (0.10, 0.01)}
+    assert sum(scores[kind].bisect_exact for kind in KINDS) > 0
+    calls.clear()
+    monkeypatch.setattr(corpus, "judge_probe", lambda *args: calls.append(len(args[1])) or "neither")
+    scores = run_corpus(6, SEED)
+    rounds = 5  # each attempt: 5 interleaved rounds; a timing record holds 3 samples, a memory record 1
+    assert set(calls) == {rounds * n * a for n in (1, 3) for a in range(1, PROBE_ATTEMPTS + 1)}
+    assert sum(scores[kind].bisect_undecided for kind in KINDS) > 0
+
+
 def test_the_histories_hold_every_shape_the_corpus_promises():
     noise = Noise(noise_model.load()["kinds"])
     hs = [make_history(1, i, noise) for i in range(300)]
