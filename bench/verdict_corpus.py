@@ -9,13 +9,15 @@ revision); samples are drawn from the noise models fitted to children measured o
 the tracker's own code:
 
   segmentation   tracker.report.verdict.changes_of over the records, as `regressions` reads them
-  confirmation   tracker.report.confirm.pairs_to_confirm, confirm_pair (interleaved, judge) and
-                 verdict.apply_confirmation, on fresh records drawn while the load changes at random
+  confirmation   tracker.report.confirm.confirm_candidates, as `regressions --confirm` calls it, then
+                 verdict.apply_confirmation of what it stored, on fresh records drawn while the load
+                 changes at random
   bisect         both ends re-measured interleaved, then a binary search whose probes are placed by
                  tracker.report.probe.judge_probe when that module exists (each probe measured in
                  interleaved rounds of good, probe, bad), else by today's tracker.commands.bisect.Probe
 
-Only the measurement is simulated (SimMeasurer stands where tracker.report.confirm.Remeasurer does).
+Only the measurement is simulated: SimMeasurer stands where tracker.report.confirm.Remeasurer (and the
+framework's measuring context it is made from) would.
 
 Histories (12-30 commits): flat ones, and ones with steps of 1.1x-3x up and down at random commits in every
 metric kind (CPU steps show in wall time too; wall time has steps of its own, waiting, and memory has its
@@ -39,6 +41,7 @@ import json
 import math
 import sys
 import tempfile
+from unittest.mock import patch
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +55,8 @@ from tracker.commands.bisect import PROBE_ATTEMPTS, Probe, Question  # noqa: E40
 from tracker.layout import Layout  # noqa: E402
 from tracker.metrics import BY_NAME  # noqa: E402
 from tracker.records import ModelResult, StageResult  # noqa: E402
-from tracker.report.confirm import confirm_pair, interleaved, pairs_to_confirm, pooled  # noqa: E402
+from tracker.report import confirm  # noqa: E402
+from tracker.report.confirm import interleaved, pooled  # noqa: E402
 from tracker.report.stats import compare  # noqa: E402
 from tracker.report.verdict import Settings, apply_confirmation, changes_of  # noqa: E402
 
@@ -244,12 +248,28 @@ def verdicts(h: History, m: SimMeasurer, settings: Settings) -> dict[str, dict[s
     for c in changes:
         if c.metric.name in kind_of:
             out[kind_of[c.metric.name]]["candidates"].append(m.index[c.bad.sha])
-    judged = {pair.key: confirm_pair(m, pair, settings) for pair in pairs_to_confirm(changes, settings.confirm_max)}
+    judged = confirmed_pairs(m, changes, settings)
     for c in changes:
         apply_confirmation(c, judged.get(c.pair))
         if c.metric.name in kind_of and c.worse and c.status == "confirmed":
             out[kind_of[c.metric.name]]["reported"].append(m.index[c.bad.sha])
     return out
+
+
+class SimConfig:
+    """What confirm_candidates asks of a Config: the framework by its name."""
+
+    def framework(self, name: str) -> SimFramework:
+        return SimFramework(name)
+
+
+def confirmed_pairs(m: SimMeasurer, changes: list, settings: Settings) -> dict[str, dict]:
+    """confirm_candidates, as `regressions --confirm` runs it, with the simulated measurer where the
+    framework's measuring context would be; then the pairs' verdicts as it stored them."""
+    with patch.object(confirm, "open_to_measure", lambda config, layout, fw, say: m), \
+            patch.object(confirm, "Remeasurer", lambda ctx: ctx):
+        confirm.confirm_candidates(SimConfig(), m.layout, changes, settings, say=m.say)
+    return confirm.load_confirmations(confirm.confirmations_path(m.layout, m.fw.name))
 
 
 def bisect(h: History, m: SimMeasurer, kind: str, good: int, bad: int, settings: Settings) -> int | None:
