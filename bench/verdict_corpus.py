@@ -1,6 +1,6 @@
 """The verdict engine over a corpus of simulated histories: is it right on every shape of change?
 
-    python bench/verdict_corpus.py --histories 300 --seed 1 [--json out.json]
+    python bench/verdict_corpus.py --histories 300 --seed 1 [--nightly] [--json out.json]
 
 No prover runs. Each history is a series of revisions of one (model, variant) whose prove stage has wall
 time and CPU time (3 samples a revision, the tracker's default repeats) and peak memory (one value a
@@ -33,6 +33,8 @@ Scored per metric kind, a report being a confirmed regression (what is alerted):
   false / 1000 reports per 1,000 commits of histories flat in that kind (candidates before confirmation
                in brackets)
   bisect exact bisections (ends around one step of at least the same size, up or down) that name its commit
+  same night   (--nightly) the history grown a commit a night, a nightly's regressions --confirm each night:
+               the steps of the recall's size reported at their commit the night they landed
 """
 from __future__ import annotations
 
@@ -256,6 +258,27 @@ def verdicts(h: History, m: SimMeasurer, settings: Settings) -> dict[str, dict[s
     return out
 
 
+def nightly(h: History, m: SimMeasurer, settings: Settings) -> dict[str, set[int]]:
+    """{kind: commits reported the night they landed}. The history grows by one commit a night; each night
+    the engine runs over what has been measured, the store's earlier verdicts are applied (as
+    framework_changes does), the new candidates are confirmed, and what is confirmed at the newest commit
+    counts."""
+    recs = [record(h, m.noise, i, h.load[i], m.rng, m.fw.name) for i in range(h.commits)]
+    kind_of = {METRIC[kind].name: kind for kind in KINDS}
+    out: dict[str, set[int]] = {kind: set() for kind in KINDS}
+    for night in range(2, h.commits + 1):
+        changes = changes_of(m.fw.name, recs[:night], settings)
+        stored = confirm.load_confirmations(confirm.confirmations_path(m.layout, m.fw.name))
+        for c in changes:
+            apply_confirmation(c, stored.get(c.pair))
+        judged = confirmed_pairs(m, changes, settings)
+        for c in changes:
+            apply_confirmation(c, judged.get(c.pair))
+            if c.metric.name in kind_of and c.worse and c.status == "confirmed" and m.index[c.bad.sha] == night - 1:
+                out[kind_of[c.metric.name]].add(night - 1)
+    return out
+
+
 class SimConfig:
     """What confirm_candidates asks of a Config: the framework by its name."""
 
@@ -354,6 +377,8 @@ class Score:
     bisects: int = 0
     bisect_exact: int = 0
     bisect_undecided: int = 0
+    nightly_steps: int = 0    # steps counted where the nightly was simulated (--nightly)
+    same_night: int = 0       # of those, reported at their commit the night they landed
 
     def rates(self) -> dict[str, float | None]:
         def share(a: int, b: int) -> float | None:
@@ -362,7 +387,16 @@ class Score:
         return {"recall": share(self.found, self.steps), "exact": share(self.exact, self.steps),
                 "precision": share(self.right, self.reports), "false_per_1000": per_1000(self.flat_reports),
                 "candidates_per_1000": per_1000(self.flat_candidates),
-                "bisect_exact": share(self.bisect_exact, self.bisects)}
+                "bisect_exact": share(self.bisect_exact, self.bisects),
+                "same_night": share(self.same_night, self.nightly_steps)}
+
+
+def score_nights(h: History, landed: dict[str, set[int]], scores: dict[str, Score]) -> None:
+    for kind in KINDS:
+        for k, r in h.steps[kind]:
+            if r >= THRESHOLD[kind]:
+                scores[kind].nightly_steps += 1
+                scores[kind].same_night += k in landed[kind]
 
 
 def score_history(h: History, found: dict, scores: dict[str, Score], bisected: dict[str, list]) -> None:
@@ -389,8 +423,9 @@ def score_history(h: History, found: dict, scores: dict[str, Score], bisected: d
             s.bisect_undecided += named is None
 
 
-def run_corpus(histories: int, seed: int, noise: Noise | None = None, settings: Settings | None = None) -> dict:
-    """Every history through the engine; {kind: Score}."""
+def run_corpus(histories: int, seed: int, noise: Noise | None = None, settings: Settings | None = None,
+               nights: bool = False) -> dict:
+    """Every history through the engine (and night by night, with `nights`); {kind: Score}."""
     noise = noise or Noise(load_noise_model()["kinds"])
     settings = settings or Settings()
     scores = {kind: Score() for kind in KINDS}
@@ -407,6 +442,10 @@ def run_corpus(histories: int, seed: int, noise: Noise | None = None, settings: 
                         good, bad = bisect_ends(h, kind, k, m.rng)
                         bisected[kind].append((k, bisect(h, m, kind, good, bad, settings)))
             score_history(h, found, scores, bisected)
+            if nights:
+                night_layout = Layout(layout.results / "nightly", layout.html, layout.cache)
+                night_m = SimMeasurer(h, noise, night_layout, np.random.default_rng([seed, index, 2]))
+                score_nights(h, nightly(h, night_m, settings), scores)
     return scores
 
 
@@ -423,6 +462,7 @@ def _per_1000(x: float | None) -> str:
 def table(scores: dict[str, Score]) -> str:
     head = ["metric", "steps", "recall", "exact commit", "precision", "false alerts / 1,000 flat commits",
             "bisect exact"]
+    nights = any(s.nightly_steps for s in scores.values())
     rows = []
     for kind in KINDS:
         s, r = scores[kind], scores[kind].rates()
@@ -431,10 +471,12 @@ def table(scores: dict[str, Score]) -> str:
                      f"{_pct(r['precision'])} ({s.right}/{s.reports})",
                      f"{_per_1000(r['false_per_1000'])} ({_per_1000(r['candidates_per_1000'])} candidates; "
                      f"{s.flat_commits} commits)",
-                     f"{_pct(r['bisect_exact'])} ({s.bisect_exact}/{s.bisects}, {s.bisect_undecided} undecided)"])
+                     f"{_pct(r['bisect_exact'])} ({s.bisect_exact}/{s.bisects}, {s.bisect_undecided} undecided)"]
+                    + ([f"{_pct(r['same_night'])} ({s.same_night}/{s.nightly_steps})"] if nights else []))
     rows.append(["goal", "", f">= {_pct(GOALS['recall'])}", f">= {_pct(GOALS['exact'])}",
                  f">= {_pct(GOALS['precision'])}", f"<= {GOALS['false_per_1000']:.0f}",
-                 f">= {_pct(GOALS['bisect_exact'])}"])
+                 f">= {_pct(GOALS['bisect_exact'])}"] + ([""] if nights else []))
+    head += ["reported the night it landed"] if nights else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
@@ -457,10 +499,12 @@ def main() -> None:
     p.add_argument("--histories", type=int, default=300)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--noise", type=Path, default=NOISE_MODEL, help="the fitted noise model (bench/noise_model.py)")
+    p.add_argument("--nightly", action="store_true",
+                   help="also grow each history a commit a night and count the steps reported the night they land")
     p.add_argument("--json", type=Path, help="also write the counts here")
     o = p.parse_args()
     model = load_noise_model(o.noise)
-    scores = run_corpus(o.histories, o.seed, Noise(model["kinds"]))
+    scores = run_corpus(o.histories, o.seed, Noise(model["kinds"]), nights=o.nightly)
     rule = bisect_rule()
     print(f"{o.histories} histories, seed {o.seed}; noise model measured {model['measured']}; "
           f"bisect probes placed by {rule}\n")

@@ -10,8 +10,8 @@ import math
 import numpy as np
 
 from bench import noise_model
-from bench.verdict_corpus import (GOALS, KINDS, THRESHOLD, History, Noise, make_history, missed_goals, run_corpus,
-                                  score_history, Score, table)
+from bench.verdict_corpus import (GOALS, KINDS, THRESHOLD, History, Noise, Score, make_history, missed_goals,
+                                  run_corpus, score_history, score_nights, table)
 
 SLICE, SEED = 30, 1
 # what the slice must keep meeting (today's engine, 30 histories, seed 1, the committed noise model)
@@ -118,6 +118,21 @@ def test_scores_count_a_step_found_late_as_found_but_not_exact_and_a_report_else
     assert (memory["recall"], memory["exact"], memory["bisect_exact"]) == (1.0, 1.0, 0.0)
     assert scores["memory"].bisect_undecided == 1
     assert (wall["false_per_1000"], wall["candidates_per_1000"]) == (0.0, 50.0)
+
+
+def test_the_nightly_counts_a_step_reported_the_night_it_landed_at_its_commit():
+    h = History(0, 20, {kind: np.ones(20) for kind in KINDS},
+                steps={"wall": [(19, 2.0)], "cpu": [(4, 1.5), (9, 0.5)], "memory": [(7, 1.3)]}, load=[0] * 20)
+    scores = {kind: Score() for kind in KINDS}
+    score_nights(h, {"wall": {19}, "cpu": {5}, "memory": set()}, scores)
+    assert [(scores[k].same_night, scores[k].nightly_steps) for k in KINDS] == [(1, 1), (0, 1), (0, 1)]
+    assert "reported the night it landed" in table(scores).splitlines()[0]
+
+
+def test_the_nightly_run_fills_its_column_for_every_step_of_the_recall():
+    scores = run_corpus(3, SEED, nights=True)
+    assert all(scores[kind].nightly_steps == scores[kind].steps for kind in KINDS)
+    assert sum(scores[kind].steps for kind in KINDS) > 0
 
 
 def test_the_noise_model_fit_reads_stretch_and_spread_on_the_log_scale():
