@@ -74,6 +74,7 @@ GOALS = {"precision": 0.99, "recall": 0.95, "exact": 0.95, "bisect_exact": 0.95,
 TOLERANCE = 2           # a report within this many commits of a step has found it (recall)
 REPEATS = 3             # timing samples a revision, the tracker's default
 MODEL, VARIANT = "net", "default"
+END_SHARE = 0.1         # chance that a step is placed right at the start, and again at the newest commit
 SWITCH = 0.2            # chance that the load changes between two measurements, where neighbours come and go
 
 
@@ -125,13 +126,14 @@ class History:
 
 
 def _step_positions(rng: np.random.Generator, n: int, count: int) -> list[int]:
-    """Commits of `count` steps, at least 3 apart; each is the start (1) or the newest commit (n - 1) often."""
+    """Commits of `count` steps, at least 3 apart; each one at the first commit after the start (1), or at
+    the newest (n - 1), with a chance of END_SHARE each, else anywhere."""
     out: list[int] = []
     for _ in range(count * 4):
         if len(out) == count:
             break
         roll = rng.random()
-        k = 1 if roll < 0.2 else n - 1 if roll < 0.4 else int(rng.integers(1, n))
+        k = 1 if roll < END_SHARE else n - 1 if roll < 2 * END_SHARE else int(rng.integers(1, n))
         if all(abs(k - j) >= 3 for j in out):
             out.append(k)
     return sorted(out)
