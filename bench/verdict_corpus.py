@@ -8,10 +8,10 @@ revision); samples are drawn from the noise models fitted to children measured o
 (bench/noise_model.json, made by bench/noise_model.py), quiet or beside 1 or 2 busy neighbours. What runs is
 the tracker's own code:
 
-  segmentation   tracker.report.verdict.changes_of over the records, as `regressions` reads them
-  confirmation   tracker.report.confirm.confirm_candidates, as `regressions --confirm` calls it, then
-                 verdict.apply_confirmation of what it stored, on fresh records drawn while the load
-                 changes at random
+  segmentation   tracker.report.verdict.framework_changes over the records laid out as a run leaves them
+                 and the confirmations stored so far, as `regressions` reads them
+  confirmation   tracker.report.confirm.confirm_candidates, as `regressions --confirm` calls it, on fresh
+                 records drawn while the load changes at random
   bisect         both ends re-measured interleaved, then a binary search whose probes are placed by
                  tracker.report.probe.judge_probe when that module exists (each probe measured in
                  interleaved rounds of good, probe, bad), else by today's tracker.commands.bisect.Probe
@@ -39,6 +39,7 @@ Scored per metric kind, a report being a confirmed regression (what is alerted):
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import sys
@@ -56,11 +57,13 @@ from bench.noise_model import MODEL_PATH as NOISE_MODEL, load as load_noise_mode
 from tracker.commands.bisect import PROBE_ATTEMPTS, Probe, Question  # noqa: E402
 from tracker.layout import Layout  # noqa: E402
 from tracker.metrics import BY_NAME  # noqa: E402
+from tracker import records  # noqa: E402
+from tracker.fsutil import atomic_write_json  # noqa: E402
 from tracker.records import ModelResult, StageResult  # noqa: E402
 from tracker.report import confirm  # noqa: E402
 from tracker.report.confirm import interleaved, pooled  # noqa: E402
 from tracker.report.stats import compare  # noqa: E402
-from tracker.report.verdict import Settings, apply_confirmation, changes_of  # noqa: E402
+from tracker.report.verdict import Settings, framework_changes  # noqa: E402
 
 try:  # the probe judgement of the bisect rewrite, where it has landed
     from tracker.report.probe import judge_probe
@@ -243,42 +246,56 @@ def record(h: History, noise: Noise, i: int, condition: int, rng: np.random.Gene
 # --- the engine, as the tracker runs it -----------------------------------------------------------------------
 
 def verdicts(h: History, m: SimMeasurer, settings: Settings) -> dict[str, dict[str, list[int]]]:
-    """{kind: {"candidates": [...], "reported": [...]}}: commits of the candidates before confirmation (either
-    direction) and of the regressions reported after it."""
+    """{kind: {"candidates": [...], "reported": [...]}}: commits of the measured changes before confirmation
+    (either direction) and of the regressions reported after it."""
     recs = [record(h, m.noise, i, h.load[i], m.rng, m.fw.name) for i in range(h.commits)]
-    changes = changes_of(m.fw.name, recs, settings)
+    results = store(m, recs)
     out = {kind: {"candidates": [], "reported": []} for kind in KINDS}
-    kind_of = {METRIC[kind].name: kind for kind in KINDS}
-    for c in changes:
-        if c.metric.name in kind_of:
-            out[kind_of[c.metric.name]]["candidates"].append(m.index[c.bad.sha])
-    judged = confirmed_pairs(m, changes, settings)
-    for c in changes:
-        apply_confirmation(c, judged.get(c.pair))
-        if c.metric.name in kind_of and c.worse and c.status == "confirmed":
-            out[kind_of[c.metric.name]]["reported"].append(m.index[c.bad.sha])
+    for kind, c in by_kind(read_changes(m, results, settings)):
+        out[kind]["candidates"].append(m.index[c.bad.sha])
+    confirm_all(m, results, settings)
+    for kind, c in by_kind(read_changes(m, results, settings)):
+        if c.worse and c.status == "confirmed":
+            out[kind]["reported"].append(m.index[c.bad.sha])
     return out
 
 
 def nightly(h: History, m: SimMeasurer, settings: Settings) -> dict[str, set[int]]:
     """{kind: commits reported the night they landed}. The history grows by one commit a night; each night
-    the engine runs over what has been measured, the store's earlier verdicts are applied (as
-    framework_changes does), the new candidates are confirmed, and what is confirmed at the newest commit
-    counts."""
+    the new revision's record is laid down, the new steps are confirmed (the store keeps earlier nights'
+    verdicts, as a nightly's does), and what is confirmed at the newest commit counts."""
     recs = [record(h, m.noise, i, h.load[i], m.rng, m.fw.name) for i in range(h.commits)]
-    kind_of = {METRIC[kind].name: kind for kind in KINDS}
     out: dict[str, set[int]] = {kind: set() for kind in KINDS}
     for night in range(2, h.commits + 1):
-        changes = changes_of(m.fw.name, recs[:night], settings)
-        stored = confirm.load_confirmations(confirm.confirmations_path(m.layout, m.fw.name))
-        for c in changes:
-            apply_confirmation(c, stored.get(c.pair))
-        judged = confirmed_pairs(m, changes, settings)
-        for c in changes:
-            apply_confirmation(c, judged.get(c.pair))
-            if c.metric.name in kind_of and c.worse and c.status == "confirmed" and m.index[c.bad.sha] == night - 1:
-                out[kind_of[c.metric.name]].add(night - 1)
+        results = store(m, recs[:night])
+        confirm_all(m, results, settings)
+        for kind, c in by_kind(read_changes(m, results, settings)):
+            if c.worse and c.status == "confirmed" and m.index[c.bad.sha] == night - 1:
+                out[kind].add(night - 1)
     return out
+
+
+def by_kind(changes: list) -> list[tuple[str, object]]:
+    """(kind, change) for the changes of the corpus's three metrics."""
+    kind_of = {METRIC[kind].name: kind for kind in KINDS}
+    return [(kind_of[c.metric.name], c) for c in changes if c.metric.name in kind_of]
+
+
+def store(m: SimMeasurer, recs: list[ModelResult]) -> Path:
+    """The records laid out as a run leaves them (records/, revisions.json in history order); the
+    framework's results directory."""
+    results = m.layout.results / m.fw.name
+    for r in recs:
+        records.save(results / "records", r)
+    atomic_write_json(results / "revisions.json", {"revisions": {r.revision: {"position": i}
+                                                                 for i, r in enumerate(recs)}})
+    return results
+
+
+def read_changes(m: SimMeasurer, results: Path, settings: Settings) -> list:
+    """What `regressions` reads: framework_changes over the records and the confirmations stored so far."""
+    stored = confirm.load_confirmations(confirm.confirmations_path(m.layout, m.fw.name))
+    return framework_changes(m.fw.name, results, settings, stored)
 
 
 class SimConfig:
@@ -288,13 +305,15 @@ class SimConfig:
         return SimFramework(name)
 
 
-def confirmed_pairs(m: SimMeasurer, changes: list, settings: Settings) -> dict[str, dict]:
-    """confirm_candidates, as `regressions --confirm` runs it, with the simulated measurer where the
-    framework's measuring context would be; then the pairs' verdicts as it stored them."""
+def confirm_all(m: SimMeasurer, results: Path, settings: Settings) -> None:
+    """confirm_candidates as `regressions --confirm` runs it (with the changes read afresh between passes,
+    where it takes them), the simulated measurer where the framework's measuring context would be."""
+    again = {"again": lambda: read_changes(m, results, settings)} \
+        if "again" in inspect.signature(confirm.confirm_candidates).parameters else {}
     with patch.object(confirm, "open_to_measure", lambda config, layout, fw, say: m), \
             patch.object(confirm, "Remeasurer", lambda ctx: ctx):
-        confirm.confirm_candidates(SimConfig(), m.layout, changes, settings, say=m.say)
-    return confirm.load_confirmations(confirm.confirmations_path(m.layout, m.fw.name))
+        confirm.confirm_candidates(SimConfig(), m.layout, read_changes(m, results, settings), settings,
+                                   m.say, **again)
 
 
 def bisect(h: History, m: SimMeasurer, kind: str, good: int, bad: int, settings: Settings) -> int | None:
