@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.noise_model import Neighbours  # noqa: E402
 from bench.tracker_cost import table  # noqa: E402
 from tests.synthetic import Step, config_text, make_repo  # noqa: E402
 from tracker.fsutil import read_json  # noqa: E402
@@ -54,17 +55,9 @@ def history(commits: int) -> tuple[list[Step], dict[int, str], int]:
     return steps, truth, size_at
 
 
-class Neighbour:
+def busy_neighbours() -> Neighbours:
     """Busy processes in sessions of their own (setsid), one per core: someone else's job on the runner."""
-
-    def __init__(self):
-        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
-                      for _ in range(os.cpu_count() or 2)]
-
-    def stop(self) -> None:
-        for p in self.procs:
-            p.kill()
-            p.wait(timeout=10)
+    return Neighbours(os.cpu_count() or 2)
 
 
 def tracker(base: Path, *args: str, log: Path) -> tuple[int, str]:
@@ -96,7 +89,7 @@ def run_mode(out: Path, commits: int, rounds: int, noisy: bool) -> dict:
     started = time.perf_counter()
     for i, sha in enumerate(shas):
         if (i in noisy_at) != (neighbour is not None):
-            neighbour = Neighbour() if neighbour is None else neighbour.stop()
+            neighbour = busy_neighbours() if neighbour is None else neighbour.stop()
         print(f"  {'noisy' if noisy else 'quiet'}: commit {i}{' (neighbour)' if i in noisy_at else ''}", flush=True)
         tracker(base, "run", "-r", sha, "-m", "linear", "--no-publish", log=log)
     tracker(base, "publish", log=log)

@@ -10,13 +10,12 @@ exists: wall time stretched, CPU time not, which is what a neighbour does to a C
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench.noise_model import Neighbours as Neighbour  # busy processes, as other users' jobs
 from tests.synthetic import Step, make_repo
 from tests.test_nightly import Tracker
 from tests.test_report import hook  # noqa: F401 - a webhook served on 127.0.0.1, as a fixture
@@ -70,19 +69,6 @@ def test_settings_are_read_from_asv_conf_and_a_wrong_one_is_named(tmp_path):
 
 
 # --- end to end ---------------------------------------------------------------------------------------
-
-class Neighbour:
-    """Busy processes in sessions of their own, as other users' jobs on a shared machine."""
-
-    def __init__(self, count: int = 2):
-        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
-                      for _ in range(count)]
-
-    def stop(self) -> None:
-        for p in self.procs:
-            p.kill()
-            p.wait(timeout=10)
-
 
 def tracker_for(root: Path, steps: list[Step], name: str) -> tuple[Tracker, list[str]]:
     shas = make_repo(root / f"{name}-repo", steps)

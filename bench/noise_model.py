@@ -1,0 +1,165 @@
+"""Noise models for the verdict corpus, fitted to children measured on this machine.
+
+    python bench/noise_model.py [--blocks 6] [--runs 3] [--out bench/noise_model.json]
+
+A CPU-bound child (python, about half a second of work) and a memory-allocating child (node, about
+200 MB of small objects) are run through `tracker.measure.run_measured`, the function that runs every prover stage,
+so wall time, CPU time (user + system of the tree) and peak RSS of the tree are taken as the tracker takes
+them. They run in "runs" of three CPU children and one memory child (one revision's run: three timing
+samples, one peak-memory value), under three conditions: no neighbour of ours, and beside one and two busy
+processes started here, each in a session of its own and stopped by its pid. The conditions take turns in
+blocks, so whatever else the machine does falls on all three alike. The machine is shared by other work,
+so "quiet" is not idle: the load average is recorded before and after.
+
+Fitted per metric kind and condition (all on the log scale, so a spread is a factor):
+  stretch    median under the condition / median quiet (a neighbour's slowdown)
+  within     spread of the samples of one run around the run's mean (one revision's repeats)
+  between    spread of run means beyond what `within` explains (a run's whole offset)
+  sigma      spread of all samples around the condition's median
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tracker.measure import run_measured  # noqa: E402
+
+MODEL_PATH = ROOT / "bench" / "noise_model.json"
+MODEL_VERSION = 1
+KINDS = ("wall", "cpu", "memory")
+CONDITIONS = (0, 1, 2)   # busy neighbours of ours
+REPEATS = 3              # timing samples per run, as the tracker's default `repeats`
+CPU_CHILD = "s = 0\nfor i in range(4_000_000):\n    s += i * i\n"
+# node's garbage collector makes the peak move from run to run, as it does for snarkjs (a node prover)
+MEMORY_CHILD = ("let keep = [];\nfor (let r = 0; r < 5; r++) {\n  let a = [];\n"
+                "  for (let i = 0; i < 300000; i++) a.push({i, s: 'x' + i, v: [i, i + 1]});\n"
+                "  keep.push(a.length);\n}\n")
+
+
+class Neighbours:
+    """`count` busy processes, each in a session of its own (other users' jobs on a shared machine);
+    stopped by pid."""
+
+    def __init__(self, count: int = 2):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+                      for _ in range(count)]
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait(timeout=10)
+
+
+def one_run(log: Path) -> dict:
+    """Three CPU children and one memory child: {"wall": [...], "cpu": [...], "memory": [bytes]}."""
+    timings = [run_measured([sys.executable, "-c", CPU_CHILD], log_path=log) for _ in range(REPEATS)]
+    memory = run_measured(["node", "-e", MEMORY_CHILD], log_path=log)
+    return {"wall": [m.wall_s for m in timings], "cpu": [m.cpu_s for m in timings],
+            "memory": [memory.peak_rss_bytes]}
+
+
+def measure(blocks: int, runs: int, log: Path) -> dict[int, list[dict]]:
+    """{condition: [run, ...]}, the conditions taking turns block by block."""
+    out: dict[int, list[dict]] = {c: [] for c in CONDITIONS}
+    for b in range(blocks):
+        for condition in CONDITIONS:
+            neighbours = Neighbours(condition)
+            try:
+                out[condition] += [one_run(log) for _ in range(runs)]
+            finally:
+                neighbours.stop()
+            print(f"  block {b + 1}/{blocks}, {condition} neighbour(s): {runs} run(s)", flush=True)
+    return out
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def _var(xs: list[float]) -> float:
+    return sum((x - _mean(xs)) ** 2 for x in xs) / (len(xs) - 1) if len(xs) > 1 else 0.0
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    return (s[(len(s) - 1) // 2] + s[len(s) // 2]) / 2
+
+
+def fit_kind(runs: list[list[float]], quiet_median: float) -> dict:
+    """Spread and stretch of one metric kind under one condition, from its runs' samples."""
+    logs = [[math.log(x) for x in run] for run in runs]
+    flat = [x for run in logs for x in run]
+    per_run = len(logs[0])
+    within = math.sqrt(_mean([_var(run) for run in logs])) if per_run > 1 else 0.0
+    between = math.sqrt(max(0.0, _var([_mean(run) for run in logs]) - within ** 2 / per_run))
+    centre = _median(flat)
+    return {"median": math.exp(centre), "stretch": math.exp(centre - math.log(quiet_median)),
+            "within": within, "between": between, "sigma": math.sqrt(_var(flat)),
+            "worst": max(abs(x - centre) for x in flat), "samples": len(flat)}
+
+
+def fit(measured: dict[int, list[dict]]) -> dict:
+    """{kind: {condition: fitted}} for every kind and condition."""
+    out = {}
+    for kind in KINDS:
+        quiet = _median([x for run in measured[0] for x in run[kind]])
+        out[kind] = {str(c): fit_kind([run[kind] for run in measured[c]], quiet) for c in CONDITIONS}
+    return out
+
+
+def load(path: Path = MODEL_PATH) -> dict:
+    """The fitted model; one line naming the file if it is missing or of another version."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{path}: cannot read the noise model ({exc}); make it with python bench/noise_model.py")
+    if data.get("version") != MODEL_VERSION:
+        raise SystemExit(f"{path}: version {data.get('version')!r}, expected {MODEL_VERSION}")
+    return data
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--blocks", type=int, default=6)
+    p.add_argument("--runs", type=int, default=3, help="runs per condition in each block")
+    p.add_argument("--out", type=Path, default=MODEL_PATH)
+    o = p.parse_args()
+    load_before = os.getloadavg()
+    started = datetime.now(timezone.utc)
+    with tempfile.TemporaryDirectory() as tmp:
+        measured = measure(o.blocks, o.runs, Path(tmp) / "children.log")
+    model = {
+        "version": MODEL_VERSION, "measured": started.isoformat(timespec="seconds"),
+        "how": {"command": f"python bench/noise_model.py --blocks {o.blocks} --runs {o.runs}",
+                "cpu_child": CPU_CHILD, "memory_child": MEMORY_CHILD, "repeats_per_run": REPEATS,
+                "runs_per_condition": o.blocks * o.runs, "measured_by": "tracker.measure.run_measured",
+                "neighbours": "python busy loops, each in a session of its own, started and stopped by pid",
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+                "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+                "note": "the machine is shared with other engineers' builds and tests: 'quiet' means no "
+                        "neighbour of ours, not an idle machine"},
+        "kinds": fit(measured),
+        "samples": {str(c): runs for c, runs in measured.items()},
+    }
+    o.out.write_text(json.dumps(model, indent=1) + "\n")
+    for kind in KINDS:
+        for c in CONDITIONS:
+            f = model["kinds"][kind][str(c)]
+            print(f"{kind:6} {c} neighbour(s): median {f['median']:.4g}, stretch {f['stretch']:.2f}x, "
+                  f"within {f['within']:.3f}, between {f['between']:.3f}, sigma {f['sigma']:.3f}")
+    print(f"written {o.out}")
+
+
+if __name__ == "__main__":
+    main()
