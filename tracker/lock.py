@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 
 EXIT_LOCKED = 75
 LOCK_NAME = ".tracker.lock"
+_HELD: set[Path] = set()  # the results dirs whose lock this process holds now
 
 
 class Locked(Exception):
@@ -46,9 +47,19 @@ def exclusive(results: Path, command: str) -> Iterator[Path]:
             raise Locked(f"another zkml-tracker ({holder(fd)}) holds {path}") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()} {command}".encode())
-        yield path
+        _HELD.add(results.resolve())
+        try:
+            yield path
+        finally:
+            _HELD.discard(results.resolve())
     finally:
         os.close(fd)
+
+
+def held(results: Path) -> bool:
+    """Whether this process holds the results dir's lock: only then may a reader's repair be written (a
+    reader that takes no lock only says what it found and rebuilds it in memory)."""
+    return results.resolve() in _HELD
 
 
 def holder(fd: int) -> str:

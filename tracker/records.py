@@ -199,10 +199,22 @@ def check(path: Path) -> tuple[ModelResult | None, bool]:
         return None, False
 
 
-def load_revision(records_dir: Path, revision: str) -> list[ModelResult]:
+def load_revision(records_dir: Path, revision: str, unreadable: list[Path] | None = None) -> list[ModelResult]:
+    """The revision's whole records; into `unreadable`, if given, the paths of those that could not be read:
+    torn or of another format, or set aside torn (`*.json.torn`) and not written again."""
     out = []
-    for path in sorted((records_dir / revision).glob("*.json")):
+    for path in sorted((records_dir / revision).glob("*.json*")):
+        if path.name.startswith("."):  # an atomic write's temporary file
+            continue
+        if path.suffix == ".torn":
+            if unreadable is not None and not path.with_suffix("").exists():
+                unreadable.append(path)
+            continue
+        if path.suffix != ".json":
+            continue
         rec = load(path)
         if rec is not None:
             out.append(rec)
+        elif unreadable is not None:
+            unreadable.append(path)
     return out
