@@ -161,6 +161,15 @@ def machine_info() -> dict[str, str]:
     }
 
 
+def machine_of(machine) -> str:
+    """A record's machine in a few words (`runner-a: x86_64, 4 cores`); "" when the record names none.
+
+    Kernel and Python releases are left out: an update of one host does not make it another machine."""
+    if not isinstance(machine, dict) or not machine.get("host"):
+        return ""
+    return f"{machine['host']}: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores"
+
+
 def record_path(records_dir: Path, revision: str, model: str, variant: str) -> Path:
     return records_dir / revision / f"{model}--{variant}.json"
 

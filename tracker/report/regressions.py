@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tracker.config import Config
 from tracker.layout import Layout
+from tracker.report.machines import machine_change
 from tracker.run.state import StateRead
 from tracker.types import Framework
 
@@ -71,11 +72,13 @@ class Verdicts:
     candidates: list[Regression] = field(default_factory=list)
     not_confirmed: list[Regression] = field(default_factory=list)
     changes: list[Regression] = field(default_factory=list)
+    machine_changed: list[Regression] = field(default_factory=list)  # timing steps between two hosts
     unreadable: list[str] = field(default_factory=list)  # evidence that could not be read: no verdict on it
 
     def to_json(self) -> dict:
-        return {"version": REPORT_VERSION, **{name: [r.to_json() for r in getattr(self, name)]
-                                              for name in ("regressions", "candidates", "not_confirmed", "changes")},
+        return {"version": REPORT_VERSION, **{name: [r.to_json() for r in getattr(self, name)] for name in
+                                              ("regressions", "candidates", "not_confirmed", "changes",
+                                               "machine_changed")},
                 "unreadable": list(self.unreadable)}
 
 
@@ -122,7 +125,13 @@ def find_verdicts(config: Config, layout: Layout, frameworks=None, settings=None
     out = Verdicts()
     for change in all_changes(config, layout, frameworks, settings, state):
         fw = config.framework(change.framework)
-        _file(out, change, row_of(change, fw, state.revisions(fw), layout))
+        hosts = machine_change(layout, change)
+        if hosts:  # never a regression, whatever its size: see tracker/report/machines.py
+            change.status = "machine_changed"
+        row = row_of(change, fw, state.revisions(fw), layout)
+        if hosts:
+            row.evidence["machines"] = hosts
+        _file(out, change, row)
     out.unreadable = list(state.unreadable)
     return out
 
@@ -131,8 +140,8 @@ def _file(out: Verdicts, change, row: Regression) -> None:
     if not change.metric.measured:
         (out.regressions if change.worse else out.changes).append(row)
     elif change.worse:
-        {"confirmed": out.regressions, "candidate": out.candidates,
-         "not_confirmed": out.not_confirmed}[change.status].append(row)
+        {"confirmed": out.regressions, "candidate": out.candidates, "not_confirmed": out.not_confirmed,
+         "machine_changed": out.machine_changed}[change.status].append(row)
 
 
 def find_regressions(config: Config, layout: Layout, frameworks=None) -> list[Regression]:
@@ -203,6 +212,8 @@ def format_report(v: Verdicts) -> str:
     parts = [format_table(v.regressions, none)]
     for rows, heading in ((v.candidates, "candidates, not yet re-measured (`zkml-tracker regressions --confirm`)"),
                           (v.not_confirmed, "not confirmed (noise): gone when re-measured interleaved, not alerted"),
+                          (v.machine_changed, "machine changed: steps between two hosts under one machine name, "
+                                              "not regressions (`--confirm` re-measures both on one)"),
                           (v.changes, "other changes (better)")):
         if rows:
             parts.append(f"\n{heading}:\n{format_table(rows)}")
