@@ -9,7 +9,11 @@ reader says, what it reports, its exit status, and what the next writer makes of
 from __future__ import annotations
 
 import json
+import os
+import platform
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -269,3 +273,61 @@ def test_bisect_and_compare_rebuild_a_torn_revisions_json_before_they_read_it(t,
     assert "synth: revisions.json was malformed: set aside as revisions.json.torn; 6 revision(s) written again" in out
     assert "proof_size" in out and "worse" in out
     assert read_json(index)["revisions"] == before
+
+
+# --- two hosts under one machine name ------------------------------------------------------------------
+
+def run_as_host(host: str, root: Path, repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """The tracker as a child on a host of that name: its own UTS namespace (root only), so the records it
+    makes name that host, as a second runner's would."""
+    command = [sys.executable, "-m", "tracker", "--config", str(root / "frameworks.yaml"), "--results",
+               str(root / "results"), "--html", str(root / "html"), "--cache", str(root / "cache"), *args]
+    script = f'hostname {host} && exec "$@"'
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ZKML_TRACKER_MACHINE": "shared-runner"}
+    return subprocess.run(["unshare", "--uts", "sh", "-c", script, "sh", *command], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_two_hosts_under_one_machine_name_are_kept_apart_and_their_step_is_no_regression(tmp_path, capsys,
+                                                                                       site_assets):
+    if os.geteuid() != 0 or subprocess.run(["unshare", "--uts", "true"]).returncode != 0:
+        pytest.skip("a host of another name needs a UTS namespace (root)")
+    stall = tmp_path / "slow-host"  # while it exists, prove waits 0.3 s more: host-b is the slower machine
+    repo = tmp_path / "repo"
+    shas = make_repo(repo, [Step(delay=0.0, stall_if=str(stall)) for _ in range(6)])
+    shards = {}
+    for host, revisions in (("host-a", shas[:4]), ("host-b", shas[3:])):
+        shards[host] = Tracker(tmp_path, repo, host)
+        (shards[host].root / "cache").mkdir()
+        if host == "host-b":
+            stall.write_text("")
+        done = run_as_host(host, shards[host].root, repo, "run", "-m", "linear", "--no-publish",
+                           *(x for sha in revisions for x in ("-r", sha)))
+        assert done.returncode == 0, done.stdout + done.stderr
+    stall.unlink()
+    a_record = (shards["host-a"].results / "synth" / "records" / shas[3] / "linear--default.json").read_bytes()
+
+    t = Tracker(tmp_path, repo, "merged")
+    (t.root / "cache").mkdir()
+    (t.root / "cache" / "asv-www").symlink_to(site_assets)
+    assert t("publish", "--merge", str(shards["host-a"].results), str(shards["host-b"].results)) == 0
+    out = capsys.readouterr().out
+    cores = os.cpu_count()
+    line = (f"synth: 1 commit(s) in {shards['host-b'].results / 'synth'} were measured by host-b: "
+            f"{platform.processor() or platform.machine()}, {cores} cores, and the results already hold them "
+            f"from host-a: {platform.processor() or platform.machine()}, {cores} cores, under one machine name: "
+            f"kept apart (ours stay; theirs are left in the shard)")
+    assert line in out, out
+    assert (t.results / "synth" / "records" / shas[3] / "linear--default.json").read_bytes() == a_record
+    hosts = {sha: read_json(t.results / "synth" / "records" / sha / "linear--default.json")["machine"]["host"]
+             for sha in shas}
+    assert list(hosts.values()) == ["host-a"] * 4 + ["host-b"] * 2
+
+    status, rep, _ = report(t, capsys)
+    assert status == 0 and rep["regressions"] == [] and rep["candidates"] == [], rep
+    [step] = [r for r in rep["machine_changed"] if r["metric"] == "prove_time"]
+    assert step["first_bad"] == shas[4] and step["verdict"] == "machine_changed" and step["ratio"] > 3
+    assert step["evidence"]["machines"].startswith("host-a: ") and " -> host-b: " in step["evidence"]["machines"]
+    assert t("regressions") == 0
+    assert "machine changed: steps between two hosts under one machine name, not regressions" in \
+        capsys.readouterr().out

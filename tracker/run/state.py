@@ -98,12 +98,12 @@ def peek(path: Path) -> tuple[object | None, str]:
     """(a state file's JSON, "") or (None, what is wrong): "missing", or "torn" (not JSON: cut short,
     emptied, garbage). Unlike fsutil.read_state, nothing is set aside: a reader without the lock only looks."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None, "missing"
     try:
-        return json.loads(text), ""
-    except ValueError:
+        return json.loads(data.decode("utf-8")), ""
+    except ValueError:  # not JSON, or not UTF-8 at all (UnicodeDecodeError is a ValueError)
         return None, "torn"
 
 
