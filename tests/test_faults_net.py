@@ -644,3 +644,49 @@ def test_every_framework_is_in_the_workflows_matrix_and_zktorch_gets_rust():
     assert [s["if"] for s in rust] == ["matrix.framework == 'zktorch'"]
     zktorch = load_config(ROOT / "frameworks.yaml").framework("zktorch")
     assert zktorch.repo.startswith("https://github.com/")  # a hosted runner clones it; no local clone needed there
+
+
+def test_merged_shards_keep_every_confirmation_and_everything_reported(tmp_path):
+    """Two shards of one framework, each with its own re-measured verdict and reported regression: the merge
+    keeps both (it kept the last shard's files alone, and a confirmed regression went back to candidate)."""
+    from tracker.publish.merge import merge_into
+
+    def shard(name: str, pair: str, measured: str, reported: list) -> Path:
+        fw = tmp_path / name / "synth"
+        fw.mkdir(parents=True)
+        (fw / "status.json").write_text(json.dumps({"framework": "synth"}))
+        (fw / "confirmations.json").write_text(json.dumps({"version": 1, "pairs": {
+            pair: {"measured": measured, "metrics": {"prove_time": {"verdict": "confirmed"}}}}}))
+        (fw / "reported-regressions.json").write_text(json.dumps({"version": 1, "keys": [reported], "noise": []}))
+        return tmp_path / name
+
+    a = shard("a", "linear|default|1|2", "2026-12-01T00:00:00+00:00", ["synth", "linear", "default", "prove_time", "2"])
+    b = shard("b", "mlp|default|3|4", "2026-12-02T00:00:00+00:00", ["synth", "mlp", "default", "proof_size", "4"])
+    later = shard("c", "linear|default|1|2", "2026-12-03T00:00:00+00:00", [])
+    results = tmp_path / "results"
+    assert merge_into(results, [a, b]) == ["synth"]
+    pairs = json.loads((results / "synth" / "confirmations.json").read_text())["pairs"]
+    assert sorted(pairs) == ["linear|default|1|2", "mlp|default|3|4"]
+    keys = json.loads((results / "synth" / "reported-regressions.json").read_text())["keys"]
+    assert sorted(k[3] for k in keys) == ["proof_size", "prove_time"]
+    merge_into(results, [later, a])  # a verdict measured later wins, whatever the order of the shards
+    pairs = json.loads((results / "synth" / "confirmations.json").read_text())["pairs"]
+    assert pairs["linear|default|1|2"]["measured"].startswith("2026-12-03") and len(pairs) == 2
+
+
+def test_a_results_root_reported_file_moves_into_each_framework_once(tmp_path, capsys):
+    from tracker.report.reported import load_reported, reported_path
+
+    layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+    layout.results.mkdir()
+    old = layout.results / "reported-regressions.json"
+    old.write_text(json.dumps({"version": 1, "keys": [["a", "m", "v", "proof_size", "1"],
+                                                      ["b", "m", "v", "prove_time", "2"]], "noise": []}))
+    lines: list[str] = []
+    told = load_reported(layout, ["a", "b"], lines.append)
+    assert told["keys"] == {("a", "m", "v", "proof_size", "1"), ("b", "m", "v", "prove_time", "2")}
+    assert not old.exists() and reported_path(layout, "a").is_file() and reported_path(layout, "b").is_file()
+    assert lines == [f"reported-regressions.json moved from {layout.results} into each framework's results (2 "
+                     f"framework(s)), where the results branch and the workflow's artifacts carry it"]
+    assert load_reported(layout, ["a"], lines.append)["keys"] == {("a", "m", "v", "proof_size", "1")}
+    assert len(lines) == 1  # said once
