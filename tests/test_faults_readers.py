@@ -324,9 +324,11 @@ def test_two_hosts_under_one_machine_name_are_kept_apart_and_their_step_is_no_re
     assert list(hosts.values()) == ["host-a"] * 4 + ["host-b"] * 2
 
     status, rep, _ = report(t, capsys)
-    assert status == 0 and rep["regressions"] == [] and rep["candidates"] == [], rep
+    assert status == 0 and rep["regressions"] == [], rep
+    # no step at the host boundary is a candidate (a 0.03 s prover's noise within one host may be)
+    assert shas[4] not in [r["first_bad"] for r in rep["candidates"]], rep["candidates"]
     [step] = [r for r in rep["machine_changed"] if r["metric"] == "prove_time"]
-    assert step["first_bad"] == shas[4] and step["verdict"] == "machine_changed" and step["ratio"] > 3
+    assert step["first_bad"] == shas[4] and step["verdict"] == "machine_changed" and step["ratio"] > 1.3
     assert step["evidence"]["machines"].startswith("host-a: ") and " -> host-b: " in step["evidence"]["machines"]
     assert t("regressions") == 0
     assert "machine changed: steps between two hosts under one machine name, not regressions" in \

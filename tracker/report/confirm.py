@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from tracker.config import Config
 from tracker import records
+from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json, read_state, set_aside
 from tracker.history import HistoryError
 from tracker.layout import Layout
