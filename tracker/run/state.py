@@ -72,16 +72,20 @@ def load_revisions(layout: Layout, framework: str, history_revisions: Iterable[R
     path = revisions_path(layout, framework)
     known, problem = read_index(path)
     rebuilt, missing, found = rebuild_revisions(layout, framework, known, problem, lambda: history_revisions)
-    if not missing and not problem:
-        return rebuilt
+    if missing or problem in ("torn", "malformed"):
+        write_rebuilt(path, problem, rebuilt, len(missing), found, say)
+    return rebuilt
+
+
+def write_rebuilt(path: Path, problem: str, rebuilt: dict, missing: int, found: int, say: Say) -> None:
+    """Write the rebuilt index (a bad one set aside first) and say so in one line."""
     if problem in ("torn", "malformed"):
         set_aside(path)
     atomic_write_json(path, rebuilt)
     what = f"revisions.json was {problem}" + (f": set aside as {path.name}.torn;" if problem != "missing" else ";") \
         if problem else "revisions.json lacked"
-    say(f"{framework}: {what} {len(missing)} revision(s) written again, {found} with label, date and "
-        f"subject from the history{'' if found == len(missing) else ', the others by sha alone'}")
-    return rebuilt
+    say(f"{path.parent.name}: {what} {missing} revision(s) written again, {found} with label, date and "
+        f"subject from the history{'' if found == missing else ', the others by sha alone'}")
 
 
 def read_index(path: Path) -> tuple[dict | None, str]:
@@ -228,16 +232,18 @@ class StateRead:
         return self._revisions[fw.name]
 
     def _read_revisions(self, fw: Framework) -> dict[str, dict]:
-        history = lambda: cached_history(fw, self.layout.cache)  # noqa: E731 - asked only when needed
-        if self.writes:
-            return load_revisions(self.layout, fw.name, history(), self.tell)["revisions"]
+        """Written back under the lock when the cached history names every revision rebuilt; else (no lock,
+        or no history to name them) rebuilt in memory: the next run or publish, with the history, writes it."""
         path = revisions_path(self.layout, fw.name)
         known, problem = read_index(path)
+        history = lambda: cached_history(fw, self.layout.cache)  # noqa: E731 - asked only when needed
         rebuilt, missing, found = rebuild_revisions(self.layout, fw.name, known, problem, history)
-        if missing:
+        if self.writes and found == len(missing) and (missing or problem in ("torn", "malformed")):
+            write_rebuilt(path, problem, rebuilt, len(missing), found, self.tell)
+        elif missing:
             what = f"was {problem}" if problem else f"lacked {len(missing)} revision(s) that have records"
             self.tell(f"{fw.name}: revisions.json {what}: {len(missing)} revision(s) read from the records, {found} "
-                     f"named by the cached history; written again by the next run or publish")
+                      f"named by the cached history; written again by the next run or publish")
         elif problem in ("torn", "malformed"):
             self.tell(f"{fw.name}: revisions.json was {problem}, and nothing is kept for {fw.name} yet")
         return rebuilt["revisions"]
