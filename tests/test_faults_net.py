@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.synthetic import START, Step, _git, add_commit, config_text, make_repo
+from tests.test_faults_state import site_assets  # noqa: F401 - asv's page libraries, as a fixture
 from tracker.cli import main
 from tracker.commands.regressions import EXIT_ALERT_FAILED, report
 from tracker.config import load_config
@@ -548,3 +549,146 @@ def test_the_workflow_keeps_results_on_a_branch_and_restores_them(tmp_path):
     third = runner("night3")
     _bash(_workflow_step("run", "restore-results"), third, tmp_path)
     assert _tree(third / "results") == {**kept, "synth/revisions.json": b'{"version": 1}'}
+
+
+def _runner_with_tracker(tmp_path: Path, origin: Path, name: str, repo: Path, cache: Path) -> Path:
+    """A fresh runner's checkout whose `.venv/bin/zkml-tracker` is this tracker, following the synthetic
+    framework (the runner's own `pip install -e .` step, without the network)."""
+    runner = tmp_path / name
+    subprocess.run(["git", "clone", "-q", "--depth=1", origin.as_uri(), str(runner)], check=True)
+    (runner / "frameworks.yaml").write_text(config_text(repo))
+    (runner / "asv.conf.json").write_text((ROOT / "asv.conf.json").read_text())
+    tracker = runner / ".venv" / "bin" / "zkml-tracker"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(f"#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m tracker --cache {cache} \"$@\"\n")
+    tracker.chmod(0o755)
+    return runner
+
+
+def _step(job: str, step_id: str, cwd: Path, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())
+    [step] = [s for s in workflow["jobs"][job]["steps"] if s.get("id") == step_id]
+    env = {**os.environ, "RESULTS_BRANCH": "results", "RUNNER_TEMP": str(tmp_path), "GITHUB_RUN_ID": "42",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "ZKML_TRACKER_MACHINE": "test-machine", **env}
+    # GitHub runs a step as `bash --noprofile --norc -eo pipefail {0}`
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_the_workflow_keeps_results_and_reports_a_regression_once_over_three_nights(tmp_path, site_assets):
+    """Three nights of the workflow's own steps against a local origin: run job (restore, nightly, artifact),
+    publish job (restore, merge and publish, report, keep). The proof grows at the second commit: the
+    first night reports it, the next two (one with a new commit) do not, and the results branch carries
+    what was reported, inside the framework's results."""
+    import shutil
+
+    origin = tmp_path / "origin.git"
+    make_repo(tmp_path / "project", [Step()])
+    subprocess.run(["git", "clone", "-q", "--bare", str(tmp_path / "project"), str(origin)], check=True)
+    repo = tmp_path / "synth-repo"
+    make_repo(repo, [Step(delay=0.05, proof_bytes=1000), Step(delay=0.05, proof_bytes=1200)])
+    run_cache, publish_cache = tmp_path / "run-cache", tmp_path / "publish-cache"
+    publish_cache.mkdir()
+    (publish_cache / "asv-www").symlink_to(site_assets)
+    from tracker.models.zoo import SUITES
+
+    told, first_bad, models = [], _git(repo, "rev-parse", "HEAD").strip(), len(SUITES["tiny"])
+    for night in (1, 2, 3):
+        if night == 2:
+            add_commit(repo, Step(delay=0.05, proof_bytes=1200))
+        job = _runner_with_tracker(tmp_path, origin, f"run-{night}", repo, run_cache)
+        assert _step("run", "restore-results", job, tmp_path).returncode == 0
+        done = _step("run", "nightly", job, tmp_path, FRAMEWORK="synth")
+        assert done.returncode == 0, done.stdout + done.stderr  # 3 on the first night passes: a verdict
+        told.append(done.stdout)
+        shard = tmp_path / f"publish-{night}-shards" / "results-synth"
+        shutil.copytree(job / "results" / "synth", shard)  # upload-artifact, then download-artifact
+
+        pub = _runner_with_tracker(tmp_path, origin, f"publish-{night}", repo, publish_cache)
+        shutil.move(shard.parent, pub / "shards")
+        for step in ("restore-results", "merge-publish", "report", "keep-results"):
+            done = _step("publish", step, pub, tmp_path)
+            assert done.returncode == 0, (step, done.stdout + done.stderr)
+        report = json.loads((pub / "html" / "regressions-report.json").read_text())
+        size = {(r["model"], r["first_bad"], r["after"]) for r in report["regressions"] if r["metric"] == "proof_size"}
+        assert {(after, bad) for _, bad, after in size} == {(1200, first_bad)} and len(size) == models
+    # told once (a timing step of a 0.05 s prover may be confirmed on a busy machine: that is another key)
+    assert ["proof_size" in night for night in told] == [True, False, False], told
+    assert "1 new revision(s) run" in told[1] and "0 new revision(s) run" in told[2]
+    kept = git("show", "refs/heads/results:synth/reported-regressions.json", git_dir=origin)
+    assert [k[3] for k in json.loads(kept)["keys"]].count("proof_size") == models  # one key a model
+
+
+@pytest.mark.parametrize("status, passes", [(0, True), (3, True), (75, True), (1, False), (2, False), (74, False)])
+def test_a_workflow_step_passes_only_what_is_not_a_failure(tmp_path, status, passes):
+    """The nightly step against a tracker that exits with `status`: only 0, 3 (new regressions) and 75
+    (locked) pass; the publish step passes 0 and 75 alone."""
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "zkml-tracker").write_text(f"#!/bin/sh\nexit {status}\n")
+    (tmp_path / ".venv" / "bin" / "zkml-tracker").chmod(0o755)
+    (tmp_path / "html").mkdir()
+    assert (_step("run", "nightly", tmp_path, tmp_path, FRAMEWORK="x").returncode == 0) == passes
+    assert (_step("publish", "report", tmp_path, tmp_path).returncode == 0) == passes
+    assert (_step("publish", "merge-publish", tmp_path, tmp_path).returncode == 0) == (status in (0, 75))
+
+
+def test_every_framework_is_in_the_workflows_matrix_and_zktorch_gets_rust():
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())
+    matrix = workflow["jobs"]["run"]["strategy"]["matrix"]["framework"]
+    assert sorted(matrix) == sorted(fw.name for fw in load_config(ROOT / "frameworks.yaml").frameworks)
+    rust = [s for s in workflow["jobs"]["run"]["steps"] if "rustup" in s.get("run", "")]
+    assert [s["if"] for s in rust] == ["matrix.framework == 'zktorch'"]
+    zktorch = load_config(ROOT / "frameworks.yaml").framework("zktorch")
+    assert zktorch.repo.startswith("https://github.com/")  # a hosted runner clones it; no local clone needed there
+
+
+def test_merged_shards_keep_every_confirmation_and_everything_reported(tmp_path):
+    """Two shards of one framework, each with its own re-measured verdict and reported regression: the merge
+    keeps both (it kept the last shard's files alone, and a confirmed regression went back to candidate)."""
+    from tracker.publish.merge import merge_into
+
+    def shard(name: str, pair: str, measured: str, reported: list) -> Path:
+        fw = tmp_path / name / "synth"
+        fw.mkdir(parents=True)
+        (fw / "status.json").write_text(json.dumps({"framework": "synth"}))
+        (fw / "confirmations.json").write_text(json.dumps({"version": 1, "pairs": {
+            pair: {"measured": measured, "metrics": {"prove_time": {"verdict": "confirmed"}}}}}))
+        (fw / "reported-regressions.json").write_text(json.dumps({"version": 1, "keys": [reported], "noise": []}))
+        return tmp_path / name
+
+    a = shard("a", "linear|default|1|2", "2026-12-01T00:00:00+00:00", ["synth", "linear", "default", "prove_time", "2"])
+    b = shard("b", "mlp|default|3|4", "2026-12-02T00:00:00+00:00", ["synth", "mlp", "default", "proof_size", "4"])
+    later = shard("c", "linear|default|1|2", "2026-12-03T00:00:00+00:00", [])
+    results = tmp_path / "results"
+    assert merge_into(results, [a, b]) == ["synth"]
+    pairs = json.loads((results / "synth" / "confirmations.json").read_text())["pairs"]
+    assert sorted(pairs) == ["linear|default|1|2", "mlp|default|3|4"]
+    keys = json.loads((results / "synth" / "reported-regressions.json").read_text())["keys"]
+    assert sorted(k[3] for k in keys) == ["proof_size", "prove_time"]
+    merge_into(results, [later, a])  # a verdict measured later wins, whatever the order of the shards
+    pairs = json.loads((results / "synth" / "confirmations.json").read_text())["pairs"]
+    assert pairs["linear|default|1|2"]["measured"].startswith("2026-12-03") and len(pairs) == 2
+
+
+def test_a_results_root_reported_file_moves_into_each_framework_once(tmp_path, capsys):
+    from tracker.report.reported import load_reported, reported_path
+
+    layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+    layout.results.mkdir()
+    old = layout.results / "reported-regressions.json"
+    old.write_text(json.dumps({"version": 1, "keys": [["a", "m", "v", "proof_size", "1"],
+                                                      ["b", "m", "v", "prove_time", "2"]], "noise": []}))
+    lines: list[str] = []
+    told = load_reported(layout, ["a", "b"], lines.append)
+    assert told["keys"] == {("a", "m", "v", "proof_size", "1"), ("b", "m", "v", "prove_time", "2")}
+    assert not old.exists() and reported_path(layout, "a").is_file() and reported_path(layout, "b").is_file()
+    assert lines == [f"reported-regressions.json moved from {layout.results} into each framework's results (2 "
+                     f"framework(s)), where the results branch and the workflow's artifacts carry it"]
+    assert load_reported(layout, ["a"], lines.append)["keys"] == {("a", "m", "v", "proof_size", "1")}
+    assert len(lines) == 1  # said once

@@ -72,12 +72,12 @@ def read_state(path: Path) -> tuple[Any | None, bool]:
     would write back only what it adds, and everything the file held would be gone without a word.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None, False
     try:
-        return json.loads(text), False
-    except ValueError:
+        return json.loads(data.decode("utf-8")), False
+    except ValueError:  # not JSON, or garbage that is not even UTF-8 (UnicodeDecodeError is a ValueError)
         set_aside(path)
         return None, True
 

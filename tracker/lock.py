@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 
 EXIT_LOCKED = 75
 LOCK_NAME = ".tracker.lock"
+_HELD: set[Path] = set()  # the results dirs whose lock this process holds now
 
 
 class Locked(Exception):
@@ -53,7 +54,11 @@ def exclusive(results: Path, command: str) -> Iterator[Path]:
             raise Locked(f"another zkml-tracker ({holder(fd)}) holds {path}") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()} {command}".encode())
-        yield path
+        _HELD.add(results.resolve())
+        try:
+            yield path
+        finally:
+            _HELD.discard(results.resolve())
     finally:
         os.close(fd)
 
@@ -72,6 +77,12 @@ def open_lock_file(path: Path) -> int:
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file, so not the tracker's lock file; remove it", str(path))
     return fd
+
+
+def held(results: Path) -> bool:
+    """Whether this process holds the results dir's lock: only then may a reader's repair be written (a
+    reader that takes no lock only says what it found and rebuilds it in memory)."""
+    return results.resolve() in _HELD
 
 
 def holder(fd: int) -> str:

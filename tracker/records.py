@@ -165,6 +165,15 @@ def machine_info() -> dict[str, str]:
     }
 
 
+def machine_of(machine) -> str:
+    """A record's machine in a few words (`runner-a: x86_64, 4 cores`); "" when the record names none.
+
+    Kernel and Python releases are left out: an update of one host does not make it another machine."""
+    if not isinstance(machine, dict) or not machine.get("host"):
+        return ""
+    return f"{machine['host']}: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores"
+
+
 def record_path(records_dir: Path, revision: str, model: str, variant: str) -> Path:
     return records_dir / revision / f"{model}--{variant}.json"
 
@@ -203,10 +212,22 @@ def check(path: Path) -> tuple[ModelResult | None, bool]:
         return None, False
 
 
-def load_revision(records_dir: Path, revision: str) -> list[ModelResult]:
+def load_revision(records_dir: Path, revision: str, unreadable: list[Path] | None = None) -> list[ModelResult]:
+    """The revision's whole records; into `unreadable`, if given, the paths of those that could not be read:
+    torn or of another format, or set aside torn (`*.json.torn`) and not written again."""
     out = []
-    for path in sorted((records_dir / revision).glob("*.json")):
+    for path in sorted((records_dir / revision).glob("*.json*")):
+        if path.name.startswith("."):  # an atomic write's temporary file
+            continue
+        if path.suffix == ".torn":
+            if unreadable is not None and not path.with_suffix("").exists():
+                unreadable.append(path)
+            continue
+        if path.suffix != ".json":
+            continue
         rec = load(path)
         if rec is not None:
             out.append(rec)
+        elif unreadable is not None:
+            unreadable.append(path)
     return out

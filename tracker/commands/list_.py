@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from tracker import records
 from tracker.adapters.readiness import UNSUPPORTED, readiness
@@ -9,6 +10,7 @@ from tracker.config import Config
 from tracker.fsutil import read_json
 from tracker.layout import Layout
 from tracker.records import Status
+from tracker.run.state import StateRead
 
 
 def setup_arguments(sub: argparse._SubParsersAction) -> None:
@@ -17,8 +19,10 @@ def setup_arguments(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def framework_rows(config: Config, layout: Layout, names=None) -> list[dict]:
-    """One row per framework: what it is, whether it can run here, and each recorded revision's status."""
+def framework_rows(config: Config, layout: Layout, names=None, state: StateRead | None = None) -> list[dict]:
+    """One row per framework: what it is, whether it can run here, and each recorded revision's status.
+    A state file or record that cannot be read is said in one line (tracker.run.state.StateRead)."""
+    state = state or StateRead(layout)
     rows = []
     for fw in config.frameworks:
         if names and fw.name not in names:
@@ -29,17 +33,21 @@ def framework_rows(config: Config, layout: Layout, names=None) -> list[dict]:
             "variants": list(fw.variant_names),
             "status": "not yet supported" if ready.state == UNSUPPORTED else ready.state,
             "reason": ready.reason,
-            "revisions": revision_rows(layout, fw.name),
+            "revisions": revision_rows(layout, fw, state),
         })
     return rows
 
 
-def revision_rows(layout: Layout, framework: str) -> list[dict]:
-    known = (read_json(layout.results / framework / "revisions.json") or {}).get("revisions", {})
+def revision_rows(layout: Layout, fw, state: StateRead) -> list[dict]:
+    framework = fw.name
+    known = state.revisions(fw)
     rows = {}
     for sha, info in known.items():
-        recs = records.load_revision(layout.records(framework), sha)
+        torn: list[Path] = []
+        recs = records.load_revision(layout.records(framework), sha, torn)
+        state.records_unreadable(fw, torn)
         bad = [f"{r.model}[{r.variant}] {r.status}" for r in recs if r.status != Status.OK]
+        bad += [f"{p.name.removesuffix('.torn').removesuffix('.json')} unreadable" for p in torn]
         rows[sha] = {"sha": sha, "label": info.get("label", sha[:8]), "date": info.get("date", ""),
                      "status": Status.OK if recs and not bad else (Status.FAILED if bad else "no results"),
                      "detail": "; ".join(bad)}
@@ -52,7 +60,9 @@ def revision_rows(layout: Layout, framework: str) -> list[dict]:
 
 
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
-    rows = framework_rows(config, layout, args.frameworks)
+    """Exit 1 when a record could not be read (each said in one line and shown in its revision's row)."""
+    state = StateRead(layout)
+    rows = framework_rows(config, layout, args.frameworks, state)
     width = max((len(r["proof_system"]) for r in rows), default=0)
     for row in rows:
         print(f"{row['name']:14} {row['proof_system']:{width}} history: {row['history']:9} "
@@ -62,4 +72,4 @@ def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
         for rev in row["revisions"]:
             print(f"{'':16}{rev['label']:14} {rev['sha'][:10]} {rev['date'][:10]}  {rev['status']}"
                   f"{'  ' + rev['detail'] if rev['detail'] else ''}")
-    return 0
+    return 1 if state.unreadable else 0

@@ -6,7 +6,8 @@ are alerted. Idempotent: with nothing new it builds nothing, runs nothing and pu
 nightly, run or publish at a time (tracker/lock.py); a second one exits at once with status 75. Otherwise the exit status
 is the report's: 0 nothing new regressed, 3 new regressions, 4 new regressions but the alert failed; with
 nothing to report, 1 when a framework could not be followed at all (its branch gone upstream, its history
-unreadable), which the summary names.
+unreadable), which the summary names, or when a record could not be read. What was alerted is remembered in
+each framework's results (tracker/report/reported.py), so a regression is alerted once.
 """
 from __future__ import annotations
 
@@ -16,14 +17,15 @@ import os
 from tracker.commands import publish, regressions
 from tracker.commands.run import print_summary, request_from
 from tracker.config import Config
-from tracker.fsutil import atomic_write_json
 from tracker.layout import Layout
 from tracker.lock import holding_lock
 from tracker.records import Status
 from tracker.report.confirm import confirm_candidates
-from tracker.report.regressions import all_changes, find_verdicts, key, previously_reported
+from tracker.report.regressions import all_changes, find_verdicts, key
+from tracker.report.reported import load_reported, remember_reported
 from tracker.report.verdict import load_settings
 from tracker.run.runner import run as run_frameworks
+from tracker.run.state import StateRead
 
 EXIT_FRAMEWORK_FAILED = 1
 
@@ -49,15 +51,18 @@ def nightly(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     ran = sum(len(o.revisions) for o in outcomes)
     print_summary(outcomes)
     settings = load_settings(config.root / "asv.conf.json")
-    confirmed = confirm_candidates(config, layout, all_changes(config, layout, args.frameworks, settings), settings)
+    state = StateRead(layout)
+    confirmed = confirm_candidates(config, layout, all_changes(config, layout, args.frameworks, settings, state),
+                                   settings)
     broken = [] if ran or confirmed or args.no_publish else publish.broken_sites(config, layout)
     if broken:
         print(f"the published site is incomplete ({', '.join(broken)}): publishing it again")
     if (ran or confirmed or broken) and not args.no_publish:
         publish.publish_all(config, layout)
-    seen_file = layout.results / "reported-regressions.json"
-    seen, seen_noise = previously_reported(seen_file), previously_reported(seen_file, "noise")
-    verdicts = find_verdicts(config, layout, args.frameworks, settings)
+    names = [fw.name for fw in config.frameworks if not args.frameworks or fw.name in args.frameworks]
+    told = load_reported(layout, names, print)
+    seen, seen_noise = told["keys"], told["noise"]
+    verdicts = find_verdicts(config, layout, args.frameworks, settings, state)
     rows = [r for r in verdicts.regressions if key(r) not in seen]
     noise = [r for r in verdicts.not_confirmed if key(r) not in seen_noise]
     print(f"\n{ran} new revision(s) run; {confirmed} candidate pair(s) re-measured; {len(rows)} new regression(s)")
@@ -69,8 +74,10 @@ def nightly(config: Config, layout: Layout, args: argparse.Namespace) -> int:
               f"`zkml-tracker regressions` lists them")
     status = regressions.report(rows, False, args.webhook or os.environ.get(regressions.WEBHOOK_ENV))
     if status != regressions.EXIT_ALERT_FAILED:
-        atomic_write_json(seen_file, {"version": 1, "keys": sorted(seen | {key(r) for r in rows}),
-                                      "noise": sorted(seen_noise | {key(r) for r in noise})})
+        remember_reported(layout, {"keys": {key(r) for r in rows}, "noise": {key(r) for r in noise}}, print)
+    if status == 0 and verdicts.unreadable:
+        print(f"{len(verdicts.unreadable)} file(s) could not be read (said above): no verdict on them")
+        return EXIT_FRAMEWORK_FAILED
     if status == 0 and any(o.status == Status.FAILED for o in outcomes):
         return EXIT_FRAMEWORK_FAILED
     return status

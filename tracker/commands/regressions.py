@@ -6,13 +6,15 @@ interleaved on this machine (`--confirm`, which `nightly` does by itself): confi
 gone, it is listed apart as "not confirmed (noise)" and never alerted.
 
 Exit status: 0 with no regressions, 3 with regressions, 4 if the webhook could not be told (the report
-is still printed). The webhook URL comes from --webhook or $ZKML_TRACKER_WEBHOOK and is never printed.
+is still printed), 1 with no regressions in what could be read but some evidence that could not be (a
+torn record, a state file that could not be rebuilt): each said in one line. The webhook URL comes from --webhook or $ZKML_TRACKER_WEBHOOK and is never printed.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 
 from tracker.config import Config
 from tracker.layout import Layout
@@ -20,10 +22,12 @@ from tracker.lock import holding_lock
 from tracker.report.confirm import confirm_candidates
 from tracker.report.regressions import Verdicts, all_changes, find_verdicts, format_report, format_table, post_webhook
 from tracker.report.verdict import load_settings
+from tracker.run.state import StateRead
 
 WEBHOOK_ENV = "ZKML_TRACKER_WEBHOOK"
 EXIT_REGRESSIONS = 3
 EXIT_ALERT_FAILED = 4
+EXIT_UNREADABLE = 1
 
 
 def setup_arguments(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +49,7 @@ def report(rows, as_json: bool, webhook: str | None, verdicts: Verdicts | None =
         print(json.dumps((verdicts or Verdicts(regressions=list(rows))).to_json(), indent=1))
     else:
         print(format_report(verdicts) if verdicts is not None else format_table(rows))
-    status = EXIT_REGRESSIONS if rows else 0
+    status = EXIT_REGRESSIONS if rows else (EXIT_UNREADABLE if verdicts is not None and verdicts.unreadable else 0)
     if webhook and rows:
         why = post_webhook(webhook, rows)
         if why:
@@ -55,12 +59,15 @@ def report(rows, as_json: bool, webhook: str | None, verdicts: Verdicts | None =
     return status
 
 
-def verdicts_confirmed(config: Config, layout: Layout, frameworks=None, confirm: bool = True) -> Verdicts:
-    """The verdicts, after re-measuring the new timing candidates when `confirm`."""
+def verdicts_confirmed(config: Config, layout: Layout, frameworks=None, confirm: bool = True,
+                       say=print) -> Verdicts:
+    """The verdicts, after re-measuring the new timing candidates when `confirm`; what the state files were
+    found to be is said through `say`."""
     settings = load_settings(config.root / "asv.conf.json")
+    state = StateRead(layout, say)
     if confirm:
-        confirm_candidates(config, layout, all_changes(config, layout, frameworks, settings), settings)
-    return find_verdicts(config, layout, frameworks, settings)
+        confirm_candidates(config, layout, all_changes(config, layout, frameworks, settings, state), settings)
+    return find_verdicts(config, layout, frameworks, settings, state)
 
 
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
@@ -69,7 +76,8 @@ def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
 
 
 def report_verdicts(config: Config, layout: Layout, args: argparse.Namespace) -> int:
-    verdicts = verdicts_confirmed(config, layout, args.frameworks, args.confirm)
+    say = (lambda line: print(line, file=sys.stderr)) if args.json else print  # keep --json's output JSON
+    verdicts = verdicts_confirmed(config, layout, args.frameworks, args.confirm, say)
     return report(verdicts.regressions, args.json, args.webhook or os.environ.get(WEBHOOK_ENV), verdicts)
 
 

@@ -2,15 +2,24 @@
 
 Every file a run writes is keyed by framework and commit (asv's result files, the tracker's records,
 build failures), so shards never write the same file for different work and merging is copying. The
-two small indexes, `revisions.json` and asv's `benchmarks.json`, are unions. Shards must share a machine
-name (ZKML_TRACKER_MACHINE) for their points to form one asv series; their checkouts' paths do not matter
-(tracker.run.asv_env), and path-named results from older trackers are renamed into the series by publish.
+small indexes are unions: `revisions.json`, `confirmations.json` (a verdict measured later wins) and
+`reported-regressions.json` (what the nightly told, so a merged shard never makes it tell again). Shards
+must share a machine name (ZKML_TRACKER_MACHINE) for their points to form one asv series; their
+checkouts' paths do not matter (tracker.run.asv_env), and path-named results from older trackers are
+renamed into the series by publish.
+
+A record of a commit the results already hold from another host (records carry the machine that made
+them) is never put over it: that commit's record and asv result stay as they were, and one line names
+both hosts. Two hosts under one name are two machines; a timing step between them is labelled "machine
+changed" by the report, never a regression.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from tracker.fsutil import atomic_copy, atomic_write_json, read_json, read_state
+from tracker.records import machine_of
+from tracker.report.reported import NAME, merged, read_reported, write_reported
 
 
 def framework_dirs(shard: Path) -> list[Path]:
@@ -37,22 +46,51 @@ def merge_into(results: Path, shards: list[Path]) -> list[str]:
 
 
 def _merge_framework(src: Path, dest: Path) -> None:
+    apart = other_hosts(src, dest)
     for path in sorted(src.rglob("*")):
-        if not path.is_file():
+        if not path.is_file() or _kept_apart(path.relative_to(src), apart):
             continue
         rel = path.relative_to(src)
         target = dest / rel
         if rel.name == "revisions.json":
             _union(target, path, "revisions")
+        elif rel.name == "confirmations.json":
+            _union(target, path, "pairs", newer="measured")
+        elif rel.name == NAME and len(rel.parts) == 1:
+            write_reported(target, merged([read_reported(target, print), read_reported(path, print)]))
         elif rel.name == "status.json" and target.exists():
             continue  # each shard's status is its own; keep the first
         else:
             atomic_copy(path, target)
+    if apart:
+        (ours, theirs), count = next(iter(apart.values())), len(apart)
+        print(f"{dest.name}: {count} commit(s) in {src} were measured by {theirs}, and the results already hold "
+              f"them from {ours}, under one machine name: kept apart (ours stay; theirs are left in the shard)")
 
 
-def _union(target: Path, source: Path, key: str) -> None:
-    """The two indexes together; a torn one of ours is set aside and said (the publish that follows writes
-    again, from the history, every revision it lacks), never read as empty and overwritten."""
+def other_hosts(src: Path, dest: Path) -> dict[str, tuple[str, str]]:
+    """sha -> (our machine, theirs) for each commit whose record the shard has from another machine."""
+    found = {}
+    for path in sorted(src.glob("records/*/*.json")):
+        ours, theirs = read_json(dest / path.relative_to(src)), read_json(path)
+        if isinstance(ours, dict) and isinstance(theirs, dict):
+            a, b = machine_of(ours.get("machine")), machine_of(theirs.get("machine"))
+            if a != b:
+                found[path.parent.name] = (a, b)
+    return found
+
+
+def _kept_apart(rel: Path, apart: dict[str, tuple[str, str]]) -> bool:
+    """A shard's record or asv result of a commit kept apart (asv names results `<sha8>-<env>.json`)."""
+    if rel.parts[0] == "records" and len(rel.parts) == 3:
+        return rel.parts[1] in apart
+    return rel.parts[0] == "asv" and len(rel.parts) == 3 and any(rel.name.startswith(f"{sha[:8]}-") for sha in apart)
+
+
+def _union(target: Path, source: Path, key: str, newer: str = "") -> None:
+    """The two indexes together (an entry in both: the one whose `newer` field is later, if named, else
+    theirs); a torn one of ours is set aside and said (the publish that follows writes again what it can,
+    from the history and the remeasure/ records), never read as empty and overwritten."""
     mine, torn = read_state(target)
     if torn:
         print(f"{target}: torn: set aside as {target.name}.torn; merged with the shard's, the rest written "
@@ -60,5 +98,9 @@ def _union(target: Path, source: Path, key: str) -> None:
     if not isinstance(mine, dict) or not isinstance(mine.get(key), dict):
         mine = {"version": 1, key: {}}
     theirs = read_json(source) or {}
-    mine[key].update(theirs.get(key, {}))
+    for k, entry in (theirs.get(key) or {}).items():
+        held = mine[key].get(k)
+        if not (newer and isinstance(held, dict) and isinstance(entry, dict)) or \
+                str(entry.get(newer, "")) >= str(held.get(newer, "")):
+            mine[key][k] = entry
     atomic_write_json(target, mine)

@@ -26,7 +26,7 @@ from tracker.publish.differences import Difference, format_modmuls, measured_pro
 from tracker.publish.units import exact, format_value
 from tracker.records import ModelResult, Status
 from tracker.report.regressions import Regression, Verdicts, commit_link, find_verdicts
-from tracker.run.state import history_order
+from tracker.run.state import StateRead, history_order
 from tracker.types import Framework
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
@@ -143,6 +143,7 @@ class Site:
     models: list[ModelSection]
     regressions: list[RegressionRow]
     not_confirmed: list[RegressionRow] = field(default_factory=list)  # timing steps gone when re-measured
+    unreadable: list[str] = field(default_factory=list)  # evidence that could not be read: no verdict on it
 
 
 # --- links -------------------------------------------------------------------------------------------
@@ -159,10 +160,6 @@ def asv_graph_url(framework: str, metric: Metric, model: str, variant: str, comm
 
 
 # --- gathering -----------------------------------------------------------------------------------------
-
-def known_revisions(layout: Layout, fw: str) -> dict[str, dict]:
-    return (read_json(layout.results / fw / "revisions.json") or {}).get("revisions", {})
-
 
 def revision_info(fw: Framework, sha: str, info: dict) -> RevisionInfo:
     return RevisionInfo(sha, info.get("label") or sha[:8], commit_link(fw, sha, info),
@@ -245,15 +242,15 @@ def record_row(card: FrameworkCard, sha: str, rec: ModelResult, known: dict, lay
                headline_first(rec.settings), cells)
 
 
-def framework_state(fw: Framework, layout: Layout, has_records: bool) -> tuple[str, str]:
-    """ok, unsupported, unavailable, build_failed or not_run, and why."""
-    status = read_json(layout.results / fw.name / "status.json")
+def framework_state(fw: Framework, layout: Layout, has_records: bool, status: dict | None) -> tuple[str, str]:
+    """ok, unsupported, unavailable, build_failed or not_run, and why; `status` is the last run's status.json
+    (None when missing or unreadable: then the records say whether it ran)."""
     if status is None or get_adapter(fw.adapter).unsupported_reason:  # else what the last run found stands
         ready = readiness(fw, layout.cache)
         if not ready.ready:
             return ready.state, ready.reason
         if status is None:
-            return Status.NOT_RUN, "no results yet"
+            return (Status.OK, "") if has_records else (Status.NOT_RUN, "no results yet")
     if status.get("status") not in (None, Status.OK):
         return status["status"], status.get("reason", "")
     runs = status.get("revisions", [])
@@ -267,12 +264,13 @@ def build_failures(layout: Layout, fw: str) -> list[tuple[str, str]]:
     return [(b.get("label", ""), b.get("reason", "")) for b in found if b.get("status") == Status.BUILD_FAILED]
 
 
-def framework_card(fw: Framework, color: str, layout: Layout) -> FrameworkCard:
-    known = known_revisions(layout, fw.name)
-    latest = latest_records(layout, fw.name, known)
-    status, reason = framework_state(fw, layout, bool(latest))
+def framework_card(fw: Framework, color: str, layout: Layout, state: StateRead) -> FrameworkCard:
+    known = state.revisions(fw)
+    latest = latest_records(layout, fw.name, known, state.say)
+    last_run = state.status(fw)
+    status, reason = framework_state(fw, layout, bool(latest), last_run)
     site = f"{quote(fw.name)}/index.html" if (layout.html / fw.name / "index.json").exists() else ""
-    notes = (read_json(layout.results / fw.name / "status.json") or {}).get("notes", [])
+    notes = (last_run or {}).get("notes", [])
     card = FrameworkCard(fw, color, status, reason, site, notes=notes, build_failures=build_failures(layout, fw.name))
     if known:
         sha, info = max(known.items(), key=lambda kv: history_order(kv[1]))
@@ -321,11 +319,11 @@ def charts_for(model: str, rows: list[Row]) -> list[Chart]:
     return charts
 
 
-def recent_regressions(layout: Layout, found: list[Regression]) -> list[RegressionRow]:
+def recent_regressions(config: Config, state: StateRead, found: list[Regression]) -> list[RegressionRow]:
     """The newest rows first, each with its commit's date and subject, its change and its graph."""
     rows = []
     for reg in found:
-        info = known_revisions(layout, reg.framework).get(reg.first_bad, {})
+        info = state.revisions(config.framework(reg.framework)).get(reg.first_bad, {})
         metric = BY_NAME.get(reg.metric)
         unit = metric.unit if metric else ""
         change = f"{format_value(reg.before, unit)} → {format_value(reg.after, unit)}"
@@ -336,18 +334,20 @@ def recent_regressions(layout: Layout, found: list[Regression]) -> list[Regressi
     return rows[:RECENT_REGRESSIONS]
 
 
-def collect(config: Config, layout: Layout) -> Site:
-    cards = [framework_card(fw, PALETTE[i % len(PALETTE)], layout) for i, fw in enumerate(config.frameworks)]
+def collect(config: Config, layout: Layout, say=print) -> Site:
+    """Everything the page shows, its state files checked as they are read (tracker.run.state.StateRead)."""
+    state = StateRead(layout, say)
+    cards = [framework_card(fw, PALETTE[i % len(PALETTE)], layout, state) for i, fw in enumerate(config.frameworks)]
     models = sorted({r.model for c in cards for r in c.rows})
-    verdicts: Verdicts = find_verdicts(config, layout)
+    verdicts: Verdicts = find_verdicts(config, layout, state=state)
     sections = [model_section(m, cards) for m in models]
     for card in cards:
         if card.rows:
             card.measured_pros, card.measured_cons = measured_pros_cons(
                 card.framework.name, {s.name: s.differences for s in sections})
     return Site(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cards,
-                sections, recent_regressions(layout, verdicts.regressions),
-                recent_regressions(layout, verdicts.not_confirmed))
+                sections, recent_regressions(config, state, verdicts.regressions),
+                recent_regressions(config, state, verdicts.not_confirmed), verdicts.unreadable)
 
 
 # --- rendering -----------------------------------------------------------------------------------------

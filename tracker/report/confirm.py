@@ -15,17 +15,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from tracker import records
 from tracker.config import Config
-from tracker.fsutil import atomic_write_json, read_json
+from tracker.fsutil import atomic_write_json, read_json, read_state, set_aside
 from tracker.history import HistoryError
 from tracker.layout import Layout
 from tracker.metrics import METRICS, samples
 from tracker.records import ModelResult, Status
 from tracker.report.stats import compare
-from tracker.report.verdict import Change, Settings
+from tracker.report.verdict import Change, Settings, pair_key
 from tracker.run.context import FrameworkContext, NotReady, open_to_measure
 from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
+from tracker.run.state import StateRead, peek
 from tracker.types import Say
 
 CONFIRMATIONS_VERSION = 1
@@ -112,9 +114,81 @@ def load_confirmations(path: Path) -> dict[str, dict]:
 
 
 def remember(path: Path, key: str, entry: dict) -> None:
-    pairs = load_confirmations(path)
+    data, _torn = read_state(path)  # a torn file is set aside, never overwritten with this one verdict alone
+    pairs = data.get("pairs", {}) if isinstance(data, dict) and data.get("version") == CONFIRMATIONS_VERSION else {}
     pairs[key] = entry
     atomic_write_json(path, {"version": CONFIRMATIONS_VERSION, "pairs": pairs})
+
+
+def read_confirmations(layout: Layout, framework: str, settings: Settings, state: StateRead) -> dict[str, dict]:
+    """The verdicts kept, checked as they are read. A confirmations.json torn, malformed or deleted is said in
+    one line and the verdicts of every pair whose remeasure/ records are whole are judged again from them
+    (the same samples, the same test): a confirmed regression stays confirmed and is not measured again.
+    Written back, the bad file set aside as `.torn`, only under the results lock (see StateRead)."""
+    path = confirmations_path(layout, framework)
+    data, problem = peek(path)
+    whole = isinstance(data, dict) and data.get("version") == CONFIRMATIONS_VERSION and \
+        isinstance(data.get("pairs"), dict)
+    problem = problem or ("" if whole else "malformed")
+    pairs = dict(data["pairs"]) if whole else {}
+    again = {k: v for k, v in judged_again(layout.results / framework, settings).items() if k not in pairs}
+    if not again and problem in ("", "missing"):
+        return pairs
+    pairs.update(again)
+    if state.writes:
+        if problem in ("torn", "malformed"):
+            set_aside(path)
+        atomic_write_json(path, {"version": CONFIRMATIONS_VERSION, "pairs": pairs})
+    what = f"was {problem}" if problem else f"lacked {len(again)} re-measured pair(s)"
+    fate = ("set aside as confirmations.json.torn, written again" if problem not in ("", "missing") else
+            "written again") if state.writes else "written again by the next nightly"
+    state.tell(f"{framework}: confirmations.json {what}: {len(again)} verdict(s) judged again from the "
+               f"remeasure/ records; {fate}")
+    return pairs
+
+
+def judged_again(results_dir: Path, settings: Settings) -> dict[str, dict]:
+    """pair key -> its verdict, judged from each re-measured pair's records where every round is there."""
+    out = {}
+    for into in sorted(results_dir.glob("remeasure/*-*/*--*")):
+        got = remeasured(into)
+        if got is None or got.rounds < settings.rounds:
+            continue
+        model, _, variant = into.name.partition("--")
+        out[pair_key(model, variant, got.good, got.bad)] = {
+            "rounds": got.rounds, "records": str(into), "measured": got.measured,
+            "metrics": judge(got.records[got.good], got.records[got.bad], settings)}
+    return out
+
+
+@dataclass
+class Remeasured:
+    """What one pair's remeasure dir holds: each side's whole records, the rounds with both, and when."""
+
+    good: str
+    bad: str
+    records: dict[str, list[ModelResult]]
+    rounds: int
+    measured: str
+
+
+def remeasured(into: Path) -> Remeasured | None:
+    """The whole records of `<good8>-<bad8>/<model>--<variant>/round-N/<sha>/<model>--<variant>.json`, round
+    by round, as `interleaved` kept them; None if either side has none."""
+    good8, _, bad8 = into.parent.name.partition("-")
+    got: dict[str, list[ModelResult]] = {}
+    round_dirs = sorted(into.glob("round-*"), key=lambda d: int(d.name.partition("-")[2] or 0))
+    paths = [p for d in round_dirs for p in sorted(d.glob(f"*/{into.name}.json"))]
+    for rec in map(records.load, paths):
+        if rec is not None and rec.status == Status.OK:
+            got.setdefault(rec.revision, []).append(rec)
+    newest = max((p.stat().st_mtime for p in paths), default=0.0)
+    rounds = len(round_dirs)
+    good = next((sha for sha in got if sha.startswith(good8)), None)
+    bad = next((sha for sha in got if sha.startswith(bad8)), None)
+    if good is None or bad is None:
+        return None
+    return Remeasured(good, bad, got, rounds, datetime.fromtimestamp(newest, timezone.utc).isoformat(timespec="seconds"))
 
 
 @dataclass

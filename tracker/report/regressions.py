@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tracker.config import Config
-from tracker.fsutil import read_json
 from tracker.layout import Layout
+from tracker.report.machines import machine_change
+from tracker.run.state import StateRead
 from tracker.types import Framework
 
 ENTRY_RE = re.compile(r"^benchmarks\.\w+\.track_(?P<metric>\w+)(?P<params>\(.*\))?$")
@@ -71,10 +72,14 @@ class Verdicts:
     candidates: list[Regression] = field(default_factory=list)
     not_confirmed: list[Regression] = field(default_factory=list)
     changes: list[Regression] = field(default_factory=list)
+    machine_changed: list[Regression] = field(default_factory=list)  # timing steps between two hosts
+    unreadable: list[str] = field(default_factory=list)  # evidence that could not be read: no verdict on it
 
     def to_json(self) -> dict:
-        return {"version": REPORT_VERSION, **{name: [r.to_json() for r in getattr(self, name)]
-                                              for name in ("regressions", "candidates", "not_confirmed", "changes")}}
+        return {"version": REPORT_VERSION, **{name: [r.to_json() for r in getattr(self, name)] for name in
+                                              ("regressions", "candidates", "not_confirmed", "changes",
+                                               "machine_changed")},
+                "unreadable": list(self.unreadable)}
 
 
 def commit_link(fw: Framework, sha: str, info: dict) -> str:
@@ -90,29 +95,44 @@ def commit_link(fw: Framework, sha: str, info: dict) -> str:
     return ""
 
 
-def all_changes(config: Config, layout: Layout, frameworks=None, settings=None) -> list:
-    """Every change (tracker.report.verdict.Change) in the records of the frameworks asked for."""
-    from tracker.report.confirm import confirmations_path, load_confirmations
+def all_changes(config: Config, layout: Layout, frameworks=None, settings=None,
+                state: StateRead | None = None) -> list:
+    """Every change (tracker.report.verdict.Change) in the records of the frameworks asked for, the state
+    files checked as they are read (`state` says what it found, and keeps what it could not read)."""
+    from tracker.report.confirm import read_confirmations
     from tracker.report.verdict import framework_changes, load_settings
 
     settings = settings or load_settings(config.root / "asv.conf.json")
+    state = state or StateRead(layout)
     out = []
     for fw in config.frameworks:
-        if not frameworks or fw.name in frameworks:
-            out += framework_changes(fw.name, layout.results / fw.name, settings,
-                                     load_confirmations(confirmations_path(layout, fw.name)))
+        if frameworks and fw.name not in frameworks:
+            continue
+        order = state.order(fw)
+        if order is None:
+            continue
+        torn: list[Path] = []
+        out += framework_changes(fw.name, layout.results / fw.name, settings,
+                                 read_confirmations(layout, fw.name, settings, state), order, torn)
+        state.records_unreadable(fw, torn)
     return out
 
 
-def find_verdicts(config: Config, layout: Layout, frameworks=None, settings=None) -> Verdicts:
+def find_verdicts(config: Config, layout: Layout, frameworks=None, settings=None,
+                  state: StateRead | None = None) -> Verdicts:
     """Every framework's changes, sorted into the four lists, from the records and the confirmations."""
+    state = state or StateRead(layout)
     out = Verdicts()
-    known: dict[str, dict] = {}
-    for change in all_changes(config, layout, frameworks, settings):
+    for change in all_changes(config, layout, frameworks, settings, state):
         fw = config.framework(change.framework)
-        if fw.name not in known:
-            known[fw.name] = (read_json(layout.results / fw.name / "revisions.json") or {}).get("revisions", {})
-        _file(out, change, row_of(change, fw, known[fw.name], layout))
+        hosts = machine_change(layout, change)
+        if hosts:  # never a regression, whatever its size: see tracker/report/machines.py
+            change.status = "machine_changed"
+        row = row_of(change, fw, state.revisions(fw), layout)
+        if hosts:
+            row.evidence["machines"] = hosts
+        _file(out, change, row)
+    out.unreadable = list(state.unreadable)
     return out
 
 
@@ -120,8 +140,8 @@ def _file(out: Verdicts, change, row: Regression) -> None:
     if not change.metric.measured:
         (out.regressions if change.worse else out.changes).append(row)
     elif change.worse:
-        {"confirmed": out.regressions, "candidate": out.candidates,
-         "not_confirmed": out.not_confirmed}[change.status].append(row)
+        {"confirmed": out.regressions, "candidate": out.candidates, "not_confirmed": out.not_confirmed,
+         "machine_changed": out.machine_changed}[change.status].append(row)
 
 
 def find_regressions(config: Config, layout: Layout, frameworks=None) -> list[Regression]:
@@ -185,10 +205,15 @@ def format_table(rows: list[Regression], empty: str = "no regressions") -> str:
 
 
 def format_report(v: Verdicts) -> str:
-    """The regressions, then the lists that are not alerted, each under its own heading."""
-    parts = [format_table(v.regressions)]
+    """The regressions, then the lists that are not alerted, each under its own heading. With evidence
+    that could not be read, never a bare "no regressions"."""
+    none = f"no regressions in what could be read; {len(v.unreadable)} file(s) could not be read (said above)" \
+        if v.unreadable else "no regressions"
+    parts = [format_table(v.regressions, none)]
     for rows, heading in ((v.candidates, "candidates, not yet re-measured (`zkml-tracker regressions --confirm`)"),
                           (v.not_confirmed, "not confirmed (noise): gone when re-measured interleaved, not alerted"),
+                          (v.machine_changed, "machine changed: steps between two hosts under one machine name, "
+                                              "not regressions (`--confirm` re-measures both on one)"),
                           (v.changes, "other changes (better)")):
         if rows:
             parts.append(f"\n{heading}:\n{format_table(rows)}")
@@ -210,12 +235,6 @@ def post_webhook(url: str, rows: list[Regression], timeout_s: float = 10.0) -> s
     from tracker.report.webhook import post_json
 
     return post_json(url, slack_payload(rows), deadline_s=timeout_s)
-
-
-def previously_reported(path: Path, table: str = "keys") -> set[tuple]:
-    """What earlier nightlies said: the regressions alerted ("keys"), and the steps listed as noise ("noise")."""
-    data = read_json(path) or {}
-    return {tuple(x) for x in data.get(table, [])}
 
 
 def key(r: Regression) -> tuple:

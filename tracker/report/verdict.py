@@ -136,11 +136,12 @@ def revision_order(results_dir: Path) -> list[str]:
     return sorted(known, key=lambda sha: history_order(known[sha]))
 
 
-def load_series(records_dir: Path, order: Sequence[str]) -> dict[tuple[str, str], list[records.ModelResult]]:
-    """(model, variant) -> its records in history order."""
+def load_series(records_dir: Path, order: Sequence[str],
+                unreadable: list[Path] | None = None) -> dict[tuple[str, str], list[records.ModelResult]]:
+    """(model, variant) -> its records in history order; the records that could not be read into `unreadable`."""
     out: dict[tuple[str, str], list[records.ModelResult]] = {}
     for sha in order:
-        for rec in records.load_revision(records_dir, sha):
+        for rec in records.load_revision(records_dir, sha, unreadable):
             out.setdefault((rec.model, rec.variant), []).append(rec)
     return out
 
@@ -236,12 +237,13 @@ def cpu_beside(change: Change, every: dict[str, list[Point]]) -> float | None:
     return statistics.median(after) / statistics.median(before)
 
 
-def framework_changes(framework: str, results_dir: Path, settings: Settings,
-                      confirmations: dict[str, dict]) -> list[Change]:
-    """Every change in a framework's records, timing candidates marked with their confirmation if made."""
-    order = revision_order(results_dir)
+def framework_changes(framework: str, results_dir: Path, settings: Settings, confirmations: dict[str, dict],
+                      order: Sequence[str] | None = None, unreadable: list[Path] | None = None) -> list[Change]:
+    """Every change in a framework's records, timing candidates marked with their confirmation if made.
+    `order` as the reader checked it (tracker.run.state.StateRead), else revisions.json as it is."""
+    order = revision_order(results_dir) if order is None else order
     out = []
-    for recs in load_series(results_dir / "records", order).values():
+    for recs in load_series(results_dir / "records", order, unreadable).values():
         for change in changes_of(framework, recs, settings):
             apply_confirmation(change, confirmations.get(change.pair))
             out.append(change)
