@@ -136,3 +136,27 @@ def test_a_stage_records_the_energy_it_used_and_the_record_its_calibration(tmp_p
     monkeypatch.setenv(energy.ROOT_ENV, str(tmp_path / "absent"))
     bare = readme_adapter()().prove(_job(tmp_path))
     assert bare.stages["prove"].energy_j is None and bare.energy.startswith("not measured here")
+
+
+def _calibrated(key: str, median: float, spread: float) -> dict:
+    return {"key": key, "mmops": {"bn254_fr": {"per_cpu_second": {"median": median, "spread": spread, "n": 5}}}}
+
+
+def test_a_step_across_a_changed_calibration_is_the_machines(tmp_path):
+    from tracker.layout import Layout
+    from tracker.metrics import BY_NAME
+    from tracker.records import ModelResult, save
+    from tracker.report.machines import calibration_change, machine_change
+    from tracker.report.verdict import Change, Point
+
+    assert calibration_change(_calibrated("a", 42.0, 0.1), _calibrated("b", 30.0, 0.1)) == \
+        "calibration BN254 42.0 -> 30.0 M multiplications a CPU second"
+    assert calibration_change(_calibrated("a", 42.0, 0.1), _calibrated("b", 39.0, 0.1)) == ""   # within spread
+    assert calibration_change(_calibrated("a", 42.0, 0.1), _calibrated("a", 30.0, 0.1)) == ""   # one calibration
+    assert calibration_change({}, _calibrated("b", 30.0, 0.1)) == ""                            # not measured
+    layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+    for sha, cal in (("a" * 40, _calibrated("a", 42.0, 0.05)), ("b" * 40, _calibrated("b", 21.0, 0.05))):
+        save(layout.records("fw"), ModelResult("fw", sha, "mlp", "default", machine=MACHINE, calibration=cal))
+    change = Change("fw", "mlp", "default", BY_NAME["prove_cpu_time"], Point("a" * 40, (1.0,)),
+                    Point("b" * 40, (2.0,)), status="candidate")
+    assert machine_change(layout, change) == "calibration BN254 42.0 -> 21.0 M multiplications a CPU second"
