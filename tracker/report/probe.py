@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Sequence
+from typing import Callable, Sequence
 
-from tracker.report.stats import mann_whitney
+from tracker.metrics import METRICS, Metric, samples
+from tracker.records import ModelResult
+from tracker.report.stats import mann_whitney, samples_needed, smallest_p
 
 GOOD, BAD, NEITHER = "good", "bad", "neither"
 CPU_BOUND = 0.5       # a stage is CPU-bound when its least-disturbed sample spent half its wall time on CPU
@@ -84,3 +86,39 @@ def cpu_decides(wall: Sequence[Sequence[float]], cpu: Sequence[Sequence[float]],
         return (f"wall samples spread {wall_spread:.0%}, CPU {cpu_spread:.0%}: rests on CPU time, "
                 f"a CPU-bound stage")
     return ""
+
+
+def too_few_samples(n_before: int, n_after: int, rounds: int, alpha: float, alternative: str = "two-sided") -> str:
+    """What to say when no difference, however large, could reach p < alpha with these sample counts ("" when
+    one could), with the samples a side and the rounds (at this many samples a round) that would."""
+    if n_before and n_after and smallest_p(n_before, n_after, alternative) < alpha:
+        return ""
+    needed = samples_needed(alpha, alternative)
+    per_round = max(1.0, min(n_before, n_after) / rounds) if rounds else 1.0
+    return (f"too few samples (needs n >= {needed} for p < {alpha:g}; "
+            f"run --rounds {max(rounds + 1, math.ceil(needed / per_round))})")
+
+
+def cpu_companion(metric: Metric) -> Metric | None:
+    """The CPU time of the same stage beside a wall-time metric (None for any other metric)."""
+    if metric.effect != "wall_time":
+        return None
+    return next((m for m in METRICS if m.effect == "cpu_time" and m.stage == metric.stage), None)
+
+
+Verdict = Callable[[list[list[float]], float], str]  # the samples of each revision, the minimum effect -> a word
+
+
+def weigh_clocks(metric: Metric, groups: Sequence[Sequence[ModelResult]], verdict: Verdict,
+                 effect: Callable[[Metric], float]) -> tuple[str, str]:
+    """`verdict` on the metric's samples of each group of records, and "" ; for the wall time of a CPU-bound
+    stage whose clocks disagree, `verdict` on its CPU time instead, and why (for the output to say)."""
+    wall = [[x for r in g for x in samples(metric, r)] for g in groups]
+    says = verdict(wall, effect(metric))
+    companion = cpu_companion(metric)
+    cpu = [[x for r in g for x in samples(companion, r)] for g in groups] if companion else []
+    if not cpu or not all(cpu):
+        return says, ""
+    cpu_says = verdict(cpu, effect(companion))
+    why = cpu_decides(wall, cpu, says, cpu_says, effect(metric))
+    return (cpu_says, why) if why else (says, "")
