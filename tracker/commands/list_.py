@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from tracker import records
 from tracker.adapters.readiness import UNSUPPORTED, readiness
@@ -14,6 +15,7 @@ from tracker.records import Status
 def setup_arguments(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list frameworks, their status and recorded revisions", description=__doc__)
     p.add_argument("--framework", "-f", action="append", dest="frameworks", metavar="NAME")
+    p.add_argument("--json", action="store_true", help='print {"version": 1, "frameworks": [...]} instead')
     p.set_defaults(func=main)
 
 
@@ -53,6 +55,9 @@ def revision_rows(layout: Layout, framework: str) -> list[dict]:
 
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     rows = framework_rows(config, layout, args.frameworks)
+    if args.json:
+        print(json.dumps({"version": 1, "frameworks": rows}, indent=1, default=str))
+        return 0
     width = max((len(r["proof_system"]) for r in rows), default=0)
     for row in rows:
         print(f"{row['name']:14} {row['proof_system']:{width}} history: {row['history']:9} "
