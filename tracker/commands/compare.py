@@ -108,11 +108,14 @@ def rows_for(model: str, variant: str, base_recs, head_recs, settings: Settings,
 
 
 def evidence(r: dict) -> str:
-    if r.get("needs"):
-        return r["needs"]
+    """What a verdict rests on: exact values; or the test's p and the sample counts, what they lack (too few),
+    and why CPU time decided where it did."""
     if "p_value" not in r:
         return "exact"
-    said = f"p={r['p_value']:.2g}, n={r['samples'][0]}+{r['samples'][1]}"
+    counts = f"n={r['samples'][0]}+{r['samples'][1]}"
+    if r.get("needs"):  # "too few samples (needs ...; run --rounds K)": the verdict column says the first words
+        return f"{r['needs'].partition('(')[2].rstrip(')')}; {counts}"
+    said = f"p={r['p_value']:.2g}, {counts}"
     return f"{said}; {r['note']}" if r.get("note") else said
 
 
