@@ -28,6 +28,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -309,7 +310,7 @@ def _fidelity_report(records, bare, forced_records, runs: WholeRuns) -> dict:
 
 def _proofs_in_second_run(log_text: str) -> int:
     runs = log_text.split("revision(s) to run")
-    return runs[3].count("proving ...") if len(runs) > 3 else -1
+    return len(re.findall(r"\] proving", runs[3])) if len(runs) > 3 else -1
 
 
 # --- scale: synthetic histories ------------------------------------------------------------------------

@@ -8,16 +8,19 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.synthetic import _git
+from tests.test_build_limits import SLEEPER, framework_yaml, gone
 from tracker.adapters import get_adapter
 from tracker.build import build_dir, ensure_build
 from tracker.build.cargo import compiler_errors, failure_reason, shared_target_dir
 from tracker.config import ConfigError, load_config
 from tracker.history import open_history
+from tracker.records import Status
 
 pytestmark = pytest.mark.skipif(shutil.which("cargo") is None, reason="needs cargo on PATH")
 
@@ -42,21 +45,8 @@ def make_crate(path: Path) -> list[str]:
 
 
 def config(repo: Path, extra: str = "") -> str:
-    return f"""version: 1
-frameworks:
-  - name: tiny
-    adapter: command
-    proof_system: none
-    model_format: ONNX
-    repo: {repo}
-    history: {{kind: commits, branch: main}}
-    build:
-      kind: cargo
-      features: [loud]
-      binaries: [tiny]
-      env: {{CARGO_NET_OFFLINE: "true", RUSTC_BOOTSTRAP: "1"}}{extra}
-    stages: {{prove: "true"}}
-"""
+    return framework_yaml("tiny", repo, '      kind: cargo\n      features: [loud]\n      binaries: [tiny]\n'
+                                        f'      env: {{CARGO_NET_OFFLINE: "true", RUSTC_BOOTSTRAP: "1"}}{extra}')
 
 
 @pytest.fixture()
@@ -161,3 +151,52 @@ error: could not compile `tiny` (bin "tiny") due to 1 previous error
     assert failure_reason(errors, "exit 101") == \
         "cargo: error[E0425]: cannot find value `y` in this scope at src/main.rs:3:13"
     assert failure_reason([], "exited with status 101") == "cargo: exited with status 101"
+
+
+WRAPPER = """#!/bin/sh
+# RUSTC_WRAPPER: passes every rustc call through, but the one that compiles the crate `tiny` is
+# killed with SIGKILL while {flag} is missing (as the kernel's OOM killer would), or hangs with a
+# setsid grandchild while {hang} exists
+case "$*" in *"--crate-name tiny "*)
+  if [ -e {hang} ]; then setsid {py} -c "{sleeper}" {grandchild} & sleep 600; fi
+  if [ ! -e {flag} ]; then touch {flag}; kill -KILL $$; fi;;
+esac
+exec "$@"
+"""
+
+
+def wrapped(tmp_path: Path, extra: str = ""):
+    """The crate, built through a RUSTC_WRAPPER that misbehaves as WRAPPER says."""
+    shas = make_crate(tmp_path / "tiny")
+    wrapper = tmp_path / "rustc-wrapper"
+    wrapper.write_text(WRAPPER.format(flag=tmp_path / "killed-once", hang=tmp_path / "hang", py=sys.executable,
+                                      sleeper=SLEEPER, grandchild=tmp_path / "grandchild"))
+    wrapper.chmod(0o755)
+    text = config(tmp_path / "tiny", extra).replace('RUSTC_BOOTSTRAP: "1"', f'RUSTC_BOOTSTRAP: "1", '
+                                                                              f'RUSTC_WRAPPER: "{wrapper}"')
+    (tmp_path / "frameworks.yaml").write_text(text)
+    fw = load_config(tmp_path / "frameworks.yaml").framework("tiny")
+    history = open_history(fw, tmp_path / "cache")
+    revision = next(r for r in history.revisions() if r.sha == shas[0])
+    return lambda: build(fw, tmp_path / "cache", history, revision)
+
+
+def test_a_rustc_killed_under_cargo_is_no_compile_error_and_is_built_again(tmp_path):
+    make = wrapped(tmp_path)
+    first = make()
+    assert first.build is None and first.status == Status.CRASHED and first.retry, first.reason
+    assert first.reason.startswith("build killed from outside: cargo: rustc killed by signal SIGKILL")
+    second = make()
+    assert second.build is not None and not second.cached, second.reason
+    assert make().cached
+
+
+def test_a_cargo_build_past_its_timeout_is_stopped_with_its_setsid_grandchild(tmp_path):
+    (tmp_path / "hang").touch()
+    make = wrapped(tmp_path, "\n      limits: {timeout: 8}")
+    outcome = make()
+    assert outcome.status == Status.TIMEOUT and outcome.retry
+    assert "over its 8 s limit (build.limits.timeout)" in outcome.reason
+    assert gone(tmp_path / "grandchild")
+    [written] = (tmp_path / "cache" / "builds" / "tiny").glob("*/build.json")
+    assert json.loads(written.read_text())["status"] == "timeout"

@@ -354,24 +354,26 @@ def pypi(serve, monkeypatch):
     return handler
 
 
-def test_releases_map_to_their_tags_wherever_they_lie_in_release_date_order(tmp_path, pypi):
+def test_releases_map_to_their_tags_wherever_they_lie_in_version_order(tmp_path, pypi):
     upstream = tmp_path / "upstream"
     tagged = _release_repo(upstream)
     fw = load_config(_releases_config(tmp_path / "with", upstream)).framework("pkgfw")
     history = open_history(fw, tmp_path / "cache")
     revisions = history.revisions()
-    assert [r.label for r in revisions] == ["1.0.0", "1.1.0", "1.2.0", "1.1.1", "2.0.0", "1.1.2"]  # by date
-    assert {r.label: r.upstream_sha for r in revisions} == {**tagged, "1.2.0": None, "1.1.2": None}
+    # the followed line 2.0 grew from 1.2.0; 1.1.1 and 1.1.2, released after 1.2.0, are on the 1.1 line
+    assert [r.label for r in revisions] == ["1.0.0", "1.1.0", "1.2.0", "2.0.0"]
+    assert set(history.other_lines) == {"1.1.1", "1.1.2"}
+    assert {r.label: r.upstream_sha for r in revisions} == {"1.0.0": tagged["1.0.0"], "1.1.0": tagged["1.1.0"],
+                                                            "1.2.0": None, "2.0.0": tagged["2.0.0"]}
     assert [r.subject for r in revisions] == [
         f"pkg 1.0.0; tag v1.0.0 at {tagged['1.0.0'][:8]}", f"pkg 1.1.0; tag v1.1.0 at {tagged['1.1.0'][:8]}",
-        "pkg 1.2.0; no tag upstream: placed by its release date", f"pkg 1.1.1; tag 1.1.1 at {tagged['1.1.1'][:8]}",
-        f"pkg 2.0.0; tag v2.0.0 at {tagged['2.0.0'][:8]}", "pkg 1.1.2; no tag upstream: placed by its release date"]
-    assert [r.position for r in revisions] == [1, 2, 3, 4, 5, 6]
-    assert history.status == ["2 release(s) with no tag upstream (1.2.0, 1.1.2): placed by their release dates"]
+        "pkg 1.2.0; no tag upstream: placed by its version", f"pkg 2.0.0; tag v2.0.0 at {tagged['2.0.0'][:8]}"]
+    assert [r.position for r in revisions] == [1, 2, 3, 4]
+    assert history.status == ["1 release(s) with no tag upstream (1.2.0): placed by their versions"]
     layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
     # the registry's newest is its highest version (PyPI's, npm's `latest`), not the backport released after it
     assert [r.label for r in choose_revisions(fw, history, layout, Request())] == ["2.0.0"]  # latest: 1
-    assert [r.label for r in choose_revisions(fw, history, layout, Request(latest=3))] == ["1.1.2", "1.2.0", "2.0.0"]
+    assert [r.label for r in choose_revisions(fw, history, layout, Request(latest=3))] == ["1.1.0", "1.2.0", "2.0.0"]
     assert [r.label for r in select.pinned(history, ["v2.0.0", tagged["1.1.0"][:10], "1.2.0"])] == \
         ["1.1.0", "1.2.0", "2.0.0"]  # by upstream tag, upstream commit or version, in history order
     # the same commits as the history derived with the repo out of reach: results do not depend on the network
@@ -391,7 +393,7 @@ def test_a_run_of_the_latest_release_runs_the_registrys_newest(tmp_path, pypi, c
     assert "pkgfw: 1 revision(s) to run: 2.0.0" in out
     known = json.loads((tmp_path / "results" / "pkgfw" / "revisions.json").read_text())["revisions"]
     [(sha, info)] = known.items()
-    assert info["label"] == "2.0.0" and info["upstream_sha"] == tagged["2.0.0"] and info["position"] == 5
+    assert info["label"] == "2.0.0" and info["upstream_sha"] == tagged["2.0.0"] and info["position"] == 4
     assert info["subject"] == f"pkg 2.0.0; tag v2.0.0 at {tagged['2.0.0'][:8]}"
 
 

@@ -272,9 +272,10 @@ def test_a_revision_option_on_the_command_line_is_one_line_not_a_traceback(tmp_p
         status = main(["--config", str(tmp_path / "frameworks.yaml"), "--cache", str(tmp_path / "cache"),
                        "run", "--no-publish", *bad])
         out = capsys.readouterr()
-        assert status == 1
+        assert status == 2  # a usage error, refused before anything is built
         assert "Traceback" not in out.out + out.err
-        assert "synth:" in out.out and ("not a revision" in out.out or "unknown revision" in out.out)
+        assert len(out.err.splitlines()) == 1
+        assert "synth:" in out.err and ("not a revision" in out.err or "unknown revision" in out.err)
     assert not Path("/tmp/zkml-pwned").exists()
 
 

@@ -131,7 +131,7 @@ def test_the_pipeline_proves_from_the_job_without_frameworks_yaml(tmp_path, made
     # the record on disk is what asdict (the hand-written writer before tracker.serial) gave
     assert read_json(path) == json.loads(json.dumps({**asdict(result), "version": 2}))
     assert set(read_json(path)["stages"]["prove"]) == {"stage", "status", "reason", "samples_s", "cpu_s",
-                                                      "peak_rss_bytes", "child_wall_s", "limit"}
+                                                      "peak_rss_bytes", "child_wall_s", "limit", "energy_j"}
     old = {k: v for k, v in read_json(path).items() if k != "key"} | {"version": 1}  # before record keys
     path.write_text(json.dumps(old))
     assert records.load(path) == replace(result, key="")

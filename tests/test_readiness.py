@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.synthetic import Step, make_repo
 from tracker import net
 from tracker.adapters import get_adapter
 from tracker.adapters.opml import OpmlAdapter
@@ -24,6 +25,7 @@ from tracker.adapters.readiness import READY, UNAVAILABLE, UNSUPPORTED, Readines
 from tracker.cli import main
 from tracker.config import load_config
 from tracker.fsutil import read_json
+from tracker.records import Status
 from tracker.types import BuildRecipe, HistorySpec
 
 CONFIG = """\
@@ -199,4 +201,8 @@ def test_a_commit_history_out_of_reach_without_a_mirror_is_said(tmp_path, tools,
     assert readiness(fw, cache) == Readiness(READY)
     shutil.rmtree(cache / "mirrors")
     assert readiness(dataclasses.replace(fw, repo=f"https://127.0.0.1:{listening}/x/after.git"), cache).ready
-    assert readiness(dataclasses.replace(fw, repo=str(tmp_path / "a-local-clone")), cache).ready
+    clone = tmp_path / "a-local-clone"
+    assert readiness(dataclasses.replace(fw, repo=str(clone)), cache) == Readiness(
+        Status.FAILED, f"repo: {clone} does not exist (and no mirror of it is cached): give 'repo:' a git clone")
+    make_repo(clone, [Step()])
+    assert readiness(dataclasses.replace(fw, repo=str(clone)), cache).ready  # a local path is never dialled

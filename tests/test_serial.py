@@ -50,7 +50,7 @@ def test_framework_json_has_the_fields_in_order():
                                                             "nightly_max": 5}}
     assert data["variants"][0] == {"name": "resources", "settings": [["calibration_target", "resources"]],
                                    "limits": None}
-    assert data["limits"] == {"timeout_s": 1800, "memory_mb": 16000}
+    assert data["limits"] == {"timeout_s": 1800, "memory_mb": 16000, "log_mb": None}
 
 
 def test_nested_optional_dataclasses_and_variant_limits():

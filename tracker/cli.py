@@ -6,16 +6,24 @@ import os
 import sys
 from pathlib import Path
 
-from tracker.commands import bisect, compare, list_, nightly, preview, publish, regressions, run
+from tracker.commands import bisect, compare, list_, machine, nightly, preview, publish, regressions, run
+from tracker.commands._args import EXIT_USAGE, UsageError, check_arguments
 from tracker.config import ConfigError, load_config
 from tracker.fsutil import describe_os_error
 from tracker.layout import Layout
 
-COMMANDS = (run, publish, list_, preview, nightly, regressions, bisect, compare)
+COMMANDS = (run, publish, list_, preview, nightly, regressions, bisect, compare, machine)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, its usage errors in one line (its sub-command parsers are of the same class)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="zkml-tracker", description=__doc__.split(":")[0] +
+    p = Parser(prog="zkml-tracker", description=__doc__.split(":")[0] +
                                 ": continuous performance tracking of zkML frameworks on asv")
     p.add_argument("--config", type=Path, default=Path("frameworks.yaml"),
                    help="the frameworks file (default: ./frameworks.yaml)")
@@ -43,10 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         config = load_config(args.config)
-        return args.func(config, layout_for(args, args.config), args) or 0
-    except ConfigError as exc:
+        layout = layout_for(args, args.config)
+        check_arguments(config, args, layout.cache)
+        return args.func(config, layout, args) or 0
+    except (ConfigError, UsageError) as exc:
         print(f"zkml-tracker: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except OSError as exc:  # read-only or full disk, permissions, a file where a directory should be
         print(f"zkml-tracker: {describe_os_error(exc)}", file=sys.stderr)
         return EXIT_OS_ERROR

@@ -19,7 +19,7 @@ import yaml
 
 from tracker.adapters import ADAPTERS, SettingError, check_settings
 from tracker.measure import Limits
-from tracker.types import BuildRecipe, Framework, HistorySpec, Package, Selection, Variant
+from tracker.types import BUILD_LIMITS, BuildRecipe, Framework, HistorySpec, Package, Selection, Variant
 
 CONFIG_VERSION = 1
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -34,6 +34,7 @@ MAX_DEPTH = 32
 # bounds on what a value may ask for: past these a figure never comes back (a week per stage, 1 TiB, ...)
 MAX_TIMEOUT_S = 7 * 86400.0
 MAX_MEMORY_MB = 1 << 20
+MAX_LOG_MB = 1 << 10
 MAX_REPEATS = 100
 MAX_COUNT = 100_000  # latest, steps, nightly_max
 # what the `command` adapter fills into a stage command (tracker/adapters/command.py)
@@ -397,8 +398,8 @@ def _selection(at: _At) -> Selection:
 
 
 def _build(at: _At) -> BuildRecipe:
-    keys = at.mapping(("kind", "requirements", "commands", "env", "toolchains", "python", "features", "binaries"),
-                      required=("kind",))
+    keys = at.mapping(("kind", "requirements", "commands", "env", "toolchains", "python", "features", "binaries",
+                       "limits"), required=("kind",))
     kind = keys["kind"].choice(BUILD_KINDS)
     commands = keys["commands"].strings() if "commands" in keys else ()
     requirements = keys["requirements"].strings() if "requirements" in keys else ()
@@ -415,6 +416,7 @@ def _build(at: _At) -> BuildRecipe:
         kind=kind, requirements=requirements, commands=commands, env=tuple(env),
         toolchains=keys["toolchains"].strings() if "toolchains" in keys else (),
         python=keys["python"].string() if "python" in keys else None, **cargo,
+        limits=_limits(keys["limits"], BUILD_LIMITS) if "limits" in keys else BUILD_LIMITS,
     )
 
 
@@ -472,9 +474,13 @@ def _settings(at: _At, adapter: str) -> dict[str, Any]:
         raise given[exc.key].fail(exc.reason) from None
 
 
-def _limits(at: _At) -> Limits:
-    keys = at.mapping(("timeout", "memory_mb"))
+def _limits(at: _At, defaults: Limits | None = None) -> Limits:
+    """A stage's limits (timeout, memory_mb), or with `defaults` a build's, which also caps its log (log_mb)
+    and whose fields left out keep the build defaults."""
+    base = defaults or Limits()
+    keys = at.mapping(("timeout", "memory_mb", "log_mb") if defaults else ("timeout", "memory_mb"))
     return Limits(
-        timeout_s=keys["timeout"].number(0, MAX_TIMEOUT_S) if "timeout" in keys else Limits().timeout_s,
-        memory_mb=keys["memory_mb"].integer(1, MAX_MEMORY_MB) if "memory_mb" in keys else None,
+        timeout_s=keys["timeout"].number(0, MAX_TIMEOUT_S) if "timeout" in keys else base.timeout_s,
+        memory_mb=keys["memory_mb"].integer(1, MAX_MEMORY_MB) if "memory_mb" in keys else base.memory_mb,
+        log_mb=keys["log_mb"].number(0, MAX_LOG_MB) if "log_mb" in keys else base.log_mb,
     )

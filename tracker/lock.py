@@ -10,12 +10,19 @@ a queue of waiting nightlies behind it.
 The lock is `flock` on `results/.tracker.lock`: the kernel drops it when the holder dies however it dies
 (SIGKILL included), so it never goes stale, and the file's text (pid and command) is only a hint for
 people. Reading commands (`list`, `regressions`, `preview`) take no lock.
+
+The lock file is opened with O_NOFOLLOW and must be a regular file: a symbolic link put there (by mistake
+or by another user) is never followed, so the pid line can never be written into the file it points to;
+the command stops at once with one line naming the link and where it leads, exit 74 as for any file the
+tracker cannot use.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import os
+import stat
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +45,7 @@ def exclusive(results: Path, command: str) -> Iterator[Path]:
     """Hold the results dir's lock for the block, or raise `Locked` at once."""
     results.mkdir(parents=True, exist_ok=True)
     path = lock_path(results)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_lock_file(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -49,6 +56,22 @@ def exclusive(results: Path, command: str) -> Iterator[Path]:
         yield path
     finally:
         os.close(fd)
+
+
+def open_lock_file(path: Path) -> int:
+    """The lock file, opened read-write (made if missing) without following a link; OSError naming it if it
+    is a link or not a regular file."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise OSError(errno.ELOOP, f"a symbolic link (to {os.readlink(path)}), not the tracker's lock file: not "
+                                   f"followed; remove it", str(path)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file, so not the tracker's lock file; remove it", str(path))
+    return fd
 
 
 def holder(fd: int) -> str:

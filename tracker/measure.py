@@ -10,23 +10,35 @@ A short child whose output the caller reads (a git command, a tool's version) go
 
 Each child runs in its own process group, so a SIGKILL of the tracker's group would not reach it: a
 small reaper process, started once per tracker process in a session of its own, holds the list of live
-groups and kills them when the tracker's end of its pipe closes, which the kernel does however the
-tracker dies.
+groups and of every descendant seen (pid and start time), and kills them when the tracker's end of its pipe
+closes, which the kernel does however the tracker dies. A descendant that leaves the group (`setsid`) is
+still found: while a child runs the tracker is a child subreaper, so an orphan of the tree becomes the
+tracker's own child instead of init's, and the poller remembers each descendant with its start time (pids
+are reused within minutes here: a remembered pid is only killed while it still names the process meant).
+SIGTERM to the tracker while a child runs unwinds through the same kill (`Stopped`, exit status 143).
+
+A child's output goes to its log file as it comes; with `Limits.log_mb` set it goes through a pipe that
+keeps the first and the last halves of the cap and says how much was cut in between (never more than a
+read's worth in memory).
 """
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import psutil
 
+from tracker.capped_log import CappedLog
 from tracker.records import Status
 
 # The tree's RSS is sampled often at first (short stages, early spikes), then every 100 ms: one sample
@@ -34,14 +46,19 @@ from tracker.records import Status
 # prove 4.4 % slower on 2 cores (median of 20 proofs, 5.09 s against 4.88 s unwatched; 4.88 s at 100 ms).
 POLL_FIRST_S, POLL_EVERY_S = 0.01, 0.1
 TERM_GRACE_S = 2.0
+PUMP_GRACE_S = 5.0  # how long the end of a capped log waits for a pipe held open by something that escaped
+PIPE_BYTES = 1 << 20  # a wide pipe for a capped log: fewer wake-ups of its thread for a chatty child
+PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What a child may use before it is killed: wall seconds and, optionally, tree RSS in MiB."""
+    """What a child may use before it is killed: wall seconds and, optionally, tree RSS in MiB; and how
+    much of its output the log keeps (`log_mb`: the first and the last halves; None keeps all of it)."""
 
     timeout_s: float = 1800.0
     memory_mb: int | None = None
+    log_mb: float | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,33 @@ class ChildOutOfMemory(ChildFailed):
     kind = Status.OUT_OF_MEMORY
 
 
+class Stopped(SystemExit):
+    """The tracker got SIGTERM while a child ran: the child's tree is killed and the tracker exits 143."""
+
+
+# signals a child does not send itself: another user's kill, the kernel's OOM killer, a stop or a hang-up
+OUTSIDE_SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def killed_from_outside(exc: ChildFailed) -> bool:
+    """Killed by a signal it did not send itself, or a shell that says so of its command (status 128+N)."""
+    code = exc.measurement.returncode if exc.measurement else 0
+    if isinstance(exc, ChildCrashed):
+        return -code in OUTSIDE_SIGNALS
+    return isinstance(exc, ChildError) and code - 128 in OUTSIDE_SIGNALS
+
+
+def no_verdict(exc: ChildFailed) -> bool:
+    """A limit stopped the child, or a signal from outside did: what it ran may well be fine (a build of such
+    a commit is tried again, never cached as a failure)."""
+    return isinstance(exc, (ChildTimeout, ChildOutOfMemory)) or killed_from_outside(exc)
+
+
+def _raise_stopped(signum: int, frame) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not cut short the kill of the tree
+    raise Stopped(128 + signum)
+
+
 @dataclass
 class _Watch:
     """State shared between the waiting thread and the polling thread."""
@@ -97,6 +141,7 @@ class _Watch:
     root: psutil.Process | None
     limits: Limits
     started: float
+    born: float  # the root's start time: a child of the tracker started since is an orphan of this tree
     peak_rss: int = 0
     seen: dict[int, psutil.Process] = field(default_factory=dict)
     verdict: Status | None = None  # TIMEOUT or OUT_OF_MEMORY once we decided to kill
@@ -105,23 +150,38 @@ class _Watch:
 
 REAPER = """\
 import os, signal, sys
+import psutil
 signal.signal(signal.SIGINT, signal.SIG_IGN)
-groups = set()
+groups = {}
 for line in sys.stdin:
-    op, pgid = line[0], int(line[1:])
-    (groups.add if op == "+" else groups.discard)(pgid)
-for pgid in groups:
+    op, *words = line[0], *line[1:].split()
+    pgid = int(words[0])
+    if op == "+":
+        groups[pgid] = []
+    elif op == "-":
+        groups.pop(pgid, None)
+    elif pgid in groups:
+        groups[pgid].append((int(words[1]), float(words[2])))
+for pgid, members in groups.items():
     try:
         os.killpg(pgid, signal.SIGKILL)
     except OSError:
         pass
+    for pid, born in members:
+        try:
+            p = psutil.Process(pid)
+            if abs(p.create_time() - born) < 0.01:
+                p.kill()
+        except psutil.Error:
+            pass
 """
 _reaper: tuple[int, subprocess.Popen] | None = None  # (owner pid, reaper)
 _reaper_lock = threading.Lock()
 
 
-def _tell_reaper(op: str, pgid: int) -> None:
-    """Add (+) or drop (-) a process group the reaper kills if this process dies first. Best effort."""
+def _tell_reaper(op: str, pgid: int, member: str = "") -> None:
+    """Add (+) or drop (-) a process group the reaper kills if this process dies first, or add a descendant
+    (=, `member` is "pid start-time") it kills with the group if its pid still names it. Best effort."""
     global _reaper
     with _reaper_lock:
         try:
@@ -131,7 +191,7 @@ def _tell_reaper(op: str, pgid: int) -> None:
                 _reaper = (os.getpid(), subprocess.Popen(
                     [sys.executable, "-c", REAPER], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL, start_new_session=True, text=True))
-            _reaper[1].stdin.write(f"{op}{pgid}\n")
+            _reaper[1].stdin.write(f"{op}{pgid} {member}\n")
             _reaper[1].stdin.flush()
         except (OSError, ValueError):
             pass
@@ -147,42 +207,125 @@ def run_measured(
 ) -> Measurement:
     """Run `cmd` to completion and measure it; raise a `ChildFailed` subclass if it does not succeed.
 
-    The child's stdout and stderr are appended to `log_path`. Results the child wants to hand back go
-    through a file the caller chose (never parsed from stdout).
+    The child's stdout and stderr are appended to `log_path` (capped by `limits.log_mb`). Results the
+    child wants to hand back go through a file the caller chose (never parsed from stdout).
     """
     argv = [os.fspath(c) for c in cmd]
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    with open(log_path, "ab") as log, _stopped_by_sigterm(), _adopting_orphans():
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
+        sink = CappedLog(log_path, limits.log_mb) if limits.log_mb else None
         started = time.perf_counter()
         try:
             proc = subprocess.Popen(
                 argv, cwd=cwd, env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=subprocess.PIPE if sink else log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         except OSError as exc:
+            if sink is not None:
+                sink.close()
             raise ChildError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        pump = _start_pump(proc, sink)
         _tell_reaper("+", proc.pid)
-        watch = _Watch(root=_process(proc.pid), limits=limits, started=started)
+        watch = _Watch(root=_process(proc.pid), limits=limits, started=started, born=_born(proc.pid))
         poller = threading.Thread(target=_poll, args=(watch, proc.pid), daemon=True)
         poller.start()
         try:
             status, cpu_s, maxrss = _wait(proc.pid)
         except BaseException:
-            _kill_tree(proc.pid, watch)
-            _tell_reaper("-", proc.pid)
+            _end(proc.pid, watch, poller, pump)
             raise
-        finally:
-            watch.done.set()
-            poller.join()
         wall = time.perf_counter() - started
-        _kill_tree(proc.pid, watch)  # grandchildren left behind must not outlive the stage
-        _tell_reaper("-", proc.pid)
+        _end(proc.pid, watch, poller, pump)  # grandchildren left behind must not outlive the stage
         proc.returncode = status
     measurement = Measurement(wall, cpu_s, max(watch.peak_rss, maxrss), status)
     _raise_for(measurement, watch, argv, log_path)
     return measurement
+
+
+def _end(pid: int, watch: _Watch, poller: threading.Thread, pump: threading.Thread | None) -> None:
+    """The child is gone or given up on: stop polling, kill what is left of its tree, finish its log."""
+    watch.done.set()
+    poller.join()
+    _kill_tree(pid, watch)
+    _tell_reaper("-", pid)
+    if pump is not None:
+        pump.join(PUMP_GRACE_S)
+
+
+@contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """While a child runs, SIGTERM to the tracker raises `Stopped` (its tree is killed on the way out)
+    instead of ending the process where it stands, which would leave the tree's other sessions running.
+    Only from the main thread, and only where nobody else chose what SIGTERM does."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # also after a first SIGTERM set it to be ignored
+
+
+_adopters = 0
+_adopters_lock = threading.Lock()
+
+
+@contextmanager
+def _adopting_orphans() -> Iterator[None]:
+    """The tracker is a child subreaper while any child runs: a descendant whose parent exits (`setsid cmd &`
+    from a shell that ends, a daemon's double fork) becomes the tracker's child, where the poller finds it."""
+    global _adopters
+    with _adopters_lock:
+        _adopters += 1
+        if _adopters == 1:
+            _set_subreaper(1)
+    try:
+        yield
+    finally:
+        with _adopters_lock:
+            _adopters -= 1
+            if _adopters == 0:
+                _set_subreaper(0)
+
+
+def _set_subreaper(on: int) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: orphans go to init, the poller sees those it caught first
+        pass
+
+
+def _born(pid: int) -> float:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return time.time() - 1.0
+
+
+def _start_pump(proc: subprocess.Popen, sink: CappedLog | None) -> threading.Thread | None:
+    """With a cap, a thread carries the child's pipe into the log until every writer has closed it."""
+    if sink is None:
+        return None
+    pipe = proc.stdout
+    try:
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (OSError, AttributeError):
+        pass
+
+    def carry() -> None:
+        try:
+            sink.carry(pipe.fileno())
+        finally:
+            pipe.close()
+            sink.close()
+
+    thread = threading.Thread(target=carry, daemon=True)
+    thread.start()
+    return thread
 
 
 def output_of(argv: Sequence[str], timeout_s: float = 30) -> str:
@@ -279,7 +422,7 @@ def _poll(watch: _Watch, pid: int) -> None:
     interval = POLL_FIRST_S
     while not watch.done.wait(interval):
         interval = min(POLL_EVERY_S, interval * 1.5)
-        rss = _tree_rss(watch)
+        rss = _tree_rss(watch, pid)
         watch.peak_rss = max(watch.peak_rss, rss)
         if cap is not None and rss > cap:
             watch.verdict = Status.OUT_OF_MEMORY
@@ -290,16 +433,9 @@ def _poll(watch: _Watch, pid: int) -> None:
             return
 
 
-def _tree_rss(watch: _Watch) -> int:
-    if watch.root is None:
-        return 0
-    try:
-        procs = [watch.root, *watch.root.children(recursive=True)]
-    except psutil.Error:
-        return 0
+def _tree_rss(watch: _Watch, pid: int) -> int:
     total = 0
-    for p in procs:
-        watch.seen.setdefault(p.pid, p)
+    for p in _scan(watch, pid):
         try:
             total += p.memory_info().rss
         except psutil.Error:
@@ -307,25 +443,122 @@ def _tree_rss(watch: _Watch) -> int:
     return total
 
 
+def _scan(watch: _Watch, pid: int) -> list[psutil.Process]:
+    """Every live process of the tree, from one pass over the process table: the descendants of the child,
+    of the orphans the tracker adopted since it started, and of every process seen before that still is the
+    process seen (pids are reused). Each new one is remembered with its start time (psutil checks it before
+    a signal, so a reused pid is never killed) and told to the reaper."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        children.setdefault(parent, []).append(child)
+    adopted = [c for c in children.get(os.getpid(), ()) if c not in (pid, _reaper_pid()) and
+               _born_since(c, watch.born)]
+    tops = [pid, *(p for p, proc in watch.seen.items() if _same(proc)), *adopted]
+    found: dict[int, psutil.Process] = {}
+    while tops:
+        current = tops.pop()
+        if current in found:
+            continue
+        proc = _known(watch, current, pid)
+        if proc is not None:
+            found[current] = proc
+            tops += children.get(current, ())
+    return list(found.values())
+
+
+def _known(watch: _Watch, pid: int, root: int) -> psutil.Process | None:
+    """The remembered process of `pid`, or a new one remembered (and told to the reaper) now."""
+    if pid == root:  # once waited for, its pid may name another process
+        return watch.root if watch.root is not None and _same(watch.root) else None
+    proc = watch.seen.get(pid)
+    if proc is not None and _same(proc):
+        return proc
+    try:
+        proc = psutil.Process(pid)
+        born = proc.create_time()
+    except psutil.Error:
+        return None
+    watch.seen[pid] = proc
+    _tell_reaper("=", root, f"{pid} {born:.6f}")
+    return proc
+
+
+def _same(proc: psutil.Process) -> bool:
+    """The pid still names the process first seen under it (psutil compares the start time)."""
+    try:
+        return proc.is_running()
+    except psutil.Error:
+        return False
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process, in one pass over /proc (psutil's children() makes that pass for
+    every process it is asked about); psutil's process table where there is no /proc."""
+    if not os.path.isdir("/proc/self"):
+        return {p.pid: p.info["ppid"] for p in psutil.process_iter(["ppid"])}
+    out = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    out[int(name)] = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def _born_since(pid: int, born: float) -> bool:
+    try:
+        return psutil.Process(pid).create_time() >= born
+    except psutil.Error:
+        return False
+
+
+def _reaper_pid() -> int | None:
+    return _reaper[1].pid if _reaper is not None else None
+
+
 def _kill_tree(pid: int, watch: _Watch) -> None:
-    """SIGTERM the group, give it a moment, then SIGKILL the group and every descendant ever seen."""
+    """SIGTERM the group and every descendant found, give them a moment, then SIGKILL the group and every
+    descendant ever seen; orphans the tracker adopted are reaped (they are its children now)."""
     try:
         os.killpg(pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
         pass
-    live = [p for p in watch.seen.values() if p.pid != pid and _alive(p)]
+    live = [p for p in _scan(watch, pid) if p.pid != pid]
+    _signal_all(live, signal.SIGTERM)
     if live:
         psutil.wait_procs(live, timeout=TERM_GRACE_S)
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    for _ in range(3):  # what was forked meanwhile is found by the next scan
+        rest = [p for p in [*watch.seen.values(), *_scan(watch, pid)] if p.pid != pid and _alive(p)]
+        if not rest:
+            break
+        _signal_all(rest, signal.SIGKILL)
+        psutil.wait_procs(rest, timeout=TERM_GRACE_S)
+    _reap_adopted(watch, pid)
+
+
+def _signal_all(procs: list[psutil.Process], sig: int) -> None:
+    for p in procs:
+        try:
+            p.send_signal(sig)
+        except psutil.Error:
+            pass
+
+
+def _reap_adopted(watch: _Watch, pid: int) -> None:
+    """Collect the exit status of adopted orphans, so none is left a zombie of the tracker."""
+    me = os.getpid()
     for p in watch.seen.values():
-        if p.pid != pid and _alive(p):
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
+        try:
+            if p.pid != pid and p.ppid() == me:
+                os.waitpid(p.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError):
+            pass
 
 
 def _alive(p: psutil.Process) -> bool:

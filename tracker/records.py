@@ -37,7 +37,8 @@ class Status(StrEnum):
       own): OK; ERROR (a command failed, or wrote no result); CRASHED (killed by a signal); TIMEOUT and
       OUT_OF_MEMORY (a limit was hit: the stage says which); UNSUPPORTED (a model or stage the framework
       cannot do); SKIPPED (a stage not run after an earlier one failed: stages only).
-    - a build (build.json): OK or FAILED.
+    - a build (build.json): OK; FAILED (a verdict: it does not build); TIMEOUT, OUT_OF_MEMORY (a build limit)
+      and CRASHED (a signal from outside), which are no verdict and are built again next run.
     - a revision (status.json's `revisions`, builds/<sha>.json): OK; FAILED (a record not ok, asv failed,
       or no source tree); BUILD_FAILED.
     - a framework (status.json, the site's cards): OK; FAILED; UNSUPPORTED (no working adapter yet);
@@ -64,7 +65,7 @@ class Status(StrEnum):
 STAGE_STATUSES = (Status.OK, Status.ERROR, Status.CRASHED, Status.TIMEOUT, Status.OUT_OF_MEMORY,
                   Status.UNSUPPORTED, Status.SKIPPED)
 RECORD_STATUSES = tuple(s for s in STAGE_STATUSES if s is not Status.SKIPPED)
-BUILD_STATUSES = (Status.OK, Status.FAILED)
+BUILD_STATUSES = (Status.OK, Status.FAILED, Status.TIMEOUT, Status.OUT_OF_MEMORY, Status.CRASHED)
 REVISION_STATUSES = (Status.OK, Status.FAILED, Status.BUILD_FAILED)
 FRAMEWORK_STATUSES = (Status.OK, Status.FAILED, Status.UNSUPPORTED, Status.UNAVAILABLE, Status.BUILD_FAILED,
                       Status.NOT_RUN)
@@ -83,6 +84,7 @@ class StageResult:
     peak_rss_bytes: int = 0
     child_wall_s: float = 0.0
     limit: str = ""
+    energy_j: float | None = None  # the packages' energy while the child ran (tracker.energy); None: not measured
 
     @property
     def ok(self) -> bool:
@@ -107,6 +109,8 @@ class ModelResult:
     settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
     machine: dict[str, str] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)  # the machine's modmul rates (tracker.calibration)
+    energy: str = ""  # why the stages carry no energy figure ("not measured here: ..."), "" where they do
     key: str = ""  # record_key of the config that made it; "" for a version 1 record
 
     def add(self, stage: StageResult) -> StageResult:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from tracker import calibration
 from tracker.measure import Limits
 from tracker.records import ModelResult, machine_info
 
@@ -57,6 +58,11 @@ class HistorySpec:
     select: Selection = Selection()
 
 
+# A first cargo build compiles every dependency (29 min for zkTorch on 2 shared cores); 8 MiB of log keeps
+# a compiler's first and last errors without letting a chatty build fill the cache.
+BUILD_LIMITS = Limits(timeout_s=3 * 3600, memory_mb=16384, log_mb=8)
+
+
 @dataclass(frozen=True)
 class BuildRecipe:
     """How a revision becomes something runnable. `requirements` and `commands` may use {version}/{sha}."""
@@ -69,6 +75,7 @@ class BuildRecipe:
     python: str | None = None
     features: tuple[str, ...] = ()   # cargo: `--features`
     binaries: tuple[str, ...] = ()   # cargo: the `--bin` targets kept with each revision's build
+    limits: Limits = BUILD_LIMITS    # the whole build's timeout, memory cap and log cap; not in its hash
 
 
 @dataclass(frozen=True)
@@ -153,5 +160,7 @@ class ModelJob:
     remeasure: bool = False  # for a verdict: the measured stages run afresh, none is read back from the cache
 
     def new_result(self) -> ModelResult:
+        machine = machine_info()
         return ModelResult(self.framework.name, self.build.revision, self.model.name, self.variant.name,
-                           settings=dict(self.variant.settings), machine=machine_info())
+                           settings=dict(self.variant.settings), machine=machine,
+                           calibration=calibration.current(machine, measure=False).summary())

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
+from tracker import energy
 from tracker.adapters import stage_cache
 from tracker.fsutil import read_json
 from tracker.measure import ChildFailed, run_measured
@@ -165,6 +166,7 @@ def _run_child(job: ModelJob, result: ModelResult, call: StageCall) -> dict[str,
     call.result_file.unlink(missing_ok=True)
     log = job.workdir / "logs" / f"{call.stage}.log"
     stage = StageResult(call.stage)
+    meter, result.energy = energy.meter_or_reason(energy.powercap_root())
     try:
         m = run_measured(call.argv, log_path=log, cwd=call.cwd or job.workdir,
                          env=child_env(job, call.env), limits=job.limits)
@@ -178,6 +180,7 @@ def _run_child(job: ModelJob, result: ModelResult, call: StageCall) -> dict[str,
         result.add(stage)
         return None
     stage.peak_rss_bytes, stage.child_wall_s = m.peak_rss_bytes, m.wall_s
+    stage.energy_j, result.energy = energy.read_or_reason(meter, result.energy)
     report = read_json(call.result_file)
     if not isinstance(report, dict) or not isinstance(report.get("samples"), list):
         stage.status, stage.reason = Status.ERROR, f"stage wrote no result file ({call.result_file.name})"

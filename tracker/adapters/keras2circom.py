@@ -39,7 +39,7 @@ from tracker.adapters.base import StageCall, run_stage, write_json
 from tracker.adapters.circom import NODE, PIPELINE as CIRCOM_PIPELINE, CircomAdapter, package_versions
 from tracker.adapters.circomgen import Circuit
 from tracker.fsutil import read_json
-from tracker.measure import ChildFailed, Limits, run_measured
+from tracker.measure import ChildFailed, no_verdict, run_measured
 from tracker.records import ModelResult, Status
 from tracker.types import Build, BuildError, Framework, ModelJob, Toolchain, Variant
 
@@ -48,7 +48,6 @@ PIPELINE = ("export", "transpile", "infer", *CIRCOM_PIPELINE)
 # the transpiler's Python needs: TensorFlow with Keras 2 (h5), and the repo's other pins that still install
 PYTHON_REQUIREMENTS = ("tensorflow-cpu>=2.12,<2.16", "numpy<2", "docopt==0.6.2")
 TOOLS = ("circom2@0.2.23", "snarkjs@0.7.5")
-INSTALL_LIMITS = Limits(timeout_s=3600)
 PIXELS = 255  # the exported model takes pixels 0-255: keras2circom 1.x feeds the circuit integers
 NPM = Toolchain("npm", "npm", "install Node.js 18 or newer (npm comes with it)")
 
@@ -73,18 +72,21 @@ class Keras2CircomAdapter(CircomAdapter):
         env = {**_os_environ(), **dict(framework.build.env)}
         for command in framework.build.commands:
             try:
-                run_measured(["bash", "-c", command], log_path=log_path, cwd=source, env=env, limits=INSTALL_LIMITS)
+                run_measured(["bash", "-c", command], log_path=log_path, cwd=source, env=env,
+                             limits=framework.build.limits)
             except ChildFailed as exc:  # npm's last line only points at its own log: say what went wrong
+                if no_verdict(exc):  # a limit or a kill from outside: the build is tried again
+                    raise
                 raise BuildError(f"{command!r} in the checkout: {npm_error(exc.log_tail) or exc.reason}") from None
         venv = build_dir / "venv"
-        run_measured([sys.executable, "-m", "venv", venv], log_path=log_path, limits=INSTALL_LIMITS)
+        run_measured([sys.executable, "-m", "venv", venv], log_path=log_path, limits=framework.build.limits)
         python = venv / "bin" / "python"
         run_measured([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", *PYTHON_REQUIREMENTS],
-                     log_path=log_path, env=env, limits=INSTALL_LIMITS)
+                     log_path=log_path, env=env, limits=framework.build.limits)
         prefix = build_dir / "node"
         prefix.mkdir(exist_ok=True)
         run_measured(["npm", "install", "--prefix", prefix, "--no-audit", "--no-fund", *TOOLS],
-                     log_path=log_path, env=env, limits=INSTALL_LIMITS)
+                     log_path=log_path, env=env, limits=framework.build.limits)
         return Build(framework=framework.name, revision=revision.sha, path=build_dir, python=python,
                      node_prefix=prefix, source=source, version=revision.version, env=framework.build.env)
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tracker.adapters.base import Adapter, timed_stage
-from tracker.measure import ChildFailed, Limits, run_measured
+from tracker.measure import ChildFailed, no_verdict, run_measured
 from tracker.models.accuracy import first_input_reference, single_input_accuracy
 from tracker.records import ModelResult, Status
 from tracker.types import Build, BuildError, ModelJob, Toolchain, Unsupported
@@ -44,7 +44,6 @@ GGML_MAGIC = 0x67676D6C
 PROGRAM = "mlgo/examples/mnist_mips/mlgo.bin"
 BISECTION_ROUNDS = 25  # demo/challenge_simple.sh
 PIPELINE = ("golden", "execute", "challenge")
-BUILD_LIMITS = Limits(timeout_s=3600)
 LABELS = {
     "golden": "initial MIPS VM image (Merkle trie) of program, model and input",
     "execute": "execute: the inference in the MIPS VM to its final checkpoint; no proof is made",
@@ -64,9 +63,11 @@ class OpmlAdapter(Adapter):
             raise BuildError("opml builds from a source checkout: give the framework a 'commits' history")
         for argv in build_commands():
             try:
-                run_measured(argv, log_path=log_path, cwd=source, limits=BUILD_LIMITS,
+                run_measured(argv, log_path=log_path, cwd=source, limits=framework.build.limits,
                              env=build_env(build_dir))
             except ChildFailed as exc:
+                if no_verdict(exc):  # a limit or a kill from outside: the build is tried again
+                    raise
                 raise BuildError(build_failure_reason(_tail(log_path), exc.reason)) from None
         return Build(framework=framework.name, revision=revision.sha, path=build_dir, source=source,
                      version=revision.version)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from tracker.adapters.base import Adapter, file_size, timed_stage
-from tracker.measure import ChildFailed, Limits, output_of, run_measured
+from tracker.measure import ChildFailed, no_verdict, output_of, run_measured
 from tracker.models.accuracy import first_input_reference, single_input_accuracy
 from tracker.records import ModelResult, StageResult, Status
 from tracker.types import Build, BuildError, ModelJob, Toolchain, Unsupported
@@ -36,7 +36,6 @@ PROVE_SINCE = (2, 10, 0)
 FP_ONE = 1 << 16  # FP16x16
 PACKAGE = "zkml_tracker_model"
 PIPELINE = ("compile", "execute", "trace", "prove", "verify")
-BUILD_LIMITS = Limits(timeout_s=3600)
 EXECUTE_LABEL = "execute: the Cairo VM runs the model, no proof is made"
 
 
@@ -50,8 +49,10 @@ class OrionAdapter(Adapter):
         if source is None:
             raise BuildError("orion builds from a source checkout: give the framework a 'commits' history")
         try:
-            run_measured(["scarb", "build"], log_path=log_path, cwd=source, limits=BUILD_LIMITS)
+            run_measured(["scarb", "build"], log_path=log_path, cwd=source, limits=framework.build.limits)
         except ChildFailed as exc:
+            if no_verdict(exc):  # a limit or a kill from outside: the build is tried again
+                raise
             raise BuildError(f"scarb build in the orion checkout: {exc.reason}: {_last_line(log_path)}") from None
         return Build(framework=framework.name, revision=revision.sha, path=build_dir, source=source,
                      version=revision.version)

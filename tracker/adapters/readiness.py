@@ -1,7 +1,10 @@
 """Whether a framework can run on this machine: the one answer `list`, `run`, the site, `bisect` and
 `compare` give.
 
-A framework is `unsupported` while its adapter says it is not written for it yet, `unavailable` while
+A framework is `unsupported` while its adapter says it is not written for it yet, `failed` (given the
+cache, once all it needs is here) while its `repo:` is a local path that is not a git repository, or is
+gone with no mirror of it kept (a config to fix, not a machine that lacks something: `run` records it
+failed and exits 1), `unavailable` while
 something it needs is not here (a toolchain the adapter or the build recipe names, what the adapter
 checks itself, a host its build fetches from outside the package registries, or, given the cache, a commit
 history whose remote is out of reach with no mirror kept), else `ready`. Checks go from cheap to dear, and
@@ -18,6 +21,7 @@ from urllib.parse import urlsplit
 from tracker import net
 from tracker.adapters import get_adapter
 from tracker.adapters.base import Adapter
+from tracker.history.git import GitError, git
 from tracker.history.source import mirror_path
 from tracker.records import Status
 from tracker.types import Framework
@@ -29,7 +33,7 @@ REACH_DEADLINE_S = 3.0
 
 @dataclass(frozen=True)
 class Readiness:
-    state: str  # READY, UNSUPPORTED or UNAVAILABLE
+    state: str  # READY, UNSUPPORTED, UNAVAILABLE or Status.FAILED
     reason: str = ""  # one line; empty when ready
 
     @property
@@ -43,8 +47,11 @@ def readiness(fw: Framework, cache: Path | None = None) -> Readiness:
     adapter = get_adapter(fw.adapter)
     if adapter.unsupported_reason:
         return Readiness(UNSUPPORTED, adapter.unsupported_reason)
-    why = missing_toolchains(adapter, fw) or adapter.missing_here() or unreachable_hosts(adapter.fetches_from) \
-        or unreachable_history(fw, cache)
+    why = missing_toolchains(adapter, fw) or adapter.missing_here() or unreachable_hosts(adapter.fetches_from)
+    broken = unusable_repo(fw, cache) if cache is not None and not why else None
+    if broken:
+        return Readiness(Status.FAILED, broken)
+    why = why or unreachable_history(fw, cache)
     return Readiness(UNAVAILABLE, why) if why else Readiness(READY)
 
 
@@ -57,6 +64,23 @@ def missing_toolchains(adapter: Adapter, fw: Framework) -> str | None:
     if recipe:
         lines.append(f"missing toolchain(s) for the build: {', '.join(recipe)} (not on PATH)")
     return "; ".join(lines) or None
+
+
+def unusable_repo(fw: Framework, cache: Path) -> str | None:
+    """Why a commit history's local `repo:` cannot be cloned (git's own words where it is there but not a
+    repository); None for a URL, a repository, or a path gone while a mirror of it is kept in `cache` (a run
+    goes on from the mirror and says so)."""
+    if fw.history.kind != "commits" or not fw.repo or ("://" in fw.repo and not fw.repo.startswith("file://")):
+        return None
+    path = Path(fw.repo.removeprefix("file://"))
+    if not path.exists():
+        return None if mirror_path(fw, cache).exists() else \
+            f"repo: {path} does not exist (and no mirror of it is cached): give 'repo:' a git clone"
+    try:
+        git("ls-remote", "--heads", str(path.resolve()), timeout=30)
+    except GitError as exc:
+        return f"repo: {path} is not a git repository ({exc}): give 'repo:' a git clone"
+    return None
 
 
 DEFAULT_PORTS = {"https": 443, "http": 80, "ssh": 22, "git": 9418}

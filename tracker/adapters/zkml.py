@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from tracker.adapters.base import Adapter, StageCall, run_stage, timed_stage, write_json
-from tracker.measure import ChildFailed, Limits, output_of, run_measured
+from tracker.measure import ChildFailed, no_verdict, output_of, run_measured
 from tracker.models.accuracy import first_input_reference, single_input_accuracy
 from tracker.records import ModelResult, StageResult, Status
 from tracker.types import Build, BuildError, ModelJob, Toolchain, Variant
@@ -38,7 +38,6 @@ NIGHTLY_HINT = "rustup toolchain install nightly"
 DEFAULTS = {"scale_factor": 512, "k": 17, "num_cols": 10, "num_randoms": 1024}
 # the converter's Python side: TensorFlow 2.15 is the newest with Keras 2 (tf.lite) that installs on 3.11 here
 CONVERTER_REQUIREMENTS = ("tensorflow-cpu==2.15.1", "tflite==2.10.0", "msgpack", "numpy<2")
-BUILD_LIMITS = Limits(timeout_s=3 * 3600)
 BN254_R = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 PIPELINE = ("export", "convert", "time_circuit")
 
@@ -68,8 +67,10 @@ class ZkmlAdapter(Adapter):
             raise BuildError("zkml builds from a source checkout: give the framework a 'commits' history")
         for argv, cwd in build_commands(source, build_dir):
             try:
-                run_measured(argv, log_path=log_path, cwd=cwd, limits=BUILD_LIMITS)
+                run_measured(argv, log_path=log_path, cwd=cwd, limits=framework.build.limits)
             except ChildFailed as exc:
+                if no_verdict(exc):  # a limit or a kill from outside: the build is tried again
+                    raise
                 raise BuildError(build_failure_reason(_tail(log_path), exc.reason)) from None
         return Build(framework=framework.name, revision=revision.sha, path=build_dir,
                      python=converter_python(build_dir), source=source, version=revision.version)

@@ -9,7 +9,9 @@ what the shared dir holds from a later commit: the checkout's files are dated no
 the crate itself is always compiled again (its dependencies are not).
 
 A build that fails keeps what the compiler said: the `error...` lines and a few after each, in
-`cargo-errors.txt` and in `build.json`, with the first of them in the one-line reason.
+`cargo-errors.txt` and in `build.json`, with the first of them in the one-line reason. A build that cargo
+ends because rustc was killed (SIGKILL: the kernel's OOM killer, another user) is no compile error: it is
+raised as a crash from outside, and tried again next run like a build stopped by the recipe's limits.
 """
 from __future__ import annotations
 
@@ -18,14 +20,15 @@ import os
 import re
 import shutil
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from tracker.fsutil import atomic_write_json
-from tracker.measure import ChildFailed, Limits, run_measured
+from tracker.measure import ChildCrashed, ChildFailed, Limits, no_verdict, run_measured
 from tracker.types import Build, BuildError, Framework
 
-CARGO_LIMITS = Limits(timeout_s=3 * 3600)  # a first build compiles every dependency; 2 shared cores are slow
+RUSTC_KILLED = "(signal: 9, SIGKILL: kill)"  # how cargo reports a rustc killed under it
 ERROR_CONTEXT = 6       # lines kept after each error line (where, the code, the hint)
 MAX_ERROR_LINES = 200
 _ERROR_RE = re.compile(r"^error(\[E\d+\])?[:\s]")
@@ -69,9 +72,14 @@ def cargo_build(fw: Framework, revision, source: Path | None, where: Path, log: 
     with _locked(target):
         _date_now(source)
         try:
-            m = run_measured(argv, log_path=log, cwd=source, env=env, limits=CARGO_LIMITS)
+            m = run_measured(argv, log_path=log, cwd=source, env=env, limits=recipe.limits)
         except ChildFailed as exc:
-            errors = compiler_errors(_read_from(log, offset))
+            if no_verdict(exc):
+                raise
+            if _mentions(log, offset, RUSTC_KILLED):
+                raise ChildCrashed(f"cargo: rustc killed by signal SIGKILL {RUSTC_KILLED}",
+                                   replace(exc.measurement, returncode=-9)) from None
+            errors = compiler_errors(_lines_from(log, offset))
             details = {**facts, "errors": errors, "seconds": exc.measurement.wall_s if exc.measurement else None}
             (where / "cargo-errors.txt").write_text("\n".join(errors) + "\n")
             raise CargoBuildFailed(failure_reason(errors, exc.reason), details) from None
@@ -94,23 +102,23 @@ def keep_binaries(release: Path, dest: Path, names: tuple[str, ...]) -> list[str
     return list(names)
 
 
-def compiler_errors(log_text: str) -> list[str]:
-    """Each `error[...]`/`error:` line of cargo's output and up to ERROR_CONTEXT lines after it."""
-    lines = log_text.splitlines()
+def compiler_errors(lines: str | Iterable[str]) -> list[str]:
+    """Each `error[...]`/`error:` line of cargo's output and up to ERROR_CONTEXT lines after it; the lines
+    are read one at a time (a log may be large), from a text or from an open file."""
     kept: list[str] = []
-    i = 0
-    while i < len(lines) and len(kept) < MAX_ERROR_LINES:
-        if _ERROR_RE.match(lines[i]):
-            block = [lines[i]]
-            for line in lines[i + 1:i + 1 + ERROR_CONTEXT]:
-                if not line.strip() or _ERROR_RE.match(line) or line.startswith("warning"):
-                    break
-                block.append(line)
+    block: list[str] = []  # the error being read, with its context so far
+    for line in (lines.splitlines() if isinstance(lines, str) else lines):
+        line = line.rstrip("\n")
+        ends = not line.strip() or _ERROR_RE.match(line) or line.startswith("warning") or \
+            len(block) > ERROR_CONTEXT
+        if block and ends:
             kept += block
-            i += len(block)
-        else:
-            i += 1
-    return kept[:MAX_ERROR_LINES]
+            block = []
+        if len(kept) >= MAX_ERROR_LINES:
+            break
+        if _ERROR_RE.match(line) or block:
+            block.append(line)
+    return (kept + block)[:MAX_ERROR_LINES]
 
 
 def failure_reason(errors: list[str], fallback: str) -> str:
@@ -140,10 +148,15 @@ def _date_now(source: Path) -> None:
             os.utime(path)
 
 
-def _read_from(path: Path, offset: int) -> str:
+def _lines_from(path: Path, offset: int) -> Iterator[str]:
     with open(path, "rb") as f:
         f.seek(offset)
-        return f.read().decode(errors="replace")
+        for raw in f:
+            yield raw.decode(errors="replace")
+
+
+def _mentions(path: Path, offset: int, text: str) -> bool:
+    return any(text in line for line in _lines_from(path, offset))
 
 
 @contextmanager

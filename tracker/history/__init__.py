@@ -7,8 +7,9 @@ revisions on it (oldest first, in the branch's topological order), how to write 
 unreachable, cache used, repo changed), and `gone`: why the followed branch no longer exists upstream
 (the cached mirror keeps its last known tip, so the results and the site keep their history).
 
-A release history is always the history derived from the registry, one commit per release in the order
-of their release dates, whether or not the upstream repository is at hand; where it is, each release is
+A release history is always the history derived from the registry, one commit per release, each release
+line (major.minor) a branch in version order and `main` the newest line (tracker.history.registry says
+why), whether or not the upstream repository is at hand; where it is, each release is
 mapped to the commit of its tag wherever that tag lies (ezkl tags its 23.x releases on a release branch,
 not on `main`), and a release with no tag keeps its place, said in its subject. So a framework's results
 lie on the same commits whether GitHub was reachable on the night or not.

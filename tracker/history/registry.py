@@ -3,9 +3,28 @@
 A framework that publishes packages (EZKL on PyPI, circomlib-ml on npm) has a release history even where
 its git repository cannot be reached. Each registry answer is cached on disk, so an unreachable registry
 falls back to the last list seen. `derive_history` turns the releases into a local git repository with
-one commit per release, in the order of their release dates, dated with the release's upload time and
-tagged with its version, so that asv's commit axis means something. The same releases always give the same commits (fixed author, fixed
-dates, plumbing commands), and a new release appends exactly one commit.
+one commit per release, dated with the release's upload time and tagged with its version.
+
+Why version order, and a branch per release line: upload times do not follow versions. ezkl uploaded
+23.0.3 at 14:51, 23.0.2 at 14:53 and 22.3.0 (a backport to the older line) at 15:00 on 2025-11-12; a
+history in upload order read 23.0.3, 23.0.2, 22.3.0, 23.0.5, so the graph's axis ran backwards and a
+verdict between neighbours judged 22.3.0 against 23.0.2. So the derived repository is shaped the way the
+project itself grew: a release line (major.minor) is one branch, `refs/heads/line/X.Y`, its releases
+chained in version order; a line starts from the newest release of an older line that was out when the
+line's first release came (its fork point). `main`, the branch the tracker and asv follow, is the newest
+line: its first-parent history runs through the fork points, so it reads in version order and holds
+every release that led to the newest line. A backport released after a newer line began (22.3.0, or a
+22.2.x patch uploaded after 23.0.0) lies on its own line's branch, off `main`: never run, graphed or
+judged beside the newer line's releases (a user asking for one is told so; results made for one under
+the older layout are set aside, see tracker.run.release_order). The other shape considered, one
+version-ordered chain with the line recorded on each commit, would still have put 22.3.0 between 22.2.x
+and 23.0.0 and judged 23.0.0 against a release that came out after it.
+
+The history is a function of the releases known (the registry's answer, and every release derived
+before, so a yanked release keeps its place): the same releases give the same commits (fixed author,
+fixed dates, objects written by plumbing), and a new release of the newest line adds exactly one commit to
+`main`. A late release that falls before others of its line in version order moves those (a release is
+never placed after a higher version of its own line); `tracker.run.release_order` moves their results.
 
 The registries' addresses can be pointed elsewhere (a mirror, a devpi, a test server) with
 $ZKML_TRACKER_PYPI_URL (default https://pypi.org/pypi) and $ZKML_TRACKER_NPM_URL (default
@@ -13,6 +32,7 @@ https://registry.npmjs.org).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -23,7 +43,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from tracker.fsutil import atomic_write_json, read_json
-from tracker.history.git import GitError, first_parent, git, tags_at
+from tracker.history.git import first_parent, git, tags_at
 from tracker.history.revisions import Revision
 from tracker.net import NetError, request
 from tracker.types import Package
@@ -47,8 +67,7 @@ class Release:
 
 
 def releases(package: Package, cache: Path) -> tuple[list[Release], str]:
-    """The package's installable releases in the order of their release dates (then versions), and a note if
-    the cached list had to be used."""
+    """The package's installable releases in version order, and a note if the cached list had to be used."""
     cache_file = cache / "registry" / f"{package.registry}-{package.name.replace('/', '_')}.json"
     note = ""
     try:
@@ -60,7 +79,7 @@ def releases(package: Package, cache: Path) -> tuple[list[Release], str]:
             raise RegistryError(f"{package.registry} unreachable and no cached release list: {exc}") from None
         found = [Release(v, datetime.fromisoformat(t)) for v, t in cached["releases"]]
         note = f"{package.registry} unreachable ({exc}); using the release list cached earlier"
-    return sorted(found, key=lambda r: (r.uploaded, Version(r.version))), note
+    return sorted(found, key=lambda r: Version(r.version)), note
 
 
 def _fetch(package: Package) -> list[Release]:
@@ -122,46 +141,145 @@ def _installable_wheel(name: str) -> bool:
     return py_ok and plat_ok
 
 
-def derive_history(package: Package, found: list[Release], repo: Path) -> list[Revision]:
-    """One commit per release on `main`, in the order given (release dates); known releases keep their commits.
 
-    A release older than the newest one already derived (found late) is appended after it rather than
-    inserted, because published history is never rewritten.
-    """
+Line = tuple[int, int]
+
+
+def line_of(version: str) -> Line:
+    """The release line a version belongs to: its major and minor numbers (`5` is line 5.0)."""
+    return (*Version(version).release, 0)[:2]
+
+
+def line_name(line: Line) -> str:
+    return f"{line[0]}.{line[1]}"
+
+
+def fork_points(found: list[Release]) -> dict[str, str | None]:
+    """version -> the version of its parent commit (None for the root): each line's releases chained in
+    version order, a line's first release on the newest older-line release uploaded before it (or, where
+    none was, the newest older-line release at all)."""
+    lines: dict[Line, list[Release]] = {}
+    for r in sorted(found, key=lambda r: Version(r.version)):
+        lines.setdefault(line_of(r.version), []).append(r)
+    parent: dict[str, str | None] = {}
+    older: list[Release] = []
+    for line in sorted(lines):
+        first = lines[line][0]
+        before = [r for r in older if r.uploaded <= first.uploaded] or older
+        parent[first.version] = max(before, key=lambda r: Version(r.version)).version if before else None
+        for prev, r in zip(lines[line], lines[line][1:]):
+            parent[r.version] = prev.version
+        older += lines[line]
+    return parent
+
+
+def derive_history(package: Package, found: list[Release], repo: Path) -> list[Revision]:
+    """The derived repository for the releases `found` and those derived before; the revisions on `main`,
+    the newest line, oldest first (see the module's docstring for the shape and why)."""
     if not (repo / "HEAD").exists():
         repo.mkdir(parents=True, exist_ok=True)
         git("init", "--quiet", "--bare", "--initial-branch=main", str(repo))
-    tags = tags_at(repo)
-    try:
-        head = git("rev-parse", "--verify", "--quiet", "refs/heads/main", git_dir=repo).strip()
-    except GitError:
-        head = None  # a new repository: no commit yet
-    for release in found:
-        if release.version in tags:
-            continue
-        head = _commit(repo, package, release, head)
-        git("tag", release.version, head, git_dir=repo)
-    if head:
-        git("update-ref", "refs/heads/main", head, git_dir=repo)
+    known = {r.version: r for r in [*_derived_before(repo), *found]}
+    parents = fork_points(list(known.values()))
+    commits: dict[str, ReleaseCommit] = {}
+    for version in parents:  # parents come first: lines in order, each in version order
+        parent = parents[version]
+        commits[version] = ReleaseCommit.of(package, known[version], commits[parent].sha if parent else None)
+    have = _present(repo, [c.sha for c in commits.values()])
+    for c in commits.values():
+        if c.sha not in have:
+            c.write(repo)
+    _set_refs(repo, {v: c.sha for v, c in commits.items()}, parents)
     return revisions_of(repo, package)
 
 
-def _commit(repo: Path, package: Package, release: Release, parent: str | None) -> str:
-    text = json.dumps({"registry": package.registry, "package": package.name, "version": release.version,
-                       "uploaded": release.uploaded.isoformat()}, indent=1) + "\n"
-    blob = git("hash-object", "-w", "--stdin", git_dir=repo, stdin=text).strip()
-    tree = git("mktree", git_dir=repo, stdin=f"100644 blob {blob}\tRELEASE.json\n").strip()
-    stamp = f"{int(release.uploaded.timestamp())} +0000"
-    env = {**IDENTITY, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
-    message = f"{package.name} {release.version}\n\nReleased on {package.registry} at {release.uploaded.isoformat()}.\n"
-    return git("commit-tree", tree, *(["-p", parent] if parent else []), git_dir=repo, env=env,
-               stdin=message).strip()
+def _derived_before(repo: Path) -> list[Release]:
+    """The releases the repository already holds, as their commits recorded them (RELEASE.json, read for
+    every version tag in one git call, so a release the registry no longer lists keeps its exact commit)."""
+    tags = [t for t in tags_at(repo) if not _prerelease(t)]
+    if not tags:
+        return []
+    out = git("cat-file", "--batch", git_dir=repo, stdin="".join(f"refs/tags/{t}:RELEASE.json\n" for t in tags))
+    found, rest = [], out
+    while rest:
+        header, _, rest = rest.partition("\n")
+        parts = header.split()
+        if len(parts) != 3:  # "<name> missing": not a release commit of ours
+            continue
+        body, rest = rest[:int(parts[2])], rest[int(parts[2]) + 1:]
+        data = json.loads(body)
+        found.append(Release(data["version"], datetime.fromisoformat(data["uploaded"])))
+    return found
+
+
+def _set_refs(repo: Path, shas: dict[str, str], parents: dict[str, str | None]) -> None:
+    """Tags at their releases, `line/X.Y` at each line's newest release, `main` at the newest line's: one
+    transaction, so a reader never sees half of a reordering."""
+    tips: dict[Line, str] = {}
+    for version in parents:
+        tips[line_of(version)] = version
+    updates = [f"update refs/tags/{v} {sha}" for v, sha in shas.items()]
+    updates += [f"update refs/heads/line/{line_name(line)} {shas[v]}" for line, v in tips.items()]
+    if tips:
+        updates.append(f"update refs/heads/main {shas[tips[max(tips)]]}")
+    git("update-ref", "--stdin", git_dir=repo, stdin="\n".join(updates) + "\n")
+
+
+@dataclass(frozen=True)
+class ReleaseCommit:
+    """A release's commit as git would store it: worked out here, so an unchanged history costs no write."""
+
+    sha: str
+    release_json: str
+    blob: str
+    body: str
+
+    @classmethod
+    def of(cls, package: Package, release: Release, parent: str | None) -> "ReleaseCommit":
+        text = json.dumps({"registry": package.registry, "package": package.name, "version": release.version,
+                           "uploaded": release.uploaded.isoformat()}, indent=1) + "\n"
+        blob = _object_id("blob", text.encode())
+        tree = _object_id("tree", b"100644 RELEASE.json\0" + bytes.fromhex(blob))
+        stamp = f"{int(release.uploaded.timestamp())} +0000"
+        who = f"{IDENTITY['GIT_AUTHOR_NAME']} <{IDENTITY['GIT_AUTHOR_EMAIL']}> {stamp}"
+        body = (f"tree {tree}\n" + (f"parent {parent}\n" if parent else "") + f"author {who}\ncommitter {who}\n\n"
+                f"{package.name} {release.version}\n\nReleased on {package.registry} at "
+                f"{release.uploaded.isoformat()}.\n")
+        return cls(_object_id("commit", body.encode()), text, blob, body)
+
+    def write(self, repo: Path) -> None:
+        git("hash-object", "-w", "--stdin", git_dir=repo, stdin=self.release_json)
+        git("mktree", git_dir=repo, stdin=f"100644 blob {self.blob}\tRELEASE.json\n")
+        written = git("hash-object", "-w", "-t", "commit", "--stdin", git_dir=repo, stdin=self.body).strip()
+        if written != self.sha:
+            raise RegistryError(f"git stored a release commit as {written}, expected {self.sha}")
+
+
+def _object_id(kind: str, body: bytes) -> str:
+    """The id git gives an object: the sha-1 of its header and body."""
+    return hashlib.sha1(f"{kind} {len(body)}\0".encode() + body).hexdigest()
+
+
+def _present(repo: Path, shas: list[str]) -> set[str]:
+    """Those of `shas` the repository holds as commits (one git call)."""
+    if not shas:
+        return set()
+    out = git("cat-file", "--batch-check", git_dir=repo, stdin="\n".join(shas) + "\n")
+    return {parts[0] for parts in (line.split() for line in out.splitlines()) if parts[1:2] == ["commit"]}
 
 
 def revisions_of(repo: Path, package: Package) -> list[Revision]:
+    """The releases on `main`, oldest first, each with its version and release line."""
     by_sha = {sha: tag for tag, sha in tags_at(repo).items()}
     out = []
     for r in first_parent(repo, "refs/heads/main"):
         version = by_sha.get(r.sha)
-        out.append(Revision(r.sha, version or r.short, r.date, r.subject, version=version, position=r.position))
+        out.append(Revision(r.sha, version or r.short, r.date, r.subject, version=version, position=r.position,
+                            line=line_name(line_of(version)) if version else None))
     return out
+
+
+def other_lines(repo: Path, on_main: list[Revision]) -> dict[str, str]:
+    """version -> commit of every release off `main`: backports to older lines, kept on their own branch."""
+    followed = {r.sha for r in on_main}
+    return {v: sha for v, sha in tags_at(repo).items() if sha not in followed}

@@ -13,7 +13,7 @@ class Revision:
     is what a person calls it (a version or a short sha), `version` the package version to install for
     registry histories, `upstream_sha` the framework's own commit where it is known, `position` its place
     on the branch (1 for the root, counted along first parents): the order of the history whatever the
-    commit dates say (a commit may be dated before its parent).
+    commit dates say (a commit may be dated before its parent), `line` a release's release line (`23.0`).
     """
 
     sha: str
@@ -23,6 +23,7 @@ class Revision:
     version: str | None = None
     upstream_sha: str | None = None
     position: int | None = None
+    line: str | None = None
 
     @property
     def short(self) -> str:

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from packaging.version import InvalidVersion, Version
-
 from tracker.history.git import GitError, ensure_mirror, export_tree, first_parent, head_ref, resolve, tags_at
-from tracker.history.registry import RegistryError, derive_history, releases
+from tracker.history.registry import (RegistryError, derive_history, line_name, line_of, other_lines, releases,
+                                      revisions_of)
 from tracker.history.revisions import Revision
 from tracker.types import Framework
 
@@ -29,14 +28,12 @@ class History:
     _revisions: list[Revision] | None = None
     reclone: Callable[[], object] | None = None  # makes the mirror again from its remote, if it has one
     gone: str = ""  # the followed branch is gone upstream: one line saying so (framework, repo, branch)
+    other_lines: dict[str, str] = field(default_factory=dict)  # release history: version -> commit, off `main`
 
     def selectable(self) -> list[Revision]:
-        """What `latest N` and the default count from: a branch's commits in its order; a release history's
-        releases in version order, so that the newest is the registry's own (PyPI's highest version, npm's
-        `latest`) even where a backport was released after it."""
-        if not self.derived:
-            return self.revisions()
-        return sorted(self.revisions(), key=lambda r: _version(r.version))
+        """What `latest N` and the default count from: the followed branch's commits in its order (a release
+        history's `main` is already in version order, the newest line's releases last)."""
+        return self.revisions()
 
     def revisions(self) -> list[Revision]:
         if self._revisions is None:
@@ -51,6 +48,8 @@ class History:
             return by_label[name]
         if self.derived and name.startswith("v") and name[1:] in by_label:
             return by_label[name[1:]]
+        if self.derived and name.removeprefix("v") in self.other_lines:
+            raise HistoryError(self.off_line(name.removeprefix("v")))
         upstream = [r for r in self.revisions() if self.derived and len(name) >= 7 and r.upstream_sha
                     and r.upstream_sha.startswith(name)]
         if len(upstream) == 1:
@@ -63,6 +62,12 @@ class History:
             if r.sha == sha:
                 return r
         raise HistoryError(f"{name!r} is not on the first-parent history of {self.branch}")
+
+    def off_line(self, version: str) -> str:
+        """Why a release of an older line is not followed, as one line."""
+        newest = self.revisions()[-1].line if self.revisions() else "?"
+        return (f"{version} is a release of the older line {line_name(line_of(version))}, kept on its own "
+                f"branch off the followed line {newest} so that it is never judged against newer releases")
 
     def between(self, good: str, bad: str) -> list[Revision]:
         """First-parent commits after `good`, up to and including `bad`, oldest first."""
@@ -90,13 +95,6 @@ class History:
         return checkout
 
 
-def _version(text: str | None) -> Version:
-    try:
-        return Version(text or "0")
-    except InvalidVersion:
-        return Version("0")
-
-
 def open_history(fw: Framework, cache: Path) -> History:
     try:
         if fw.history.kind == "commits":
@@ -104,6 +102,29 @@ def open_history(fw: Framework, cache: Path) -> History:
         return _releases(fw, cache)
     except (GitError, RegistryError) as exc:
         raise HistoryError(f"history of {fw.name} unavailable: {exc}") from None
+
+
+def cached_history(fw: Framework, cache: Path) -> History | None:
+    """The history as the cache holds it now, nothing fetched, derived or mapped (a command line's names are
+    checked against it before the lock is taken, so a running command's mirror is never fetched into at
+    the same time); None where the cache holds none or git cannot read it."""
+    try:
+        if fw.history.kind == "commits":
+            path = mirror_path(fw, cache)
+            history = History(path, head_ref(fw.history.branch))
+        else:
+            path = derived_path(fw, cache)
+            revisions = revisions_of(path, fw.history.package) if (path / "HEAD").exists() else []
+            history = History(path, head_ref("main"), derived=True, _revisions=revisions,
+                              other_lines=other_lines(path, revisions))
+        return history if (path / "HEAD").exists() and history.revisions() else None
+    except GitError:
+        return None
+
+
+def derived_path(fw: Framework, cache: Path) -> Path:
+    """Where the history derived from a framework's registry is kept in the cache."""
+    return cache / "derived" / f"{fw.name}.git"
 
 
 def mirror_path(fw: Framework, cache: Path) -> Path:
@@ -122,9 +143,10 @@ def _commits(fw: Framework, cache: Path) -> History:
 def _releases(fw: Framework, cache: Path) -> History:
     """The history derived from the registry, its releases mapped to their upstream tags where the repo is at hand."""
     found, note = releases(fw.history.package, cache)
-    repo = cache / "derived" / f"{fw.name}.git"
+    repo = derived_path(fw, cache)
     revisions = derive_history(fw.history.package, found, repo)
-    history = History(repo, head_ref("main"), "", [note] if note else [], derived=True, _revisions=revisions)
+    history = History(repo, head_ref("main"), "", [note] if note else [], derived=True, _revisions=revisions,
+                      other_lines=other_lines(repo, revisions))
     if fw.repo:
         _map_to_tags(fw, cache, history)
     return history
@@ -144,11 +166,11 @@ def _map_to_tags(fw: Framework, cache: Path, history: History) -> None:
         name = next((t for t in (f"v{r.version}", r.version) if t in tags), None)
         if name is None:
             untagged.append(r.label)
-            mapped.append(replace(r, subject=f"{r.subject}; no tag upstream: placed by its release date"))
+            mapped.append(replace(r, subject=f"{r.subject}; no tag upstream: placed by its version"))
         else:
             mapped.append(replace(r, upstream_sha=tags[name], subject=f"{r.subject}; tag {name} at {tags[name][:8]}"))
     history._revisions = mapped
     if untagged:
         shown = ", ".join(untagged[:5]) + (f" and {len(untagged) - 5} more" if len(untagged) > 5 else "")
         history.status.append(f"{len(untagged)} release(s) with no tag upstream ({shown}): placed by their "
-                              f"release dates")
+                              f"versions")

@@ -22,6 +22,7 @@ from tracker.fsutil import atomic_write_text, read_json
 from tracker.layout import Layout
 from tracker.metrics import BY_NAME, METRICS, Metric, summary
 from tracker.publish.charts import Chart, Item, log_bar_chart
+from tracker.publish.differences import Difference, format_modmuls, measured_pros_cons, model_differences, normalised_cpu
 from tracker.publish.units import exact, format_value
 from tracker.records import ModelResult, Status
 from tracker.report.regressions import Regression, Verdicts, commit_link, find_verdicts
@@ -59,6 +60,7 @@ class Cell:
     text: str
     title: str = ""
     href: str = ""
+    normalised: str = ""  # CPU time cells: the same in modular multiplications' worth (tracker.calibration)
 
 
 @dataclass
@@ -102,6 +104,8 @@ class FrameworkCard:
     notes: list[str] = field(default_factory=list)
     build_failures: list[tuple[str, str]] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
+    measured_pros: list[str] = field(default_factory=list)   # from the latest figures (publish.differences)
+    measured_cons: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -116,6 +120,7 @@ class ModelSection:
     groups: list[tuple[str, list[Column]]]
     rows: list[Row]
     charts: list[Chart]
+    differences: list[Difference] = field(default_factory=list)
 
     @property
     def columns(self) -> list[Column]:
@@ -231,6 +236,9 @@ def record_row(card: FrameworkCard, sha: str, rec: ModelResult, known: dict, lay
     detail = ", ".join(f"{k} {v}" for k, v in rec.machine.items() if k != "host")
     cells = {m.name: cell(m, rec, asv_graph_url(fw.name, m, rec.model, rec.variant) if card.site else "")
              for m in METRICS}
+    for m in METRICS:
+        if m.effect == "cpu_time" and cells[m.name].value is not None:
+            cells[m.name].normalised = format_modmuls(normalised_cpu(cells[m.name].value, rec.calibration))
     reason = "" if rec.status == Status.OK else failure(rec)
     return Row(fw.name, rec.model, rec.variant, card.color, rec.status, reason,
                revision_info(fw, sha, known.get(sha, {})), machine, detail,
@@ -290,7 +298,7 @@ def model_rows(card: FrameworkCard, model: str) -> list[Row]:
 def model_section(model: str, cards: list[FrameworkCard]) -> ModelSection:
     rows = [row for card in cards for row in model_rows(card, model)]
     shown = {name for r in rows for name, c in r.cells.items() if c.value is not None}
-    return ModelSection(model, column_groups(shown), rows, charts_for(model, rows))
+    return ModelSection(model, column_groups(shown), rows, charts_for(model, rows), model_differences(rows))
 
 
 def column_groups(shown: set[str]) -> list[tuple[str, list[Column]]]:
@@ -332,17 +340,24 @@ def collect(config: Config, layout: Layout) -> Site:
     cards = [framework_card(fw, PALETTE[i % len(PALETTE)], layout) for i, fw in enumerate(config.frameworks)]
     models = sorted({r.model for c in cards for r in c.rows})
     verdicts: Verdicts = find_verdicts(config, layout)
+    sections = [model_section(m, cards) for m in models]
+    for card in cards:
+        if card.rows:
+            card.measured_pros, card.measured_cons = measured_pros_cons(
+                card.framework.name, {s.name: s.differences for s in sections})
     return Site(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cards,
-                [model_section(m, cards) for m in models], recent_regressions(layout, verdicts.regressions),
+                sections, recent_regressions(layout, verdicts.regressions),
                 recent_regressions(layout, verdicts.not_confirmed))
 
 
 # --- rendering -----------------------------------------------------------------------------------------
 
 def environment() -> Environment:
-    return Environment(loader=PackageLoader("tracker.publish", "templates"),
-                       autoescape=select_autoescape(default=True, default_for_string=True),
-                       trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=PackageLoader("tracker.publish", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["fmt"] = format_value
+    return env
 
 
 def render(site: Site) -> str:

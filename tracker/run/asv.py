@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -128,7 +129,25 @@ def ensure_machine(config: Path) -> str:
     machines = machines if isinstance(machines, dict) else {}
     machines.update({"version": 1, name: {**description, "machine": name}})
     atomic_write_json(machines_file, machines)
+    conf = read_json(config)
+    if isinstance(conf, dict) and conf.get("results_dir"):
+        check_writable(Path(conf["results_dir"]) / name)
     return name
+
+
+def check_writable(directory: Path) -> None:
+    """Raise OSError (the directory, the system's words) where asv could not write its results.
+
+    asv stores its result files in place and, where it cannot, says why only in its own log, and the
+    tracker would see "asv run reported failed benchmarks" after proving everything: so the directory is
+    tried first, with a file made and removed, and the run stops before any work, exit 74."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".writable-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(directory)) from None
 
 
 def recorded_machine(config: Path, name: str) -> dict[str, str] | None:

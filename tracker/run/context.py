@@ -1,9 +1,10 @@
 """A framework opened for work: its history, its asv config and its adapter, made ready in one place.
 
 `run`, `bisect`, `publish` and the re-measurements of `regressions --confirm` all start the same way:
-open the framework's history, make sure revisions.json knows every revision kept, set aside asv results
-a killed run left torn, adopt results asv wrote under an older environment name, and (when asv is to
-run) write the framework's asv config. `open_framework` does it once for all of them, and the
+open the framework's history, move the results of releases whose commit changed (tracker.run.release_order),
+make sure revisions.json knows every revision kept, set aside asv results a killed run left torn, adopt
+results asv wrote under an older environment name, and (when asv is to run) write the framework's asv
+config. `open_framework` does it once for all of them, and the
 `FrameworkContext` it gives is what the run layer's functions take instead of the same six arguments.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tracker.history import History, open_history
 from tracker.history.revisions import Revision
 from tracker.layout import Layout
 from tracker.run import asv
+from tracker.run.release_order import follow_release_order
 from tracker.run.state import load_revisions
 from tracker.types import Framework, Say
 
@@ -55,6 +57,7 @@ def open_framework(config: Config, layout: Layout, fw: Framework, say: Say) -> F
     """The framework's history opened and its asv state made whole. Raises HistoryError when the history
     cannot be had at all (no mirror and the remote unreachable)."""
     history = open_history(fw, layout.cache)
+    follow_release_order(layout, fw.name, history, say)
     load_revisions(layout, fw.name, history.revisions(), say)
     for torn in asv.set_aside_torn_results(layout.asv_results(fw.name)):
         say(f"{fw.name}: asv result {torn.name} was torn (a run killed while asv wrote it): set aside as "

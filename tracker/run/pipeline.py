@@ -17,12 +17,15 @@ from tracker.adapters import get_adapter
 from tracker.models.zoo import get_model
 from tracker.records import ModelResult, Status
 from tracker.run.job import RevisionJob
+from tracker.run.progress import Progress
 from tracker.types import ModelJob, Say
 
 
-def prove_revision(job: RevisionJob, say: Say | None = None) -> list[ModelResult]:
-    """Every (model, variant) of the job, from the records where they exist, proved where they do not."""
+def prove_revision(job: RevisionJob, say: Say | None = None, progress: Progress | None = None) -> list[ModelResult]:
+    """Every (model, variant) of the job, from the records where they exist, proved where they do not;
+    `progress` counts the units and says where the run is and about how long is left."""
     say = say or (lambda line: None)  # asv's setup_cache: its output is not the user's terminal
+    progress = progress or Progress()
     framework, build = job.framework, job.build
     adapter = get_adapter(framework.adapter)
     records_dir = job.dirs.records
@@ -31,10 +34,13 @@ def prove_revision(job: RevisionJob, say: Say | None = None) -> list[ModelResult
         for variant_name in job.variants:
             path = records.record_path(records_dir, job.revision, model_name, variant_name)
             existing = None if job.force else records.load_current(path, job.record_key(variant_name))
+            unit = (framework.name, model_name, variant_name)
             if existing is not None:
+                progress.finished(unit, None)
                 out.append(existing)
                 continue
-            say(f"  {framework.name} {build.version or job.revision[:8]} {model_name} [{variant_name}] proving ...")
+            what = f"{framework.name} {build.version or job.revision[:8]} {model_name} [{variant_name}]"
+            say("  " + progress.starting(unit, f"{what} proving"))
             started = time.perf_counter()
             variant = framework.variant(variant_name)
             model_job = ModelJob(
@@ -47,9 +53,9 @@ def prove_revision(job: RevisionJob, say: Say | None = None) -> list[ModelResult
             result.key = job.record_key(variant_name)
             records.save(records_dir, result)
             _shed(model_job.workdir)
-            say(f"  {framework.name} {build.version or job.revision[:8]} {model_name} [{variant_name}] "
-                f"{result.status}{': ' + result.reason if result.reason else ''} "
-                f"({time.perf_counter() - started:.1f} s)")
+            took = time.perf_counter() - started
+            progress.finished(unit, took)
+            say(f"  {what} {result.status}{': ' + result.reason if result.reason else ''} ({took:.1f} s)")
             out.append(result)
     return out
 

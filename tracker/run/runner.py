@@ -12,19 +12,20 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Sequence
 
-from tracker import records
-from tracker.adapters.readiness import readiness
+from tracker import calibration, records
+from tracker.adapters.readiness import readiness, unusable_repo
 from tracker.build import recipe_hash
 from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.history import History, HistoryError, select
 from tracker.history.revisions import Revision
 from tracker.layout import Layout
-from tracker.records import Status
+from tracker.records import Status, machine_info
 from tracker.run import asv
 from tracker.run.context import FrameworkContext, open_framework
 from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
+from tracker.run.progress import Progress, Unit
 from tracker.run.state import check_records, check_status, remember, stale_failures
 from tracker.types import Framework, Say
 
@@ -71,14 +72,21 @@ class FrameworkOutcome:
 
 def run(config: Config, layout: Layout, request: Request, say: Say = print) -> list[FrameworkOutcome]:
     names = request.frameworks or [f.name for f in config.frameworks]
-    return [run_framework(config, config.framework(n), layout, request, say) for n in names]
+    say(calibration.one_line(calibration.current(machine_info())))  # measured once per machine; every record has it
+    progress = Progress()
+    return [run_framework(config, config.framework(n), layout, request, say, progress) for n in names]
 
 
-def run_framework(config: Config, fw: Framework, layout: Layout, request: Request, say: Say) -> FrameworkOutcome:
+def run_framework(config: Config, fw: Framework, layout: Layout, request: Request, say: Say,
+                  progress: Progress | None = None) -> FrameworkOutcome:
     ready = readiness(fw)  # a history out of reach is said by open_framework, with its notes
     if not ready.ready:
         say(f"{fw.name}: skipped: {ready.reason}")
         return _save_status(layout, FrameworkOutcome(fw.name, ready.state, ready.reason))
+    broken = unusable_repo(fw, layout.cache)
+    if broken:  # a config to fix, as `list` says: failed, with its reason
+        say(f"{fw.name}: failed: {broken}")
+        return _save_status(layout, FrameworkOutcome(fw.name, Status.FAILED, broken))
     check_status(layout, fw.name, say)
     try:
         ctx = open_framework(config, layout, fw, say)
@@ -100,7 +108,9 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
     say(f"{fw.name}: {len(revisions)} revision(s) to run: {', '.join(r.label for r in revisions) or 'none'}")
     if revisions:
         asv.ensure_machine(ctx.asv_config)
-    outcome.revisions = [run_revision(ctx, revision, request) for revision in revisions]
+    progress = progress or Progress()
+    progress.plan([u for r in revisions for u in units(config, fw, request)], layout.records(fw.name))
+    outcome.revisions = [run_revision(ctx, revision, request, progress) for revision in revisions]
     return _save_status(layout, outcome)
 
 
@@ -132,7 +142,8 @@ def choose_revisions(fw: Framework, history: History, layout: Layout, request: R
 
 def recorded_shas(layout: Layout, framework: str, recipe: str | None = None) -> set[str]:
     """Commits that already have an asv result or a build failure of this build `recipe` (one recorded
-    under another recipe, or before recipes were recorded, is tried again once the recipe is fixed)."""
+    under another recipe, or before recipes were recorded, is tried again once the recipe is fixed; one
+    stopped by a build limit or killed from outside is tried again on the next run)."""
     shas = set()
     for path in (layout.asv_results(framework)).glob("*/*.json"):
         data = read_json(path)
@@ -140,6 +151,8 @@ def recorded_shas(layout: Layout, framework: str, recipe: str | None = None) -> 
             shas.add(data["commit_hash"])
     for path in layout.builds(framework).glob("*.json"):
         failure = read_json(path)
+        if isinstance(failure, dict) and failure.get("retry"):  # a limit or a kill from outside: no verdict
+            continue
         if recipe is None or not isinstance(failure, dict) or failure.get("recipe", recipe) == recipe:
             shas.add(path.stem)
     return shas
@@ -164,22 +177,26 @@ def to_redo(ctx: FrameworkContext, request: Request) -> set[str]:
     return redo
 
 
-def run_revision(ctx: FrameworkContext, revision: Revision, request: Request) -> RevisionOutcome:
+def run_revision(ctx: FrameworkContext, revision: Revision, request: Request,
+                 progress: Progress | None = None) -> RevisionOutcome:
     """Build one revision, prove what its records lack, and have asv record it; failures are data."""
     fw, layout, say = ctx.fw, ctx.layout, ctx.say
+    progress = progress or Progress()
     say(f"{fw.name} {revision.label}: build ...")
     started = time.perf_counter()
     try:
         built = ctx.build(revision)
     except HistoryError as exc:  # no source tree to be had (mirror broken, remote gone): tried again next run
         say(f"{fw.name} {revision.label}: {exc}")
+        progress.dropped(units(ctx.config, fw, request))
         return RevisionOutcome(revision, Status.FAILED, str(exc))
     if built.build is None:
+        progress.dropped(units(ctx.config, fw, request))
         say(f"{fw.name} {revision.label}: {built.reason} (log: {built.log})")
         atomic_write_json(layout.builds(fw.name) / f"{revision.sha}.json",
                           {"version": STATUS_VERSION, "revision": revision.sha, "label": revision.label,
                            "status": Status.BUILD_FAILED, "reason": built.reason, "log": str(built.log),
-                           "recipe": recipe_hash(fw)})
+                           "recipe": recipe_hash(fw), "build_status": built.status, "retry": built.retry})
         return RevisionOutcome(revision, Status.BUILD_FAILED, built.reason, built.cached)
     say(f"{fw.name} {revision.label}: build {'cached' if built.cached else 'made'} "
         f"({time.perf_counter() - started:.1f} s)")
@@ -190,8 +207,8 @@ def run_revision(ctx: FrameworkContext, revision: Revision, request: Request) ->
     if not request.force and already_recorded(layout, fw.name, job, request.bench):
         say(f"{fw.name} {revision.label}: every record (made under this config) and asv result already kept; "
             f"nothing to do")
-        return _outcome(revision, prove_revision(job, say=say), None, built.cached)
-    results = prove_revision(job, say=say)
+        return _outcome(revision, prove_revision(job, say=say, progress=progress), None, built.cached)
+    results = prove_revision(job, say=say, progress=progress)
     # asv's setup_cache reads the records just made: with `force` left on it would prove everything twice
     job_file = replace(job, force=False).save(layout.cache / "jobs" / fw.name / f"{revision.sha}.json")
     failed = asv.run_benchmarks(ctx.asv_config, revision.sha, job_file,
@@ -245,6 +262,12 @@ def _job(ctx: FrameworkContext, build, request: Request) -> RevisionJob:
     models, variants = wanted(config, fw, request)
     return RevisionJob(fw, build, models, variants, JobDirs.of_run(layout, fw.name, build.revision),
                        repeats=request.repeats or config.repeats, eval_count=request.eval_count, force=request.force)
+
+
+def units(config: Config, fw: Framework, request: Request) -> list[Unit]:
+    """One revision's units of work: (framework, model, variant) for every model and variant it takes."""
+    models, variants = wanted(config, fw, request)
+    return [(fw.name, m, v) for m in models for v in variants]
 
 
 def wanted(config: Config, fw: Framework, request: Request) -> tuple[list[str], list[str]]:

@@ -30,7 +30,7 @@ def revisions_path(layout: Layout, framework: str) -> Path:
 def revision_entry(revision: Revision) -> dict:
     return {"label": revision.label, "date": revision.date.isoformat(), "subject": revision.subject,
             "version": revision.version, "upstream_sha": revision.upstream_sha,
-            "position": revision.position}
+            "position": revision.position, "line": revision.line}
 
 
 def history_order(info: dict) -> tuple:

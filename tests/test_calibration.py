@@ -1,0 +1,138 @@
+"""The machine's calibration (modular multiplications a second) and the stages' energy.
+
+The calibration is the real Go program over gnark-crypto, built with the machine's Go; its arithmetic is
+checked against Python's own modular exponentiation (a known count of multiplications gives a known
+product). Energy is read from a directory laid out like /sys/class/powercap, since these machines have
+no RAPL counters: a stage command moves the fake counter, as a package's would move while it runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.test_readme_adapter import _job, prover_on_path, readme_adapter  # noqa: F401 - a fixture
+from tracker import calibration, energy
+from tracker.calibration import MODULI
+
+needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="the calibration is built with Go")
+MACHINE = {"host": "bench-1", "cpu": "x86_64", "cores": "2"}
+
+
+@needs_go
+def test_the_calibration_does_the_multiplications_it_counts(tmp_path):
+    binary = calibration.build_program(tmp_path)
+    out = subprocess.run([binary, "-rounds", "20000", "-repeats", "2"], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    report = json.loads(out)
+    for name, modulus in MODULI.items():
+        for workers, run in report["fields"][name].items():
+            assert run["multiplications_per_worker"] == 80_000         # 4 chains x 20,000 rounds
+            assert int(run["first_chain_result"]) == 3 * pow(5, 20_000, modulus) % modulus
+            assert len(run["rates"]) == 2 and all(r > 0 for r in run["rates"])
+            assert all(r >= 0 for r in run["cpu_rates"])                # 0: too short for the thread clock
+    rates = calibration.parse_report(out, 20_000)
+    assert set(rates) == set(MODULI) and {"single", "all"} <= set(rates["bn254_fr"])
+
+
+def test_a_wrong_product_is_not_a_rate():
+    fake = {"chains": 4, "fields": {"bn254_fr": {"single": {
+        "rates": [1e9], "multiplications_per_worker": 4000, "first_chain_result": "12345"}}}}
+    with pytest.raises(ValueError, match="wrong product"):
+        calibration.parse_report(json.dumps(fake), 1000)
+
+
+@needs_go
+def test_the_calibration_is_kept_per_machine_and_made_again_when_the_machine_changes(tmp_path):
+    first = calibration.current(MACHINE, tmp_path)
+    assert first.measured, first.reason
+    assert calibration.current(MACHINE, tmp_path).measured_at == first.measured_at   # kept, not measured again
+    summary = first.summary()
+    assert summary["mmops"]["bn254_fr"]["single"]["n"] == calibration.REPEATS
+    assert summary["mmops"]["bn254_fr"]["per_cpu_second"]["median"] > 1               # over a million a second
+    other = calibration.current({**MACHINE, "cpu": "another"}, tmp_path, measure=False)
+    assert other.key != first.key and not other.measured and "not calibrated yet" in other.reason
+
+
+def test_no_go_is_a_reason_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    cal = calibration.current(MACHINE, tmp_path)
+    assert not cal.measured and cal.reason.startswith("calibration failed: go not found")
+    assert cal.summary() == {"key": cal.key, "status": "not measured", "reason": cal.reason}
+
+
+def _powercap(root: Path, zones: dict[str, tuple[int, int]]) -> Path:
+    """A tree laid out like /sys/class/powercap: zone -> (energy_uj, max_energy_range_uj), plus a sub-zone."""
+    for name, (counter, wraps) in zones.items():
+        zone = root / name
+        zone.mkdir(parents=True)
+        (zone / "name").write_text(f"package-{name[-1]}\n")
+        (zone / "energy_uj").write_text(f"{counter}\n")
+        (zone / "max_energy_range_uj").write_text(f"{wraps}\n")
+        sub = root / f"{name}:0"                    # a core sub-zone: inside its package, never added twice
+        sub.mkdir()
+        (sub / "energy_uj").write_text("999999999\n")
+    return root
+
+
+def test_energy_is_the_sum_of_the_packages_and_a_wrap_is_counted_once(tmp_path):
+    root = _powercap(tmp_path / "powercap", {"intel-rapl:0": (1_000_000, 10_000_000),
+                                             "intel-rapl:1": (9_500_000, 10_000_000)})
+    meter = energy.Meter(root)
+    assert [z.name for z in meter.zones] == ["package-0", "package-1"]
+    meter.start()
+    (root / "intel-rapl:0" / "energy_uj").write_text("3500000\n")      # 2.5 J
+    (root / "intel-rapl:1" / "energy_uj").write_text("500000\n")       # wrapped: 0.5 + 0.5 = 1.0 J
+    assert meter.joules() == pytest.approx(3.5)
+
+
+def test_no_powercap_says_not_measured_here(tmp_path):
+    meter, reason = energy.meter_or_reason(tmp_path / "absent")
+    assert meter is None and reason.startswith("not measured here: no ") and "virtual machine" in reason
+    assert energy.meter_or_reason(energy.POWERCAP)[1].startswith("not measured here") or \
+        energy.POWERCAP.is_dir()
+
+
+def test_an_unreadable_counter_says_why(request):
+    """As another user (nobody when the tests run as root), a counter readable by root only is a reason."""
+    base = Path(tempfile.mkdtemp(prefix="powercap-", dir="/tmp"))   # a place every user may reach
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    base.chmod(0o755)
+    root = _powercap(base / "powercap", {"intel-rapl:0": (1, 10)})
+    (root / "intel-rapl:0" / "energy_uj").chmod(0o400)
+    code = ("import sys, os; sys.path.insert(0, sys.argv[2]); from pathlib import Path; "
+            "from tracker import energy; print(energy.meter_or_reason(Path(sys.argv[1]))[1])")
+    as_other = {"user": 65534, "group": 65534} if os.getuid() == 0 else {}
+    python = sys.executable
+    if as_other:  # the venv's interpreter may live where nobody may go (/root): the system's, which may not
+        python = "/usr/bin/python3"
+        if not os.access(python, os.X_OK):
+            pytest.skip("no interpreter another user can run")
+    out = subprocess.run([python, "-c", code, root, str(Path(energy.__file__).parents[1])],
+                         capture_output=True, text=True, timeout=60, **as_other)
+    assert out.returncode == 0, out.stderr
+    assert "energy_uj is not readable by uid" in out.stdout and "only root" in out.stdout
+
+
+def test_a_stage_records_the_energy_it_used_and_the_record_its_calibration(tmp_path, prover_on_path, monkeypatch):
+    root = _powercap(tmp_path / "powercap", {"intel-rapl:0": (1_000_000, 10**12)})
+    counter = root / "intel-rapl:0" / "energy_uj"
+    # every prover command adds 2 J to the package counter, as the package would while the stage runs
+    prover_on_path.write_text(prover_on_path.read_text().replace(
+        'case "$1" in', f'echo $(( $(cat {counter}) + 2000000 )) > {counter}\ncase "$1" in'))
+    monkeypatch.setenv(energy.ROOT_ENV, str(root))
+    result = readme_adapter()().prove(_job(tmp_path))
+    assert result.status == "ok", result.reason
+    assert result.stages["setup"].energy_j == pytest.approx(2.0)     # one run of the command
+    assert result.stages["prove"].energy_j == pytest.approx(4.0)     # two repeats in one child
+    assert result.energy == ""
+    assert result.calibration["key"] == calibration.calibration_key(result.machine)
+    monkeypatch.setenv(energy.ROOT_ENV, str(tmp_path / "absent"))
+    bare = readme_adapter()().prove(_job(tmp_path))
+    assert bare.stages["prove"].energy_j is None and bare.energy.startswith("not measured here")
