@@ -265,6 +265,7 @@ def test_every_json_output_is_the_json_object_alone_on_stdout(stepped):
     assert "confirming" not in json.dumps(confirmed["json"])
     compared = tracker_json(t, "compare", "-f", "synth", "-m", "linear", "--json", shas[0], shas[1])
     assert compared["json"]["rows"] and "round 1/3" in compared["stderr"]
+    assert "calibration" in tracker_json(t, "machine", "--json")["json"]
 
 
 @pytest.mark.slow
