@@ -208,7 +208,7 @@ def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=1))
     elif args.markdown:
         print(format_markdown(report))
-    else:
+    elif report["rows"] or status != 2:  # a refusal is its one line alone
         print(format_rows(report["rows"]))
         if status != 2:
             print("\nregression" if status == 1 else "\nno regression")
