@@ -4,18 +4,20 @@ Benchmarks only the commits it needs (binary search over the first-parent commit
 the affected model and variant, then publishes.
 
 A deterministic metric (sizes, circuit, accuracy) is read from the records (made where missing): a commit
-is bad when its value is the bad commit's. A timing or memory metric is judged on the engine of
-`regressions --confirm`: both ends are first measured again, interleaved, so a bad end recorded beside a
-busy neighbour does not mislead the search; each probe is measured fresh and its samples tested against
-both ends' (Mann-Whitney); a probe that is like neither (or like both) is measured again, up to
-PROBE_ATTEMPTS times, and only then placed by the nearer median, which the output says.
+is bad when its value is no longer the good commit's. A timing or memory metric is judged on fresh samples
+only: both ends are first measured again, interleaved, to see that they differ at all; then each probe is
+measured in rounds of its own with both ends (good, probe, bad, `--rounds` times), so that whatever load
+the machine is under falls on the three alike, and placed by `tracker.report.probe.judge_probe` against
+both. A probe like neither end (or like both) is measured again, up to PROBE_ATTEMPTS times, and never
+called bad: if it stays in between, bisect stops and says so (two steps between the ends, or noise). For
+the wall time of a CPU-bound stage whose wall and CPU samples disagree (a neighbour stretched the wall
+clock), every judgement rests on the stage's CPU time, and the output says so.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tracker import records
@@ -24,9 +26,10 @@ from tracker.config import Config
 from tracker.history import HistoryError, select
 from tracker.layout import Layout
 from tracker.lock import holding_lock
-from tracker.metrics import BY_NAME, Metric, summary
+from tracker.metrics import BY_NAME, Metric, samples, summary
+from tracker.records import ModelResult
 from tracker.report.confirm import Remeasurer, interleaved, pooled
-from tracker.report.stats import compare, mann_whitney
+from tracker.report.probe import BAD, NEITHER, differs, judge_probe, too_few_samples, weigh_clocks
 from tracker.report.verdict import Settings, load_settings
 from tracker.run import asv
 from tracker.run.context import FrameworkContext, NotReady, open_to_measure
@@ -44,6 +47,8 @@ def setup_arguments(sub: argparse._SubParsersAction) -> None:
     p.add_argument("good", help="a commit with the old value")
     p.add_argument("bad", help="a later commit with the new value")
     p.add_argument("--repeats", type=int)
+    p.add_argument("--rounds", type=int, metavar="N",
+                   help="interleaved rounds of each measurement of a timing or memory metric (default: asv.conf.json)")
     p.set_defaults(func=main)
 
 
@@ -57,6 +62,7 @@ class Question:
     good: str
     bad: str
     repeats: int | None = None
+    rounds: int | None = None
 
 
 def bisect(ctx: FrameworkContext, q: Question) -> str | None:
@@ -102,23 +108,13 @@ def bisect_recorded(ctx: FrameworkContext, q: Question, ends, candidates) -> str
 
 
 def bisect_measured(ctx: FrameworkContext, q: Question, ends, candidates) -> str | None:
-    """The bisection of a timing or memory metric, on fresh samples judged against both re-measured ends."""
-    say, metric = ctx.say, q.metric
+    """The bisection of a timing or memory metric, on fresh samples, each probe judged against both ends
+    measured in the same rounds."""
     settings = load_settings(ctx.config.root / "asv.conf.json")
     good, bad = ends
     into = ctx.layout.results / ctx.fw.name / "bisect" / f"{good.short}-{bad.short}" / f"{q.model}--{q.variant}"
-    probe = Probe(Remeasurer(ctx), q, settings, into)
-    say(f"bisect: measuring both ends again, interleaved, {settings.rounds} round(s)")
-    got = interleaved(probe.m, [good.sha, bad.sha], q.model, q.variant, settings.rounds, probe.into / "ends")
-    probe.good, probe.bad = pooled(metric, got[good.sha]), pooled(metric, got[bad.sha])
-    if not probe.good or not probe.bad:
-        say(f"bisect: cannot measure {metric.name} at both ends")
-        return None
-    c = compare(probe.good, probe.bad)
-    say(f"bisect: {metric.name} {c.before:.4g} at {good.label}, {c.after:.4g} at {bad.label} ({c.ratio:.2f}x, "
-        f"p={c.p_value:.2g}); {len(candidates)} commit(s) in between")
-    if c.p_value >= settings.confirm_alpha:
-        say("bisect: the ends do not differ when measured again interleaved: nothing to bisect")
+    probe = Probe(Remeasurer(ctx), q, settings, q.rounds or settings.rounds, into, good, bad)
+    if not probe.ends_differ(len(candidates)):
         return None
     lo, hi = -1, len(candidates)
     while hi - lo > 1:
@@ -126,7 +122,7 @@ def bisect_measured(ctx: FrameworkContext, q: Question, ends, candidates) -> str
         side = probe.place(candidates[mid])
         if side is None:
             return None
-        lo, hi = (lo, mid) if side == "bad" else (mid, hi)
+        lo, hi = (lo, mid) if side == BAD else (mid, hi)
     return _found(ctx, q, candidates[hi] if hi < len(candidates) else bad)
 
 
@@ -138,41 +134,72 @@ def _found(ctx: FrameworkContext, q: Question, first_bad) -> str:
 
 @dataclass
 class Probe:
-    """Places a commit between two re-measured ends by its fresh samples; the ends' samples once measured."""
+    """Places commits between the good and the bad end, each measured in rounds of its own with both ends."""
 
     m: Remeasurer
     q: Question
     settings: Settings
+    rounds: int
     into: Path
-    good: list[float] = field(default_factory=list)
-    bad: list[float] = field(default_factory=list)
+    good: object  # the good end's Revision
+    bad: object
+
+    def say(self, line: str) -> None:
+        self.m.say(f"bisect: {line}")
+
+    def weigh(self, groups: list[list[ModelResult]], verdict) -> tuple[str, str]:
+        return weigh_clocks(self.q.metric, groups, verdict, self.settings.effect)
+
+    def medians(self, groups: list[list[ModelResult]]) -> str:
+        return ", ".join(f"{statistics.median(xs):.4g}" if xs else "-" for xs in
+                         ([x for r in g for x in samples(self.q.metric, r)] for g in groups))
+
+    def ends_differ(self, between: int) -> bool:
+        """Both ends measured again, interleaved: is there a change to look for, and can these rounds tell?"""
+        name, alpha, good, bad = self.q.metric.name, self.settings.confirm_alpha, self.good, self.bad
+        self.say(f"measuring both ends again, interleaved, {self.rounds} round(s)")
+        got = interleaved(self.m, [good.sha, bad.sha], self.q.model, self.q.variant, self.rounds, self.into / "ends")
+        groups = [got[good.sha], got[bad.sha]]
+        counts = [len(pooled(self.q.metric, g)) for g in groups]
+        if not all(counts):
+            self.say(f"cannot measure {name} at both ends")
+            return False
+        few = too_few_samples(*counts, self.rounds, alpha)
+        if few:
+            self.say(f"{name} at {good.label} and {bad.label}: {few}")
+            return False
+        says, why = self.weigh(groups, lambda xs, e: "differ" if differs(xs[0], xs[1], e, alpha) else "alike")
+        self.say(f"{name} {self.medians(groups)} at {good.label}, {bad.label} (n={counts[0]}+{counts[1]}); "
+                 f"{between} commit(s) in between" + (f"; {why}" if why else ""))
+        if says != "differ":
+            self.say("the ends do not differ when measured again interleaved: nothing to bisect")
+            return False
+        return True
 
     def place(self, revision) -> str | None:
-        """"good" or "bad": the probe's samples differ from one end's and not from the other's; measured
-        again while it is not clear, then placed by the nearer median (and said so). None if it cannot be
-        measured."""
-        say, alpha, samples = self.m.say, self.settings.confirm_alpha, []
+        """"good" or "bad" by judge_probe over rounds of (good, probe, bad); measured again while it is like
+        neither end; None when it cannot be measured or stays like neither (never "bad" on a guess)."""
+        alpha, shas = self.settings.confirm_alpha, [self.good.sha, revision.sha, self.bad.sha]
+        groups: list[list[ModelResult]] = [[], [], []]
         for attempt in range(1, PROBE_ATTEMPTS + 1):
-            rec = self.m.measure(revision.sha, self.q.model, self.q.variant, self.into / f"probe-{attempt}")
-            if rec is None or not pooled(self.q.metric, [rec]):
-                say(f"bisect: {revision.label} could not be measured; stopping")
+            got = interleaved(self.m, shas, self.q.model, self.q.variant, self.rounds,
+                              self.into / f"probe-{revision.short}-{attempt}")
+            for group, sha in zip(groups, shas):
+                group += got[sha]
+            if not pooled(self.q.metric, groups[1]):
+                self.say(f"{revision.label} could not be measured; stopping")
                 return None
-            samples += pooled(self.q.metric, [rec])
-            p_good, p_bad = mann_whitney(self.good, samples), mann_whitney(self.bad, samples)
-            like_good, like_bad = p_bad < alpha <= p_good, p_good < alpha <= p_bad
-            value = statistics.median(samples)
-            if like_good or like_bad:
-                side = "bad" if like_bad else "good"
-                say(f"bisect: {revision.label}: {value:.4g} -> {side} (p={min(p_good, p_bad):.2g} against the "
-                    f"other end, {len(samples)} samples)")
+            side, why = self.weigh(groups, lambda xs, e: judge_probe(*xs, e, alpha))
+            seen = f"{self.q.metric.name} {self.medians(groups)} (good, {revision.label}, bad)"
+            self.say(f"{revision.label}: {seen} -> {side}" + (f"; {why}" if why else ""))
+            if side != NEITHER:
                 return side
-            say(f"bisect: {revision.label}: {value:.4g} not clear yet (p={p_good:.2g} vs good, {p_bad:.2g} vs "
-                f"bad); measuring again")
-        near_bad = abs(math.log(value / statistics.median(self.bad))) < \
-            abs(math.log(value / statistics.median(self.good)))
-        side = "bad" if near_bad else "good"
-        say(f"bisect: {revision.label}: placed {side} by the nearer median, not with confidence")
-        return side
+            if attempt < PROBE_ATTEMPTS:
+                self.say(f"{revision.label} is like neither end yet: measuring it again with both ends")
+        self.say(f"{revision.label} stays like neither end after {PROBE_ATTEMPTS * self.rounds} rounds: more than "
+                 f"one step between the ends, or too noisy here; bisect {self.good.label}..{revision.label} and "
+                 f"{revision.label}..{self.bad.label} apart, or with more --rounds. Stopping.")
+        return None
 
 
 @holding_lock("bisect")
@@ -181,7 +208,7 @@ def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     try:
         ctx = open_to_measure(config, layout, fw, print)
         found = bisect(ctx, Question(args.model, args.variant or fw.variant_names[0], BY_NAME[args.metric],
-                                     args.good, args.bad, args.repeats))
+                                     args.good, args.bad, args.repeats, args.rounds))
     except (HistoryError, NotReady) as exc:  # a commit the history lacks, no history, no prover: one line
         print(f"bisect: {exc}")
         return 2

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 
 from tracker import records
@@ -16,6 +18,7 @@ from tracker.run.state import StateRead
 def setup_arguments(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list frameworks, their status and recorded revisions", description=__doc__)
     p.add_argument("--framework", "-f", action="append", dest="frameworks", metavar="NAME")
+    p.add_argument("--json", action="store_true", help='print {"version": 1, "frameworks": [...]} instead')
     p.set_defaults(func=main)
 
 
@@ -61,8 +64,11 @@ def revision_rows(layout: Layout, fw, state: StateRead) -> list[dict]:
 
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     """Exit 1 when a record could not be read (each said in one line and shown in its revision's row)."""
-    state = StateRead(layout)
+    state = StateRead(layout, (lambda line: print(line, file=sys.stderr)) if args.json else print)
     rows = framework_rows(config, layout, args.frameworks, state)
+    if args.json:
+        print(json.dumps({"version": 1, "frameworks": rows}, indent=1, default=str))
+        return 1 if state.unreadable else 0
     width = max((len(r["proof_system"]) for r in rows), default=0)
     for row in rows:
         print(f"{row['name']:14} {row['proof_system']:{width}} history: {row['history']:9} "

@@ -23,6 +23,7 @@ from tracker.report.confirm import confirm_candidates
 from tracker.report.regressions import Verdicts, all_changes, find_verdicts, format_report, format_table, post_webhook
 from tracker.report.verdict import load_settings
 from tracker.run.state import StateRead
+from tracker.types import Say
 
 WEBHOOK_ENV = "ZKML_TRACKER_WEBHOOK"
 EXIT_REGRESSIONS = 3
@@ -44,7 +45,9 @@ def setup_arguments(sub: argparse._SubParsersAction) -> None:
 def report(rows, as_json: bool, webhook: str | None, verdicts: Verdicts | None = None) -> int:
     """Print the verdicts (or the rows alone), post the regressions if asked; the exit status a scheduler reads.
 
-    Only `rows` are ever posted: candidates and what was not confirmed are printed, never sent."""
+    Only `rows` are ever posted: candidates and what was not confirmed are printed, never sent. With
+    `as_json` stdout holds the JSON object alone: what is said about the alert goes to stderr."""
+    say = to_stderr if as_json else print
     if as_json:
         print(json.dumps((verdicts or Verdicts(regressions=list(rows))).to_json(), indent=1))
     else:
@@ -53,20 +56,23 @@ def report(rows, as_json: bool, webhook: str | None, verdicts: Verdicts | None =
     if webhook and rows:
         why = post_webhook(webhook, rows)
         if why:
-            print(f"zkml-tracker: alert not delivered: {why}")
+            say(f"zkml-tracker: alert not delivered: {why}")
             return EXIT_ALERT_FAILED
-        print("zkml-tracker: alert delivered")
+        say("zkml-tracker: alert delivered")
     return status
 
 
+def to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def verdicts_confirmed(config: Config, layout: Layout, frameworks=None, confirm: bool = True,
-                       say=print) -> Verdicts:
-    """The verdicts, after re-measuring the new timing candidates when `confirm`; what the state files were
-    found to be is said through `say`."""
+                       say: Say = print) -> Verdicts:
+    """The verdicts, after re-measuring the new timing candidates when `confirm` (its progress to `say`)."""
     settings = load_settings(config.root / "asv.conf.json")
     state = StateRead(layout, say)
     if confirm:
-        confirm_candidates(config, layout, all_changes(config, layout, frameworks, settings, state), settings)
+        confirm_candidates(config, layout, all_changes(config, layout, frameworks, settings, state), settings, say)
     return find_verdicts(config, layout, frameworks, settings, state)
 
 
@@ -76,8 +82,7 @@ def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
 
 
 def report_verdicts(config: Config, layout: Layout, args: argparse.Namespace) -> int:
-    say = (lambda line: print(line, file=sys.stderr)) if args.json else print  # keep --json's output JSON
-    verdicts = verdicts_confirmed(config, layout, args.frameworks, args.confirm, say)
+    verdicts = verdicts_confirmed(config, layout, args.frameworks, args.confirm, to_stderr if args.json else print)
     return report(verdicts.regressions, args.json, args.webhook or os.environ.get(WEBHOOK_ENV), verdicts)
 
 

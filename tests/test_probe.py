@@ -1,0 +1,46 @@
+"""Where a probe lies between two ends, and when CPU time decides over wall time: the pure functions."""
+from __future__ import annotations
+
+import numpy as np
+
+from tracker.report.probe import BAD, GOOD, NEITHER, cpu_bound, cpu_decides, judge_probe
+
+ALPHA, EFFECT = 0.01, 0.10
+
+
+def level(value: float, n: int = 9, seed: int = 0, noise: float = 0.02) -> list[float]:
+    rng = np.random.default_rng(seed)
+    return list(value * (1 + rng.normal(0, noise, n)))
+
+
+def test_a_probe_like_one_end_and_unlike_the_other_takes_its_side():
+    good, bad = level(1.0, seed=1), level(1.35, seed=2)
+    assert judge_probe(good, level(1.0, seed=3), bad, EFFECT, ALPHA) == GOOD
+    assert judge_probe(good, level(1.35, seed=4), bad, EFFECT, ALPHA) == BAD
+    # a step down is bisected the same way round
+    assert judge_probe(bad, level(1.0, seed=5), good, EFFECT, ALPHA) == BAD
+
+
+def test_a_probe_like_neither_or_both_is_measured_again_never_bad():
+    good, bad = level(1.0, seed=1), level(1.35, seed=2)
+    assert judge_probe(good, level(1.17, seed=6), bad, EFFECT, ALPHA) == NEITHER   # half-way
+    assert judge_probe(good, level(0.8, seed=7), bad, EFFECT, ALPHA) == NEITHER    # faster than good
+    assert judge_probe(good, level(1.9, seed=8), bad, EFFECT, ALPHA) == NEITHER    # beyond bad
+    assert judge_probe(good, level(1.0, n=2, seed=9), bad, EFFECT, ALPHA) == NEITHER  # 2 samples: like both
+    assert judge_probe(good, level(1.0, seed=3), level(1.02, seed=2), EFFECT, ALPHA) == NEITHER  # ends alike
+    assert judge_probe([], level(1.0), bad, EFFECT, ALPHA) == NEITHER
+
+
+def test_a_stretched_wall_clock_gives_way_to_cpu_time_for_a_cpu_bound_stage_only():
+    cpu = [level(0.3, seed=s, noise=0.01) for s in (1, 2, 3)]
+    wall = [[c * f for c, f in zip(cpu[0], [1.05] * 9)], [c * f for c, f in zip(cpu[1], [1.05, 1.9, 1.1] * 3)],
+            [c * 1.05 for c in cpu[2]]]
+    assert cpu_bound(wall, cpu)
+    why = cpu_decides(wall, cpu, BAD, GOOD, 0.15)
+    assert "wall time says bad, CPU time good" in why and "CPU-bound" in why
+    assert "spread" in cpu_decides(wall, cpu, GOOD, GOOD, 0.15)
+    quiet = [[c * 1.05 for c in xs] for xs in cpu]
+    assert cpu_decides(quiet, cpu, GOOD, GOOD, 0.15) == ""
+    # a stage that mostly waits: its wall time is what changed, and it stands
+    waiting = [[c * 5 for c in xs] for xs in cpu]
+    assert not cpu_bound(waiting, cpu) and cpu_decides(waiting, cpu, BAD, GOOD, 0.15) == ""

@@ -1,0 +1,126 @@
+"""Where a probe lies between two ends, and which clock a timing verdict may rest on: pure functions.
+
+`bisect` measures a probe interleaved with both ends (rounds of good, probe, bad), so whatever load the
+machine was under fell on the three alike, and asks `judge_probe` which end the probe is like. A probe is
+"good" or "bad" only when it is like that end and unlike the other; like neither end (a value in between,
+or beyond either end) or like both (too few samples to tell) is "neither": measure again, never "bad".
+
+A neighbour on a shared machine stretches the wall time of a CPU-bound prover and leaves its CPU time
+almost where it was (one proof here: wall samples spread 67 %, CPU samples 5.6 %). `cpu_decides` says when
+a wall-time judgement must give way to the CPU-time one of the same samples, and why, so the output can
+say so.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Callable, Sequence
+
+from tracker.metrics import METRICS, Metric, samples
+from tracker.records import ModelResult
+from tracker.report.stats import mann_whitney, samples_needed, smallest_p
+
+GOOD, BAD, NEITHER = "good", "bad", "neither"
+# a stage is CPU-bound when its least-disturbed sample spent a quarter of its wall time on CPU: the synthetic
+# CPU-bound prover's best of nine got 0.31 here at a load average of 16 on 2 cores; a stage that waits gets less
+CPU_BOUND = 0.25
+SPREAD_FACTOR = 2.0   # wall samples spread this many times CPU's: the wall clock measured the machine
+
+
+def _log_ratio(a: Sequence[float], b: Sequence[float]) -> float:
+    """log(median(b) / median(a)); 0 where a median is not positive (nothing to compare)."""
+    ma, mb = statistics.median(a), statistics.median(b)
+    return math.log(mb / ma) if ma > 0 and mb > 0 else 0.0
+
+
+def differs(a: Sequence[float], b: Sequence[float], min_effect: float, alpha: float) -> bool:
+    """`b` is apart from `a`: its median by at least the minimum effect, and a two-sided Mann-Whitney test
+    below alpha."""
+    return abs(_log_ratio(a, b)) >= math.log1p(min_effect) and mann_whitney(a, b) < alpha
+
+
+def judge_probe(good: Sequence[float], probe: Sequence[float], bad: Sequence[float], min_effect: float,
+                alpha: float) -> str:
+    """"good" or "bad" when the probe's samples are like that end's and unlike the other's (and lie on its
+    side); "neither" otherwise, including when the ends themselves cannot be told apart."""
+    if not (good and probe and bad) or not differs(good, bad, min_effect, alpha):
+        return NEITHER
+    off_good, off_bad = differs(good, probe, min_effect, alpha), differs(bad, probe, min_effect, alpha)
+    towards_bad = _log_ratio(good, probe) * _log_ratio(good, bad) > 0  # moved from good the way bad did
+    towards_good = _log_ratio(bad, probe) * _log_ratio(bad, good) > 0
+    if off_good and not off_bad and towards_bad:
+        return BAD
+    if off_bad and not off_good and towards_good:
+        return GOOD
+    return NEITHER
+
+
+def spread(samples: Sequence[float]) -> float:
+    """(max - min) / median: how far one revision's samples lie apart, as a fraction of its level."""
+    mid = statistics.median(samples)
+    return (max(samples) - min(samples)) / mid if mid > 0 else 0.0
+
+
+def cpu_bound(wall: Sequence[Sequence[float]], cpu: Sequence[Sequence[float]]) -> bool:
+    """Every revision's least-disturbed sample (the most CPU per wall second) spent at least CPU_BOUND of
+    its wall time on CPU; a stage that waits (sleep, I/O, the network) is not, and its wall time stands."""
+    if not wall or len(wall) != len(cpu):
+        return False
+    for w, c in zip(wall, cpu):
+        shares = [ci / wi for wi, ci in zip(w, c) if wi > 0]
+        if not shares or max(shares) < CPU_BOUND:
+            return False
+    return True
+
+
+def cpu_decides(wall: Sequence[Sequence[float]], cpu: Sequence[Sequence[float]], wall_says: str, cpu_says: str,
+                wall_effect: float) -> str:
+    """Why the CPU-time verdict replaces the wall-time one for the same revisions ("" when wall time
+    stands): only for a CPU-bound stage, and only when the two disagree or the wall samples spread far
+    above the CPU samples (more than SPREAD_FACTOR times, and more than the wall minimum effect)."""
+    if not cpu or not all(cpu) or not cpu_bound(wall, cpu):
+        return ""
+    wall_spread, cpu_spread = max(map(spread, wall)), max(map(spread, cpu))
+    if wall_says != cpu_says:
+        return (f"wall time says {wall_says}, CPU time {cpu_says} (wall samples spread {wall_spread:.0%}, "
+                f"CPU {cpu_spread:.0%}): rests on CPU time, a CPU-bound stage")
+    if wall_spread > max(SPREAD_FACTOR * cpu_spread, wall_effect):
+        return (f"wall samples spread {wall_spread:.0%}, CPU {cpu_spread:.0%}: rests on CPU time, "
+                f"a CPU-bound stage")
+    return ""
+
+
+def too_few_samples(n_before: int, n_after: int, rounds: int, alpha: float, alternative: str = "two-sided") -> str:
+    """What to say when no difference, however large, could reach p < alpha with these sample counts ("" when
+    one could), with the samples a side and the rounds (at this many samples a round) that would."""
+    if n_before and n_after and smallest_p(n_before, n_after, alternative) < alpha:
+        return ""
+    needed = samples_needed(alpha, alternative)
+    per_round = max(1.0, min(n_before, n_after) / rounds) if rounds else 1.0
+    return (f"too few samples (needs n >= {needed} for p < {alpha:g}; "
+            f"run --rounds {max(rounds + 1, math.ceil(needed / per_round))})")
+
+
+def cpu_companion(metric: Metric) -> Metric | None:
+    """The CPU time of the same stage beside a wall-time metric (None for any other metric)."""
+    if metric.effect != "wall_time":
+        return None
+    return next((m for m in METRICS if m.effect == "cpu_time" and m.stage == metric.stage), None)
+
+
+Verdict = Callable[[list[list[float]], float], str]  # the samples of each revision, the minimum effect -> a word
+
+
+def weigh_clocks(metric: Metric, groups: Sequence[Sequence[ModelResult]], verdict: Verdict,
+                 effect: Callable[[Metric], float]) -> tuple[str, str]:
+    """`verdict` on the metric's samples of each group of records, and "" ; for the wall time of a CPU-bound
+    stage whose clocks disagree, `verdict` on its CPU time instead, and why (for the output to say)."""
+    wall = [[x for r in g for x in samples(metric, r)] for g in groups]
+    says = verdict(wall, effect(metric))
+    companion = cpu_companion(metric)
+    cpu = [[x for r in g for x in samples(companion, r)] for g in groups] if companion else []
+    if not cpu or not all(cpu):
+        return says, ""
+    cpu_says = verdict(cpu, effect(companion))
+    why = cpu_decides(wall, cpu, says, cpu_says, effect(metric))
+    return (cpu_says, why) if why else (says, "")
