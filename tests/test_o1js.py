@@ -61,6 +61,7 @@ def make_job(built, cache: Path, workdir: Path, model: str, repeats: int = 1, ev
 def bigint_outputs(tmp_path: Path, model_name: str) -> tuple[list, object]:
     """The generated program's outputs on the whole evaluation set, in node's BigInt arithmetic."""
     program = generate(get_model(model_name), 3)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     module = tmp_path / "model.mjs"
     module.write_text(program.source)
     inputs, _ = eval_set(get_model(model_name))
@@ -133,3 +134,38 @@ def test_linear_proves_and_verifies_at_the_newest_release(cache, tmp_path):
     tampered = job.new_result()
     assert run_o1js_stage(job, tampered, "verify", args) is None
     assert tampered.stages["verify"].status == "error"
+
+
+O1JS_ONLY = """\
+version: 1
+frameworks:
+  - name: o1js
+    adapter: o1js
+    proof_system: Kimchi
+    setup: transparent
+    model_format: ZkProgram
+    history: {kind: releases, package: {registry: npm, name: o1js}}
+    build: {kind: npm, requirements: ["o1js@{version}"]}
+"""
+
+
+def test_the_page_calls_o1js_setup_its_compile(tmp_path):
+    from tracker import records
+    from tracker.fsutil import atomic_write_json
+    from tracker.layout import Layout
+    from tracker.publish.site import write_site
+    from tracker.records import ModelResult, StageResult
+
+    (tmp_path / "frameworks.yaml").write_text(O1JS_ONLY)
+    layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+    sha = "a" * 40
+    rec = ModelResult("o1js", sha, "linear", "default")
+    rec.add(StageResult("setup", samples_s=[36.8], cpu_s=[50.0]))
+    records.save(layout.records("o1js"), rec)
+    atomic_write_json(layout.results / "o1js" / "revisions.json", {"version": 1, "revisions": {
+        sha: {"label": "2.15.0", "date": "2025-11-01T00:00:00+00:00", "subject": "o1js 2.15.0"}}})
+    atomic_write_json(layout.results / "o1js" / "status.json", {"status": "ok", "reason": "", "revisions": []})
+    html = write_site(load_config(tmp_path / "frameworks.yaml"), layout).read_text()
+    assert "<dt>setup time</dt><dd>its compile (circuit and keys)</dd>" in html
+    assert "o1js&#39;s compile (circuit and keys); setup time: 36.8" in html or \
+        "o1js's compile (circuit and keys); setup time: 36.8" in html

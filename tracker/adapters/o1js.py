@@ -42,6 +42,7 @@ class O1jsAdapter(Adapter):
     variant_settings = {"decimals": (int,)}  # fixed point: inputs and weights at 10^decimals
     stages = PIPELINE
     size_files = {"proof_bytes": "proof", "vk_bytes": "vk"}
+    stage_labels = {"setup": "compile (circuit and keys)"}
 
     @classmethod
     def default_variants(cls) -> tuple[Variant, ...]:

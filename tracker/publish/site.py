@@ -102,6 +102,7 @@ class FrameworkCard:
     notes: list[str] = field(default_factory=list)
     build_failures: list[tuple[str, str]] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
+    stage_labels: dict[str, str] = field(default_factory=dict)  # the adapter's own names of its stages
 
 
 @dataclass
@@ -231,6 +232,9 @@ def record_row(card: FrameworkCard, sha: str, rec: ModelResult, known: dict, lay
     detail = ", ".join(f"{k} {v}" for k, v in rec.machine.items() if k != "host")
     cells = {m.name: cell(m, rec, asv_graph_url(fw.name, m, rec.model, rec.variant) if card.site else "")
              for m in METRICS}
+    for m in METRICS:
+        if m.stage in card.stage_labels and cells[m.name].title:
+            cells[m.name].title = f"{fw.name}'s {card.stage_labels[m.stage]}; {cells[m.name].title}"
     reason = "" if rec.status == Status.OK else failure(rec)
     return Row(fw.name, rec.model, rec.variant, card.color, rec.status, reason,
                revision_info(fw, sha, known.get(sha, {})), machine, detail,
@@ -265,7 +269,8 @@ def framework_card(fw: Framework, color: str, layout: Layout) -> FrameworkCard:
     status, reason = framework_state(fw, layout, bool(latest))
     site = f"{quote(fw.name)}/index.html" if (layout.html / fw.name / "index.json").exists() else ""
     notes = (read_json(layout.results / fw.name / "status.json") or {}).get("notes", [])
-    card = FrameworkCard(fw, color, status, reason, site, notes=notes, build_failures=build_failures(layout, fw.name))
+    card = FrameworkCard(fw, color, status, reason, site, notes=notes, build_failures=build_failures(layout, fw.name),
+                         stage_labels=dict(get_adapter(fw.adapter).stage_labels))
     if known:
         sha, info = max(known.items(), key=lambda kv: history_order(kv[1]))
         card.latest = revision_info(fw, sha, info)
