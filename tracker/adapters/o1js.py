@@ -133,6 +133,7 @@ def record_stage(job: ModelJob, result: ModelResult, program: Program, stage: st
         result.provenance["proved_outputs"] = ",".join(data.get("outputs", []))
     elif stage == "verify":
         result.provenance["verify_cold_s"] = f"{float(data.get('cold_s', 0)):.1f}"
+        result.provenance["verify_via"] = str(data.get("via", ""))
 
 
 def _base64_bytes(text: Any) -> int | None:
