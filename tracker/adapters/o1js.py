@@ -12,9 +12,10 @@ compile (circuit and keys; the metric stays setup_time, the page calls it compil
 empty o1js cache in the stage's work dir, so each compile is a full one. The prover's keys exist only
 inside a node process, so the prove stage compiles again from that cache (its time is in the record's
 provenance, not in the prove samples) before proving; its peak memory is that whole process tree's.
-Verify needs only the proof and the verification key; its first verification in a process also makes
-the verifier's reference string (tens of seconds of CPU), so it is timed apart (`verify_cold_s` in the
-provenance) and the samples are the verifications after it. `logrows` is the log2 of the method's rows,
+Verify needs only the proof and the verification key (in 0.x, where `verify(proof, vk)` throws or
+hangs, the stage uses the program's own verify after a compile from the cache); its first verification in
+a process also makes the verifier's reference string (tens of seconds of CPU), so it is timed apart
+(`verify_cold_s` in the provenance) and the samples are the verifications after it. `logrows` is the log2 of the method's rows,
 rounded up: the circuit Pickles proves around the method (public input, recursion) is larger.
 There is no trusted setup: Kimchi's reference string is made locally by o1js itself.
 """
