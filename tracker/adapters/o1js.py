@@ -15,8 +15,8 @@ provenance, not in the prove samples) before proving; its peak memory is that wh
 Verify needs only the proof and the verification key (in 0.x, where `verify(proof, vk)` throws or
 hangs, the stage uses the program's own verify after a compile from the cache); its first verification in
 a process also makes the verifier's reference string (tens of seconds of CPU), so it is timed apart
-(`verify_cold_s` in the provenance) and the samples are the verifications after it. `logrows` is the log2 of the method's rows,
-rounded up: the circuit Pickles proves around the method (public input, recursion) is larger.
+(`verify_cold_s` in the provenance) and the samples are the verifications after it. `logrows` is the
+log2 of the method's rows, rounded up: the circuit Pickles proves around the method is larger.
 There is no trusted setup: Kimchi's reference string is made locally by o1js itself.
 """
 from __future__ import annotations
