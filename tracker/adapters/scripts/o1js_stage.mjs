@@ -155,7 +155,7 @@ async function verify(lib) {
   // (tens of seconds of CPU): timed apart, as `cold_s`; the samples are the verifications after it.
   // In 0.x verify(proof, vk) throws inside Pickles (0.12.1: "Cannot read properties of undefined") or
   // never returns (0.14.2: asleep, no CPU, for 16 minutes): there, the program's own verify after a
-  // compile from the setup's cache.
+  // compile from the setup's cache, which verifies 0.12.1's proofs (0.14.2's hangs too: unresolved).
   let cold;
   if (lib.major === 0) {
     ({ check, cold } = await programVerify(lib, json));
