@@ -375,6 +375,8 @@ def test_releases_map_to_their_tags_wherever_they_lie_in_version_order(tmp_path,
     # the registry's newest is its highest version (PyPI's, npm's `latest`), not the backport released after it
     assert [r.label for r in choose_revisions(fw, history, layout, Request())] == ["2.0.0"]  # latest: 1
     assert [r.label for r in choose_revisions(fw, history, layout, Request(latest=3))] == ["1.1.0", "1.2.0", "2.0.0"]
+    # --steps samples the whole history, over the configured latest: 1
+    assert len(choose_revisions(fw, history, layout, Request(steps=3))) == 3
     assert [r.label for r in select.pinned(history, ["v2.0.0", tagged["1.1.0"][:10], "1.2.0"])] == \
         ["1.1.0", "1.2.0", "2.0.0"]  # by upstream tag, upstream commit or version, in history order
     # the same commits as the history derived with the repo out of reach: results do not depend on the network

@@ -9,6 +9,7 @@ from tracker.adapters.circom import CircomAdapter
 from tracker.adapters.command import CommandAdapter
 from tracker.adapters.ezkl import EzklAdapter
 from tracker.adapters.keras2circom import Keras2CircomAdapter
+from tracker.adapters.o1js import O1jsAdapter
 from tracker.adapters.opml import OpmlAdapter
 from tracker.adapters.orion import OrionAdapter
 from tracker.adapters.settings import SettingError
@@ -24,6 +25,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
     ZkmlAdapter.name: ZkmlAdapter,
     OpmlAdapter.name: OpmlAdapter,
     ZktorchAdapter.name: ZktorchAdapter,
+    O1jsAdapter.name: O1jsAdapter,
 }
 
 

@@ -48,6 +48,9 @@ class Adapter(ABC):
     size_files: ClassVar[dict[str, str]] = {}
     # variant setting -> (int,), (float,), (str,) or (str, allowed values...): tracker.adapters.settings checks
     variant_settings: ClassVar[dict[str, tuple]] = {}
+    # stage -> what the framework itself calls it, where the tracker's name says less (o1js's setup is its
+    # compile): the page shows it beside the framework's figures; the metric keeps its name
+    stage_labels: ClassVar[dict[str, str]] = {}
     # None when the adapter can run; otherwise one line saying why it cannot (yet)
     unsupported_reason: ClassVar[str | None] = None
     # host -> what the build fetches from it, for what comes from outside the package registries (git

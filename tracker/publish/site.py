@@ -106,6 +106,7 @@ class FrameworkCard:
     rows: list[Row] = field(default_factory=list)
     measured_pros: list[str] = field(default_factory=list)   # from the latest figures (publish.differences)
     measured_cons: list[str] = field(default_factory=list)
+    stage_labels: dict[str, str] = field(default_factory=dict)  # the adapter's own names of its stages
 
 
 @dataclass
@@ -236,6 +237,8 @@ def record_row(card: FrameworkCard, sha: str, rec: ModelResult, known: dict, lay
     for m in METRICS:
         if m.effect == "cpu_time" and cells[m.name].value is not None:
             cells[m.name].normalised = format_modmuls(normalised_cpu(cells[m.name].value, rec.calibration))
+        if m.stage in card.stage_labels and cells[m.name].title:
+            cells[m.name].title = f"{fw.name}'s {card.stage_labels[m.stage]}; {cells[m.name].title}"
     reason = "" if rec.status == Status.OK else failure(rec)
     return Row(fw.name, rec.model, rec.variant, card.color, rec.status, reason,
                revision_info(fw, sha, known.get(sha, {})), machine, detail,
@@ -271,7 +274,8 @@ def framework_card(fw: Framework, color: str, layout: Layout, state: StateRead) 
     status, reason = framework_state(fw, layout, bool(latest), last_run)
     site = f"{quote(fw.name)}/index.html" if (layout.html / fw.name / "index.json").exists() else ""
     notes = (last_run or {}).get("notes", [])
-    card = FrameworkCard(fw, color, status, reason, site, notes=notes, build_failures=build_failures(layout, fw.name))
+    card = FrameworkCard(fw, color, status, reason, site, notes=notes, build_failures=build_failures(layout, fw.name),
+                         stage_labels=dict(get_adapter(fw.adapter).stage_labels))
     if known:
         sha, info = max(known.items(), key=lambda kv: history_order(kv[1]))
         card.latest = revision_info(fw, sha, info)

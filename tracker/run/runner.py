@@ -124,7 +124,7 @@ def choose_revisions(fw: Framework, history: History, layout: Layout, request: R
         chosen = select.pinned(history, request.revisions)
     elif request.range or sel.range:
         chosen = select.in_range(history, request.range or sel.range)
-    elif request.latest or sel.latest:
+    elif request.latest or (sel.latest and not request.steps):  # --steps samples the whole history
         chosen = select.latest(all_revs, request.latest or sel.latest)
     elif sel.pinned:
         chosen = select.pinned(history, sel.pinned)

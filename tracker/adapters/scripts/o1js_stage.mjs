@@ -1,0 +1,214 @@
+// One stage of the o1js pipeline, run by tracker/adapters/o1js.py:
+//   node o1js_stage.mjs <stage> <args.json> <result.json>
+// Stages: accuracy (the forward pass on every evaluation input, witness only: Field arithmetic outside
+// any proof; and the method's rows from analyzeMethods), setup (the program's compile: circuit and
+// keys), prove, verify, and
+// forward (the same pass in plain BigInt arithmetic, no o1js needed: the generator's own check).
+// Writes {"samples": [...], "cpu": [...], "data": {...}}; only the work is timed, not node's start-up.
+//
+// The o1js releases differ in how a ZkProgram is written and called; `api` below is the one place that
+// knows it (checked against 0.12.1, 0.15.4, 1.9.1 and 2.15.0 here):
+//   0.x: methods are synchronous and return the public output; a call resolves to the proof.
+//   1.x: methods are async and return the public output; a call resolves to the proof.
+//   2.x: methods are async and return { publicOutput }; a call resolves to { proof }.
+// ZkProgram sits in `Experimental` before 0.15 (and needs no name there); `Cache` (compile's cache
+// option) exists from 0.14: before, the compile cache lives under $HOME, which the tracker puts in the
+// stage's work dir and the setup stage empties first.
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const [stage, argsFile, resultFile] = process.argv.slice(2);
+const args = JSON.parse(fs.readFileSync(argsFile, 'utf8'));
+
+function cpuSeconds() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+async function timed(fn) {
+  const t0 = performance.now(), c0 = cpuSeconds();
+  const value = await fn();
+  return { value, wall: (performance.now() - t0) / 1000, cpu: cpuSeconds() - c0 };
+}
+
+function write(samples, cpu, data) {
+  fs.writeFileSync(resultFile, JSON.stringify({ samples, cpu, data }));
+}
+
+function unsupported(reason) {
+  const err = new Error(reason);
+  err.unsupported = true;
+  return err;
+}
+
+async function loadO1js() {
+  const root = path.join(args.prefix, 'node_modules', 'o1js');
+  const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
+  const o1 = await import(pathToFileURL(path.join(root, 'dist', 'node', 'index.js')).href);
+  return { o1, version, major: Number(version.split('.')[0]) };
+}
+
+function api({ o1, version, major }) {
+  const ZkProgram = typeof o1.ZkProgram === 'function' ? o1.ZkProgram : o1.Experimental?.ZkProgram;
+  if (typeof ZkProgram !== 'function') throw unsupported(`o1js ${version} exports no ZkProgram`);
+  if (!o1.Provable?.Array) throw unsupported(`o1js ${version} has no Provable.Array`);
+  return {
+    ZkProgram,
+    // a method body as this release wants it: sync before 1.0, async after, { publicOutput } from 2.0
+    method(body) {
+      if (major === 0) return body;
+      if (major === 1) return async (...a) => body(...a);
+      return async (...a) => ({ publicOutput: body(...a) });
+    },
+    proofOf(called) {
+      return major >= 2 ? called.proof : called;
+    },
+    compileOptions(dir) {
+      return o1.Cache?.FileSystem ? { cache: o1.Cache.FileSystem(dir) } : undefined;
+    },
+  };
+}
+
+function fieldOps(o1, bound) {
+  const { Field, Provable } = o1;
+  const B = Field(bound);
+  const nonNegative = (v) => v.add(B).greaterThanOrEqual(B);
+  return {
+      add: (a, b) => a.add(b),
+    mul: (a, b) => a.mul(b),
+    relu: (v) => Provable.if(nonNegative(v), v, Field(0)),
+    max: (a, b) => Provable.if(nonNegative(a.sub(b)), a, b),
+    of: (s) => Field(BigInt(s)),
+  };
+}
+
+const bigintOps = {
+  add: (a, b) => a + b,
+  mul: (a, b) => a * b,
+  relu: (v) => (v >= 0n ? v : 0n),
+  max: (a, b) => (a >= b ? a : b),
+  of: (s) => BigInt(s),
+};
+
+// a field element read back as a signed integer: p - v is -v
+function signed(o1, f) {
+  const v = f.toBigInt();
+  const p = o1.Field.ORDER;
+  return (v > p / 2n ? v - p : v).toString();
+}
+
+async function program(lib) {
+  const model = await import(pathToFileURL(args.module).href);
+  const { o1 } = lib;
+  const A = api(lib);
+  const ops = fieldOps(o1, model.BOUND);
+  const Values = o1.Provable.Array(o1.Field, model.INPUTS + model.WEIGHTS);
+  const Output = o1.Provable.Array(o1.Field, model.OUTPUTS);
+  const body = (all) => model.forward(ops, all.slice(0, model.INPUTS), all.slice(model.INPUTS));
+  const zk = A.ZkProgram({
+    name: 'zkml_tracker_model',
+    publicOutput: Output,
+    methods: { infer: { privateInputs: [Values], method: A.method(body) } },
+  });
+  const values = (image) => [...image, ...args.weights].map(ops.of);
+  return { zk, A, model, ops, values };
+}
+
+async function methodRows(zk) {
+  const analysis = await zk.analyzeMethods();
+  const infer = Array.isArray(analysis) ? analysis[0] : analysis.infer ?? Object.values(analysis)[0];
+  return infer?.rows;
+}
+
+async function setup(lib) {
+  fs.rmSync(args.cache, { recursive: true, force: true });
+  fs.rmSync(path.join(process.env.HOME, '.cache'), { recursive: true, force: true });
+  fs.mkdirSync(args.cache, { recursive: true });
+  const { zk, A } = await program(lib);
+  const t = await timed(() => zk.compile(A.compileOptions(args.cache)));
+  fs.writeFileSync(args.vk, JSON.stringify({ data: t.value.verificationKey.data }));
+  write([t.wall], [t.cpu], { o1js: lib.version });
+}
+
+async function prove(lib) {
+  const { zk, A, values } = await program(lib);
+  const compiled = await timed(() => zk.compile(A.compileOptions(args.cache)));  // the keys from setup's cache
+  const samples = [], cpu = [];
+  let proof;
+  for (let i = 0; i < args.repeats; i++) {
+    const t = await timed(() => zk.infer(values(args.image)));
+    proof = A.proofOf(t.value);
+    samples.push(t.wall);
+    cpu.push(t.cpu);
+  }
+  const json = proof.toJSON();
+  fs.writeFileSync(args.proof, JSON.stringify(json));
+  write(samples, cpu, { outputs: proof.publicOutput.map((f) => signed(lib.o1, f)), recompile_s: compiled.wall });
+}
+
+async function verify(lib) {
+  const json = JSON.parse(fs.readFileSync(args.proof, 'utf8'));
+  const vk = JSON.parse(fs.readFileSync(args.vk, 'utf8')).data;
+  let check = () => lib.o1.verify(json, vk), via = 'verify(proof, vk)';
+  // the first verification in a process also makes the verifier's reference string and Lagrange bases
+  // (tens of seconds of CPU): timed apart, as `cold_s`; the samples are the verifications after it.
+  // In 0.x verify(proof, vk) throws inside Pickles (0.12.1: "Cannot read properties of undefined") or
+  // never returns (0.14.2: asleep, no CPU, for 16 minutes): there, the program's own verify after a
+  // compile from the setup's cache, which verifies 0.12.1's proofs (0.14.2's hangs too: unresolved).
+  let cold;
+  if (lib.major === 0) {
+    ({ check, cold } = await programVerify(lib, json));
+    via = "the program's verify after a compile from cache (0.x: verify(proof, vk) throws or hangs)";
+  } else {
+    cold = await timed(check);
+  }
+  if (cold.value !== true) throw new Error('verify: the proof was rejected');
+  const samples = [], cpu = [];
+  for (let i = 0; i < args.repeats; i++) {
+    const t = await timed(check);
+    if (t.value !== true) throw new Error('verify: the proof was rejected');
+    samples.push(t.wall);
+    cpu.push(t.cpu);
+  }
+  write(samples, cpu, { cold_s: cold.wall, cold_cpu_s: cold.cpu, via });
+}
+
+async function programVerify(lib, json) {
+  const { zk, A } = await program(lib);
+  await zk.compile(A.compileOptions(args.cache));
+  const ProofClass = (lib.o1.ZkProgram?.Proof ?? lib.o1.Experimental.ZkProgram.Proof)(zk);
+  const proof = await ProofClass.fromJSON(json);
+  const check = () => zk.verify(proof);
+  return { check, cold: await timed(check) };
+}
+
+async function accuracy(lib) {
+  const { zk, model, ops, values } = await program(lib);
+  const t = await timed(() => args.images.map((image) => {
+    const all = values(image);
+    return model.forward(ops, all.slice(0, model.INPUTS), all.slice(model.INPUTS)).map((f) => signed(lib.o1, f));
+  }));
+  write([t.wall], [t.cpu], { outputs: t.value, rows: await methodRows(zk), o1js: lib.version });
+}
+
+async function forward() {
+  const model = await import(pathToFileURL(args.module).href);
+  const w = args.weights.map(BigInt);
+  const t = await timed(() => args.images.map((image) =>
+    model.forward(bigintOps, image.map(BigInt), w).map(String)));
+  write([t.wall], [t.cpu], { outputs: t.value });
+}
+
+const STAGES = { setup, prove, verify, accuracy };
+
+try {
+  if (stage === 'forward') await forward();
+  else if (STAGES[stage]) await STAGES[stage](await loadO1js());
+  else throw new Error(`unknown stage ${stage}`);
+  process.exit(0);  // o1js keeps worker threads alive
+} catch (err) {
+  console.error(err?.stack ?? String(err));
+  if (err?.unsupported) fs.writeFileSync(resultFile + '.unsupported', String(err.message));
+  process.exit(1);
+}
