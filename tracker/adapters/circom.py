@@ -25,7 +25,7 @@ from typing import Any
 
 from tracker.adapters import ptau
 from tracker.adapters.base import Adapter, StageCall, file_size, run_stage, write_json
-from tracker.adapters.circomgen import Circuit, generate
+from tracker.adapters.circomgen import INCLUDES, Circuit, generate
 from tracker.fsutil import read_json
 from tracker.measure import Limits
 from tracker.records import ModelResult, StageResult, Status
@@ -85,6 +85,11 @@ class CircomAdapter(Adapter):
             circuit = generate(job.model, decimals)
         except Unsupported as exc:
             result.fail(Status.UNSUPPORTED, f"circomlib-ml 1.4 templates: {exc}")
+            return None
+        missing = missing_templates(job.build.node_prefix, circuit)
+        if missing:
+            result.fail(Status.UNSUPPORTED, f"circomlib-ml {job.build.version or job.build.revision[:12]} has no "
+                                            f"{', '.join(missing)} (the generated circuit includes them)")
             return None
         (job.workdir / f"{CIRCUIT}.circom").write_text(circuit.source)
         result.settings["output_scale"] = f"10^{round(math.log10(circuit.output_scale))}"
@@ -200,6 +205,15 @@ def copy_templates(prefix: Path, workdir: Path) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(prefix / "node_modules" / "circomlib-ml" / "circuits", dest)
     return dest
+
+
+def missing_templates(prefix: Path | None, circuit: Circuit) -> list[str]:
+    """The template files the circuit includes that this circomlib-ml release does not have (1.3.0 has
+    no MaxPooling2D or Flatten2D, which the cnn needs)."""
+    if prefix is None:
+        return []
+    folder = prefix / "node_modules" / "circomlib-ml" / "circuits"
+    return [INCLUDES[t] for t in dict.fromkeys(circuit.templates) if not (folder / INCLUDES[t]).exists()]
 
 
 def compiled(result: ModelResult, r1cs: dict[str, Any], args: dict[str, Any]) -> bool:
