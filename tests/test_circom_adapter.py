@@ -159,7 +159,8 @@ def test_run_command_end_to_end_into_asv_and_the_site(tmp_path, cache, monkeypat
     name = "benchmarks.CircuitConstraints.track_circuit_constraints.json"
     graph = next(p for p in (html / "circom" / "graphs").rglob(name) if "summary" not in p.parts)
     assert [v for _, v in json.loads(graph.read_text())] == [[320.0]]  # one point: linear, default
-    assert "circom" in (html / "index.html").read_text()
+    page = (html / "index.html").read_text()
+    assert "circom" in page and f"keys from powers of tau: {KNOWN_TAU}" in page
 
 
 def test_two_jobs_wanting_the_same_ptau_make_it_once(build, tmp_path, monkeypatch):
