@@ -75,7 +75,7 @@ function lagrange(Fr, tau, p, dropTop) {
 
 function lagrangeSections(Fr, tau, power) {
   const all = [];
-  for (let p = 0; p <= power; p++) all.push(...lagrange(Fr, tau, p, false));
+  for (let p = 0; p <= power; p++) for (const l of lagrange(Fr, tau, p, false)) all.push(l);
   return { plain: all, tauG1: all.concat(lagrange(Fr, tau, power + 1, true)) };
 }
 
@@ -103,8 +103,9 @@ function timesGenerator(curve, group, lists, threads) {
   return inWorkers(curve, group, { op: "comb" }, scalarsBuffer(curve.Fr, [].concat(...lists)), 32, threads);
 }
 
-// tau^i * generator for i < count, in one worker
+// tau^i * generator for i < count, in one worker: doublings, so tau must be 2
 async function tauPowers(curve, group, count) {
+  if (TAU !== 2n) throw new Error("the powers of tau are doublings: TAU must be 2");
   return inWorkers(curve, group, { op: "doublings", count }, new Uint8Array(1), 1, 1);
 }
 
