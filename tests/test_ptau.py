@@ -52,7 +52,7 @@ def test_every_section_holds_one_tau_and_its_lagrange_forms(written):
         assert f"{section}: every point is tau times the one before" in names
     lagrange = [n for n in names if "the Lagrange form of section" in n]
     assert len(lagrange) == (POWER + 2) + 3 * (POWER + 1)  # tauG1 has one domain more: 2^(power+1)
-    assert path.name == f"known-tau-bn128-{POWER:02d}.ptau" and path.parent == path.with_suffix(".json").parent
+    assert path.name == f"known-tau-bn128-{POWER:02d}.ptau" and path.with_suffix(".json").is_file()
     assert json.loads(path.with_suffix(".json").read_text())["kind"] == ptau.KNOWN_TAU
 
 
