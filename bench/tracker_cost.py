@@ -172,8 +172,11 @@ def _stage_time(name: str, stage: dict) -> float:
 
 
 def _setup_files(cache: Path) -> dict[str, float]:
-    """The SRS and ptau files of the cache, with their modification times: unchanged means not remade."""
-    return {p.name: p.stat().st_mtime for d in ("srs", "ptau") for p in (cache / d).glob("*") if p.is_file()}
+    """The SRS files of the cache and the machine's ptau files, with their modification times: unchanged
+    means not remade."""
+    from tracker.adapters.ptau import ptau_dir
+
+    return {p.name: p.stat().st_mtime for d in (cache / "srs", ptau_dir()) for p in d.glob("*") if p.is_file()}
 
 
 def _records(results: Path, framework: str) -> dict:

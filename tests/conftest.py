@@ -20,6 +20,13 @@ def test_cache() -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def machine_ptau_dir(test_cache) -> Path:
+    """The machine-wide ptau directory (tracker.adapters.ptau) inside the test cache, unless one is set."""
+    path = Path(os.environ.setdefault("ZKML_PTAU_DIR", str(test_cache / "ptau")))
+    return path
+
+
 def load_bench() -> ModuleType:
     """bench/tracker_cost.py, a script rather than a package module, loaded for its helpers."""
     spec = importlib.util.spec_from_file_location("tracker_cost", ROOT / "bench" / "tracker_cost.py")

@@ -1,8 +1,8 @@
 """The circom adapter with the real toolchain from npm: circomlib-ml 1.4.4, circom2 (WASM) and snarkjs.
 
-The npm prefix and the powers of tau are cached in ZKML_TEST_CACHE (the tracker's own cache layout), so
-a warm run does no install and no ceremony; a cold one makes ptau power 9 (linear, ~10 s) and 13 (mlp,
-a few minutes on 2 cores).
+The npm prefix is cached in ZKML_TEST_CACHE (the tracker's own cache layout) and the powers of tau in its
+ptau/ (tests/conftest.py), so a warm run does no install; a cold one writes the known-tau files of
+powers 9 (linear) and 13 (mlp) in seconds.
 """
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tracker.adapters import get_adapter
+from tracker.adapters import get_adapter, ptau
 from tracker.adapters.circom import CircomAdapter, ptau_power, run_node_stage
 from tracker.adapters.circomgen import generate
+from tracker.adapters.ptau import KNOWN_TAU
 from tracker.build import ensure_build
 from tracker.cli import main
 from tracker.config import load_config
@@ -70,7 +71,7 @@ def test_linear_proves_and_verifies_with_sane_figures(linear):
     assert all(0 < s < 30 for s in result.stages["verify"].samples_s)
     assert result.accuracy["n"] == 100 and result.accuracy["top1_agreement"] >= 0.98
     assert result.accuracy["max_abs_error"] < 0.05
-    assert result.provenance["ptau"].startswith("local, power 9")
+    assert result.provenance["ptau"] == KNOWN_TAU
     assert result.provenance["circomlib-ml_version"] == VERSION and result.settings["decimals"] == 3
 
 
@@ -107,7 +108,7 @@ def test_mlp_proves_with_relu_at_521_constraints_each(build, cache, tmp_path):
 def test_cnn_circuit_layouts_match_the_float_model(build, cache, tmp_path):
     """Conv weights, HWC images and the flatten order: the circuit's witnesses agree with the float cnn.
 
-    Compile and witnesses only: the cnn needs ptau power 15 (minutes to make), which a test cannot afford.
+    Compile and witnesses only: its proof is the default job's (README command 1).
     """
     job = make_job(build, cache, tmp_path, "cnn", eval_count=200)
     adapter, result = CircomAdapter(), job.new_result()
@@ -154,27 +155,26 @@ def test_run_command_end_to_end_into_asv_and_the_site(tmp_path, cache, monkeypat
     out = capsys.readouterr().out
     assert status == 0, out
     record = json.loads(next((results / "circom" / "records").rglob("linear--default.json")).read_text())
-    assert record["status"] == "ok" and record["provenance"]["ptau"].startswith("local, power 9")
+    assert record["status"] == "ok" and record["provenance"]["ptau"] == KNOWN_TAU
     name = "benchmarks.CircuitConstraints.track_circuit_constraints.json"
     graph = next(p for p in (html / "circom" / "graphs").rglob(name) if "summary" not in p.parts)
     assert [v for _, v in json.loads(graph.read_text())] == [[320.0]]  # one point: linear, default
-    assert "circom" in (html / "index.html").read_text()
+    page = (html / "index.html").read_text()
+    assert "circom" in page and f"keys from powers of tau: {KNOWN_TAU}" in page
 
 
-def test_two_jobs_wanting_the_same_ptau_make_it_once(build, tmp_path):
+def test_two_jobs_wanting_the_same_ptau_make_it_once(build, tmp_path, monkeypatch):
     """The second waits on the lock, then reuses the file; no temporary file is left behind."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tracker.adapters.circom import ENTROPY, ptau_path
-
-    cache = tmp_path / "cache"
-    jobs = [make_job(build, cache, tmp_path / f"job{i}", "linear") for i in range(2)]
+    monkeypatch.setenv(ptau.DIR_ENV, str(tmp_path / "ptau"))
+    jobs = [make_job(build, tmp_path / f"cache{i}", tmp_path / f"job{i}", "linear") for i in range(2)]
     results = [job.new_result() for job in jobs]
-    args = [{"prefix": str(job.build.node_prefix), "entropy": ENTROPY, "power": 5} for job in jobs]
+    args = [{"prefix": str(job.build.node_prefix), "power": 5} for job in jobs]
     with ThreadPoolExecutor(2) as pool:
         ok = list(pool.map(CircomAdapter().ptau, jobs, results, args))
     assert ok == [True, True]
     assert sorted(r.provenance["ptau_reused"] for r in results) == ["no", "yes"]
-    assert sorted(p.name for p in (cache / "ptau").iterdir()) == [".bn128-05.ptau.lock", "bn128-05.json",
-                                                                  "bn128-05.ptau"]
-    assert args[0]["ptau"] == args[1]["ptau"] == str(ptau_path(cache, 5))
+    assert sorted(p.name for p in (tmp_path / "ptau").iterdir()) == [
+        ".known-tau-bn128-05.ptau.lock", "known-tau-bn128-05.json", "known-tau-bn128-05.ptau"]
+    assert args[0]["ptau"] == args[1]["ptau"] == str(ptau.written_path(5))

@@ -10,27 +10,23 @@ Order: compile, witness, accuracy, ptau, setup, prove, verify. Accuracy needs on
 circuit's integer forward pass), so it comes before the trusted setup: a circuit too big to set up here
 still gets its constraint count and its accuracy recorded.
 
-Powers of tau: one file per power, made locally by snarkjs (new, one contribution with fixed entropy,
-prepare phase 2), insecure and fine for benchmarks. `prepare phase2` costs about 4x per extra power
-(104 s at 13, 18 min at 16 on 2 cores), so a file is made once per cache directory, under a lock,
-into a temporary file renamed into place, and shared by every model and release. A file put at that
-path by hand (a public ceremony's, say) is used as it is, and the record says which kind was used.
+Powers of tau: `tracker.adapters.ptau` gives the file, one per power per machine: written from a known
+tau (insecure, for benchmarks; seconds, where snarkjs's own ceremony took minutes to hours), or a
+ceremony file the user points at; the record says which. Writing one is the measured ptau stage.
 """
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import math
 import os
 import shutil
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from tracker.adapters import ptau
 from tracker.adapters.base import Adapter, StageCall, file_size, run_stage, write_json
-from tracker.adapters.circomgen import Circuit, generate
-from tracker.fsutil import atomic_write_json, read_json
+from tracker.adapters.circomgen import INCLUDES, Circuit, generate
+from tracker.fsutil import read_json
 from tracker.measure import Limits
 from tracker.records import ModelResult, StageResult, Status
 from tracker.types import ModelJob, Toolchain, Unsupported, Variant
@@ -41,9 +37,7 @@ DEFAULT_DECIMALS = 3
 CIRCUIT = "model"
 # fixed, public entropy: the keys are reproducible and insecure (anyone can forge proofs), fine for benchmarks
 ENTROPY = "zkml-tracker fixed entropy: insecure, for benchmarks only"
-# past this power a local ptau takes hours (about 4x per power: 18 min at 16, ~75 min at 17 here)
-MAX_LOCAL_POWER = 17
-PTAU_LIMITS = Limits(timeout_s=6 * 3600)
+PTAU_LIMITS = Limits(timeout_s=3600)
 SETUP_REPEATS = 1
 PACKAGES = ("circomlib-ml", "circom2", "snarkjs")
 NODE = Toolchain("node", "node", "install Node.js 18 or newer (npm comes with it)")
@@ -91,6 +85,11 @@ class CircomAdapter(Adapter):
             circuit = generate(job.model, decimals)
         except Unsupported as exc:
             result.fail(Status.UNSUPPORTED, f"circomlib-ml 1.4 templates: {exc}")
+            return None
+        missing = missing_templates(job.build.node_prefix, circuit)
+        if missing:
+            result.fail(Status.UNSUPPORTED, f"circomlib-ml {job.build.version or job.build.revision[:12]} has no "
+                                            f"{', '.join(missing)} (the generated circuit includes them)")
             return None
         (job.workdir / f"{CIRCUIT}.circom").write_text(circuit.source)
         result.settings["output_scale"] = f"10^{round(math.log10(circuit.output_scale))}"
@@ -150,48 +149,43 @@ class CircomAdapter(Adapter):
                 result.provenance["accuracy_workers"] = str(data.get("workers", 1))
 
     def ptau(self, job: ModelJob, result: ModelResult, args: dict[str, Any]) -> bool:
-        """The ptau file of the circuit's power, made once per cache (under a lock) or found there."""
+        """The ptau file of the circuit's power: a ceremony file where the user gave some, else the
+        machine's known-tau file, written once (`tracker.adapters.ptau`)."""
         power = args["power"]
         result.circuit["ptau_power"] = power
-        path = ptau_path(job.cache_dir, power)
-        args["ptau"] = str(path)
-        if not path.exists() and power > MAX_LOCAL_POWER:
-            result.add(StageResult("ptau", status=Status.UNSUPPORTED, reason=(
-                f"the circuit needs powers of tau of power {power}; making one locally takes hours past power "
-                f"{MAX_LOCAL_POWER}: put a ptau file (a public ceremony's) at {path}")))
+        try:
+            found = ptau.ceremony_ptau(power)
+        except ptau.PtauError as exc:
+            result.add(StageResult("ptau", status=Status.ERROR, reason=str(exc)))
             return False
-        with ptau_lock(path):
-            made = not path.exists() and self.make_ptau(job, result, args, path)
-            if not path.exists():
-                return False
-        result.provenance["ptau"] = ptau_kind(path)
-        result.provenance["ptau_file"] = str(path)
-        meta = read_json(path.with_suffix(".json"))
-        if isinstance(meta, dict) and isinstance(meta.get("seconds"), (int, float)):
-            result.provenance["ptau_made_in"] = f"{meta['seconds']:.1f} s"
-        result.provenance["ptau_reused"] = "no" if made else "yes"
-        if not made:
-            result.add(StageResult("ptau", reason=f"reused {path.name}, made earlier"))
-        result.sizes["ptau_bytes"] = file_size(path)
+        if found is None and power > ptau.MAX_WRITTEN_POWER:
+            result.add(StageResult("ptau", status=Status.UNSUPPORTED, reason=(
+                f"the circuit needs powers of tau of power {power}; past {ptau.MAX_WRITTEN_POWER} writing one "
+                f"takes too long here: point {ptau.CEREMONY_ENV} at a directory of ceremony files")))
+            return False
+        found = found or ptau.obtain(power, lambda tmp: self.write_ptau(job, result, args, tmp))
+        if found is None:
+            return False
+        args["ptau"] = str(found.path)
+        result.provenance.update({"ptau": found.kind, "ptau_file": str(found.path),
+                                  "ptau_reused": "yes" if found.reused else "no"})
+        if found.made_in_s is not None:
+            result.provenance["ptau_made_in"] = f"{found.made_in_s:.1f} s"
+        if found.reused:
+            result.add(StageResult("ptau", reason=f"reused {found.path.name}, made earlier or given"))
+        result.sizes["ptau_bytes"] = file_size(found.path)
         return True
 
-    def make_ptau(self, job: ModelJob, result: ModelResult, args: dict[str, Any], path: Path) -> bool:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            slow = dataclasses.replace(job, limits=Limits(max(PTAU_LIMITS.timeout_s, job.limits.timeout_s),
-                                                          job.limits.memory_mb))
-            data = run_node_stage(slow, result, "ptau", {**args, "out": str(tmp)})
-            if data is None:
-                return False
-            atomic_write_json(path.with_suffix(".json"), {
-                "kind": f"local, power {args['power']}", "entropy": ENTROPY,
-                "made_by": "snarkjs powersOfTau new + contribute + preparePhase2",
-                "seconds": result.stages["ptau"].samples_s[0], **data})
-            os.replace(tmp, path)
-            return True
-        finally:  # the stage's own intermediate files too, should it have been killed
-            for leftover in (tmp, Path(f"{tmp}.0"), Path(f"{tmp}.1")):
-                leftover.unlink(missing_ok=True)
+    def write_ptau(self, job: ModelJob, result: ModelResult, args: dict[str, Any], out: Path) -> float | None:
+        """Run the writer as the measured ptau stage; the seconds it took, or None if it failed."""
+        slow = dataclasses.replace(job, limits=Limits(max(PTAU_LIMITS.timeout_s, job.limits.timeout_s),
+                                                      job.limits.memory_mb))
+        report = job.workdir / "stages" / "ptau.result.json"
+        report.parent.mkdir(parents=True, exist_ok=True)
+        argv = ["node", ptau.WRITER, args["prefix"], str(args["power"]), out, report]
+        if run_stage(slow, result, StageCall("ptau", argv, report)) is None:
+            return None
+        return result.stages["ptau"].samples_s[0]
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -213,6 +207,15 @@ def copy_templates(prefix: Path, workdir: Path) -> Path:
     return dest
 
 
+def missing_templates(prefix: Path | None, circuit: Circuit) -> list[str]:
+    """The template files the circuit includes that this circomlib-ml release does not have (1.3.0 has
+    no MaxPooling2D or Flatten2D, which the cnn needs)."""
+    if prefix is None:
+        return []
+    folder = prefix / "node_modules" / "circomlib-ml" / "circuits"
+    return [INCLUDES[t] for t in dict.fromkeys(circuit.templates) if not (folder / INCLUDES[t]).exists()]
+
+
 def compiled(result: ModelResult, r1cs: dict[str, Any], args: dict[str, Any]) -> bool:
     """Keep the circuit's size; refuse a circuit whose public outputs are not the model's (the proof would
     then say nothing about what the model computed)."""
@@ -232,30 +235,6 @@ def ptau_power(r1cs: dict[str, Any]) -> int:
     """The smallest power snarkjs's newZKey accepts: floor(log2(constraints + public signals)) + 1."""
     n = int(r1cs["nConstraints"]) + int(r1cs["nPubInputs"]) + int(r1cs["nOutputs"])
     return max(1, n.bit_length())
-
-
-def ptau_path(cache_dir: Path, power: int) -> Path:
-    return cache_dir / "ptau" / f"bn128-{int(power):02d}.ptau"
-
-
-@contextmanager
-def ptau_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock beside a ptau file: one process makes it, the others wait and then reuse it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def ptau_kind(path: Path) -> str:
-    """"local, power N" for a file the tracker made (its sidecar says so); otherwise a file someone put there."""
-    meta = read_json(path.with_suffix(".json"))
-    if isinstance(meta, dict) and meta.get("kind"):
-        return f"{meta['kind']} (snarkjs, fixed entropy: insecure, for benchmarks)"
-    return "provided file (not made by the tracker; its origin is whoever put it there)"
 
 
 def package_versions(prefix: Path) -> dict[str, str]:

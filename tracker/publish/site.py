@@ -273,7 +273,7 @@ def framework_card(fw: Framework, color: str, layout: Layout, state: StateRead) 
     last_run = state.status(fw)
     status, reason = framework_state(fw, layout, bool(latest), last_run)
     site = f"{quote(fw.name)}/index.html" if (layout.html / fw.name / "index.json").exists() else ""
-    notes = (last_run or {}).get("notes", [])
+    notes = (last_run or {}).get("notes", []) + setup_notes(latest)
     card = FrameworkCard(fw, color, status, reason, site, notes=notes, build_failures=build_failures(layout, fw.name),
                          stage_labels=dict(get_adapter(fw.adapter).stage_labels))
     if known:
@@ -281,6 +281,16 @@ def framework_card(fw: Framework, color: str, layout: Layout, state: StateRead) 
         card.latest = revision_info(fw, sha, info)
     card.rows = [record_row(card, sha, rec, known, layout) for sha, rec in latest]
     return card
+
+
+SETUP_FILES = (("ptau", "powers of tau"), ("srs", "SRS"))
+
+
+def setup_notes(latest: list[tuple[str, ModelResult]]) -> list[str]:
+    """Which setup files the latest records' keys came from, as the records say: a known-tau ptau or a
+    locally made SRS is insecure, fine for benchmarks, and the page says so beside the figures."""
+    return list(dict.fromkeys(f"keys from {label}: {rec.provenance[key]}" for _, rec in latest
+                              for key, label in SETUP_FILES if rec.provenance.get(key)))
 
 
 def absent_row(card: FrameworkCard, model: str) -> Row:

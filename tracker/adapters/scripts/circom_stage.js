@@ -3,17 +3,17 @@
 //
 //     node circom_stage.js STAGE ARGS.json RESULT.json
 //
-// STAGE is compile, ptau, setup, witness, prove, verify or accuracy (or bare: the five proving stages in
+// STAGE is compile, setup, witness, prove, verify or accuracy (or bare: the five proving stages in
 // one process, for bench/tracker_cost.py; accuracy-part ARGS.json FROM TO is one worker the accuracy
 // stage forks, answering over IPC); ARGS.json holds the paths and
 // settings (and `prefix`, the npm prefix the packages are loaded from); RESULT.json gets
 // {"samples": [...], "cpu": [...], "data": {...}}, written only when the stage succeeded.
 //
 // Everything runs in this one process through the packages' JavaScript APIs (circom2's CircomRunner,
-// snarkjs's groth16 / zKey / powersOfTau, circom_runtime's witness calculator), so the samples time the
-// work and not node's start-up or module loading. CPU figures are this process's (all its threads); the
-// tracker measures the whole process tree's memory from outside. Nothing here touches the network:
-// the powers of tau are made locally with fixed entropy.
+// snarkjs's groth16 / zKey, circom_runtime's witness calculator), so the samples time the work and not
+// node's start-up or module loading. CPU figures are this process's (all its threads); the tracker
+// measures the whole process tree's memory from outside. Nothing here touches the network: the powers
+// of tau come from ptau_writer.js or a ceremony file the user gave.
 "use strict";
 
 const fs = require("fs");
@@ -79,25 +79,6 @@ async function stageCompile(a) {
     data[k] = Number(info[k]);
   }
   return { samples: t.samples, cpu: t.cpu, data };
-}
-
-// --- powers of tau: new, one contribution with fixed entropy, prepare phase 2 -------------------------
-
-async function stagePtau(a) {
-  const curve = await snarkjs.curves.getCurveFromName("bn128");
-  const parts = {};
-  const step = async (name, fn) => { const t = await timed(1, fn); parts[name + "_s"] = t.samples[0]; return t; };
-  const p0 = a.out + ".0", p1 = a.out + ".1";
-  const all = [];
-  try {
-    all.push(await step("new", () => snarkjs.powersOfTau.newAccumulator(curve, a.power, p0, quiet)));
-    all.push(await step("contribute", () => snarkjs.powersOfTau.contribute(p0, p1, "zkml-tracker", a.entropy, quiet)));
-    all.push(await step("prepare_phase2", () => snarkjs.powersOfTau.preparePhase2(p1, a.out, quiet)));
-  } finally {
-    for (const p of [p0, p1]) fs.rmSync(p, { force: true });
-  }
-  const total = (key) => all.reduce((s, t) => s + t[key][0], 0);
-  return { samples: [total("samples")], cpu: [total("cpu")], data: parts };
 }
 
 // --- setup: the circuit-specific phase 2 (new zkey, one contribution) and the verification key ---------
@@ -240,7 +221,7 @@ async function stageBare(a) {
   return { samples: [], cpu: [], data: { stages } };
 }
 
-const STAGES = { compile: stageCompile, ptau: stagePtau, setup: stageSetup, witness: stageWitness,
+const STAGES = { compile: stageCompile, setup: stageSetup, witness: stageWitness,
                  prove: stageProve, verify: stageVerify, accuracy: stageAccuracy, bare: stageBare };
 
 async function main(argv) {
