@@ -3,7 +3,8 @@
 Read from the tracker's records (never from the published site). A deterministic metric that got worse is
 a regression at once; a timing or memory step is a candidate until it is re-measured, its two revisions
 interleaved on this machine (`--confirm`, which `nightly` does by itself): confirmed, it is a regression;
-gone, it is listed apart as "not confirmed (noise)" and never alerted.
+gone, it is listed apart as "not confirmed (noise)" and never alerted. A step at the newest commit (or near
+either end) that moved but has too few samples for any test is "too early to tell" until re-measured.
 
 Exit status: 0 with no regressions, 3 with regressions, 4 if the webhook could not be told (the report
 is still printed). The webhook URL comes from --webhook or $ZKML_TRACKER_WEBHOOK and is never printed.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 from tracker.config import Config
 from tracker.layout import Layout
@@ -20,6 +22,7 @@ from tracker.lock import holding_lock
 from tracker.report.confirm import confirm_candidates
 from tracker.report.regressions import Verdicts, all_changes, find_verdicts, format_report, format_table, post_webhook
 from tracker.report.verdict import load_settings
+from tracker.types import Say
 
 WEBHOOK_ENV = "ZKML_TRACKER_WEBHOOK"
 EXIT_REGRESSIONS = 3
@@ -55,12 +58,22 @@ def report(rows, as_json: bool, webhook: str | None, verdicts: Verdicts | None =
     return status
 
 
-def verdicts_confirmed(config: Config, layout: Layout, frameworks=None, confirm: bool = True) -> Verdicts:
-    """The verdicts, after re-measuring the new timing candidates when `confirm`."""
+def verdicts_confirmed(config: Config, layout: Layout, frameworks=None, confirm: bool = True,
+                       say: Say = print) -> Verdicts:
+    """The verdicts, after re-measuring the unsettled timing and memory steps when `confirm`."""
     settings = load_settings(config.root / "asv.conf.json")
     if confirm:
-        confirm_candidates(config, layout, all_changes(config, layout, frameworks, settings), settings)
+        confirm_all(config, layout, frameworks, settings, say)
     return find_verdicts(config, layout, frameworks, settings)
+
+
+def confirm_all(config: Config, layout: Layout, frameworks, settings, say: Say = print) -> int:
+    """Re-measure every unsettled step (candidates, steps too early to tell, neighbours of a step not
+    confirmed at its pair); the number of pairs measured."""
+    def changes():
+        return all_changes(config, layout, frameworks, settings)
+
+    return confirm_candidates(config, layout, changes(), settings, say, again=changes)
 
 
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
@@ -69,7 +82,9 @@ def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
 
 
 def report_verdicts(config: Config, layout: Layout, args: argparse.Namespace) -> int:
-    verdicts = verdicts_confirmed(config, layout, args.frameworks, args.confirm)
+    """With --json, stdout holds the JSON alone: progress goes to stderr."""
+    say = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    verdicts = verdicts_confirmed(config, layout, args.frameworks, args.confirm, say)
     return report(verdicts.regressions, args.json, args.webhook or os.environ.get(WEBHOOK_ENV), verdicts)
 
 

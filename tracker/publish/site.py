@@ -143,6 +143,7 @@ class Site:
     models: list[ModelSection]
     regressions: list[RegressionRow]
     not_confirmed: list[RegressionRow] = field(default_factory=list)  # timing steps gone when re-measured
+    too_early: list[RegressionRow] = field(default_factory=list)  # moved, too few samples to tell yet
 
 
 # --- links -------------------------------------------------------------------------------------------
@@ -347,7 +348,7 @@ def collect(config: Config, layout: Layout) -> Site:
                 card.framework.name, {s.name: s.differences for s in sections})
     return Site(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cards,
                 sections, recent_regressions(layout, verdicts.regressions),
-                recent_regressions(layout, verdicts.not_confirmed))
+                recent_regressions(layout, verdicts.not_confirmed), recent_regressions(layout, verdicts.too_early))
 
 
 # --- rendering -----------------------------------------------------------------------------------------
