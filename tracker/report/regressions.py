@@ -69,7 +69,7 @@ class Regression:
         return text + (f"; {self.note}" if self.note else "")
 
     def to_json(self) -> dict:
-        return {**asdict(self), "ratio": self.ratio, "commits": self.commits}
+        return {**asdict(self), "explained": list(self.explained), "ratio": self.ratio, "commits": self.commits}
 
 
 @dataclass
