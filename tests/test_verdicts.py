@@ -108,25 +108,30 @@ def test_a_memory_step_is_found_at_its_commit_and_near_the_newest_it_is_too_earl
         assert found[0].decided == (min(at, 20 - at) >= 4), (at, found)
 
 
-def test_a_step_on_the_newest_commit_is_too_early_to_tell_and_says_what_would_settle_it():
-    levels = [1.0] * 9 + [2.0]
-    recs = []
-    for i, level in enumerate(levels):
-        r = records.ModelResult("synth", f"{i:040x}", "linear", "default")
+def test_a_step_on_the_newest_commit_is_too_early_to_tell_and_says_what_would_settle_it(tmp_path):
+    from tracker.publish.site import write_site
+    from tracker.report.confirm import pairs_to_confirm
+    from tracker.report.regressions import all_changes, find_verdicts, format_report
+
+    def fill(i: int, r: records.ModelResult) -> None:  # twice the work at the newest commit
+        level = 2.0 if i == 9 else 1.0
         r.add(records.StageResult("prove", samples_s=[level * x for x in (1.0, 1.01, 0.99)],
                                   cpu_s=[level * x for x in (1.0, 1.01, 0.99)], peak_rss_bytes=100 * 2 ** 20))
-        recs.append(r)
-    changes = [c for c in changes_of("synth", recs, Settings()) if c.metric.measured]
+
+    config, layout, shas = _synth_layout(tmp_path, 10, fill)
+    changes = all_changes(config, layout)
     assert {(c.metric.name, c.bad.sha, c.status) for c in changes} == \
-        {("prove_time", f"{9:040x}", "too_early"), ("prove_cpu_time", f"{9:040x}", "too_early")}
+        {("prove_time", shas[9], "too_early"), ("prove_cpu_time", shas[9], "too_early")}
     note = changes[0].note
     assert note.startswith("too early to tell: 1 more revision(s) or a re-measurement needed")
     assert "too few samples (needs n >= 6 a side for p < 0.005)" in note
-    assert all(c.pending == [] for c in changes)  # nothing settled yet: `settle` asks for the pair
-    from tracker.report.verdict import settle
-
-    settle(changes[0], {})
-    assert [(g.sha, b.sha) for g, b in changes[0].pending] == [(f"{8:040x}", f"{9:040x}")]
+    assert [(p.good, p.bad) for p in pairs_to_confirm(changes, 10)] == [(shas[8], shas[9])]  # re-measured tonight
+    v = find_verdicts(config, layout)
+    assert v.regressions == [] and v.candidates == [] and len(v.too_early) == 2
+    assert "too early to tell: moved, but too few samples yet" in format_report(v)
+    assert v.to_json()["too_early"][0]["note"] == note
+    page = write_site(config, layout).read_text()
+    assert "Too early to tell" in page and "too few samples (needs n &gt;= 6 a side for p &lt; 0.005)" in page
 
 
 def test_a_pair_not_confirmed_looks_at_its_neighbours_before_it_is_called_noise():

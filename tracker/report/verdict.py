@@ -203,7 +203,7 @@ def segment(series: list[Point], min_effect: float, alpha: float, window: int = 
     while pending:
         lo, hi = pending.pop()
         for k in split_order(series, lo, hi):
-            boundary, significant = test_boundary(series, lo, hi, k, min_effect, alpha, window)
+            boundary, significant = judge_split(series, lo, hi, k, min_effect, alpha, window)
             if boundary is not None:
                 found.append(boundary)
             if significant or boundary is not None:
@@ -218,7 +218,7 @@ def measured_steps(series: list[Point], min_effect: float, alpha: float,
     return [(b.k, b.comparison) for b in segment(series, min_effect, alpha, window) if b.decided]
 
 
-def test_boundary(series: list[Point], lo: int, hi: int, k: int, min_effect: float, alpha: float,
+def judge_split(series: list[Point], lo: int, hi: int, k: int, min_effect: float, alpha: float,
                   window: int) -> tuple[Boundary | None, bool]:
     """(the step at k or None, whether the two sides differ significantly) on the windows either side."""
     before, after = _window(series, k - 1, lo - 1, -1, window), _window(series, k, hi, 1, window)
