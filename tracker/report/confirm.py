@@ -154,8 +154,11 @@ class Pair:
 
 def pairs_to_confirm(changes: Sequence[Change], limit: int) -> list[Pair]:
     """The pairs still to re-measure for the measured steps that got worse (candidates, steps too early to
-    tell, and the neighbours of a step not confirmed at its pair), newest suspect last in, at most `limit`."""
+    tell, and the neighbours of a step not confirmed at its pair), at most `limit`: the candidates first,
+    then the steps too early to tell, each the largest step first, so a nightly with more pairs than it may
+    measure spends its rounds where the evidence is strongest."""
     seen: dict[str, Pair] = {}
+    rank: dict[str, tuple] = {}
     for c in changes:
         if not (c.metric.measured and c.worse):
             continue
@@ -164,7 +167,8 @@ def pairs_to_confirm(changes: Sequence[Change], limit: int) -> list[Pair]:
             per = min(len(good.values), len(bad.values)) or 1
             pair = seen.setdefault(key, Pair(c.framework, c.model, c.variant, good.sha, bad.sha, key, per))
             pair.per_round = min(pair.per_round, per)
-    return list(seen.values())[-limit:] if limit > 0 else []
+            rank[key] = min(rank.get(key, (2, 0.0)), (c.status == "too_early", -abs(math.log(c.comparison.ratio))))
+    return sorted(seen.values(), key=lambda p: rank[p.key])[:max(limit, 0)]
 
 
 def rounds_for(pair: Pair, settings: Settings) -> int:

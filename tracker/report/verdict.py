@@ -303,13 +303,14 @@ def revisions_needed(series: list[Point], k: int, alpha: float, window: int = WI
 
 
 def neighbours(series: list[Point], k: int, rose: bool, min_effect: float) -> list[tuple[Point, Point]]:
-    """The adjacent pairs (k - 1 and k + 1) whose own two revisions moved by the minimum effect the same way:
-    where the step may really be when the pair at k is not confirmed."""
+    """The adjacent pairs (k - 1 and k + 1) whose own two revisions moved the same way by half the minimum
+    effect or more: where the step may really be when the pair at k is not confirmed (a revision whose
+    samples lie between the two levels, as a loaded machine leaves them, can move the placement by one)."""
     out = []
     for j in (k - 1, k + 1):
         if 1 <= j < len(series):
             a, b = series[j - 1].values, series[j].values
-            if _log_ratio(list(a), list(b)) >= math.log1p(min_effect) and \
+            if _log_ratio(list(a), list(b)) >= math.log1p(min_effect) / 2 and \
                     (statistics.median(b) > statistics.median(a)) == rose:
                 out.append((series[j - 1], series[j]))
     return out
