@@ -402,6 +402,7 @@ def measured_changes(framework: str, model: str, variant: str, metric: Metric, s
         c = Change(framework, model, variant, metric, series[b.k - 1], series[b.k], b.comparison,
                    "candidate" if b.decided else "too_early", recs=by_sha)
         c.neighbours = neighbours(series, b.k, b.comparison.ratio > 1, effect)
+        c.pending = [(c.good, c.bad)]  # to re-measure, until a confirmation settles it
         if not b.decided:
             c.needs = revisions_needed(series, b.k, alpha)
             c.note = too_early_note(c.needs, alpha)
@@ -455,12 +456,9 @@ def settle(change: Change, confirmations: dict[str, dict]) -> None:
     """A measured step takes the verdict of its re-measured pair. Not confirmed, it is not called noise
     before its neighbours were looked at: an adjacent pair whose own revisions moved the same way is
     re-measured too (`pending`), and if one is confirmed the step is that pair's."""
-    if not change.metric.measured:
-        return
-    if change.pair not in confirmations:
-        if change.status in ("candidate", "too_early"):
-            change.pending = [(change.good, change.bad)]
-        return
+    if not change.metric.measured or change.pair not in confirmations:
+        return  # a new step's own pair is pending from the start (`measured_changes`)
+    change.pending = []
     apply_confirmation(change, confirmations[change.pair])
     if change.status != "not_confirmed":
         return
