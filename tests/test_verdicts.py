@@ -283,8 +283,7 @@ def tracker_for(root: Path, steps: list[Step], name: str) -> tuple[Tracker, list
 def verdicts(t: Tracker, capsys, *args: str) -> tuple[int, dict]:
     capsys.readouterr()
     status = t("regressions", "--json", *args)
-    out = capsys.readouterr().out
-    return status, json.loads(out[out.index("{\n"):out.rindex("}") + 1])
+    return status, json.loads(capsys.readouterr().out)  # stdout holds the JSON alone, --confirm or not
 
 
 @pytest.fixture(scope="module")

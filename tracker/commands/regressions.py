@@ -51,10 +51,11 @@ def report(rows, as_json: bool, webhook: str | None, verdicts: Verdicts | None =
     status = EXIT_REGRESSIONS if rows else 0
     if webhook and rows:
         why = post_webhook(webhook, rows)
+        said = sys.stderr if as_json else sys.stdout  # with --json, stdout holds the JSON alone
         if why:
-            print(f"zkml-tracker: alert not delivered: {why}")
+            print(f"zkml-tracker: alert not delivered: {why}", file=said)
             return EXIT_ALERT_FAILED
-        print("zkml-tracker: alert delivered")
+        print("zkml-tracker: alert delivered", file=said)
     return status
 
 
