@@ -170,6 +170,34 @@ def test_a_pair_not_confirmed_looks_at_its_neighbours_before_it_is_called_noise(
     assert noise.status == "not_confirmed" and noise.pending == []
 
 
+def test_a_step_moved_onto_a_pair_found_in_its_own_right_is_reported_once(tmp_path):
+    """Seen in a nightly on a loaded machine: commit 4 (the same code as 0-3) recorded 1.5x slower, commit 5
+    (twice the work) on top. The step at 4 was not confirmed; its neighbour 4 -> 5 was, and 4 -> 5 is also
+    a step of its own: one regression, at 5, not two."""
+    from tracker.report.confirm import confirmations_path, remember
+    from tracker.report.regressions import find_verdicts
+
+    levels = [1.0, 1.0, 1.0, 1.0, 1.5, 1.7]
+
+    def fill(i: int, r: records.ModelResult) -> None:
+        r.add(records.StageResult("prove", samples_s=[levels[i] * x for x in (1.0, 1.01, 0.99)],
+                                  cpu_s=[levels[i] * x for x in (1.0, 1.01, 0.99)]))
+
+    config, layout, shas = _synth_layout(tmp_path, 6, fill)
+    judged = {"before": 1.0, "after": 1.0, "ratio": 1.0, "interval": [1, 1], "p_value": 0.7, "samples": [15, 15]}
+    path = confirmations_path(layout, "synth")
+    remember(path, f"linear|default|{shas[3]}|{shas[4]}", {"rounds": 5, "metrics": {
+        m: {**judged, "verdict": "not_confirmed"} for m in ("prove_time", "prove_cpu_time")}})
+    remember(path, f"linear|default|{shas[4]}|{shas[5]}", {"rounds": 5, "metrics": {
+        m: {**judged, "verdict": "confirmed", "ratio": 1.7, "after": 1.7, "p_value": 1e-6}
+        for m in ("prove_time", "prove_cpu_time")}})
+    rows = [(r.metric, r.first_bad, r.note) for r in find_verdicts(config, layout).regressions]
+    # CPU time: a step at 5 of its own (1.13x, too early to tell), now confirmed; wall time (1.13x is below
+    # its 15 %) only through the neighbour of its step at 4
+    assert rows == [("prove_time", shas[5], "first placed at 00000004, not confirmed there; confirmed at this "
+                                            "neighbouring pair"), ("prove_cpu_time", shas[5], "")]
+
+
 def test_a_re_measurement_that_cannot_reach_alpha_says_too_few_and_wall_rests_on_cpu():
     from tracker.report.confirm import Pair, decide, judge, rounds_for
 

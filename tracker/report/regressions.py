@@ -160,7 +160,7 @@ def row_of(change, fw: Framework, known: dict, layout: Layout) -> Regression:
 def note_of(change, known: dict) -> str:
     """Everything a reader must know of a measured step besides its figures, in one line."""
     judged = change.confirmation or {}
-    notes = [change.note] if change.note and judged.get("verdict") != "too_few" else []
+    notes = [change.note] if change.note and change.status == "too_early" and judged.get("verdict") != "too_few" else []
     if judged.get("verdict") == "too_few":
         per_round = judged["samples"][0] / judged["rounds"] if judged.get("rounds") else 1
         notes.append(f"too few samples (needs n >= {judged['needs']} for p < {judged['alpha']:g}): "

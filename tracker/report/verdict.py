@@ -444,12 +444,14 @@ def framework_changes(framework: str, results_dir: Path, settings: Settings,
                       confirmations: dict[str, dict]) -> list[Change]:
     """Every change in a framework's records, measured steps settled by their re-measurements if made."""
     order = revision_order(results_dir)
-    out = []
+    out: dict[tuple[str, str], Change] = {}
     for recs in load_series(results_dir / "records", order).values():
         for change in changes_of(framework, recs, settings):
             settle(change, confirmations)
-            out.append(change)
-    return out
+            kept = out.get((change.metric.name, change.pair))
+            if kept is None or (kept.moved_from and not change.moved_from):  # one change a pair: its own first
+                out[(change.metric.name, change.pair)] = change
+    return list(out.values())
 
 
 def settle(change: Change, confirmations: dict[str, dict]) -> None:
