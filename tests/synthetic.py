@@ -1,7 +1,7 @@
 """A throwaway framework repository with a known history, for tests of history, nightly and bisect.
 
-Each commit holds `prover.py`, a "prover" whose prove stage sleeps `delay` seconds and writes a proof of
-`proof_bytes` bytes; the test decides those per commit, so it knows where every regression is. Commits
+Each commit holds `prover.py`, a "prover" whose prove stage holds `alloc_mb` MB, works, sleeps `delay`
+seconds and writes a proof of `proof_bytes` bytes; the test decides those per commit, so it knows where every regression is. Commits
 are dated one day apart from a fixed start, with a fixed author, so their shas are stable.
 """
 from __future__ import annotations
@@ -15,9 +15,10 @@ from pathlib import Path
 START = 1_700_000_000
 PROVER = textwrap.dedent("""\
     import os, sys, time
-    DELAY, PROOF_BYTES, WORK, STALL_IF = {delay!r}, {proof_bytes!r}, {work!r}, {stall_if!r}
+    DELAY, PROOF_BYTES, WORK, STALL_IF, ALLOC_MB = {delay!r}, {proof_bytes!r}, {work!r}, {stall_if!r}, {alloc_mb!r}
     stage, workdir = sys.argv[1], sys.argv[2]
     if stage == "prove":
+        held = b"m" * (ALLOC_MB << 20)  # written, so resident: the prover's peak memory
         total = 0
         for i in range(WORK):  # CPU-bound work: a neighbour stretches its wall time, not its CPU time
             total += i * i
@@ -35,6 +36,7 @@ class Step:
     proof_bytes: int = 1000
     work: int = 0  # loop iterations of CPU-bound work in prove (about 10 million a second)
     stall_if: str = ""  # while this file exists, prove waits 0.3 s more: wall time stretched, CPU time not
+    alloc_mb: int = 0  # prove holds this many MB while it works
     broken: bool = False  # a commit whose build fails
     subject: str = ""
 
@@ -57,7 +59,8 @@ def make_repo(path: Path, steps: list[Step]) -> list[str]:
 def add_commit(path: Path, step: Step, index: int | None = None) -> str:
     if index is None:
         index = int(_git(path, "rev-list", "--count", "HEAD"))
-    source = PROVER.format(delay=step.delay, proof_bytes=step.proof_bytes, work=step.work, stall_if=step.stall_if)
+    source = PROVER.format(delay=step.delay, proof_bytes=step.proof_bytes, work=step.work, stall_if=step.stall_if,
+                           alloc_mb=step.alloc_mb)
     (path / "prover.py").write_text(source + ("def broken(:\n" if step.broken else ""))
     _git(path, "add", "prover.py")
     _git(path, "commit", "-q", "--allow-empty", "-m", step.subject or f"commit {index}", when=START + index * 86400)

@@ -111,6 +111,28 @@ def test_steps_then_bisect_find_the_same_commits(tmp_path, env, capsys):
     assert found == {"prove_time": shas[SLOW_AT], "proof_size": shas[LARGE_AT]}
 
 
+def test_a_step_on_the_newest_commit_is_confirmed_and_reported_the_night_it_lands(tmp_path, env, capsys):
+    """Five quiet commits, then one whose prover does twice the CPU work: with three samples after the step
+    no test on the records can tell, so the nightly measures it against its parent, interleaved, that night."""
+    work = 3_000_000  # about 0.3 s of CPU per proof
+    repo = tmp_path / "repo"
+    make_repo(repo, [Step(delay=0.0, work=work) for _ in range(5)])
+    t = Tracker(tmp_path, repo)
+    assert t("nightly", "-m", "linear", "--no-publish") == 0
+    newest = add_commit(repo, Step(delay=0.0, work=2 * work))
+    capsys.readouterr()
+    assert t("nightly", "-m", "linear", "--no-publish") == 3
+    out = capsys.readouterr().out
+    assert "1 new revision(s) run" in out, out
+    t("regressions", "--json")
+    report = json.loads(capsys.readouterr().out)
+    cpu = [r for r in report["regressions"] if r["metric"] == "prove_cpu_time"]
+    assert [(r["first_bad"], r["verdict"]) for r in cpu] == [(newest, "confirmed")], report
+    assert cpu[0]["ratio"] > 1.5 and cpu[0]["evidence"]["p_value"] < 0.01
+    assert {r["first_bad"] for r in report["regressions"]} == {newest}, report
+    assert not [r for r in report["too_early"] + report["candidates"] if r["first_bad"] == newest], report
+
+
 def test_merged_shards_publish_the_same_points_as_one_run(tmp_path, env):
     repo = tmp_path / "repo"
     make_repo(repo, [Step(proof_bytes=1000 + 100 * i) for i in range(6)])

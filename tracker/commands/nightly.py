@@ -1,8 +1,8 @@
 """`zkml-tracker nightly`: fetch, run what is new, publish, report. Meant for cron or a CI schedule.
 
-Each new timing candidate is re-measured before it is reported (its revision and the one before,
-interleaved: see `regressions --confirm`); only confirmed ones and deterministic metrics that got worse
-are alerted. Idempotent: with nothing new it builds nothing, runs nothing and publishes nothing. One
+Each new timing or memory step is re-measured before it is reported (its revision and the one before,
+interleaved: see `regressions --confirm`), a step on the newest commit included, so a commit is judged the
+night it lands; only confirmed ones and deterministic metrics that got worse are alerted. Idempotent: with nothing new it builds nothing, runs nothing and publishes nothing. One
 nightly, run or publish at a time (tracker/lock.py); a second one exits at once with status 75. Otherwise the exit status
 is the report's: 0 nothing new regressed, 3 new regressions, 4 new regressions but the alert failed; with
 nothing to report, 1 when a framework could not be followed at all (its branch gone upstream, its history
@@ -20,8 +20,7 @@ from tracker.config import Config
 from tracker.layout import Layout
 from tracker.lock import holding_lock
 from tracker.records import Status
-from tracker.report.confirm import confirm_candidates
-from tracker.report.regressions import all_changes, find_verdicts, key
+from tracker.report.regressions import find_verdicts, key
 from tracker.report.reported import load_reported, remember_reported
 from tracker.report.verdict import load_settings
 from tracker.run.runner import run as run_frameworks
@@ -52,8 +51,7 @@ def nightly(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     print_summary(outcomes)
     settings = load_settings(config.root / "asv.conf.json")
     state = StateRead(layout)
-    confirmed = confirm_candidates(config, layout, all_changes(config, layout, args.frameworks, settings, state),
-                                   settings)
+    confirmed = regressions.confirm_all(config, layout, args.frameworks, settings, state=state)
     broken = [] if ran or confirmed or args.no_publish else publish.broken_sites(config, layout)
     if broken:
         print(f"the published site is incomplete ({', '.join(broken)}): publishing it again")
@@ -69,6 +67,8 @@ def nightly(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     for r in noise:
         print(f"not confirmed (noise), not alerted: {r.framework} {r.model} [{r.variant}] {r.metric} at {r.label} "
               f"({r.evidence_text})")
+    for r in verdicts.too_early:
+        print(f"{r.framework} {r.model} [{r.variant}] {r.metric} at {r.label} {r.ratio:.2f}x: {r.note}")
     if len(verdicts.not_confirmed) > len(noise):
         print(f"{len(verdicts.not_confirmed) - len(noise)} step(s) judged noise on earlier nights: "
               f"`zkml-tracker regressions` lists them")

@@ -3,7 +3,8 @@
 Read from the tracker's records (never from the published site). A deterministic metric that got worse is
 a regression at once; a timing or memory step is a candidate until it is re-measured, its two revisions
 interleaved on this machine (`--confirm`, which `nightly` does by itself): confirmed, it is a regression;
-gone, it is listed apart as "not confirmed (noise)" and never alerted.
+gone, it is listed apart as "not confirmed (noise)" and never alerted. A step at the newest commit (or near
+either end) that moved but has too few samples for any test is "too early to tell" until re-measured.
 
 Exit status: 0 with no regressions, 3 with regressions, 4 if the webhook could not be told (the report
 is still printed), 1 with no regressions in what could be read but some evidence that could not be (a
@@ -68,12 +69,25 @@ def to_stderr(line: str) -> None:
 
 def verdicts_confirmed(config: Config, layout: Layout, frameworks=None, confirm: bool = True,
                        say: Say = print) -> Verdicts:
-    """The verdicts, after re-measuring the new timing candidates when `confirm` (its progress to `say`)."""
+    """The verdicts, after re-measuring the unsettled timing and memory steps when `confirm` (its
+    progress to `say`)."""
     settings = load_settings(config.root / "asv.conf.json")
     state = StateRead(layout, say)
     if confirm:
-        confirm_candidates(config, layout, all_changes(config, layout, frameworks, settings, state), settings, say)
+        confirm_all(config, layout, frameworks, settings, say, state)
     return find_verdicts(config, layout, frameworks, settings, state)
+
+
+def confirm_all(config: Config, layout: Layout, frameworks, settings, say: Say = print,
+                state: StateRead | None = None) -> int:
+    """Re-measure every unsettled step (candidates, steps too early to tell, neighbours of a step not
+    confirmed at its pair); the number of pairs measured."""
+    state = state or StateRead(layout, say)
+
+    def changes():
+        return all_changes(config, layout, frameworks, settings, state)
+
+    return confirm_candidates(config, layout, changes(), settings, say, again=changes)
 
 
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:

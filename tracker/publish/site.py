@@ -145,6 +145,7 @@ class Site:
     regressions: list[RegressionRow]
     not_confirmed: list[RegressionRow] = field(default_factory=list)  # timing steps gone when re-measured
     unreadable: list[str] = field(default_factory=list)  # evidence that could not be read: no verdict on it
+    too_early: list[RegressionRow] = field(default_factory=list)  # moved, too few samples to tell yet
 
 
 # --- links -------------------------------------------------------------------------------------------
@@ -361,7 +362,8 @@ def collect(config: Config, layout: Layout, say=print) -> Site:
                 card.framework.name, {s.name: s.differences for s in sections})
     return Site(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cards,
                 sections, recent_regressions(config, state, verdicts.regressions),
-                recent_regressions(config, state, verdicts.not_confirmed), verdicts.unreadable)
+                recent_regressions(config, state, verdicts.not_confirmed), verdicts.unreadable,
+                recent_regressions(config, state, verdicts.too_early))
 
 
 # --- rendering -----------------------------------------------------------------------------------------

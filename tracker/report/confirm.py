@@ -1,4 +1,4 @@
-"""Confirmation: a timing candidate is re-measured before anyone is told, its two revisions interleaved.
+"""Confirmation: a timing or memory step is re-measured before anyone is told, its two revisions interleaved.
 
 The revision before the step (A) and the suspect (B) are run again A B A B ... (`rounds` of each) on this
 machine in this run, through the same build cache, adapter and pipeline as any run. Whatever slows the
@@ -6,11 +6,18 @@ machine down while they run (a neighbour, a warm or cold cache) falls on both al
 is the revision's. The fresh records go to their own directory (results/<fw>/remeasure/...), never over
 the records of the run, and each verdict is kept in results/<fw>/confirmations.json (versioned, written
 atomically), so the next nightly does not measure the same pair again.
+
+A metric with one value a run (peak memory, a setup measured once) gets as many rounds as a test needs to
+reach `confirm_alpha` at all; a pair that still cannot reach it is "too_few", never "not_confirmed". A pair
+not confirmed is not called noise before the adjacent pairs that moved the same way were measured too
+(tracker.report.verdict.settle). For a CPU-bound stage whose wall and CPU samples disagree, the wall
+verdict rests on the CPU samples.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
@@ -20,10 +27,10 @@ from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json, read_state, set_aside
 from tracker.history import HistoryError
 from tracker.layout import Layout
-from tracker.metrics import METRICS, samples
+from tracker.metrics import BY_NAME, METRICS, samples
 from tracker.records import ModelResult, Status
-from tracker.report.stats import compare
-from tracker.report.verdict import Change, Settings, pair_key
+from tracker.report.stats import can_decide, compare, samples_needed
+from tracker.report.verdict import Change, Settings, cpu_metric, disagreement, pair_key
 from tracker.run.context import FrameworkContext, NotReady, open_to_measure
 from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
@@ -31,6 +38,7 @@ from tracker.run.state import StateRead, peek
 from tracker.types import Say
 
 CONFIRMATIONS_VERSION = 1
+PASSES = 2  # a step, then its neighbours
 
 
 class Remeasurer:
@@ -84,20 +92,36 @@ def pooled(metric, recs: Sequence[ModelResult]) -> list[float]:
 
 
 def judge(good: Sequence[ModelResult], bad: Sequence[ModelResult], settings: Settings) -> dict[str, dict]:
-    """Every measured metric of a re-measured pair: confirmed when `bad` is slower (larger) by at least the
-    minimum effect and a one-sided Mann-Whitney test on the pooled samples gives p below confirm_alpha."""
-    out = {}
-    for metric in METRICS:
-        if not metric.measured:
-            continue
-        a, b = pooled(metric, good), pooled(metric, bad)
-        if not a or not b:
-            continue
-        c = compare(a, b, alternative="greater")
-        big = c.ratio > 0 and math.isfinite(c.ratio) and math.log(c.ratio) >= math.log1p(settings.effect(metric))
-        verdict = "confirmed" if big and c.p_value < settings.confirm_alpha else "not_confirmed"
-        out[metric.name] = {"verdict": verdict, **c.to_json()}
+    """Every measured metric of a re-measured pair, from the pooled samples of each side."""
+    pooled_of = {m.name: (pooled(m, good), pooled(m, bad)) for m in METRICS if m.measured}
+    out = {name: decide(a, b, settings.effect(BY_NAME[name]), settings.confirm_alpha)
+           for name, (a, b) in pooled_of.items() if a and b}
+    for name, verdict in out.items():
+        cpu = cpu_metric(BY_NAME[name])
+        if cpu is not None and cpu.name in out:
+            rest_on_cpu(verdict, out[cpu.name], *pooled_of[name], *pooled_of[cpu.name])
     return out
+
+
+def decide(a: Sequence[float], b: Sequence[float], min_effect: float, alpha: float) -> dict:
+    """One metric of a re-measured pair: "confirmed" when `b` is larger by at least the minimum effect and a
+    one-sided Mann-Whitney test gives p below alpha; "too_few" when these sample counts cannot reach alpha
+    at all (the evidence then says how many would); else "not_confirmed"."""
+    c = compare(a, b, alternative="greater")
+    big = c.ratio > 0 and math.isfinite(c.ratio) and math.log(c.ratio) >= math.log1p(min_effect)
+    if not can_decide(len(a), len(b), alpha, "greater"):
+        return {"verdict": "too_few", "needs": samples_needed(alpha, "greater"), "alpha": alpha, **c.to_json()}
+    return {"verdict": "confirmed" if big and c.p_value < alpha else "not_confirmed", **c.to_json()}
+
+
+def rest_on_cpu(wall: dict, cpu: dict, wall_a, wall_b, cpu_a, cpu_b) -> None:
+    """A wall-time verdict of a CPU-bound stage whose wall and CPU samples disagree takes the CPU verdict:
+    a commit is never blamed on wall samples a neighbour stretched."""
+    why = disagreement(wall_a, wall_b, cpu_a, cpu_b)
+    if why:
+        wall["disagreement"] = why
+        if wall["verdict"] == "confirmed" and cpu["verdict"] != "confirmed":
+            wall["verdict"] = "not_confirmed"
 
 
 # --- the store -----------------------------------------------------------------------------------------------
@@ -199,28 +223,46 @@ class Pair:
     good: str
     bad: str
     key: str
+    per_round: int = 1  # the fewest samples one round gives of the metrics it is measured for
 
 
 def pairs_to_confirm(changes: Sequence[Change], limit: int) -> list[Pair]:
-    """The pairs of the unconfirmed timing regressions, newest suspect last in, at most `limit`."""
+    """The pairs still to re-measure for the measured steps that got worse (candidates, steps too early to
+    tell, and the neighbours of a step not confirmed at its pair), at most `limit`: the candidates first,
+    then the steps too early to tell, each the largest step first, so a nightly with more pairs than it may
+    measure spends its rounds where the evidence is strongest."""
     seen: dict[str, Pair] = {}
+    rank: dict[str, tuple] = {}
     for c in changes:
-        if c.status == "candidate" and c.worse and not c.remeasured and c.pair not in seen:
-            seen[c.pair] = Pair(c.framework, c.model, c.variant, c.good.sha, c.bad.sha, c.pair)
-    return list(seen.values())[-limit:]
+        if not (c.metric.measured and c.worse):
+            continue
+        for good, bad in c.pending:
+            key = pair_key(c.model, c.variant, good.sha, bad.sha)
+            per = min(len(good.values), len(bad.values)) or 1
+            pair = seen.setdefault(key, Pair(c.framework, c.model, c.variant, good.sha, bad.sha, key, per))
+            pair.per_round = min(pair.per_round, per)
+            rank[key] = min(rank.get(key, (2, 0.0)), (c.status == "too_early", -abs(math.log(c.comparison.ratio))))
+    return sorted(seen.values(), key=lambda p: rank[p.key])[:max(limit, 0)]
+
+
+def rounds_for(pair: Pair, settings: Settings) -> int:
+    """`rounds`, or more where a metric gives too few samples a round for any test to reach confirm_alpha
+    (peak memory and one-sample setup times give one a round: 5 rounds for p < 0.01)."""
+    return max(settings.rounds, math.ceil(samples_needed(settings.confirm_alpha, "greater") / pair.per_round))
 
 
 def confirm_pair(m: Remeasurer, pair: Pair, settings: Settings) -> dict | None:
     """Re-measure one pair interleaved, judge it, remember the verdict; None if it could not be measured."""
     into = m.layout.results / pair.framework / "remeasure" / f"{pair.good[:8]}-{pair.bad[:8]}" / \
         f"{pair.model}--{pair.variant}"
+    rounds = rounds_for(pair, settings)
     m.say(f"{pair.framework} {pair.model} [{pair.variant}]: confirming {m.revision(pair.good).label} -> "
-          f"{m.revision(pair.bad).label}, {settings.rounds} interleaved round(s)")
-    got = interleaved(m, [pair.good, pair.bad], pair.model, pair.variant, settings.rounds, into)
+          f"{m.revision(pair.bad).label}, {rounds} interleaved round(s)")
+    got = interleaved(m, [pair.good, pair.bad], pair.model, pair.variant, rounds, into)
     if not got[pair.good] or not got[pair.bad]:
         m.say(f"{pair.framework} {pair.model} [{pair.variant}]: could not be re-measured; stays a candidate")
         return None
-    entry = {"rounds": settings.rounds, "records": str(into),
+    entry = {"rounds": rounds, "records": str(into),
              "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "metrics": judge(got[pair.good], got[pair.bad], settings)}
     remember(confirmations_path(m.layout, pair.framework), pair.key, entry)
@@ -228,17 +270,31 @@ def confirm_pair(m: Remeasurer, pair: Pair, settings: Settings) -> dict | None:
 
 
 def confirm_candidates(config: Config, layout: Layout, changes: Sequence[Change], settings: Settings,
-                       say: Say = print) -> int:
-    """Confirm every new timing candidate among `changes`; the number of pairs re-measured."""
-    done = 0
-    by_framework: dict[str, list[Pair]] = {}
-    for pair in pairs_to_confirm(changes, settings.confirm_max):
-        by_framework.setdefault(pair.framework, []).append(pair)
-    for name, pairs in by_framework.items():
-        try:
-            m = Remeasurer(open_to_measure(config, layout, config.framework(name), say))
-        except (HistoryError, NotReady) as exc:
-            say(f"{name}: cannot confirm: {exc}")
-            continue
-        done += sum(confirm_pair(m, pair, settings) is not None for pair in pairs)
+                       say: Say = print, again: Callable[[], Sequence[Change]] | None = None) -> int:
+    """Re-measure the pairs of every unsettled measured step among `changes`; the number of pairs measured.
+
+    With `again` (the changes read afresh), a step not confirmed at its pair has its neighbours re-measured
+    in the same call, in at most `PASSES` passes and `confirm_max` pairs in all."""
+    done, measurers = 0, {}
+    for _ in range(PASSES):
+        pairs = pairs_to_confirm(changes, settings.confirm_max - done)
+        if not pairs:
+            break
+        for pair in pairs:
+            m = measurers.get(pair.framework) or _measurer(config, layout, pair.framework, say)
+            measurers[pair.framework] = m
+            if m is not False:
+                done += confirm_pair(m, pair, settings) is not None
+        if again is None:
+            break
+        changes = again()
     return done
+
+
+def _measurer(config: Config, layout: Layout, name: str, say: Say) -> Remeasurer | bool:
+    """A Remeasurer of the framework, or False (said why) when it cannot be measured here."""
+    try:
+        return Remeasurer(open_to_measure(config, layout, config.framework(name), say))
+    except (HistoryError, NotReady) as exc:
+        say(f"{name}: cannot confirm: {exc}")
+        return False

@@ -44,7 +44,7 @@ def calibration_change(before: dict, after: dict) -> str:
 def machine_change(layout: Layout, change) -> str:
     """"host-a: ... -> host-b: ..." (or the calibration that moved) when the two sides of an unconfirmed
     timing step were measured on different machines, else ""."""
-    if change.status != "candidate":
+    if change.status not in ("candidate", "too_early"):
         return ""
     before, after = (record_at(layout, change.framework, p.sha, change.model, change.variant)
                      for p in (change.good, change.bad))

@@ -1,14 +1,17 @@
 """The verdicts on each framework's history, as rows a person (or a scheduler, or a chat channel) can read.
 
 The rows come from the verdict engine (tracker.report.verdict) over the tracker's own records, never from
-the published site, so a half-written or missing site cannot change what is reported. Four lists:
+the published site, so a half-written or missing site cannot change what is reported. Five lists:
 regressions (a deterministic metric that got worse, or a timing or memory regression confirmed by
-re-measuring), candidates (timing steps not yet re-measured), not confirmed (steps that vanished when
-re-measured: noise) and changes (deterministic metrics that got better). Only regressions are alerted.
+re-measuring), candidates (timing and memory steps not yet re-measured), too early to tell (steps at the
+newest commit or near an end of the series: moved by the minimum effect, but too few samples for any test),
+not confirmed (steps that vanished when re-measured: noise) and changes (deterministic metrics that got
+better). Only regressions are alerted.
 """
 from __future__ import annotations
 
 import ast
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +43,8 @@ class Regression:
     verdict: str = "changed"        # changed (deterministic), confirmed, candidate, not_confirmed
     kind: str = "deterministic"     # or measured
     evidence: dict = field(default_factory=dict, compare=False, hash=False)
+    explained: tuple[str, ...] = ()  # what the framework chose differently at this commit: "logrows 15 -> 16"
+    note: str = ""  # too early to tell, too few samples, wall and CPU time disagreeing, placed at a neighbour
 
     @property
     def ratio(self) -> float:
@@ -60,16 +65,19 @@ class Regression:
         low, high = e.get("interval", [float("nan")] * 2)
         text = f"p={e['p_value']:.2g}, 95% {low:.2f}-{high:.2f}x, n={e['samples'][0]}+{e['samples'][1]}"
         text += f", {e['rounds']} rounds" if e.get("rounds") else ""
-        return text + (f"; CPU time {e['cpu_ratio']:.2f}x" if e.get("cpu_ratio") is not None else "")
+        text += f"; CPU time {e['cpu_ratio']:.2f}x" if e.get("cpu_ratio") is not None else ""
+        text += f"; {', '.join(self.explained)} at this commit" if self.explained else ""
+        return text + (f"; {self.note}" if self.note else "")
 
     def to_json(self) -> dict:
-        return {**asdict(self), "ratio": self.ratio, "commits": self.commits}
+        return {**asdict(self), "explained": list(self.explained), "ratio": self.ratio, "commits": self.commits}
 
 
 @dataclass
 class Verdicts:
     regressions: list[Regression] = field(default_factory=list)
     candidates: list[Regression] = field(default_factory=list)
+    too_early: list[Regression] = field(default_factory=list)  # moved, but too few samples to tell yet
     not_confirmed: list[Regression] = field(default_factory=list)
     changes: list[Regression] = field(default_factory=list)
     machine_changed: list[Regression] = field(default_factory=list)  # timing steps between two hosts
@@ -77,7 +85,7 @@ class Verdicts:
 
     def to_json(self) -> dict:
         return {"version": REPORT_VERSION, **{name: [r.to_json() for r in getattr(self, name)] for name in
-                                              ("regressions", "candidates", "not_confirmed", "changes",
+                                              ("regressions", "candidates", "too_early", "not_confirmed", "changes",
                                                "machine_changed")},
                 "unreadable": list(self.unreadable)}
 
@@ -140,8 +148,8 @@ def _file(out: Verdicts, change, row: Regression) -> None:
     if not change.metric.measured:
         (out.regressions if change.worse else out.changes).append(row)
     elif change.worse:
-        {"confirmed": out.regressions, "candidate": out.candidates, "not_confirmed": out.not_confirmed,
-         "machine_changed": out.machine_changed}[change.status].append(row)
+        {"confirmed": out.regressions, "candidate": out.candidates, "too_early": out.too_early,
+         "not_confirmed": out.not_confirmed, "machine_changed": out.machine_changed}[change.status].append(row)
 
 
 def find_regressions(config: Config, layout: Layout, frameworks=None) -> list[Regression]:
@@ -165,7 +173,26 @@ def row_of(change, fw: Framework, known: dict, layout: Layout) -> Regression:
     skipped = _unmeasured_between(layout, fw, good, bad)
     return Regression(fw.name, change.model, change.variant, change.metric.name, change.metric.unit, bad,
                       None if skipped else good, good if skipped else None, info.get("label", bad[:8]),
-                      before, after, commit_link(fw, bad, info), change.status, change.metric.kind, evidence)
+                      before, after, commit_link(fw, bad, info), change.status, change.metric.kind, evidence,
+                      tuple(change.explained), note_of(change, known))
+
+
+def note_of(change, known: dict) -> str:
+    """Everything a reader must know of a measured step besides its figures, in one line."""
+    judged = change.confirmation or {}
+    notes = [change.note] if change.note and change.status == "too_early" and judged.get("verdict") != "too_few" else []
+    if judged.get("verdict") == "too_few":
+        per_round = judged["samples"][0] / judged["rounds"] if judged.get("rounds") else 1
+        notes.append(f"too few samples (needs n >= {judged['needs']} for p < {judged['alpha']:g}): "
+                     f"{math.ceil(judged['needs'] / max(per_round, 1e-9))} rounds would settle it")
+    why = judged.get("disagreement") or change.disagreement
+    if why:
+        notes.append(why)
+    if change.moved_from:
+        first = change.moved_from.split("|")[3]
+        notes.append(f"first placed at {known.get(first, {}).get('label', first[:8])}, not confirmed there; "
+                     "confirmed at this neighbouring pair")
+    return "; ".join(notes)
 
 
 def _unmeasured_between(layout: Layout, fw: Framework, good: str, bad: str) -> bool:
@@ -211,6 +238,8 @@ def format_report(v: Verdicts) -> str:
         if v.unreadable else "no regressions"
     parts = [format_table(v.regressions, none)]
     for rows, heading in ((v.candidates, "candidates, not yet re-measured (`zkml-tracker regressions --confirm`)"),
+                          (v.too_early, "too early to tell: moved, but too few samples yet (`regressions --confirm` "
+                                        "re-measures them against their parent)"),
                           (v.not_confirmed, "not confirmed (noise): gone when re-measured interleaved, not alerted"),
                           (v.machine_changed, "machine changed: steps between two hosts under one machine name, "
                                               "not regressions (`--confirm` re-measures both on one)"),

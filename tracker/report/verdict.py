@@ -5,12 +5,15 @@ from the published site: every sample of every stage is there, not one number pe
 
 - A deterministic metric (sizes, logrows, constraints, accuracy) changes where two neighbouring revisions
   give different values: reported at that commit, before and after, whatever the size.
-- A measured metric (wall or CPU time of a stage, peak memory) has a step at commit k when the samples of
-  the revisions just before k and just after it differ by at least the minimum effect of the metric's family
-  and a Mann-Whitney U test on those samples gives p below `detect_alpha`. Steps are found by binary
-  segmentation: the most significant boundary of the series first, then each side again, so windows never
-  reach across a step already found. Such a step is a candidate; only re-measuring the pair interleaved on
-  one machine (tracker.report.confirm) turns it into a regression.
+- A measured metric (wall or CPU time of a stage, peak memory: several samples a revision, or one) is cut
+  by binary segmentation. Where a segment is split comes from all of its samples (the energy distance of
+  the log samples either side, `split_order`), never from a p-value: with a few revisions a side every
+  boundary near a step separates its windows completely, and a Mann-Whitney p-value is then the same
+  smallest value for all of them. The split is then tested on the samples of the revisions just before and
+  just after (a window): beyond the minimum effect of the metric's family and p below `detect_alpha`, it
+  is a candidate; beyond the minimum effect with every sample apart but too few samples for any test to
+  reach alpha (the newest commit, or one near either end), it is "too early to tell". Only re-measuring
+  the pair interleaved on one machine (tracker.report.confirm) turns either into a regression.
 """
 from __future__ import annotations
 
@@ -20,11 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from tracker import records
 from tracker.config import ConfigError
 from tracker.fsutil import read_json
 from tracker.metrics import METRICS, Metric, samples
-from tracker.report.stats import Comparison, compare, mann_whitney
+from tracker.report.stats import Comparison, can_decide, compare, mann_whitney, samples_needed
 from tracker.run.state import history_order
 
 SETTINGS_KEY = "tracker_verdicts"
@@ -32,6 +37,11 @@ SETTINGS_KEY = "tracker_verdicts"
 DEFAULT_MIN_EFFECT = {"wall_time": 0.15, "cpu_time": 0.10, "memory": 0.10}
 WINDOW_SAMPLES = 9      # gather revisions either side of a boundary until this many samples ...
 WINDOW_REVISIONS = 8    # ... or this many revisions
+PLACE_MAX_SAMPLES = 1500  # beyond this many samples in a segment, a split is placed on one median a revision
+CPU_BOUND = 0.7         # CPU time / wall time from which a stage is CPU-bound (its wall time can be stretched)
+SPREAD_FACTOR = 3       # wall spread this many times the CPU spread (plus the floor): wall samples stretched
+SPREAD_FLOOR = 0.05
+NOT_CHOSEN = frozenset({"calibration_data", "calibration_samples"})  # inputs of the run, not the framework's choices
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,20 @@ class Change:
     confirmation: dict | None = None
     remeasured: bool = False  # its pair was measured again (a metric with no fresh samples stays a candidate)
     cpu_ratio: float | None = None  # beside a wall-time change: the same stage's CPU time, same pair
+    disagreement: str | None = None  # beside a wall-time change: why its wall samples are not to be trusted
+    needs: int | None = None  # too early: how many more revisions would decide (None: only a re-measurement)
+    neighbours: list = field(default_factory=list)  # adjacent pairs that moved the same way (Point, Point)
+    pending: list = field(default_factory=list)  # pairs still to re-measure before this change is settled
+    moved_from: str | None = None  # the pair it was first placed at, when a neighbour was confirmed instead
+    note: str = ""  # what a reader must know besides the figures: too early to tell, and why
+    recs: dict = field(default_factory=dict, repr=False)  # sha -> record, for what the framework chose
+
+    @property
+    def explained(self) -> list[str]:
+        """What the framework chose differently at this commit (measured steps only)."""
+        if not self.metric.measured:
+            return []
+        return explain(self.recs.get(self.good.sha), self.recs.get(self.bad.sha))
 
     @property
     def worse(self) -> bool:
@@ -157,35 +181,94 @@ def deterministic_changes(series: list[Point]) -> list[int]:
     return [k for k in range(1, len(series)) if series[k].values[0] != series[k - 1].values[0]]
 
 
-def measured_steps(series: list[Point], min_effect: float, alpha: float) -> list[tuple[int, Comparison]]:
-    """Steps by binary segmentation, each significant on the samples either side; oldest first."""
-    found: list[tuple[int, Comparison]] = []
+@dataclass(frozen=True)
+class Boundary:
+    """A step of a measured series at index k, with its comparison on the windows either side.
+
+    `decided` is False where the step moved by the minimum effect with every sample apart, but the windows
+    hold too few samples for the test to reach alpha (the newest commit, or one near either end): too early
+    to tell from the records, a re-measurement decides."""
+
+    k: int
+    comparison: Comparison
+    decided: bool = True
+
+
+def segment(series: list[Point], min_effect: float, alpha: float, window: int = WINDOW_SAMPLES) -> list[Boundary]:
+    """Steps by binary segmentation, oldest first. Each segment is split where its samples split best
+    (`split_order`: every sample of the segment, not a window, so a saturated test cannot tie); the split is
+    then tested on the windows either side. Significant: a step if beyond the minimum effect, and both
+    sides are searched again. Not significant: the next best split is tried; none: the segment is flat."""
+    found: list[Boundary] = []
     pending = [(0, len(series))]
     while pending:
         lo, hi = pending.pop()
-        best = _best_boundary(series, lo, hi, min_effect, alpha)
-        if best is not None:
-            found.append(best)
-            pending += [(lo, best[0]), (best[0], hi)]
-    return sorted(found, key=lambda s: s[0])
+        for k in split_order(series, lo, hi):
+            boundary, significant = judge_split(series, lo, hi, k, min_effect, alpha, window)
+            if boundary is not None:
+                found.append(boundary)
+            if significant or boundary is not None:
+                pending += [(lo, k), (k, hi)]
+                break
+    return sorted(found, key=lambda b: b.k)
 
 
-def _best_boundary(series: list[Point], lo: int, hi: int, min_effect: float,
-                   alpha: float) -> tuple[int, Comparison] | None:
-    """The boundary in [lo, hi) whose two sides differ most surely (smallest p, then largest effect)."""
-    best, best_key = None, None
-    threshold = math.log1p(min_effect)
-    for k in range(lo + 1, hi):
-        before, after = _window(series, k - 1, lo - 1, -1), _window(series, k, hi, 1)
-        effect = _log_ratio(before, after)
-        if effect < threshold:
-            continue
-        p = mann_whitney(before, after)
-        if p < alpha and (best_key is None or (p, -effect) < best_key):
-            best, best_key = k, (p, -effect)
-    if best is None:
-        return None
-    return best, compare(_window(series, best - 1, lo - 1, -1), _window(series, best, hi, 1))
+def measured_steps(series: list[Point], min_effect: float, alpha: float,
+                   window: int = WINDOW_SAMPLES) -> list[tuple[int, Comparison]]:
+    """The significant steps of a measured series (index, comparison), oldest first."""
+    return [(b.k, b.comparison) for b in segment(series, min_effect, alpha, window) if b.decided]
+
+
+def judge_split(series: list[Point], lo: int, hi: int, k: int, min_effect: float, alpha: float,
+                  window: int) -> tuple[Boundary | None, bool]:
+    """(the step at k or None, whether the two sides differ significantly) on the windows either side."""
+    before, after = _window(series, k - 1, lo - 1, -1, window), _window(series, k, hi, 1, window)
+    big = _log_ratio(before, after) >= math.log1p(min_effect)
+    if mann_whitney(before, after) < alpha:
+        return (Boundary(k, compare(before, after)) if big else None), True
+    if big and _apart(before, after) and not can_decide(len(before), len(after), alpha):
+        return Boundary(k, compare(before, after), decided=False), False
+    return None, False
+
+
+def split_order(series: list[Point], lo: int, hi: int) -> list[int]:
+    """The boundaries of series[lo:hi], best split first: by the energy distance between the log samples
+    of the two sides (Szekely and Rizzo's statistic, as E-Divisive uses it), weighted by the sides' sizes.
+    It grows with the size of the shift and with how many samples sit on the right side of it, so among
+    boundaries that each separate their windows completely, the one where the series changes wins."""
+    if hi - lo < 2:
+        return []
+    groups = [np.log(np.maximum(np.asarray(p.values, float), 1e-300)) for p in series[lo:hi]]
+    if sum(len(g) for g in groups) > PLACE_MAX_SAMPLES:  # a very long series: one median a revision
+        groups = [np.array([np.median(g)]) for g in groups]
+    gains = energy_gains(np.concatenate(groups), np.cumsum([len(g) for g in groups])[:-1])
+    return [lo + 1 + int(i) for i in np.argsort(-gains, kind="stable")]
+
+
+def energy_gains(x: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """For each cut s of x into x[:s] and x[s:]: m n / (m + n) (2 E|a - b| - E|a - a'| - E|b - b'|).
+    A side of one sample has no spread of its own: the other side's stands in for it."""
+    n = len(x)
+    total = np.zeros((n + 1, n + 1))
+    total[1:, 1:] = np.abs(x[:, None] - x[None, :]).cumsum(0).cumsum(1)
+
+    def block(r0: int, r1: int, c0: int, c1: int) -> float:
+        return total[r1, c1] - total[r0, c1] - total[r1, c0] + total[r0, c0]
+
+    out = []
+    for s in cuts:
+        m, k = int(s), n - int(s)
+        between = block(0, m, m, n) / (m * k)
+        own_a = block(0, m, 0, m) / (m * (m - 1)) if m > 1 else None
+        own_b = block(m, n, m, n) / (k * (k - 1)) if k > 1 else None
+        own_a, own_b = (own_a if own_a is not None else own_b or 0.0), (own_b if own_b is not None else own_a or 0.0)
+        out.append(m * k / n * (2 * between - own_a - own_b))
+    return np.asarray(out)
+
+
+def _apart(before: list[float], after: list[float]) -> bool:
+    """Every sample after the boundary beyond every sample before it, one way or the other."""
+    return max(before) < min(after) or min(before) > max(after)
 
 
 def _log_ratio(before: list[float], after: list[float]) -> float:
@@ -194,14 +277,100 @@ def _log_ratio(before: list[float], after: list[float]) -> float:
     return abs(math.log(b / a)) if a > 0 and b > 0 else 0.0
 
 
-def _window(series: list[Point], start: int, stop: int, step: int) -> list[float]:
+def _window(series: list[Point], start: int, stop: int, step: int, window: int = WINDOW_SAMPLES) -> list[float]:
     """Samples of the revisions from `start` outwards (towards `stop`) until there are enough."""
     out: list[float] = []
     for i in range(start, stop, step)[:WINDOW_REVISIONS]:
         out += series[i].values
-        if len(out) >= WINDOW_SAMPLES:
+        if len(out) >= window:
             break
     return out
+
+
+def revisions_needed(series: list[Point], k: int, alpha: float, window: int = WINDOW_SAMPLES) -> int | None:
+    """How many more revisions after the newest would let the windows at k reach alpha (None: no number of
+    them would, the step is at the oldest end: only a re-measurement can tell)."""
+    before = _window(series, k - 1, -1, -1, window)
+    per = len(series[-1].values) or 1
+    for extra in range(1, WINDOW_REVISIONS + 1):
+        count = 0
+        for n in ([len(p.values) for p in series[k:]] + [per] * extra)[:WINDOW_REVISIONS]:
+            count += n
+            if count >= window:
+                break
+        if can_decide(len(before), count, alpha):
+            return extra
+    return None
+
+
+def neighbours(series: list[Point], k: int, rose: bool, min_effect: float) -> list[tuple[Point, Point]]:
+    """The adjacent pairs (k - 1 and k + 1) whose own two revisions moved the same way by half the minimum
+    effect or more: where the step may really be when the pair at k is not confirmed (a revision whose
+    samples lie between the two levels, as a loaded machine leaves them, can move the placement by one)."""
+    out = []
+    for j in (k - 1, k + 1):
+        if 1 <= j < len(series):
+            a, b = series[j - 1].values, series[j].values
+            if _log_ratio(list(a), list(b)) >= math.log1p(min_effect) / 2 and \
+                    (statistics.median(b) > statistics.median(a)) == rose:
+                out.append((series[j - 1], series[j]))
+    return out
+
+
+# --- what a step is beside: CPU time, and the settings the framework chose ------------------------------
+
+def spread(values: Sequence[float]) -> float:
+    """(max - min) / median: how far one revision's samples stray."""
+    mid = statistics.median(values)
+    return (max(values) - min(values)) / mid if mid > 0 else 0.0
+
+
+def disagreement(wall_a: Sequence[float], wall_b: Sequence[float], cpu_a: Sequence[float],
+                 cpu_b: Sequence[float]) -> str | None:
+    """Why the wall samples of a CPU-bound stage cannot be trusted, or None. A neighbour on a shared
+    machine stretches wall time and leaves the CPU time of a CPU-bound prover where it was: wall spread far
+    above CPU spread, or a wall ratio the CPU time does not show. The verdict then rests on CPU time."""
+    if not (wall_a and wall_b and cpu_a and cpu_b) or statistics.median(wall_a) <= 0:
+        return None
+    if statistics.median(cpu_a) / statistics.median(wall_a) < CPU_BOUND:
+        return None  # the stage waits (I/O, sleep): wall time is its own evidence
+    wall_r = statistics.median(wall_b) / statistics.median(wall_a)
+    cpu_r = statistics.median(cpu_b) / statistics.median(cpu_a) if statistics.median(cpu_a) > 0 else 1.0
+    wall_s, cpu_s = max(spread(wall_a), spread(wall_b)), max(spread(cpu_a), spread(cpu_b))
+    stretched = wall_s > SPREAD_FACTOR * cpu_s + SPREAD_FLOOR
+    unseen = abs(math.log(wall_r)) > SPREAD_FLOOR and abs(math.log(cpu_r)) < abs(math.log(wall_r)) / 2
+    if not (stretched or unseen):
+        return None
+    return (f"wall and CPU time disagree (wall {wall_r:.2f}x, spread {wall_s:.0%}; CPU {cpu_r:.2f}x, "
+            f"spread {cpu_s:.0%}): judged on CPU time")
+
+
+def cpu_metric(metric: Metric) -> Metric | None:
+    """The CPU-time metric of a wall-time metric's stage."""
+    if metric.effect != "wall_time":
+        return None
+    return next((m for m in METRICS if m.effect == "cpu_time" and m.stage == metric.stage), None)
+
+
+def explain(good: records.ModelResult | None, bad: records.ModelResult | None) -> list[str]:
+    """What the framework chose differently at the bad revision (settings it used, circuit size): "logrows
+    15 -> 16". The first thing a framework's author asks of a step."""
+    if good is None or bad is None:
+        return []
+    out = []
+    for table in ("settings", "circuit"):
+        a, b = getattr(good, table), getattr(bad, table)
+        for name in sorted(set(a) | set(b)):
+            if name not in NOT_CHOSEN and a.get(name) != b.get(name):
+                out.append(f"{name.removeprefix('used_')} {_setting(a.get(name))} -> {_setting(b.get(name))}")
+    return out
+
+
+def _setting(value) -> str:
+    if value is None:
+        return "none"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000 \
+        else str(value)
 
 
 def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Settings) -> list[Change]:
@@ -209,26 +378,51 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
     if not recs:
         return []
     model, variant = recs[0].model, recs[0].variant
+    by_sha = {r.revision: r for r in recs}
     out = []
     every = {metric.name: points(metric, recs) for metric in METRICS}
     for metric in METRICS:
         series = every[metric.name]
         if metric.measured:
-            for k, c in measured_steps(series, settings.effect(metric), settings.detect_alpha):
-                out.append(Change(framework, model, variant, metric, series[k - 1], series[k], c, "candidate"))
+            out += measured_changes(framework, model, variant, metric, series, settings, by_sha)
         else:
             for k in deterministic_changes(series):
                 out.append(Change(framework, model, variant, metric, series[k - 1], series[k]))
     for change in out:
         change.cpu_ratio = cpu_beside(change, every)
+        change.disagreement = wall_beside(change, every)
     return out
+
+
+def measured_changes(framework: str, model: str, variant: str, metric: Metric, series: list[Point],
+                     settings: Settings, by_sha: dict) -> list[Change]:
+    """The steps of one measured metric as changes: candidates, or too early to tell."""
+    effect, alpha = settings.effect(metric), settings.detect_alpha
+    out = []
+    for b in segment(series, effect, alpha):
+        c = Change(framework, model, variant, metric, series[b.k - 1], series[b.k], b.comparison,
+                   "candidate" if b.decided else "too_early", recs=by_sha)
+        c.neighbours = neighbours(series, b.k, b.comparison.ratio > 1, effect)
+        c.pending = [(c.good, c.bad)]  # to re-measure, until a confirmation settles it
+        if not b.decided:
+            c.needs = revisions_needed(series, b.k, alpha)
+            c.note = too_early_note(c.needs, alpha)
+        out.append(c)
+    return out
+
+
+def too_early_note(needs: int | None, alpha: float) -> str:
+    """What a step too early to tell waits for, and why no test can tell yet."""
+    wait = f"{needs} more revision(s) or a re-measurement" if needs else "a re-measurement"
+    return (f"too early to tell: {wait} needed; too few samples (needs n >= {samples_needed(alpha)} a side "
+            f"for p < {alpha:g})")
 
 
 def cpu_beside(change: Change, every: dict[str, list[Point]]) -> float | None:
     """For a wall-time change, how the same stage's CPU time moved over the same pair: a wall step with CPU
     time unchanged is what a neighbour (or waiting) looks like, a CPU step is the prover's own work."""
-    cpu = next((m for m in METRICS if m.effect == "cpu_time" and m.stage == change.metric.stage), None)
-    if change.metric.effect != "wall_time" or cpu is None:
+    cpu = cpu_metric(change.metric)
+    if cpu is None:
         return None
     values = {p.sha: p.values for p in every.get(cpu.name, [])}
     before, after = values.get(change.good.sha), values.get(change.bad.sha)
@@ -237,29 +431,67 @@ def cpu_beside(change: Change, every: dict[str, list[Point]]) -> float | None:
     return statistics.median(after) / statistics.median(before)
 
 
+def wall_beside(change: Change, every: dict[str, list[Point]]) -> str | None:
+    """For a wall-time change, whether its pair's wall and CPU samples disagree (see `disagreement`)."""
+    cpu = cpu_metric(change.metric)
+    if cpu is None:
+        return None
+    values = {p.sha: p.values for p in every.get(cpu.name, [])}
+    return disagreement(change.good.values, change.bad.values, values.get(change.good.sha, ()),
+                        values.get(change.bad.sha, ()))
+
+
 def framework_changes(framework: str, results_dir: Path, settings: Settings, confirmations: dict[str, dict],
                       order: Sequence[str] | None = None, unreadable: list[Path] | None = None) -> list[Change]:
-    """Every change in a framework's records, timing candidates marked with their confirmation if made.
+    """Every change in a framework's records, measured steps settled by their re-measurements if made.
     `order` as the reader checked it (tracker.run.state.StateRead), else revisions.json as it is."""
     order = revision_order(results_dir) if order is None else order
-    out = []
+    out: dict[tuple[str, str], Change] = {}
     for recs in load_series(results_dir / "records", order, unreadable).values():
         for change in changes_of(framework, recs, settings):
-            apply_confirmation(change, confirmations.get(change.pair))
-            out.append(change)
-    return out
+            settle(change, confirmations)
+            kept = out.get((change.metric.name, change.pair))
+            if kept is None or (kept.moved_from and not change.moved_from):  # one change a pair: its own first
+                out[(change.metric.name, change.pair)] = change
+    return list(out.values())
+
+
+def settle(change: Change, confirmations: dict[str, dict]) -> None:
+    """A measured step takes the verdict of its re-measured pair. Not confirmed, it is not called noise
+    before its neighbours were looked at: an adjacent pair whose own revisions moved the same way is
+    re-measured too (`pending`), and if one is confirmed the step is that pair's."""
+    if not change.metric.measured or change.pair not in confirmations:
+        return  # a new step's own pair is pending from the start (`measured_changes`)
+    change.pending = []
+    apply_confirmation(change, confirmations[change.pair])
+    if change.status != "not_confirmed":
+        return
+    for good, bad in change.neighbours:
+        key = pair_key(change.model, change.variant, good.sha, bad.sha)
+        judged = confirmations.get(key, {}).get("metrics", {}).get(change.metric.name)
+        if key not in confirmations:
+            change.pending.append((good, bad))
+        elif judged and judged["verdict"] == "confirmed":
+            change.moved_from, change.good, change.bad, change.pending = change.pair, good, bad, []
+            change.status, change.confirmation = "not_confirmed", None
+            apply_confirmation(change, confirmations[key])
+            return
+    if change.pending:
+        change.status = "candidate"
 
 
 def apply_confirmation(change: Change, pair: dict | None) -> None:
-    """A candidate whose pair was re-measured takes that verdict for its metric."""
-    if change.status != "candidate" or not pair:
+    """A candidate (or a step too early to tell) whose pair was re-measured takes that verdict for its
+    metric; "too_few" (the rounds could not reach alpha) leaves it where it was, with the evidence."""
+    if change.status not in ("candidate", "too_early", "not_confirmed") or not pair:
         return
     change.remeasured = True
     judged = pair.get("metrics", {}).get(change.metric.name)
     if judged is None:  # no fresh samples: the stage was read back from the stage cache, or failed
         return
-    change.status = judged["verdict"]
+    if judged["verdict"] != "too_few":
+        change.status = judged["verdict"]
     change.confirmation = {**judged, "rounds": pair.get("rounds"), "measured": pair.get("measured")}
-    cpu = next((m for m in METRICS if m.effect == "cpu_time" and m.stage == change.metric.stage), None)
-    if change.metric.effect == "wall_time" and cpu is not None and cpu.name in pair.get("metrics", {}):
+    cpu = cpu_metric(change.metric)
+    if cpu is not None and cpu.name in pair.get("metrics", {}):
         change.cpu_ratio = pair["metrics"][cpu.name]["ratio"]
