@@ -46,7 +46,7 @@ def test_framework_json_has_the_fields_in_order():
     assert list(data) == ["name", "adapter", "proof_system", "setup_kind", "model_format", "repo", "history",
                           "build", "variants", "limits", "pros", "cons", "stages", "line"]
     assert data["history"] == {"kind": "releases", "package": {"registry": "pypi", "name": "ezkl"},
-                               "branch": "main", "select": {"latest": 3, "pinned": [], "range": None, "steps": None,
+                               "branch": "main", "select": {"latest": 2, "pinned": [], "range": None, "steps": None,
                                                             "nightly_max": 5}}
     assert data["variants"][0] == {"name": "resources", "settings": [["calibration_target", "resources"]],
                                    "limits": None}
