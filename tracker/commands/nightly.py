@@ -46,13 +46,14 @@ def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
 
 
 def nightly(config: Config, layout: Layout, args: argparse.Namespace) -> int:
+    # the site as this night found it: said when broken, even where tonight's work publishes it anyway
+    broken = [] if args.no_publish else publish.broken_sites(config, layout)
     outcomes = run_frameworks(config, layout, request_from(args, new_only=True))
     ran = sum(len(o.revisions) for o in outcomes)
     print_summary(outcomes)
     settings = load_settings(config.root / "asv.conf.json")
     state = StateRead(layout)
     confirmed = regressions.confirm_all(config, layout, args.frameworks, settings, state=state)
-    broken = [] if ran or confirmed or args.no_publish else publish.broken_sites(config, layout)
     if broken:
         print(f"the published site is incomplete ({', '.join(broken)}): publishing it again")
     if (ran or confirmed or broken) and not args.no_publish:
