@@ -145,5 +145,13 @@ def summary(value: Any) -> float | None:
         return median(value) if value else None
     return float(value)
 
+def cpu_metric(metric: Metric) -> Metric | None:
+    """The CPU time of the same stage beside a wall-time metric (None for any other metric): a wall step
+    without a CPU step is what a neighbour looks like."""
+    if metric.effect != "wall_time":
+        return None
+    return next((m for m in METRICS if m.effect == "cpu_time" and m.stage == metric.stage), None)
+
+
 # the stages whose timings and memory are metrics: re-measuring one must run it, never read it back
 MEASURED_STAGES = frozenset(m.stage for m in METRICS if m.measured)

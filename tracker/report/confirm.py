@@ -27,10 +27,10 @@ from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json, read_state, set_aside
 from tracker.history import HistoryError
 from tracker.layout import Layout
-from tracker.metrics import BY_NAME, METRICS, samples
+from tracker.metrics import BY_NAME, METRICS, cpu_metric, samples
 from tracker.records import ModelResult, Status
 from tracker.report.stats import can_decide, compare, samples_needed
-from tracker.report.verdict import Change, Settings, cpu_metric, disagreement, pair_key
+from tracker.report.verdict import Change, Settings, disagreement, pair_key
 from tracker.run.context import FrameworkContext, NotReady, open_to_measure
 from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision

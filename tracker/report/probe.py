@@ -16,7 +16,7 @@ import math
 import statistics
 from typing import Callable, Sequence
 
-from tracker.metrics import METRICS, Metric, samples
+from tracker.metrics import Metric, cpu_metric, samples
 from tracker.records import ModelResult
 from tracker.report.stats import mann_whitney, samples_needed, smallest_p
 
@@ -101,13 +101,6 @@ def too_few_samples(n_before: int, n_after: int, rounds: int, alpha: float, alte
             f"run --rounds {max(rounds + 1, math.ceil(needed / per_round))})")
 
 
-def cpu_companion(metric: Metric) -> Metric | None:
-    """The CPU time of the same stage beside a wall-time metric (None for any other metric)."""
-    if metric.effect != "wall_time":
-        return None
-    return next((m for m in METRICS if m.effect == "cpu_time" and m.stage == metric.stage), None)
-
-
 Verdict = Callable[[list[list[float]], float], str]  # the samples of each revision, the minimum effect -> a word
 
 
@@ -117,7 +110,7 @@ def weigh_clocks(metric: Metric, groups: Sequence[Sequence[ModelResult]], verdic
     stage whose clocks disagree, `verdict` on its CPU time instead, and why (for the output to say)."""
     wall = [[x for r in g for x in samples(metric, r)] for g in groups]
     says = verdict(wall, effect(metric))
-    companion = cpu_companion(metric)
+    companion = cpu_metric(metric)
     cpu = [[x for r in g for x in samples(companion, r)] for g in groups] if companion else []
     if not cpu or not all(cpu):
         return says, ""

@@ -28,7 +28,7 @@ import numpy as np
 from tracker import records
 from tracker.config import ConfigError
 from tracker.fsutil import read_json
-from tracker.metrics import METRICS, Metric, samples
+from tracker.metrics import METRICS, Metric, cpu_metric, samples
 from tracker.report.stats import Comparison, can_decide, compare, mann_whitney, samples_needed
 from tracker.run.state import history_order
 
@@ -343,13 +343,6 @@ def disagreement(wall_a: Sequence[float], wall_b: Sequence[float], cpu_a: Sequen
         return None
     return (f"wall and CPU time disagree (wall {wall_r:.2f}x, spread {wall_s:.0%}; CPU {cpu_r:.2f}x, "
             f"spread {cpu_s:.0%}): judged on CPU time")
-
-
-def cpu_metric(metric: Metric) -> Metric | None:
-    """The CPU-time metric of a wall-time metric's stage."""
-    if metric.effect != "wall_time":
-        return None
-    return next((m for m in METRICS if m.effect == "cpu_time" and m.stage == metric.stage), None)
 
 
 def explain(good: records.ModelResult | None, bad: records.ModelResult | None) -> list[str]:
