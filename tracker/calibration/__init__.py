@@ -13,6 +13,7 @@ the memory system, not with the multiplication rate; a normalised figure is a gu
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -113,9 +114,15 @@ def machine_cache() -> Path:
     return Path(base) / "zkml-tracker"
 
 
+@functools.lru_cache(maxsize=1)
+def program_source() -> bytes:
+    """The calibration program's files, read once a process (every record asks for the key)."""
+    return b"".join((SOURCE_DIR / name).read_bytes() for name in SOURCES)
+
+
 def calibration_key(machine: dict[str, str]) -> str:
     """What a calibration depends on: the machine's description, the tracker's version and the program."""
-    program = b"".join((SOURCE_DIR / name).read_bytes() for name in SOURCES)
+    program = program_source()
     data = json.dumps({"machine": machine, "tracker": __version__, "version": CALIBRATION_VERSION}, sort_keys=True)
     return hashlib.sha256(data.encode() + program).hexdigest()[:16]
 
@@ -180,7 +187,7 @@ MODULI = {
 
 def build_program(cache: Path) -> Path:
     """The calibration binary, built by `go build` from the committed sources once per their hash."""
-    digest = hashlib.sha256(b"".join((SOURCE_DIR / n).read_bytes() for n in SOURCES)).hexdigest()[:16]
+    digest = hashlib.sha256(program_source()).hexdigest()[:16]
     binary = cache / "calibration" / "bin" / f"modmul-{digest}"
     if binary.exists():
         return binary

@@ -50,7 +50,7 @@ class Progress:
 
     def plan(self, units: list[Unit], records_dir: Path) -> None:
         """Add a framework's units (one per revision, model and variant), with what the records say of each."""
-        for unit in units:
+        for unit in dict.fromkeys(units):  # each (framework, model, variant) looked up once, not per revision
             if unit not in self.estimates:
                 seconds = recorded_seconds(records_dir, unit[1], unit[2])
                 if seconds is not None:

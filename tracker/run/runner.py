@@ -109,7 +109,7 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
     if revisions:
         asv.ensure_machine(ctx.asv_config)
     progress = progress or Progress()
-    progress.plan([u for r in revisions for u in units(config, fw, request)], layout.records(fw.name))
+    progress.plan(units(config, fw, request) * len(revisions), layout.records(fw.name))
     outcome.revisions = [run_revision(ctx, revision, request, progress) for revision in revisions]
     return _save_status(layout, outcome)
 
