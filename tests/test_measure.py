@@ -21,6 +21,17 @@ def test_measures_a_child_that_allocates_a_known_amount(tmp_path):
     assert m.wall_s >= 0.5
 
 
+def test_a_small_child_of_a_big_tracker_is_measured_at_its_own_size(tmp_path):
+    """Linux carries a process's peak RSS over exec: a child started from a tracker that once held 600 MB
+    read 613 MB from wait4 while it used 50. The measurement must be the child's own."""
+    big = bytearray(600 * 1024 * 1024)
+    big[::4096] = b"x" * len(big[::4096])
+    del big
+    code = "import time; b = bytearray(50 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.3)"
+    m = run_measured([PY, "-c", code], log_path=tmp_path / "log")
+    assert 50 * 2**20 <= m.peak_rss_bytes < 120 * 2**20, m.peak_rss_bytes
+
+
 def test_counts_the_memory_of_grandchildren(tmp_path):
     child = "import time; b = bytearray(200 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.6)"
     code = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])"

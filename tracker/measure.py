@@ -49,6 +49,7 @@ TERM_GRACE_S = 2.0
 PUMP_GRACE_S = 5.0  # how long the end of a capped log waits for a pipe held open by something that escaped
 PIPE_BYTES = 1 << 20  # a wide pipe for a capped log: fewer wake-ups of its thread for a chatty child
 PR_SET_CHILD_SUBREAPER = 36
+LAUNCHER = str(Path(__file__).with_name("launcher.py"))  # starts each measured command: see its docstring
 
 
 @dataclass(frozen=True)
@@ -217,31 +218,60 @@ def run_measured(
         log.flush()
         sink = CappedLog(log_path, limits.log_mb) if limits.log_mb else None
         started = time.perf_counter()
+        report, report_w = os.pipe()
         try:
             proc = subprocess.Popen(
-                argv, cwd=cwd, env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
+                [sys.executable, "-I", "-S", LAUNCHER, str(report_w), *argv], cwd=cwd,
+                env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if sink else log, stderr=subprocess.STDOUT, start_new_session=True,
+                pass_fds=(report_w,),
             )
         except OSError as exc:
+            os.close(report)
             if sink is not None:
                 sink.close()
             raise ChildError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        finally:
+            os.close(report_w)
         pump = _start_pump(proc, sink)
         _tell_reaper("+", proc.pid)
         watch = _Watch(root=_process(proc.pid), limits=limits, started=started, born=_born(proc.pid))
         poller = threading.Thread(target=_poll, args=(watch, proc.pid), daemon=True)
         poller.start()
         try:
-            status, cpu_s, maxrss = _wait(proc.pid)
+            status, cpu_s, _ = _wait(proc.pid)  # the launcher's own peak RSS carries the tracker's: not used
         except BaseException:
             _end(proc.pid, watch, poller, pump)
+            os.close(report)
             raise
         wall = time.perf_counter() - started
         _end(proc.pid, watch, poller, pump)  # grandchildren left behind must not outlive the stage
         proc.returncode = status
+        ran = _launcher_report(report, argv)
+    if ran is not None:  # what the command alone cost, from the launcher
+        status, cpu_s, maxrss, wall = ran
+    else:                # the launcher was killed with the tree (a limit, a signal): the tree's figures
+        maxrss = 0
     measurement = Measurement(wall, cpu_s, max(watch.peak_rss, maxrss), status)
     _raise_for(measurement, watch, argv, log_path)
     return measurement
+
+
+def _launcher_report(fd: int, argv: list[str]) -> tuple[int, float, int, float] | None:
+    """(status as subprocess spells it, CPU s, peak RSS bytes, wall s) of the command, from the launcher's
+    line; None when it wrote none (killed first). Raises `ChildError` when the command could not start."""
+    with os.fdopen(fd, "rb") as pipe:
+        line = pipe.read(4096).decode(errors="replace").strip()
+    kind, _, rest = line.partition(" ")
+    if kind == "nostart":
+        raise ChildError(f"cannot start {argv[0]}: {rest.partition(' ')[2]}")
+    try:
+        raw, cpu, maxrss_kb, wall = rest.split()
+        raw = int(raw)
+        status = -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
+        return status, float(cpu), int(maxrss_kb) * 1024, float(wall)
+    except ValueError:
+        return None
 
 
 def _end(pid: int, watch: _Watch, poller: threading.Thread, pump: threading.Thread | None) -> None:
@@ -434,8 +464,11 @@ def _poll(watch: _Watch, pid: int) -> None:
 
 
 def _tree_rss(watch: _Watch, pid: int) -> int:
+    """The resident memory of the tree below the launcher (the launcher, a few MB, is the tracker's)."""
     total = 0
     for p in _scan(watch, pid):
+        if p.pid == pid:
+            continue
         try:
             total += p.memory_info().rss
         except psutil.Error:
