@@ -77,7 +77,9 @@ def test_a_publish_killed_part_way_leaves_the_previous_site_whole(tmp_path, caps
     capsys.readouterr()
     assert t("nightly", "-m", "linear") in (0, 3)  # nothing new, the site whole (3: timing noise regressed)
     out = capsys.readouterr().out
-    assert "0 new revision(s) run" in out and "incomplete" not in out and "site published" not in out
+    assert "0 new revision(s) run" in out and "incomplete" not in out
+    if "; 0 candidate pair(s) re-measured" in out:  # a re-measured noise candidate publishes its verdict
+        assert "site published" not in out
 
     assert t("publish") == 0
     assert not aside.exists() and not (t.html / ".synth.replaced").exists()
