@@ -1,0 +1,118 @@
+// One stage of the Noir + bb.js pipeline, run by tracker/adapters/noir.py:
+//   node noir_stage.mjs <stage> <args.json> <result.json>
+// Stages: accuracy (noir_wasm compiles the generated project; noir_js executes it on every evaluation
+// input, witness only, and keeps the first input's witness for the proof), setup (UltraHonk's
+// verification key from the ACIR: the circuit is built and committed to; also the circuit's gate count),
+// prove, verify. Writes {"samples": [...], "cpu": [...], "data": {...}}; only the work is timed: node's
+// start-up, bb.js's WASM instantiation and the CRS load (srsInitSrs) are not.
+//
+// bb.js's low-level API (acirGetCircuitSizes, acirInitSRS, acirWriteVkUltraHonk, acirProveUltraHonk,
+// acirVerifyUltraHonk) is the same from 0.72 to 0.85, the releases the adapter runs; the CRS directory
+// is the tracker's known-tau one (tracker/adapters/bbcrs.py), so nothing is downloaded.
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+
+const [stage, argsFile, resultFile] = process.argv.slice(2);
+const args = JSON.parse(fs.readFileSync(argsFile, 'utf8'));
+const req = createRequire(path.join(args.prefix, 'package.json'));
+const P = 21888242871839275222246405745257275088548364400416034343698204186575808495617n; // bn254's r
+
+function cpuSeconds() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+async function timed(fn) {
+  const t0 = performance.now(), c0 = cpuSeconds();
+  const value = await fn();
+  return { value, wall: (performance.now() - t0) / 1000, cpu: cpuSeconds() - c0 };
+}
+
+async function repeated(fn) {
+  const samples = [], cpu = [];
+  let value;
+  for (let i = 0; i < args.repeats; i++) {
+    const t = await timed(fn);
+    samples.push(t.wall); cpu.push(t.cpu); value = t.value;
+  }
+  return { samples, cpu, value };
+}
+
+function write(samples, cpu, data) {
+  fs.writeFileSync(resultFile, JSON.stringify({ samples, cpu, data }));
+}
+
+const field = (v) => { const b = BigInt(v); return (b < 0n ? b + P : b).toString(); };
+const signed = (hex) => { const b = BigInt(hex); return (b > P / 2n ? b - P : b).toString(); };
+const load = async (name) => import(pathToFileURL(req.resolve(name)).href);
+const version = (name) => JSON.parse(fs.readFileSync(path.join(args.prefix, 'node_modules', name, 'package.json'))).version;
+
+async function accuracy() {
+  const { compile, createFileManager } = await load('@noir-lang/noir_wasm');
+  const { Noir } = await load('@noir-lang/noir_js');
+  const built = await timed(() => compile(createFileManager(args.project), undefined, () => {}, () => {}));
+  const program = built.value.program;
+  fs.writeFileSync(args.artifact, JSON.stringify(program));
+  const noir = new Noir(program);
+  const w = args.weights.map(field);
+  const outputs = [];
+  const run = await timed(async () => {
+    for (const [i, image] of args.images.entries()) {
+      const { witness, returnValue } = await noir.execute({ x: image.map(field), w });
+      if (i === 0) fs.writeFileSync(args.witness, witness);
+      outputs.push(returnValue.map(signed));
+    }
+  });
+  write([built.wall + run.wall], [built.cpu + run.cpu], {
+    outputs, noir_version: program.noir_version, compile_s: built.wall, execute_s: run.wall,
+    noir_wasm: version('@noir-lang/noir_wasm'),
+  });
+}
+
+async function backend() {
+  const bb = await load('@aztec/bb.js');
+  const api = await bb.Barretenberg.new({ crsPath: args.crs, threads: args.threads });
+  const program = JSON.parse(fs.readFileSync(args.artifact, 'utf8'));
+  const acir = zlib.gunzipSync(Buffer.from(program.bytecode, 'base64'));
+  const sizes = await api.acirGetCircuitSizes(acir, false, true);
+  await api.acirInitSRS(acir, false, true);
+  return { bb, api, acir, sizes };
+}
+
+async function setup() {
+  const { api, acir, sizes } = await backend();
+  const run = await repeated(() => api.acirWriteVkUltraHonk(acir));
+  fs.writeFileSync(args.vk, run.value);
+  write(run.samples, run.cpu, { gates: sizes[0], dyadic: sizes[sizes.length - 1], bbjs: version('@aztec/bb.js') });
+  await api.destroy();
+}
+
+async function prove() {
+  const { api, acir } = await backend();
+  const witness = zlib.gunzipSync(fs.readFileSync(args.witness));
+  const run = await repeated(() => api.acirProveUltraHonk(acir, witness));
+  fs.writeFileSync(args.proof, run.value);
+  write(run.samples, run.cpu, { proof_bytes: run.value.length });
+  await api.destroy();
+}
+
+async function verify() {
+  const { bb, api } = await backend();
+  const proof = fs.readFileSync(args.proof), vk = new bb.RawBuffer(fs.readFileSync(args.vk));
+  const run = await repeated(() => api.acirVerifyUltraHonk(proof, vk));
+  if (run.value !== true) throw new Error(`bb.js ${version('@aztec/bb.js')}: the proof did not verify`);
+  write(run.samples, run.cpu, { verified: true });
+  await api.destroy();
+}
+
+const STAGES = { accuracy, setup, prove, verify };
+try {
+  await STAGES[stage]();
+  process.exit(0);
+} catch (err) {
+  console.error(err?.stack || String(err));
+  process.exit(1);
+}
