@@ -9,6 +9,7 @@ from tracker.adapters.circom import CircomAdapter
 from tracker.adapters.command import CommandAdapter
 from tracker.adapters.ezkl import EzklAdapter
 from tracker.adapters.keras2circom import Keras2CircomAdapter
+from tracker.adapters.noir import NoirAdapter
 from tracker.adapters.o1js import O1jsAdapter
 from tracker.adapters.opml import OpmlAdapter
 from tracker.adapters.orion import OrionAdapter
@@ -26,6 +27,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
     OpmlAdapter.name: OpmlAdapter,
     ZktorchAdapter.name: ZktorchAdapter,
     O1jsAdapter.name: O1jsAdapter,
+    NoirAdapter.name: NoirAdapter,
 }
 
 
