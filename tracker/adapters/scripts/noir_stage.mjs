@@ -7,8 +7,9 @@
 // start-up, bb.js's WASM instantiation and the CRS load (srsInitSrs) are not.
 //
 // bb.js's low-level API (acirGetCircuitSizes, acirInitSRS, acirWriteVkUltraHonk, acirProveUltraHonk,
-// acirVerifyUltraHonk) is the same from 0.72 to 0.85, the releases the adapter runs; the CRS directory
-// is the tracker's known-tau one (tracker/adapters/bbcrs.py), so nothing is downloaded.
+// acirVerifyUltraHonk) has these names from 0.72 to 0.85, the releases the adapter runs; up to 0.82.x
+// the key and the proof also take a `recursive` flag (false here), told by the methods' arity. The CRS
+// directory is the tracker's known-tau one (tracker/adapters/bbcrs.py), so nothing is downloaded.
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -79,23 +80,29 @@ async function backend() {
   const acir = zlib.gunzipSync(Buffer.from(program.bytecode, 'base64'));
   const sizes = await api.acirGetCircuitSizes(acir, false, true);
   await api.acirInitSRS(acir, false, true);
-  return { bb, api, acir, sizes };
+  const flag = api.acirWriteVkUltraHonk.length === 2 ? [false] : [];  // `recursive`, up to 0.82.x
+  return { bb, api, acir, sizes, flag };
 }
 
 async function setup() {
-  const { api, acir, sizes } = await backend();
-  const run = await repeated(() => api.acirWriteVkUltraHonk(acir));
+  const { api, acir, sizes, flag } = await backend();
+  const run = await repeated(() => api.acirWriteVkUltraHonk(acir, ...flag));
   fs.writeFileSync(args.vk, run.value);
   write(run.samples, run.cpu, { gates: sizes[0], dyadic: sizes[sizes.length - 1], bbjs: version('@aztec/bb.js') });
   await api.destroy();
 }
 
 async function prove() {
-  const { api, acir } = await backend();
+  const { api, acir, flag } = await backend();
   const witness = zlib.gunzipSync(fs.readFileSync(args.witness));
-  const run = await repeated(() => api.acirProveUltraHonk(acir, witness));
+  const run = await repeated(() => api.acirProveUltraHonk(acir, ...flag, witness));
   fs.writeFileSync(args.proof, run.value);
-  write(run.samples, run.cpu, { proof_bytes: run.value.length });
+  // the proof starts with its length in fields (4 bytes), then the public inputs: the program's outputs first
+  const outputs = [];
+  for (let i = 0; i < args.outputs; i++) {
+    outputs.push(signed('0x' + Buffer.from(run.value.subarray(4 + 32 * i, 36 + 32 * i)).toString('hex')));
+  }
+  write(run.samples, run.cpu, { proof_bytes: run.value.length, outputs });
   await api.destroy();
 }
 
