@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from tracker.adapters.o1jsgen import Program, generate as plan
 from tracker.types import Unsupported
@@ -49,8 +50,11 @@ def generate(model, decimals: int) -> NoirProgram:
     return NoirProgram("\n".join(head + [fn.replace("[Field; W]", weights) for fn in fns]), program)
 
 
-def manifest(name: str) -> str:
-    return MANIFEST.format(name=re.sub(r"[^a-z0-9_]", "_", name.lower()))
+def write_project(project: Path, model_name: str, program: NoirProgram) -> None:
+    """A Nargo project noir_wasm compiles: its manifest and src/main.nr."""
+    (project / "src").mkdir(parents=True, exist_ok=True)
+    (project / "Nargo.toml").write_text(MANIFEST.format(name=re.sub(r"[^a-z0-9_]", "_", model_name.lower())))
+    (project / "src" / "main.nr").write_text(program.source)
 
 
 def _layers(source: str) -> list[tuple[str, list[int], str]]:

@@ -93,14 +93,17 @@ async function setup() {
 }
 
 async function prove() {
-  const { api, acir, flag } = await backend();
+  const { bb, api, acir, flag } = await backend();
   const witness = zlib.gunzipSync(fs.readFileSync(args.witness));
   const run = await repeated(() => api.acirProveUltraHonk(acir, ...flag, witness));
   fs.writeFileSync(args.proof, run.value);
-  // the proof starts with its length in fields (4 bytes), then the public inputs: the program's outputs first
+  // the program's outputs are the first public inputs; where they sit in the proof is bb.js's own
+  // splitHonkProof's to say (before 0.82 it reads their count from a header, after it takes the count)
+  const { publicInputs } = bb.splitHonkProof.length === 1 ? bb.splitHonkProof(run.value)
+    : bb.splitHonkProof(run.value, args.outputs);
   const outputs = [];
   for (let i = 0; i < args.outputs; i++) {
-    outputs.push(signed('0x' + Buffer.from(run.value.subarray(4 + 32 * i, 36 + 32 * i)).toString('hex')));
+    outputs.push(signed('0x' + Buffer.from(publicInputs.subarray(32 * i, 32 * (i + 1))).toString('hex')));
   }
   write(run.samples, run.cpu, { proof_bytes: run.value.length, outputs });
   await api.destroy();
