@@ -7,7 +7,7 @@
 // start-up, bb.js's WASM instantiation and the CRS load (srsInitSrs) are not.
 //
 // bb.js's low-level API (acirGetCircuitSizes, acirInitSRS, acirWriteVkUltraHonk, acirProveUltraHonk,
-// acirVerifyUltraHonk) has these names from 0.72 to 0.85, the releases the adapter runs; up to 0.82.x
+// acirVerifyUltraHonk) has these names from 0.72 to 0.85, the releases the adapter runs; before 0.85
 // the key and the proof also take a `recursive` flag (false here), told by the methods' arity. The CRS
 // directory is the tracker's known-tau one (tracker/adapters/bbcrs.py), so nothing is downloaded.
 import fs from 'node:fs';
@@ -80,7 +80,7 @@ async function backend() {
   const acir = zlib.gunzipSync(Buffer.from(program.bytecode, 'base64'));
   const sizes = await api.acirGetCircuitSizes(acir, false, true);
   await api.acirInitSRS(acir, false, true);
-  const flag = api.acirWriteVkUltraHonk.length === 2 ? [false] : [];  // `recursive`, up to 0.82.x
+  const flag = api.acirWriteVkUltraHonk.length === 2 ? [false] : [];  // `recursive`, before 0.85
   return { bb, api, acir, sizes, flag };
 }
 
