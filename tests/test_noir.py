@@ -1,10 +1,10 @@
 """Noir + bb.js: the known-tau CRS, the bb.js release table, the generated Noir program, and one real
 UltraHonk proof at a release that takes a locally made CRS.
 
-The slow test installs bb.js 0.82.3 with Noir 1.0.0-beta.7 from npm into ZKML_TEST_CACHE (the tracker's
+The slow tests install bb.js 0.82.3 with Noir 1.0.0-beta.7 from npm into ZKML_TEST_CACHE (the tracker's
 cache layout, about 150 MB, reused by later runs) and the CRS into the machine's ptau directory (2^18 + 1
-points, seconds, once). `linear` at 50 evaluation inputs: the compile takes 5-20 s (noir_wasm), the rest
-seconds.
+points, seconds, once). Each compiles with noir_wasm (5-20 s); `linear` is proved and verified, `cnn` only
+executed (noir_js) on 30 evaluation inputs.
 """
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ import pytest
 from tests.conftest import ROOT
 from tracker.adapters import get_adapter
 from tracker.adapters import bbcrs
-from tracker.adapters.noir import NoirAdapter, compiler_for, why_not
+from tracker.adapters.base import StageCall, run_stage, write_json
+from tracker.adapters.noir import SCRIPT, NoirAdapter, compiler_for, stage_args, why_not
 from tracker.adapters.noirgen import generate
 from tracker.adapters.readiness import readiness
 from tracker.build import ensure_build
 from tracker.config import load_config
 from tracker.history.revisions import Revision
+from tracker.models.accuracy import judge
 from tracker.models.zoo import get_model
 from tracker.types import Build, ModelJob, Unsupported, Variant
 
@@ -77,15 +79,39 @@ def test_the_generated_program_has_one_function_a_layer_with_its_sizes():
         generate(get_model("784_56_10"), 12)
 
 
-@pytest.mark.slow
-@needs_node
-def test_linear_proves_and_verifies_with_a_locally_made_crs(test_cache, tmp_path):
-    cache = test_cache / "tracker-cache"
+def noir_build(cache: Path):
     fw = load_config(ROOT / "frameworks.yaml").framework("noir")
     revision = Revision("0823" + "0" * 36, "0.82.3", datetime(2025, 4, 1, tzinfo=timezone.utc), version="0.82.3")
     outcome = ensure_build(fw, revision, get_adapter("noir"), cache)
     assert outcome.build is not None, outcome.reason
-    job = ModelJob(fw, outcome.build, get_model("linear"), Variant("default", (("decimals", 3),)), tmp_path, cache,
+    return fw, outcome.build
+
+
+@pytest.mark.slow
+@needs_node
+def test_the_compiled_cnn_agrees_with_the_float_model(test_cache, tmp_path):
+    """Conv, max pooling and ReLU in Noir: noir_wasm compiles the program, noir_js executes it (no proof)."""
+    cache = test_cache / "tracker-cache"
+    fw, build = noir_build(cache)
+    job = ModelJob(fw, build, get_model("cnn"), Variant("default", (("decimals", 3),)), tmp_path, cache,
+                   eval_count=30)
+    result = job.new_result()
+    program = NoirAdapter().program(job, result)
+    out = tmp_path / "accuracy.json"
+    argv = ["node", SCRIPT, "accuracy", write_json(tmp_path / "args.json", stage_args(job, program)), out]
+    data = run_stage(job, result, StageCall("accuracy", argv, out))
+    assert data is not None, result.reason
+    judged = judge(job.model, 30, [program.plan.dequantize(o).tolist() for o in data["outputs"]])
+    assert judged["n"] == 30 and judged["max_abs_error"] < MAX_ERROR and judged["top1_agreement"] == 1.0
+    assert max(abs(int(v)) for o in data["outputs"] for v in o) < program.plan.bound // 2
+
+
+@pytest.mark.slow
+@needs_node
+def test_linear_proves_and_verifies_with_a_locally_made_crs(test_cache, tmp_path):
+    cache = test_cache / "tracker-cache"
+    fw, build = noir_build(cache)
+    job = ModelJob(fw, build, get_model("linear"), Variant("default", (("decimals", 3),)), tmp_path, cache,
                    repeats=1, eval_count=50)
     result = NoirAdapter().prove(job)
     assert result.status == "ok", result.reason
@@ -102,9 +128,6 @@ def test_linear_proves_and_verifies_with_a_locally_made_crs(test_cache, tmp_path
     data[35] ^= 1  # the last byte of the first public input (after the 4-byte length)
     proof.write_bytes(bytes(data))
     tampered = job.new_result()
-    from tracker.adapters.base import StageCall, run_stage
-    from tracker.adapters.noir import SCRIPT
-
     out = tmp_path / "stages" / "verify.result.json"
     argv = ["node", SCRIPT, "verify", out.with_suffix(".args.json"), out]
     assert run_stage(job, tampered, StageCall("verify", argv, out)) is None
