@@ -66,7 +66,7 @@ BAD = [
     ("slash in name", _edit("name: ezkl", "name: ez/kl"), 3, "frameworks[0].name", "not valid"),
     ("dots in name", _edit("name: ezkl", "name: ../etc"), 3, "frameworks[0].name", "not valid"),
     ("unknown adapter", _edit("adapter: ezkl", "adapter: snark9000"), 4, "frameworks[0].adapter",
-     "unknown adapter 'snark9000' (known: ezkl, command, circom, keras2circom, orion, zkml, opml, zktorch, o1js)"),
+     "unknown adapter 'snark9000' (known: ezkl, command, circom, keras2circom, orion, zkml, opml, zktorch, o1js, noir)"),
     ("unknown framework key", _edit("    proof_system", "    colour: red\n    proof_system"), 5,
      "frameworks[0].colour", "unknown key"),
     ("wrong type", _edit("proof_system: Halo2", "proof_system: [a, b]"), 5, "frameworks[0].proof_system",
