@@ -46,8 +46,9 @@ CANNOT = (
                           "proof against a locally made CRS fails the pairing check, and the ceremony's CRS is "
                           "downloaded from crs.aztec-cdn.foundation / crs.aztec-labs.com, out of reach here"),
     ("5.0.0", "999", "bb.js {v} refuses a locally made CRS at load (SrsInitSrs: g1_points[1] does not match the "
-                     "canonical trusted-setup tau·G; bb: bn254 g2 SHA-256 mismatch) and downloads the ceremony's "
-                     "from crs.aztec-cdn.foundation / crs.aztec-labs.com, out of reach here"),
+                     "canonical trusted-setup tau·G; its native bb verifies against the ceremony's [tau]_2 built "
+                     "in) and downloads the ceremony's from crs.aztec-cdn.foundation / crs.aztec-labs.com, out of "
+                     "reach here"),
 )
 
 
