@@ -1,19 +1,20 @@
 """Barretenberg's reference string (CRS) from a known tau, for bb.js's UltraHonk: one directory per machine.
 
 bb.js reads its CRS from a directory (`crsPath`) and downloads what is missing from Aztec's CRS host, which
-is out of reach here. The format, read from bb.js's `src/crs/node/index.ts` (0.72 to 0.85) and checked
-against its prover and verifier: `bn254_g1.dat` holds the points tau^i G1, 64 bytes each (x then y, each
-a 32-byte big-endian integer, plain form), at least circuit size + 1 of them; `bn254_g2.dat` is tau G2, 128
-bytes (x.c0, x.c1, y.c0, y.c1, same encoding). bb.js loads them only when both sizes fit, so a directory
-written here is used as it is and nothing is fetched.
+is out of reach here. The files, their names and sizes as bb.js's `src/crs/node/index.ts` (0.72 to 0.85)
+reads them: `bn254_g1.dat` holds the points tau^i G1, 64 bytes each, at least circuit size + 1 of them;
+`bn254_g2.dat` is tau G2, 128 bytes. The byte order was found with bb itself: x then y, each a 32-byte
+big-endian integer (bb 5.0.0's `prove` rejects 64-bit limbs in that order: "point is not on the curve"),
+and G2 as x.c0, x.c1, y.c0, y.c1; bb.js 0.72 to 0.85 verify proofs made against it, and not with 4 G2 in
+the file. bb.js loads them when both sizes fit, so nothing is fetched.
 
 The tau is 2, so the G1 points are a chain of doublings (Jacobian, then one batch inversion): a few
 seconds in Python for 2^18 points. Anyone can forge proofs against it: insecure, for benchmarks only, and
 every record says so (proving and verifying cost the same whatever tau is).
 
 Which releases take such a file is the adapter's table (tracker.adapters.noir): from 0.87.0 bb.js's
-verifier uses a [tau]_2 built into it and ignores `bn254_g2.dat`, and 5.0.0 rejects any G1 but the
-ceremony's at load.
+verifier uses a [tau]_2 built into it and ignores `bn254_g2.dat`, and 5.0.0 rejects a G1 file whose
+second point is not the ceremony's at load.
 """
 from __future__ import annotations
 

@@ -11,8 +11,9 @@ Order: accuracy (compile, then execute on every evaluation input: witness only),
 verification key: the circuit built from the ACIR and committed to; the metric stays setup_time), prove,
 verify. The CRS is the tracker's known-tau one (`tracker.adapters.bbcrs`), since bb.js would download
 Aztec's from a host out of reach here; a release that cannot take it is recorded `unsupported`, with why:
-from 0.87.0 bb.js's verifier uses the ceremony's [tau]_2 built into it (the file's is not read: a proof
-against any other tau fails its pairing check), and 5.0.0 refuses any G1 but the ceremony's at load
+from 0.87.0 bb.js's verifier uses the ceremony's [tau]_2 built into it (a `bn254_g2.dat` of garbage
+changes nothing, and a proof against any other tau does not verify), and 5.0.0 refuses a G1 whose second
+point is not the ceremony's tau G1 at load
 ("SrsInitSrs: g1_points[1] does not match the canonical trusted-setup tau·G").
 """
 from __future__ import annotations
@@ -138,7 +139,8 @@ def stage_args(job: ModelJob, program: NoirProgram) -> dict[str, Any]:
             "weights": [str(v) for v in program.plan.weights],
             "images": [program.plan.input_values(x) for x in inputs],
             "artifact": str(wd / "program.json"), "witness": str(wd / "witness.gz"), "vk": str(wd / "vk"),
-            "proof": str(wd / "proof"), "outputs": program.plan.n_outputs, "repeats": max(1, job.repeats), "threads": os.cpu_count() or 1}
+            "proof": str(wd / "proof"), "outputs": program.plan.n_outputs, "repeats": max(1, job.repeats),
+            "threads": os.cpu_count() or 1}
 
 
 def record_stage(job: ModelJob, result: ModelResult, program: NoirProgram, stage: str, data: dict) -> bool:

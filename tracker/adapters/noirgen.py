@@ -97,7 +97,8 @@ def _conv2d(name: str, size: int, at: int, c_in: int, c_out: int, k: int, rows: 
                 for i in 0..{c_in} {{
                     for a in 0..{k} {{
                         for b in 0..{k} {{
-                            acc += h[(i * {rows} + r + a) * {cols} + c + b] * w[{at} + ((o * {c_in} + i) * {k} + a) * {k} + b];
+                            let x = h[(i * {rows} + r + a) * {cols} + c + b];
+                            acc += x * w[{at} + ((o * {c_in} + i) * {k} + a) * {k} + b];
                         }}
                     }}
                 }}
