@@ -37,8 +37,8 @@ SCRIPT = Path(__file__).parent / "scripts" / "noir_stage.mjs"
 PIPELINE = ("accuracy", "setup", "prove", "verify")
 DEFAULT_DECIMALS = 3
 # (first bb.js release, last bb.js release, the Noir release that goes with them): proved and verified
-# together here with a known-tau CRS at 0.72.1, 0.76.4, 0.82.2 (1.0.0-beta.3) and 0.82.3, 0.84.0,
-# 0.85.0 (1.0.0-beta.7); the releases between take the same compiler
+# together here with a known-tau CRS at 0.72.1, 0.75.0, 0.76.4, 0.81.0, 0.82.0, 0.82.2 (1.0.0-beta.3) and
+# 0.82.3, 0.84.0, 0.85.0 (1.0.0-beta.7); the releases between take the same compiler
 COMPILERS = (("0.72.0", "0.82.2", "1.0.0-beta.3"), ("0.82.3", "0.85.99", "1.0.0-beta.7"))
 CANNOT = (
     ("0.86.0", "0.86.99", "bb.js 0.86.0 does not load: its dest/ imports 'msgpackr/pack', a package it does not "
