@@ -399,7 +399,7 @@ def _selection(at: _At) -> Selection:
 
 def _build(at: _At) -> BuildRecipe:
     keys = at.mapping(("kind", "requirements", "commands", "env", "toolchains", "python", "features", "binaries",
-                       "limits"), required=("kind",))
+                       "rust_toolchain", "limits"), required=("kind",))
     kind = keys["kind"].choice(BUILD_KINDS)
     commands = keys["commands"].strings() if "commands" in keys else ()
     requirements = keys["requirements"].strings() if "requirements" in keys else ()
@@ -421,11 +421,12 @@ def _build(at: _At) -> BuildRecipe:
 
 
 CARGO_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_/-]*$")
+RUST_TOOLCHAIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def _cargo_fields(at: _At, keys: dict[str, _At], kind: str) -> dict[str, tuple[str, ...]]:
-    """`features` and `binaries` belong to a cargo build, which needs at least one binary to keep."""
-    for key in ("features", "binaries"):
+def _cargo_fields(at: _At, keys: dict[str, _At], kind: str) -> dict[str, Any]:
+    """`features`, `binaries` and `rust_toolchain` belong to a cargo build, which needs a binary to keep."""
+    for key in ("features", "binaries", "rust_toolchain"):
         if key in keys and kind != "cargo":
             raise keys[key].fail(f"only a 'cargo' build takes {key}")
     if kind == "cargo" and "binaries" not in keys:
@@ -434,6 +435,8 @@ def _cargo_fields(at: _At, keys: dict[str, _At], kind: str) -> dict[str, tuple[s
            for key in ("features", "binaries") if key in keys}
     if kind == "cargo" and not out["binaries"]:
         raise keys["binaries"].fail("a 'cargo' build needs a non-empty list of binaries")
+    if "rust_toolchain" in keys:
+        out["rust_toolchain"] = keys["rust_toolchain"].string(RUST_TOOLCHAIN_RE, "a rustup toolchain (nightly, 1.80.0)")
     return out
 
 

@@ -75,6 +75,7 @@ class BuildRecipe:
     python: str | None = None
     features: tuple[str, ...] = ()   # cargo: `--features`
     binaries: tuple[str, ...] = ()   # cargo: the `--bin` targets kept with each revision's build
+    rust_toolchain: str | None = None  # cargo: the rustup toolchain it builds with (`cargo +nightly`)
     limits: Limits = BUILD_LIMITS    # the whole build's timeout, memory cap and log cap; not in its hash
 
 

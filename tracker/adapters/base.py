@@ -71,6 +71,11 @@ class Adapter(ABC):
         """Build a revision the adapter's own way; None means "use the recipe in frameworks.yaml"."""
         return None
 
+    def finish_build(self, framework: Framework, build: Build, log_path: Path) -> Build:
+        """What the adapter adds to a build its recipe made (zkml: a venv for its converters), so a framework
+        whose build is a recipe's plus a step of its own still builds through the recipe."""
+        return build
+
     def prove(self, job: ModelJob) -> ModelResult:
         """Take `job.model` through the pipeline; failures go into the result, never raise."""
         result = job.new_result()

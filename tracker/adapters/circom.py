@@ -26,10 +26,11 @@ from typing import Any
 from tracker.adapters import ptau
 from tracker.adapters.base import Adapter, StageCall, file_size, run_stage, write_json
 from tracker.adapters.circomgen import INCLUDES, Circuit, generate
+from tracker.adapters.toolchains import NODE
 from tracker.fsutil import read_json
 from tracker.measure import Limits
 from tracker.records import ModelResult, StageResult, Status
-from tracker.types import ModelJob, Toolchain, Unsupported, Variant
+from tracker.types import ModelJob, Unsupported, Variant
 
 SCRIPT = Path(__file__).parent / "scripts" / "circom_stage.js"
 PIPELINE = ("compile", "witness", "accuracy", "ptau", "setup", "prove", "verify")
@@ -40,7 +41,6 @@ ENTROPY = "zkml-tracker fixed entropy: insecure, for benchmarks only"
 PTAU_LIMITS = Limits(timeout_s=3600)
 SETUP_REPEATS = 1
 PACKAGES = ("circomlib-ml", "circom2", "snarkjs")
-NODE = Toolchain("node", "node", "install Node.js 18 or newer (npm comes with it)")
 
 
 class CircomAdapter(Adapter):

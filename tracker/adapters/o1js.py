@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from tracker.adapters.base import Adapter, StageCall, run_stage, write_json
-from tracker.adapters.circom import NODE
 from tracker.adapters.o1jsgen import Program, generate
+from tracker.adapters.toolchains import NODE
 from tracker.records import ModelResult, StageResult, Status
 from tracker.types import ModelJob, Unsupported, Variant
 
