@@ -18,7 +18,8 @@ from tests.test_build_limits import SLEEPER, framework_yaml, gone
 from tracker.adapters import get_adapter
 from tracker.build import build_dir, ensure_build
 from tracker.build.cargo import compiler_errors, failure_reason, shared_target_dir
-from tracker.config import ConfigError, load_config
+from tracker.adapters import load_config
+from tracker.config import ConfigError
 from tracker.history import open_history
 from tracker.records import Status
 

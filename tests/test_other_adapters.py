@@ -18,7 +18,7 @@ from tracker.adapters.base import Adapter, timed_stage
 from tracker.adapters.readiness import readiness
 from tracker.build.cargo import cargo_command, compiler_errors, failure_reason
 from tracker.cli import main
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.measure import Limits
 from tracker.models.zoo import get_model, layer_params
 from tracker.records import ModelResult

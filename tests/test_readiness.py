@@ -23,7 +23,7 @@ from tracker.adapters import get_adapter
 from tracker.adapters.opml import OpmlAdapter
 from tracker.adapters.readiness import READY, UNAVAILABLE, UNSUPPORTED, Readiness, readiness
 from tracker.cli import main
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.fsutil import read_json
 from tracker.records import Status
 from tracker.types import BuildRecipe, HistorySpec

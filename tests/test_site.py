@@ -25,7 +25,7 @@ from tests.synthetic import Step, config_text, make_repo
 from tracker import records
 from tracker.cli import main
 from tracker.commands.preview import make_server
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.layout import Layout
 from tracker.metrics import BY_NAME

@@ -61,6 +61,7 @@ class HistorySpec:
 # A first cargo build compiles every dependency (29 min for zkTorch on 2 shared cores); 8 MiB of log keeps
 # a compiler's first and last errors without letting a chatty build fill the cache.
 BUILD_LIMITS = Limits(timeout_s=3 * 3600, memory_mb=16384, log_mb=8)
+SUITE_NAMES = ("tiny", "standard")  # the model zoo's suites: tiny (seconds a framework), standard (the MNIST nets)
 
 
 @dataclass(frozen=True)
