@@ -28,12 +28,11 @@ import numpy as np
 
 from tracker.adapters.base import Adapter, StageCall, run_stage, timed_stage, write_json
 from tracker.adapters.toolchains import CARGO, RUSTUP
-from tracker.measure import ChildFailed, no_verdict, output_of, run_measured
+from tracker.measure import ChildFailed, no_verdict, run_measured
 from tracker.models.accuracy import first_input_reference, single_input_accuracy
 from tracker.records import ModelResult, StageResult, Status
 from tracker.types import Build, BuildError, Framework, ModelJob, Variant
 
-NIGHTLY_HINT = "rustup toolchain install nightly"
 # the README's MNIST example: python converter.py ... --scale_factor 512 --k 17 --num_cols 10 --num_randoms 1024
 DEFAULTS = {"scale_factor": 512, "k": 17, "num_cols": 10, "num_randoms": 1024}
 # the converter's Python side: TensorFlow 2.15 is the newest with Keras 2 (tf.lite) that installs on 3.11 here
@@ -52,12 +51,6 @@ class ZkmlAdapter(Adapter):
     @classmethod
     def default_variants(cls) -> tuple[Variant, ...]:
         return (Variant("default", tuple(DEFAULTS.items())),)
-
-    def missing_here(self) -> str | None:
-        listing = output_of(["rustup", "toolchain", "list"], timeout_s=20)
-        if not nightly_installed(listing):
-            return f"missing toolchain rust nightly (`rustup toolchain list` shows none): {NIGHTLY_HINT}"
-        return None
 
     # --- build -----------------------------------------------------------------------------------------
 
@@ -111,11 +104,6 @@ class ZkmlAdapter(Adapter):
 
 
 # --- commands (pure) ---------------------------------------------------------------------------------
-
-def nightly_installed(rustup_toolchain_list: str) -> bool:
-    """`rustup toolchain list` prints one toolchain a line, e.g. `nightly-x86_64-unknown-linux-gnu`."""
-    return any(line.strip().startswith("nightly") for line in rustup_toolchain_list.splitlines())
-
 
 def converter_python(build_dir: Path) -> Path:
     return build_dir / "venv" / "bin" / "python"
