@@ -203,6 +203,9 @@ def test_a_cargo_build_past_its_timeout_is_stopped_with_its_setsid_grandchild(tm
     assert json.loads(written.read_text())["status"] == "timeout"
 
 
+TOOLCHAIN = "\n      rust_toolchain: "  # the line that gives a cargo recipe its rustup toolchain
+
+
 def rustup_has(toolchain: str) -> bool:
     listing = subprocess.run(["rustup", "toolchain", "list"], capture_output=True, text=True) \
         if shutil.which("rustup") else None
@@ -215,14 +218,15 @@ def test_a_rust_toolchain_builds_with_it_and_the_adapter_finishes_the_build(tmp_
     packages cannot install here (pip told to use no index): the build fails with pip's reason, the
     binary cargo built kept."""
     shas = make_crate(tmp_path / "tc", name="time_circuit")
-    text = config(tmp_path / "tc").replace("binaries: [tiny]", "binaries: [time_circuit]\n      rust_toolchain: nightly")
+    text = config(tmp_path / "tc").replace("binaries: [tiny]", f"binaries: [time_circuit]{TOOLCHAIN}nightly")
     (tmp_path / "f.yaml").write_text(text.replace("adapter: command", "adapter: zkml"))
     fw = load_config(tmp_path / "f.yaml").framework("tiny")
     assert fw.build.rust_toolchain == "nightly"
     history = open_history(fw, tmp_path / "cache")
     revision = next(r for r in history.revisions() if r.sha == shas[0])
     monkeypatch.setenv("PIP_NO_INDEX", "1")
-    outcome = ensure_build(fw, revision, get_adapter("zkml"), tmp_path / "cache", checkout=history.checkout_fn(revision))
+    outcome = ensure_build(fw, revision, get_adapter("zkml"), tmp_path / "cache",
+                           checkout=history.checkout_fn(revision))
     where = build_dir(tmp_path / "cache", fw, revision)
     assert outcome.build is None and outcome.reason == ("build failed: the converter's Python packages "
                                                         "(tensorflow-cpu, tflite, msgpack) did not install from PyPI")
@@ -238,7 +242,7 @@ def test_a_rust_toolchain_builds_with_it_and_the_adapter_finishes_the_build(tmp_
 def test_a_rust_toolchain_not_installed_is_said_in_one_line(crate, tmp_path):
     fw, cache, history, (first, _, _) = crate
     (tmp_path / "f.yaml").write_text(config(tmp_path / "tiny").replace("binaries: [tiny]",
-                                                                       "binaries: [tiny]\n      rust_toolchain: no-such-1"))
+                                                                       f"binaries: [tiny]{TOOLCHAIN}no-such-1"))
     missing = load_config(tmp_path / "f.yaml").framework("tiny")
     outcome = build(missing, cache, history, first)
     assert outcome.build is None and outcome.status == Status.FAILED and not outcome.retry
@@ -247,10 +251,11 @@ def test_a_rust_toolchain_not_installed_is_said_in_one_line(crate, tmp_path):
 
 
 def test_a_rust_toolchain_is_a_cargo_field_and_a_plain_name(tmp_path):
-    (tmp_path / "f.yaml").write_text(config(tmp_path).replace("binaries: [tiny]", "binaries: [tiny]\n      rust_toolchain: '+x'"))
+    (tmp_path / "f.yaml").write_text(config(tmp_path).replace("binaries: [tiny]", f"binaries: [tiny]{TOOLCHAIN}'+x'"))
     with pytest.raises(ConfigError, match=r"f.yaml:13: frameworks\[0\].build.rust_toolchain: '\+x' is not valid"):
         load_config(tmp_path / "f.yaml")
     (tmp_path / "g.yaml").write_text(config(tmp_path).replace("kind: cargo", "kind: commands\n      commands: [make]")
-                                     .replace("      features: [loud]\n", "").replace("binaries: [tiny]", "rust_toolchain: nightly"))
-    with pytest.raises(ConfigError, match=r"frameworks\[0\].build.rust_toolchain: only a 'cargo' build takes rust_toolchain"):
+                                     .replace("      features: [loud]\n", "")
+                                     .replace("binaries: [tiny]", "rust_toolchain: nightly"))
+    with pytest.raises(ConfigError, match=r"build.rust_toolchain: only a 'cargo' build takes rust_toolchain"):
         load_config(tmp_path / "g.yaml")

@@ -142,7 +142,8 @@ def test_layer_check_sees_an_import_up_or_from_beside():
     graph = {"tracker.config": {"tracker.adapters.base", "tracker.types"}, "tracker.records": {"tracker.run.state"},
              "tracker.publish.site": {"tracker.report.regressions", "tracker.run.state"},
              "tracker.__main__": {"tracker.cli"}, "tracker.run.runner": {"tracker.publish.service"}}
-    assert layer_violations(graph) == ["tracker.config -> tracker.adapters.base", "tracker.records -> tracker.run.state",
+    assert layer_violations(graph) == ["tracker.config -> tracker.adapters.base",
+                                       "tracker.records -> tracker.run.state",
                                        "tracker.run.runner -> tracker.publish.service"]
 
 

@@ -51,7 +51,7 @@ class BuildOutcome:
 
 def recipe_hash(framework: Framework) -> str:
     recipe = asdict(framework.build)
-    for key in ("features", "binaries", "rust_toolchain"):  # cargo's: left out when empty (other kinds keep their hash)
+    for key in ("features", "binaries", "rust_toolchain"):  # cargo's: left out when empty, other kinds keep their hash
         if not recipe.get(key):
             recipe.pop(key, None)
     recipe.pop("limits")  # what a build may use does not change what it makes
