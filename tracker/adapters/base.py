@@ -64,8 +64,9 @@ class Adapter(ABC):
         return (Variant("default"),)
 
     def missing_here(self) -> str | None:
-        """What else this adapter needs on this machine, beyond its toolchains and hosts (a nightly Rust),
-        as one line with how to get it; None when nothing is missing. Asked once the toolchains are there."""
+        """What else this adapter needs on this machine, beyond its toolchains, hosts and the recipe's
+        rust_toolchain, as one line with how to get it; None when nothing is missing. Asked once the
+        toolchains are there."""
         return None
 
     def build(self, framework: Framework, revision, source: Path | None, build_dir: Path,
