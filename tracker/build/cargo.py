@@ -11,10 +11,10 @@ rustup's toolchain for the build (`cargo +nightly build`, zkml's README), for ru
 
 A build that fails keeps what the compiler said: the `error...` lines and a few after each, in
 `cargo-errors.txt` and in `build.json`, with the first of them in the one-line reason; where what failed
-is no code but the machine (a toolchain not installed, a registry or git host out of reach), the reason says
-that instead. A build that cargo
-ends because rustc was killed (SIGKILL: the kernel's OOM killer, another user) is no compile error: it is
-raised as a crash from outside, and tried again next run like a build stopped by the recipe's limits.
+is no code but the machine (a toolchain not installed, a registry or git host out of reach), the reason
+says that instead. A build that cargo ends because rustc was killed (SIGKILL: the kernel's OOM killer,
+another user) is no compile error: it is raised as a crash from outside, and tried again next run like a
+build stopped by the recipe's limits.
 """
 from __future__ import annotations
 
