@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from tracker.adapters.circom import SCRIPT as CIRCOM_STAGE_SCRIPT  # noqa: E402
 from tracker.adapters.ezkl import SCRIPT as EZKL_STAGE_SCRIPT  # noqa: E402
-from tracker.config import load_config  # noqa: E402
+from tracker.adapters import load_config  # noqa: E402
 from tracker.fsutil import read_json  # noqa: E402
 from tracker.models.zoo import SUITES  # noqa: E402
 

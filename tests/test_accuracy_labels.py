@@ -99,7 +99,7 @@ def test_circom_reports_label_accuracy(test_cache, tmp_path):
     from tracker.adapters import get_adapter
     from tracker.adapters.circom import CircomAdapter
     from tracker.build import ensure_build
-    from tracker.config import load_config
+    from tracker.adapters import load_config
     from tracker.history.revisions import Revision
 
     cache = test_cache / "tracker-cache"

@@ -22,7 +22,8 @@ import pytest
 from tests.synthetic import Step, make_repo
 from tracker.adapters import get_adapter
 from tracker.build import build_dir, ensure_build, recipe_hash
-from tracker.config import ConfigError, load_config
+from tracker.adapters import load_config
+from tracker.config import ConfigError
 from tracker.history import open_history
 from tracker.records import Status
 from tracker.types import BUILD_LIMITS
@@ -155,7 +156,7 @@ import resource, sys, time
 from pathlib import Path
 from tracker.adapters import get_adapter
 from tracker.build import ensure_build
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.history import open_history
 
 def hwm_kib():  # the peak resident memory of this process so far

@@ -18,22 +18,23 @@ from tests.test_build_limits import SLEEPER, framework_yaml, gone
 from tracker.adapters import get_adapter
 from tracker.build import build_dir, ensure_build
 from tracker.build.cargo import compiler_errors, failure_reason, shared_target_dir
-from tracker.config import ConfigError, load_config
+from tracker.adapters import load_config
+from tracker.config import ConfigError
 from tracker.history import open_history
 from tracker.records import Status
 
 pytestmark = pytest.mark.skipif(shutil.which("cargo") is None, reason="needs cargo on PATH")
 
-CARGO_TOML = '[package]\nname = "tiny"\nversion = "0.1.0"\nedition = "2021"\n\n[features]\nloud = []\n'
+CARGO_TOML = '[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n\n[features]\nloud = []\n'
 MAIN = 'fn main() {{\n    let n: u32 = {value};\n    #[cfg(feature = "loud")]\n    println!("loud {{}}", n);\n}}\n'
 BROKEN = 'fn main() {\n    let n: u32 = "seven";\n    println!("{}", n);\n}\n'
 
 
-def make_crate(path: Path) -> list[str]:
+def make_crate(path: Path, name: str = "tiny") -> list[str]:
     """Three commits: prints 1, prints 2, does not compile (a string where a u32 goes)."""
     path.mkdir()
     _git(path, "init", "-q", "-b", "main")
-    (path / "Cargo.toml").write_text(CARGO_TOML)
+    (path / "Cargo.toml").write_text(CARGO_TOML.format(name=name))
     (path / "src").mkdir()
     shas = []
     for i, text in enumerate([MAIN.format(value=1), MAIN.format(value=2), BROKEN]):
@@ -200,3 +201,61 @@ def test_a_cargo_build_past_its_timeout_is_stopped_with_its_setsid_grandchild(tm
     assert gone(tmp_path / "grandchild")
     [written] = (tmp_path / "cache" / "builds" / "tiny").glob("*/build.json")
     assert json.loads(written.read_text())["status"] == "timeout"
+
+
+TOOLCHAIN = "\n      rust_toolchain: "  # the line that gives a cargo recipe its rustup toolchain
+
+
+def rustup_has(toolchain: str) -> bool:
+    listing = subprocess.run(["rustup", "toolchain", "list"], capture_output=True, text=True) \
+        if shutil.which("rustup") else None
+    return bool(listing) and any(line.startswith(toolchain) for line in listing.stdout.splitlines())
+
+
+@pytest.mark.skipif(not rustup_has("nightly"), reason="needs rustup with a nightly toolchain")
+def test_a_rust_toolchain_builds_with_it_and_the_adapter_finishes_the_build(tmp_path, monkeypatch):
+    """zkml's build: `cargo +nightly` through the cargo build kind, then its adapter's converter venv, whose
+    packages cannot install here (pip told to use no index): the build fails with pip's reason, the
+    binary cargo built kept."""
+    shas = make_crate(tmp_path / "tc", name="time_circuit")
+    text = config(tmp_path / "tc").replace("binaries: [tiny]", f"binaries: [time_circuit]{TOOLCHAIN}nightly")
+    (tmp_path / "f.yaml").write_text(text.replace("adapter: command", "adapter: zkml"))
+    fw = load_config(tmp_path / "f.yaml").framework("tiny")
+    assert fw.build.rust_toolchain == "nightly"
+    history = open_history(fw, tmp_path / "cache")
+    revision = next(r for r in history.revisions() if r.sha == shas[0])
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    outcome = ensure_build(fw, revision, get_adapter("zkml"), tmp_path / "cache",
+                           checkout=history.checkout_fn(revision))
+    where = build_dir(tmp_path / "cache", fw, revision)
+    assert outcome.build is None and outcome.reason == ("build failed: the converter's Python packages "
+                                                        "(tensorflow-cpu, tflite, msgpack) did not install from PyPI")
+    facts = json.loads((where / "cargo.json").read_text())
+    assert facts["command"] == "cargo +nightly build --release --features loud --bin time_circuit"
+    assert "nightly" in facts["toolchain"], facts["toolchain"]
+    ran = subprocess.run([where / "bin" / "time_circuit"], capture_output=True, text=True, check=True)
+    assert ran.stdout == "loud 1\n"
+    assert (where / "venv" / "bin" / "python").exists()
+
+
+@pytest.mark.skipif(shutil.which("rustup") is None, reason="needs rustup (cargo +TOOLCHAIN is rustup's)")
+def test_a_rust_toolchain_not_installed_is_said_in_one_line(crate, tmp_path):
+    fw, cache, history, (first, _, _) = crate
+    (tmp_path / "f.yaml").write_text(config(tmp_path / "tiny").replace("binaries: [tiny]",
+                                                                       f"binaries: [tiny]{TOOLCHAIN}no-such-1"))
+    missing = load_config(tmp_path / "f.yaml").framework("tiny")
+    outcome = build(missing, cache, history, first)
+    assert outcome.build is None and outcome.status == Status.FAILED and not outcome.retry
+    assert outcome.reason == "build failed: cargo: rust toolchain no-such-1 is not installed: " \
+                             "rustup toolchain install no-such-1"
+
+
+def test_a_rust_toolchain_is_a_cargo_field_and_a_plain_name(tmp_path):
+    (tmp_path / "f.yaml").write_text(config(tmp_path).replace("binaries: [tiny]", f"binaries: [tiny]{TOOLCHAIN}'+x'"))
+    with pytest.raises(ConfigError, match=r"f.yaml:13: frameworks\[0\].build.rust_toolchain: '\+x' is not valid"):
+        load_config(tmp_path / "f.yaml")
+    (tmp_path / "g.yaml").write_text(config(tmp_path).replace("kind: cargo", "kind: commands\n      commands: [make]")
+                                     .replace("      features: [loud]\n", "")
+                                     .replace("binaries: [tiny]", "rust_toolchain: nightly"))
+    with pytest.raises(ConfigError, match=r"build.rust_toolchain: only a 'cargo' build takes rust_toolchain"):
+        load_config(tmp_path / "g.yaml")

@@ -21,7 +21,7 @@ from tracker.adapters.circomgen import generate
 from tracker.adapters.ptau import KNOWN_TAU
 from tracker.build import ensure_build
 from tracker.cli import main
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.history.revisions import Revision
 from tracker.models.zoo import get_model
 from tracker.types import ModelJob, Unsupported, Variant

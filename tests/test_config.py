@@ -6,7 +6,8 @@ import pytest
 
 from tracker.adapters import settings
 from tracker.cli import main
-from tracker.config import ConfigError, load_config
+from tracker.adapters import load_config
+from tracker.config import ConfigError
 from tests.conftest import ROOT
 
 GOOD = """\
@@ -296,3 +297,31 @@ def test_a_file_too_large_or_not_utf8_is_one_line(tmp_path, capsys):
     assert main(["--config", str(path), "list"]) == 2
     assert capsys.readouterr().err == "zkml-tracker: frameworks.yaml:13: not UTF-8: invalid start byte\n"
 
+
+
+def test_reading_the_config_imports_no_adapter_and_no_numpy():
+    """The config reads the file without the adapters; the registry checks their part after (load_config)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from tracker.config import read_config; c = read_config(sys.argv[1]); "
+             "print(len(c.frameworks), sorted(m for m in sys.modules if m.startswith('tracker.adapters') "
+             "or m == 'numpy'))")
+    done = subprocess.run([sys.executable, "-c", probe, str(ROOT / "frameworks.yaml")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split(" ", 1)[1].strip() == "[]"
+    assert int(done.stdout.split()[0]) == len(load_config(ROOT / "frameworks.yaml").frameworks) >= 8
+
+
+def test_an_adapters_defaults_and_checked_settings_come_from_the_registry_after_load(tmp_path):
+    from tracker.config import read_config
+
+    (tmp_path / "frameworks.yaml").write_text(GOOD + "  - name: z\n    adapter: zkml\n    proof_system: x\n"
+                                              "    model_format: x\n    history: {kind: commits}\n    repo: /r\n"
+                                              "    build: {kind: none}\n    variants:\n      - name: a\n"
+                                              "        settings: {k: 12}\n")
+    raw = read_config(tmp_path / "frameworks.yaml")
+    assert raw.framework("ezkl").variants == () and raw.lines["frameworks[1].variants[0].settings.k"] == 22
+    loaded = load_config(tmp_path / "frameworks.yaml")
+    assert loaded.framework("ezkl").variant_names == ("resources", "accuracy")
+    assert loaded.framework("z").variant("a").as_dict() == {"k": 12}

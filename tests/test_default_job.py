@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from tests.conftest import ROOT
 from tracker.cli import parser
 from tracker.commands.run import _clean, request_from
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.history import select
 from tracker.history.revisions import Revision
 from tracker.records import Status

@@ -21,7 +21,7 @@ from tests.synthetic import START, Step, _git, add_commit, config_text, make_rep
 from tests.test_faults_state import site_assets  # noqa: F401 - asv's page libraries, as a fixture
 from tracker.cli import main
 from tracker.commands.regressions import EXIT_ALERT_FAILED, report
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.history import HistoryError, open_history, select
 from tracker.history.git import GitError, ensure_mirror, git, tags_at
 from tracker.history.registry import releases

@@ -21,7 +21,7 @@ import pytest
 
 from tests.synthetic import Step, _git, add_commit, config_text, make_repo
 from tracker.cli import main
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.history import HistoryError, open_history, select
 from tracker.history.git import GitError, ensure_mirror, export_tree, first_parent, git, resolve
 from tracker.history.registry import RegistryError, derive_history, releases

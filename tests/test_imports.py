@@ -1,8 +1,13 @@
-"""No import cycle among tracker's modules, lazy imports inside functions included.
+"""No import cycle among tracker's modules and no import up the layers, lazy imports inside functions included.
 
 A cycle hidden behind a function-level import works until someone moves the import to the top; the graph
 below counts every `import`/`from ... import` in a module, wherever it stands, so the layering is checked
 as written and not only as it happens to load. Each module is also imported alone in a fresh interpreter.
+
+The layers, from the bottom: the config (read without any adapter), the histories, the adapters, the builds,
+the run, the report (verdicts on what runs recorded), publishing (the site, which shows the report), the
+commands, the command line. A module imports from its own layer or the ones below; the modules beside the
+layers (records, measure, types, layout, fsutil, models, ...) import none of them.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "tracker"
+LAYERS = ("config", "history", "adapters", "build", "run", "report", "publish", "commands", "cli")
 
 
 def module_name(path: Path) -> str:
@@ -112,3 +118,36 @@ def test_each_module_imports_alone_in_a_fresh_interpreter():
         if done.returncode != 0:
             failures.append(f"{name}: {done.stderr.strip().splitlines()[-1:]}")
     assert failures == []
+
+
+def layer(module: str) -> int | None:
+    """The module's layer, bottom 0; None for a module beside the layers (`tracker.__main__` is the cli's)."""
+    part = module.split(".")[1] if "." in module else ""
+    part = "cli" if part == "__main__" else part
+    return LAYERS.index(part) if part in LAYERS else None
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Each import up the layers, or from a module beside them into one, as `importer -> imported`."""
+    bad = []
+    for importer, imported in sorted(graph.items()):
+        for target in sorted(imported):
+            low, high = layer(target), layer(importer)
+            if low is not None and (high is None or low > high):
+                bad.append(f"{importer} -> {target}")
+    return bad
+
+
+def test_layer_check_sees_an_import_up_or_from_beside():
+    graph = {"tracker.config": {"tracker.adapters.base", "tracker.types"}, "tracker.records": {"tracker.run.state"},
+             "tracker.publish.site": {"tracker.report.regressions", "tracker.run.state"},
+             "tracker.__main__": {"tracker.cli"}, "tracker.run.runner": {"tracker.publish.service"}}
+    assert layer_violations(graph) == ["tracker.config -> tracker.adapters.base",
+                                       "tracker.records -> tracker.run.state",
+                                       "tracker.run.runner -> tracker.publish.service"]
+
+
+def test_every_import_goes_down_the_layers():
+    graph = import_graph()
+    assert {layer(m) for m in graph} >= set(range(len(LAYERS)))  # every layer is there to be checked
+    assert layer_violations(graph) == []

@@ -13,7 +13,7 @@ from tests.synthetic import Step, make_repo
 from tracker import records
 from tracker.adapters import get_adapter
 from tracker.build import ensure_build
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.fsutil import read_json
 from tracker.history import open_history
 from tracker.layout import Layout

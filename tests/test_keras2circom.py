@@ -84,7 +84,7 @@ def test_newest_transpiler_with_circomlib_ml_2_from_a_local_copy(tmp_path, test_
     from tracker.adapters.circom import ptau_power, run_node_stage
     from tracker.adapters.ezkl import accuracy
     from tracker.build import ensure_build
-    from tracker.config import load_config
+    from tracker.adapters import load_config
     from tracker.history import open_history
     from tracker.models.zoo import get_model
 

@@ -20,7 +20,7 @@ from tracker.adapters import get_adapter
 from tracker.adapters.o1js import O1jsAdapter, run_o1js_stage, stage_args
 from tracker.adapters.o1jsgen import generate
 from tracker.build import ensure_build
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.history.revisions import Revision
 from tracker.models.accuracy import judge
 from tracker.models.zoo import eval_set, get_model

@@ -16,8 +16,9 @@ import pytest
 from tracker.adapters import get_adapter, opml, orion, zkml
 from tracker.adapters.base import Adapter, timed_stage
 from tracker.adapters.readiness import readiness
+from tracker.build.cargo import cargo_command, compiler_errors, failure_reason
 from tracker.cli import main
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.measure import Limits
 from tracker.models.zoo import get_model, layer_params
 from tracker.records import ModelResult
@@ -33,14 +34,15 @@ def sample(framework: str, name: str) -> str:
 # --- zkml ----------------------------------------------------------------------------------------------
 
 def test_zkml_commands():
-    assert zkml.build_commands(Path("/src"), Path("/b"))[0] == (["cargo", "+nightly", "build", "--release"],
-                                                                Path("/src"))
+    fw = load_config(Path(__file__).parents[1] / "frameworks.yaml").framework("zkml")
+    assert cargo_command(fw.build.features, fw.build.binaries, fw.build.rust_toolchain) == \
+        ["cargo", "+nightly", "build", "--release", "--bin", "time_circuit"]
+    assert zkml.venv_commands(Path("/b"))[-1][:4] == ["/b/venv/bin/python", "-m", "pip", "install"]
     cmd = zkml.convert_command(Path("/b/venv/bin/python"), Path("/src"), Path("/w"), zkml.DEFAULTS)
     assert "/src/python/converter.py --model /w/model.tflite --model_output /w/model.msgpack" in cmd
     assert "--scale_factor 512 --k 17 --num_cols 10 --num_randoms 1024" in cmd
     assert "/src/python/input_converter.py --model_config /w/model.msgpack --inputs /w/input.npy" in cmd
-    assert zkml.time_circuit_command(Path("/src"), Path("/w/m"), Path("/w/i")) == \
-        "/src/target/release/time_circuit /w/m /w/i kzg"
+    assert zkml.time_circuit_command(Path("/b"), Path("/w/m"), Path("/w/i")) == "/b/bin/time_circuit /w/m /w/i kzg"
 
 
 @pytest.mark.parametrize("text,seconds", [("1.5s", 1.5), ("612.094827ms", 0.612094827), ("80.114µs", 80.114e-6),
@@ -73,8 +75,9 @@ def test_zkml_runs_become_stages():
 
 
 def test_zkml_build_failure_names_the_unreachable_registry():
-    reason = zkml.build_failure_reason(sample("zkml", "cargo_offline.log"), "exit status 101")
-    assert reason.startswith("crates registry unreachable") and "index.crates.io" in reason
+    log = sample("zkml", "cargo_offline.log")
+    reason = failure_reason(compiler_errors(log), "exit status 101", log)
+    assert reason.startswith("cargo: dependencies unreachable") and "(index.crates.io did not resolve)" in reason
 
 
 def test_zkml_flatten_order_for_tflite():
@@ -198,7 +201,7 @@ def test_status_and_list_name_each_missing_toolchain(tmp_path, monkeypatch, caps
                  "--cache", str(tmp_path / "c"), "list", "-f", "orion", "-f", "zkml", "-f", "opml"]) == 0
     out = capsys.readouterr().out
     for name, line in (("orion", "missing toolchain scarb (scarb not on PATH): install Scarb: curl"),
-                       ("zkml", "missing toolchain cargo (cargo not on PATH): comes with rustup"),
+                       ("zkml", "missing toolchain cargo (cargo not on PATH): install Rust: a distribution's"),
                        ("opml", "missing toolchain go (go not on PATH): install Go 1.19 or newer")):
         assert f"{name} " in out and line in out
     assert out.count("unavailable") == 3

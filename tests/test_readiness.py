@@ -19,11 +19,10 @@ import pytest
 from tests.conftest import ROOT
 from tests.synthetic import Step, make_repo
 from tracker import net
-from tracker.adapters import get_adapter
 from tracker.adapters.opml import OpmlAdapter
-from tracker.adapters.readiness import READY, UNAVAILABLE, UNSUPPORTED, Readiness, readiness
+from tracker.adapters.readiness import READY, UNAVAILABLE, UNSUPPORTED, Readiness, missing_rust_toolchain, readiness
 from tracker.cli import main
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.fsutil import read_json
 from tracker.records import Status
 from tracker.types import BuildRecipe, HistorySpec
@@ -143,16 +142,19 @@ def test_toolchains_come_before_hosts_and_name_both_the_adapters_and_the_recipes
     assert readiness(config.framework("opml")) == Readiness(UNSUPPORTED, "not yet supported: test")
 
 
-def test_zkml_asks_rustup_for_a_nightly(tmp_path, monkeypatch):
+def test_a_rust_toolchain_is_asked_of_rustup(tmp_path, monkeypatch):
+    """zkml's recipe names `rust_toolchain: nightly`: it is ready only where rustup lists a nightly."""
+    zkml = load_config(ROOT / "frameworks.yaml").framework("zkml")
     rustup = tmp_path / "bin" / "rustup"
     rustup.parent.mkdir()
     monkeypatch.setenv("PATH", f"{rustup.parent}{os.pathsep}{os.environ['PATH']}")
     rustup.write_text("#!/bin/sh\necho stable-x86_64-unknown-linux-gnu '(default)'\n")
     rustup.chmod(stat.S_IRWXU)
-    why = get_adapter("zkml").missing_here()
-    assert "missing toolchain rust nightly" in why and "rustup toolchain install nightly" in why
+    assert missing_rust_toolchain(zkml) == ("missing toolchain rust nightly (`rustup toolchain list` shows none): "
+                                           "rustup toolchain install nightly")
     rustup.write_text("#!/bin/sh\necho stable-x86_64-unknown-linux-gnu\necho nightly-x86_64-unknown-linux-gnu\n")
-    assert get_adapter("zkml").missing_here() is None
+    assert missing_rust_toolchain(zkml) is None
+    assert missing_rust_toolchain(load_config(ROOT / "frameworks.yaml").framework("zktorch")) is None
 
 
 def test_list_and_run_say_the_same_and_the_run_goes_on(tmp_path, tools, monkeypatch, closed_port, capsys):

@@ -14,7 +14,7 @@ from asv.plugins.git import Git
 from tests.test_history import Registry, _pypi_files
 from tracker import records
 from tracker.cli import main
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.history import HistoryError, open_history
 from tracker.history.git import git, tags_at
 from tracker.history.registry import Release, ReleaseCommit, releases

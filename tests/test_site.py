@@ -25,7 +25,7 @@ from tests.synthetic import Step, config_text, make_repo
 from tracker import records
 from tracker.cli import main
 from tracker.commands.preview import make_server
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.layout import Layout
 from tracker.metrics import BY_NAME
@@ -285,6 +285,24 @@ def test_a_site_with_nothing_run_yet(tmp_path):
     p = Page(write_site(load_config(tmp_path / "frameworks.yaml"), layout).read_text())
     assert "No figures yet" in p.all_text and "none published yet" in p.all_text
     assert "not run" in p.all_text and "No regressions in the recorded histories" in p.all_text
+
+
+def test_a_publish_opens_no_connection(tmp_path):
+    """A framework never run whose history is a remote URL: a run would dial it, a publish must not (what
+    can run here is the run's to find and status.json's to say); the listener is left with no connection."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/example/halo"
+        (tmp_path / "frameworks.yaml").write_text(CONFIG.replace("https://github.com/example/halo", url))
+        layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+        p = Page(write_site(load_config(tmp_path / "frameworks.yaml"), layout).read_text())
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    assert "not run" in p.all_text
 
 
 def test_asv_page_is_made_to_load_its_libraries_from_the_site(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tracker.cli import main
-from tracker.config import load_config
+from tracker.adapters import load_config
 
 pytestmark = pytest.mark.slow
 

@@ -255,7 +255,7 @@ def test_a_step_says_what_the_framework_chose_differently_at_its_commit(tmp_path
 
 def _synth_layout(tmp_path: Path, n: int, fill) -> tuple:
     """Records of a `command` framework as a run leaves them: `fill(i, record)` sets commit i's figures."""
-    from tracker.config import load_config
+    from tracker.adapters import load_config
     from tracker.fsutil import atomic_write_json
     from tracker.layout import Layout
 

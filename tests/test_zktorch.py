@@ -80,7 +80,7 @@ def zktorch_config(repo: str) -> str:
 def test_newest_commit_builds_with_cargo_and_proves_a_tiny_net(tmp_path, test_cache):
     from tracker.adapters import get_adapter
     from tracker.build import ensure_build
-    from tracker.config import load_config
+    from tracker.adapters import load_config
     from tracker.history import open_history
     from tracker.models.zoo import get_model
 
@@ -169,7 +169,7 @@ def test_proof_size_is_the_folded_final_proof(tmp_path, files, proof, unfolded):
 def test_list_shows_zktorchs_status(tmp_path, monkeypatch, capsys):
     from tracker.adapters.readiness import readiness
     from tracker.cli import main
-    from tracker.config import load_config
+    from tracker.adapters import load_config
 
     config = Path(__file__).parents[1] / "frameworks.yaml"
     args = ["--config", str(config), "--results", str(tmp_path / "r"), "--html", str(tmp_path / "h"),

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from tracker.commands import bisect, compare, list_, machine, nightly, preview, publish, regressions, run
 from tracker.commands._args import EXIT_USAGE, UsageError, check_arguments
-from tracker.config import ConfigError, load_config
+from tracker.adapters import load_config
+from tracker.config import ConfigError
 from tracker.fsutil import describe_os_error
 from tracker.layout import Layout
 

@@ -2,24 +2,25 @@
 
 Every error names the file, the line and the field (`frameworks.yaml:14: frameworks[1].history.kind: ...`),
 so a user can fix a bad file without reading a traceback. Anything the rest of the tracker reads from the
-config has been checked here: names are safe as path components, repo URLs cannot run commands, revisions
-cannot be mistaken for git options, and each variant's settings are ones its adapter declares (the adapter
-registry's `check_settings` says which key is wrong and why; this module only places it in the file).
+config has been checked here: names are safe as path components, repo URLs cannot run commands, and
+revisions cannot be mistaken for git options. What only an adapter knows (its name, the settings its
+variants take, its default variants) the adapter registry checks after this load (`tracker.adapters.
+load_config`), with the line of each such field kept here in `Config.lines` so its errors read the same.
+The config imports no adapter: reading the file loads neither them nor what they need (numpy).
 """
 from __future__ import annotations
 
 import math
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import yaml
 
-from tracker.adapters import ADAPTERS, SettingError, check_settings
 from tracker.measure import Limits
-from tracker.types import BUILD_LIMITS, BuildRecipe, Framework, HistorySpec, Package, Selection, Variant
+from tracker.types import BUILD_LIMITS, SUITE_NAMES, BuildRecipe, Framework, HistorySpec, Package, Selection, Variant
 
 CONFIG_VERSION = 1
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -56,10 +57,15 @@ class Config:
     frameworks: tuple[Framework, ...]
     default_suite: str = "tiny"
     repeats: int = 3
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)  # field -> line
 
     @property
     def root(self) -> Path:
         return self.path.parent
+
+    def fail(self, field_: str, message: str) -> ConfigError:
+        """An error at one field of the file, for the checks made after load (the adapter registry's)."""
+        return ConfigError(self.path, self.lines.get(field_), field_, message)
 
     def framework(self, name: str) -> Framework:
         for fw in self.frameworks:
@@ -173,8 +179,9 @@ def _kind(node: yaml.Node) -> str:
 
 # --- loading -----------------------------------------------------------------------------------------
 
-def load_config(path: Path | str) -> Config:
-    """Read and validate the config file; raise `ConfigError` on the first problem."""
+def read_config(path: Path | str) -> Config:
+    """Read and validate the config file as far as it goes without the adapters; raise `ConfigError` on
+    the first problem. A framework without `variants:` has none yet: the registry gives it its adapter's."""
     path = Path(path)
     text = _read(path)
     try:
@@ -260,9 +267,7 @@ def _config(at: _At, path: Path) -> Config:
     version = keys["version"].integer(1)
     if version != CONFIG_VERSION:
         raise keys["version"].fail(f"unsupported version {version} (this tracker reads {CONFIG_VERSION})")
-    from tracker.models.zoo import SUITES
-
-    suite = keys["suite"].choice(tuple(SUITES)) if "suite" in keys else "tiny"
+    suite = keys["suite"].choice(SUITE_NAMES) if "suite" in keys else "tiny"
     repeats = keys["repeats"].integer(1, MAX_REPEATS) if "repeats" in keys else 3
     items = keys["frameworks"].sequence()
     if not items:
@@ -273,7 +278,20 @@ def _config(at: _At, path: Path) -> Config:
         if fw.name in seen:
             raise item.fail(f"duplicate framework name {fw.name!r} (first on line {seen[fw.name].line})")
         seen[fw.name] = fw
-    return Config(path.resolve(), tuple(frameworks), suite, repeats)
+    return Config(path.resolve(), tuple(frameworks), suite, repeats, _lines(items))
+
+
+def _lines(items: list[_At]) -> dict[str, int]:
+    """The line of each field the adapter registry checks after load: a framework's adapter, each of its
+    variants' settings."""
+    lines = {}
+    for item in items:
+        keys = item.mapping(None)
+        lines[keys["adapter"].field] = keys["adapter"].line
+        for variant in keys["variants"].sequence() if "variants" in keys else ():
+            settings = variant.mapping(None).get("settings")
+            lines.update({value.field: value.line for value in settings.mapping(None).values()} if settings else {})
+    return lines
 
 
 FRAMEWORK_KEYS = ("name", "adapter", "proof_system", "setup", "model_format", "repo", "history", "build",
@@ -286,14 +304,11 @@ def _framework(at: _At, path: Path) -> Framework:
                                                 "build"))
     name = keys["name"].string(NAME_RE, "lower-case letters, digits, '-' and '_', at most 40")
     adapter_name = keys["adapter"].string()
-    if adapter_name not in ADAPTERS:
-        raise keys["adapter"].fail(f"unknown adapter {adapter_name!r} (known: {', '.join(ADAPTERS)})")
-    adapter = ADAPTERS[adapter_name]
     repo = _repo(keys["repo"], path) if "repo" in keys else None
     history = _history(keys["history"])
     if history.kind == "commits" and repo is None:
         raise at.fail("a 'commits' history needs a 'repo' (URL or local path)")
-    variants = _variants(keys["variants"], adapter_name) if "variants" in keys else adapter.default_variants()
+    variants = _variants(keys["variants"]) if "variants" in keys else ()
     return Framework(
         name=name,
         adapter=adapter_name,
@@ -399,7 +414,7 @@ def _selection(at: _At) -> Selection:
 
 def _build(at: _At) -> BuildRecipe:
     keys = at.mapping(("kind", "requirements", "commands", "env", "toolchains", "python", "features", "binaries",
-                       "limits"), required=("kind",))
+                       "rust_toolchain", "limits"), required=("kind",))
     kind = keys["kind"].choice(BUILD_KINDS)
     commands = keys["commands"].strings() if "commands" in keys else ()
     requirements = keys["requirements"].strings() if "requirements" in keys else ()
@@ -421,11 +436,12 @@ def _build(at: _At) -> BuildRecipe:
 
 
 CARGO_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_/-]*$")
+RUST_TOOLCHAIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def _cargo_fields(at: _At, keys: dict[str, _At], kind: str) -> dict[str, tuple[str, ...]]:
-    """`features` and `binaries` belong to a cargo build, which needs at least one binary to keep."""
-    for key in ("features", "binaries"):
+def _cargo_fields(at: _At, keys: dict[str, _At], kind: str) -> dict[str, Any]:
+    """`features`, `binaries` and `rust_toolchain` belong to a cargo build, which needs a binary to keep."""
+    for key in ("features", "binaries", "rust_toolchain"):
         if key in keys and kind != "cargo":
             raise keys[key].fail(f"only a 'cargo' build takes {key}")
     if kind == "cargo" and "binaries" not in keys:
@@ -434,6 +450,8 @@ def _cargo_fields(at: _At, keys: dict[str, _At], kind: str) -> dict[str, tuple[s
            for key in ("features", "binaries") if key in keys}
     if kind == "cargo" and not out["binaries"]:
         raise keys["binaries"].fail("a 'cargo' build needs a non-empty list of binaries")
+    if "rust_toolchain" in keys:
+        out["rust_toolchain"] = keys["rust_toolchain"].string(RUST_TOOLCHAIN_RE, "a rustup toolchain (nightly, 1.80.0)")
     return out
 
 
@@ -449,7 +467,7 @@ def _env_names(at: _At) -> list[str]:
     return names
 
 
-def _variants(at: _At, adapter: str) -> tuple[Variant, ...]:
+def _variants(at: _At) -> tuple[Variant, ...]:
     items = at.sequence()
     if not items:
         raise at.fail("must list at least one variant (or leave 'variants' out for the adapter's defaults)")
@@ -459,19 +477,15 @@ def _variants(at: _At, adapter: str) -> tuple[Variant, ...]:
         name = keys["name"].string(NAME_RE, "lower-case letters, digits, '-' and '_'")
         if name in [v.name for v in variants]:
             raise keys["name"].fail(f"duplicate variant name {name!r}")
-        settings = _settings(keys["settings"], adapter) if "settings" in keys else {}
+        settings = _settings(keys["settings"]) if "settings" in keys else {}
         limits = _limits(keys["limits"]) if "limits" in keys else None
         variants.append(Variant(name, tuple(sorted(settings.items())), limits))
     return tuple(variants)
 
 
-def _settings(at: _At, adapter: str) -> dict[str, Any]:
+def _settings(at: _At) -> dict[str, Any]:
     """Plain values under any keys, read here; which keys and values fit is the adapter's to say."""
-    given = at.mapping(None)
-    try:
-        return check_settings(adapter, {key: value.scalar() for key, value in given.items()})
-    except SettingError as exc:
-        raise given[exc.key].fail(exc.reason) from None
+    return {key: value.scalar() for key, value in at.mapping(None).items()}
 
 
 def _limits(at: _At, defaults: Limits | None = None) -> Limits:

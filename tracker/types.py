@@ -61,6 +61,7 @@ class HistorySpec:
 # A first cargo build compiles every dependency (29 min for zkTorch on 2 shared cores); 8 MiB of log keeps
 # a compiler's first and last errors without letting a chatty build fill the cache.
 BUILD_LIMITS = Limits(timeout_s=3 * 3600, memory_mb=16384, log_mb=8)
+SUITE_NAMES = ("tiny", "standard")  # the model zoo's suites: tiny (seconds a framework), standard (the MNIST nets)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class BuildRecipe:
     python: str | None = None
     features: tuple[str, ...] = ()   # cargo: `--features`
     binaries: tuple[str, ...] = ()   # cargo: the `--bin` targets kept with each revision's build
+    rust_toolchain: str | None = None  # cargo: the rustup toolchain it builds with (`cargo +nightly`)
     limits: Limits = BUILD_LIMITS    # the whole build's timeout, memory cap and log cap; not in its hash
 
 

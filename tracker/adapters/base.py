@@ -17,7 +17,7 @@ import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence, TypeVar
 
 from tracker import energy
 from tracker.adapters import stage_cache
@@ -25,7 +25,9 @@ from tracker.fsutil import read_json
 from tracker.measure import ChildFailed, run_measured
 from tracker.metrics import MEASURED_STAGES
 from tracker.records import ModelResult, StageResult, Status
-from tracker.types import Build, Framework, ModelJob, Toolchain, Variant
+from tracker.types import Build, Framework, ModelJob, Toolchain, Unsupported, Variant
+
+Generated = TypeVar("Generated")
 
 
 # the child that runs a shell command `repeats` times and reports each run's wall time
@@ -62,14 +64,20 @@ class Adapter(ABC):
         return (Variant("default"),)
 
     def missing_here(self) -> str | None:
-        """What else this adapter needs on this machine, beyond its toolchains and hosts (a nightly Rust),
-        as one line with how to get it; None when nothing is missing. Asked once the toolchains are there."""
+        """What else this adapter needs on this machine, beyond its toolchains, hosts and the recipe's
+        rust_toolchain, as one line with how to get it; None when nothing is missing. Asked once the
+        toolchains are there."""
         return None
 
     def build(self, framework: Framework, revision, source: Path | None, build_dir: Path,
               log_path: Path) -> Build | None:
         """Build a revision the adapter's own way; None means "use the recipe in frameworks.yaml"."""
         return None
+
+    def finish_build(self, framework: Framework, build: Build, log_path: Path) -> Build:
+        """What the adapter adds to a build its recipe made (zkml: a venv for its converters), so a framework
+        whose build is a recipe's plus a step of its own still builds through the recipe."""
+        return build
 
     def prove(self, job: ModelJob) -> ModelResult:
         """Take `job.model` through the pipeline; failures go into the result, never raise."""
@@ -242,6 +250,19 @@ def mark_skipped(result: ModelResult, stages: Sequence[str]) -> None:
     for stage in stages:
         if stage not in result.stages:
             result.stages[stage] = StageResult(stage, status=Status.SKIPPED, reason="not run: " + result.reason)
+
+
+def generate_at_decimals(job: ModelJob, result: ModelResult, generate: Callable[[Any, int], Generated],
+                         default: int, generator: str) -> Generated | None:
+    """What a code generator (circom's circuit, o1js's program) writes for `job.model` at the variant's
+    `decimals` (kept in the settings), or None with the generator's reason in `result` when it cannot."""
+    decimals = int(job.variant.as_dict().get("decimals", default))
+    result.settings["decimals"] = decimals
+    try:
+        return generate(job.model, decimals)
+    except Unsupported as exc:
+        result.fail(Status.UNSUPPORTED, f"{generator}: {exc}")
+        return None
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from tracker.adapters import ptau
-from tracker.adapters.base import Adapter, StageCall, file_size, run_stage, write_json
+from tracker.adapters.base import Adapter, StageCall, file_size, generate_at_decimals, run_stage, write_json
 from tracker.adapters.circomgen import INCLUDES, Circuit, generate
+from tracker.adapters.toolchains import NODE
 from tracker.fsutil import read_json
 from tracker.measure import Limits
 from tracker.records import ModelResult, StageResult, Status
-from tracker.types import ModelJob, Toolchain, Unsupported, Variant
+from tracker.types import ModelJob, Variant
 
 SCRIPT = Path(__file__).parent / "scripts" / "circom_stage.js"
 PIPELINE = ("compile", "witness", "accuracy", "ptau", "setup", "prove", "verify")
@@ -40,7 +41,6 @@ ENTROPY = "zkml-tracker fixed entropy: insecure, for benchmarks only"
 PTAU_LIMITS = Limits(timeout_s=3600)
 SETUP_REPEATS = 1
 PACKAGES = ("circomlib-ml", "circom2", "snarkjs")
-NODE = Toolchain("node", "node", "install Node.js 18 or newer (npm comes with it)")
 
 
 class CircomAdapter(Adapter):
@@ -79,12 +79,8 @@ class CircomAdapter(Adapter):
 
     def circuit(self, job: ModelJob, result: ModelResult) -> Circuit | None:
         """The circuit for `job.model`, or None (with the reason in `result`) if it cannot be written."""
-        decimals = int(job.variant.as_dict().get("decimals", DEFAULT_DECIMALS))
-        result.settings["decimals"] = decimals
-        try:
-            circuit = generate(job.model, decimals)
-        except Unsupported as exc:
-            result.fail(Status.UNSUPPORTED, f"circomlib-ml 1.4 templates: {exc}")
+        circuit = generate_at_decimals(job, result, generate, DEFAULT_DECIMALS, "circomlib-ml 1.4 templates")
+        if circuit is None:
             return None
         missing = missing_templates(job.build.node_prefix, circuit)
         if missing:

@@ -36,12 +36,13 @@ from typing import Any
 import numpy as np
 
 from tracker.adapters.base import StageCall, run_stage, write_json
-from tracker.adapters.circom import NODE, PIPELINE as CIRCOM_PIPELINE, CircomAdapter, package_versions
+from tracker.adapters.circom import PIPELINE as CIRCOM_PIPELINE, CircomAdapter, package_versions
 from tracker.adapters.circomgen import Circuit
+from tracker.adapters.toolchains import NODE, NPM
 from tracker.fsutil import read_json
 from tracker.measure import ChildFailed, no_verdict, run_measured
 from tracker.records import ModelResult, Status
-from tracker.types import Build, BuildError, Framework, ModelJob, Toolchain, Variant
+from tracker.types import Build, BuildError, Framework, ModelJob, Variant
 
 SCRIPTS = Path(__file__).parent / "scripts"
 PIPELINE = ("export", "transpile", "infer", *CIRCOM_PIPELINE)
@@ -49,7 +50,6 @@ PIPELINE = ("export", "transpile", "infer", *CIRCOM_PIPELINE)
 PYTHON_REQUIREMENTS = ("tensorflow-cpu>=2.12,<2.16", "numpy<2", "docopt==0.6.2")
 TOOLS = ("circom2@0.2.23", "snarkjs@0.7.5")
 PIXELS = 255  # the exported model takes pixels 0-255: keras2circom 1.x feeds the circuit integers
-NPM = Toolchain("npm", "npm", "install Node.js 18 or newer (npm comes with it)")
 
 
 class Keras2CircomAdapter(CircomAdapter):

@@ -26,11 +26,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tracker.adapters.base import Adapter, StageCall, run_stage, write_json
-from tracker.adapters.circom import NODE
+from tracker.adapters.base import Adapter, StageCall, generate_at_decimals, run_stage, write_json
 from tracker.adapters.o1jsgen import Program, generate
+from tracker.adapters.toolchains import NODE
 from tracker.records import ModelResult, StageResult, Status
-from tracker.types import ModelJob, Unsupported, Variant
+from tracker.types import ModelJob, Variant
 
 SCRIPT = Path(__file__).parent / "scripts" / "o1js_stage.mjs"
 PIPELINE = ("accuracy", "setup", "prove", "verify")
@@ -70,12 +70,8 @@ class O1jsAdapter(Adapter):
                 return
 
     def program(self, job: ModelJob, result: ModelResult) -> Program | None:
-        decimals = int(job.variant.as_dict().get("decimals", DEFAULT_DECIMALS))
-        result.settings["decimals"] = decimals
-        try:
-            program = generate(job.model, decimals)
-        except Unsupported as exc:
-            result.fail(Status.UNSUPPORTED, f"o1jsgen: {exc}")
+        program = generate_at_decimals(job, result, generate, DEFAULT_DECIMALS, "o1jsgen")
+        if program is None:
             return None
         (job.workdir / "model.mjs").write_text(program.source)
         result.settings["output_scale"] = f"10^{round(math.log10(program.output_scale))}"

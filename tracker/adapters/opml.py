@@ -30,16 +30,12 @@ from typing import Any
 import numpy as np
 
 from tracker.adapters.base import Adapter, timed_stage
+from tracker.adapters.toolchains import CMAKE, GO, MAKE, NODE
 from tracker.measure import ChildFailed, no_verdict, run_measured
 from tracker.models.accuracy import first_input_reference, single_input_accuracy
 from tracker.records import ModelResult, Status
-from tracker.types import Build, BuildError, ModelJob, Toolchain, Unsupported
+from tracker.types import Build, BuildError, ModelJob, Unsupported
 
-GO = Toolchain("go", "go", "install Go 1.19 or newer (the README says 1.19, go.mod asks 1.20): "
-               "apt-get install golang-go or https://go.dev/dl/; its modules come from proxy.golang.org")
-NODE = Toolchain("node", "node", "install Node.js 18 or newer with npm (hardhat runs the dispute contracts)")
-CMAKE = Toolchain("cmake", "cmake", "apt-get install cmake (builds the unicorn MIPS emulator)")
-MAKE = Toolchain("make", "make", "apt-get install make")
 GGML_MAGIC = 0x67676D6C
 PROGRAM = "mlgo/examples/mnist_mips/mlgo.bin"
 BISECTION_ROUNDS = 25  # demo/challenge_simple.sh
@@ -68,7 +64,7 @@ class OpmlAdapter(Adapter):
             except ChildFailed as exc:
                 if no_verdict(exc):  # a limit or a kill from outside: the build is tried again
                     raise
-                raise BuildError(build_failure_reason(_tail(log_path), exc.reason)) from None
+                raise BuildError(build_failure_reason(exc.log_tail, exc.reason)) from None
         return Build(framework=framework.name, revision=revision.sha, path=build_dir, source=source,
                      version=revision.version)
 
@@ -235,9 +231,3 @@ def parse_challenge(log: str) -> dict[str, Any]:
 def predicted_agreement(job: ModelJob, predicted: int) -> dict[str, float]:
     return single_input_accuracy(first_input_reference(job.model), predicted=predicted)
 
-
-def _tail(path: Path, size: int = 8000) -> str:
-    try:
-        return path.read_text(errors="replace")[-size:]
-    except OSError:
-        return ""

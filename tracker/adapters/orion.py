@@ -25,13 +25,12 @@ from typing import Any
 import numpy as np
 
 from tracker.adapters.base import Adapter, file_size, timed_stage
+from tracker.adapters.toolchains import SCARB
 from tracker.measure import ChildFailed, no_verdict, output_of, run_measured
 from tracker.models.accuracy import first_input_reference, single_input_accuracy
 from tracker.records import ModelResult, StageResult, Status
-from tracker.types import Build, BuildError, ModelJob, Toolchain, Unsupported
+from tracker.types import Build, BuildError, ModelJob, Unsupported
 
-SCARB = Toolchain("scarb", "scarb", "install Scarb: curl --proto '=https' --tlsv1.2 -sSf "
-                  "https://docs.swmansion.com/scarb/install.sh | sh (Orion pins 2.6.4; prove/verify need 2.10+)")
 PROVE_SINCE = (2, 10, 0)
 FP_ONE = 1 << 16  # FP16x16
 PACKAGE = "zkml_tracker_model"

@@ -23,6 +23,7 @@ from tracker.adapters import get_adapter
 from tracker.adapters.base import Adapter
 from tracker.history.git import GitError, git
 from tracker.history.source import mirror_path
+from tracker.measure import output_of
 from tracker.records import Status
 from tracker.types import Framework
 
@@ -47,7 +48,8 @@ def readiness(fw: Framework, cache: Path | None = None) -> Readiness:
     adapter = get_adapter(fw.adapter)
     if adapter.unsupported_reason:
         return Readiness(UNSUPPORTED, adapter.unsupported_reason)
-    why = missing_toolchains(adapter, fw) or adapter.missing_here() or unreachable_hosts(adapter.fetches_from)
+    why = missing_toolchains(adapter, fw) or missing_rust_toolchain(fw) or adapter.missing_here() or \
+        unreachable_hosts(adapter.fetches_from)
     broken = unusable_repo(fw, cache) if cache is not None and not why else None
     if broken:
         return Readiness(Status.FAILED, broken)
@@ -64,6 +66,18 @@ def missing_toolchains(adapter: Adapter, fw: Framework) -> str | None:
     if recipe:
         lines.append(f"missing toolchain(s) for the build: {', '.join(recipe)} (not on PATH)")
     return "; ".join(lines) or None
+
+
+def missing_rust_toolchain(fw: Framework) -> str | None:
+    """The recipe's `rust_toolchain` (zkml's nightly) when rustup does not list it, with how to install it.
+    Asked once rustup is on PATH (the toolchains say when it is not)."""
+    name = fw.build.rust_toolchain
+    if not name or shutil.which("rustup") is None:
+        return None
+    listing = output_of(["rustup", "toolchain", "list"], timeout_s=20)  # one a line: nightly-x86_64-unknown-...
+    if any(line.strip().startswith(name) for line in listing.splitlines()):
+        return None
+    return f"missing toolchain rust {name} (`rustup toolchain list` shows none): rustup toolchain install {name}"
 
 
 def unusable_repo(fw: Framework, cache: Path) -> str | None:

@@ -1,14 +1,15 @@
 """ddkang/zkml (Halo2, KZG): a zoo model as TFLite, converted to zkml's msgpack, proved by `time_circuit`.
 
 What zkml's README documents, and what this adapter runs:
-- build: `cargo +nightly build --release` in the checkout (the README's `rustup override set nightly`, said
-  per command). It needs Rust nightly and the crates registry plus GitHub (halo2 is a git dependency);
-  where either is out of reach the build fails and the recorded reason says which.
+- build: the `cargo` build kind (tracker.build.cargo) with `rust_toolchain: nightly`, i.e. `cargo +nightly
+  build --release --bin time_circuit` (the README's `rustup override set nightly`, said per command), then
+  a venv for the converters (`finish_build`). It needs Rust nightly and the crates registry plus GitHub
+  (halo2 is a git dependency); where either is out of reach the build fails and the recorded reason says which.
 - model: zkml reads TFLite only. The zoo model is rebuilt as tf.keras with its trained weights and
   converted with TensorFlow's TFLite converter, then `python/converter.py` (the repo's own, which needs
   tensorflow, tflite and msgpack) writes the model msgpack and `python/input_converter.py` the input
   msgpack. The build makes a venv with those packages; without them the `export` stage fails and says so.
-- prove: `target/release/time_circuit MODEL.msgpack INPUT.msgpack kzg`, run in the work dir, where it
+- prove: `time_circuit MODEL.msgpack INPUT.msgpack kzg` (the build's copy, `bin/`), run in the work dir, where it
   writes `vkey`, `pkey`, `proof`, `public_vals` and its KZG parameters (`params_kzg/<k>.params`, made
   locally with a random toxic waste the first time: insecure, fine for benchmarks; shared through the
   cache). It prints its own phase timings (src/utils/proving_kzg.rs, `time_circuit_kzg`): those become
@@ -19,21 +20,19 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tracker.adapters.base import Adapter, StageCall, run_stage, timed_stage, write_json
-from tracker.measure import ChildFailed, no_verdict, output_of, run_measured
+from tracker.adapters.toolchains import CARGO, RUSTUP
+from tracker.measure import ChildFailed, no_verdict, run_measured
 from tracker.models.accuracy import first_input_reference, single_input_accuracy
 from tracker.records import ModelResult, StageResult, Status
-from tracker.types import Build, BuildError, ModelJob, Toolchain, Variant
+from tracker.types import Build, BuildError, Framework, ModelJob, Variant
 
-RUSTUP = Toolchain("rustup", "rustup", "install Rust with rustup: curl --proto '=https' --tlsv1.2 -sSf "
-                   "https://sh.rustup.rs | sh, then `rustup toolchain install nightly`")
-CARGO = Toolchain("cargo", "cargo", "comes with rustup: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh")
-NIGHTLY_HINT = "rustup toolchain install nightly"
 # the README's MNIST example: python converter.py ... --scale_factor 512 --k 17 --num_cols 10 --num_randoms 1024
 DEFAULTS = {"scale_factor": 512, "k": 17, "num_cols": 10, "num_randoms": 1024}
 # the converter's Python side: TensorFlow 2.15 is the newest with Keras 2 (tf.lite) that installs on 3.11 here
@@ -53,27 +52,18 @@ class ZkmlAdapter(Adapter):
     def default_variants(cls) -> tuple[Variant, ...]:
         return (Variant("default", tuple(DEFAULTS.items())),)
 
-    def missing_here(self) -> str | None:
-        listing = output_of(["rustup", "toolchain", "list"], timeout_s=20)
-        if not nightly_installed(listing):
-            return f"missing toolchain rust nightly (`rustup toolchain list` shows none): {NIGHTLY_HINT}"
-        return None
-
     # --- build -----------------------------------------------------------------------------------------
 
-    def build(self, framework, revision, source: Path | None, build_dir: Path, log_path: Path) -> Build:
-
-        if source is None:
-            raise BuildError("zkml builds from a source checkout: give the framework a 'commits' history")
-        for argv, cwd in build_commands(source, build_dir):
+    def finish_build(self, framework: Framework, build: Build, log_path: Path) -> Build:
+        """The converters' venv beside the binaries cargo built."""
+        for argv in venv_commands(build.path):
             try:
-                run_measured(argv, log_path=log_path, cwd=cwd, limits=framework.build.limits)
+                run_measured(argv, log_path=log_path, cwd=build.path, limits=framework.build.limits)
             except ChildFailed as exc:
                 if no_verdict(exc):  # a limit or a kill from outside: the build is tried again
                     raise
-                raise BuildError(build_failure_reason(_tail(log_path), exc.reason)) from None
-        return Build(framework=framework.name, revision=revision.sha, path=build_dir,
-                     python=converter_python(build_dir), source=source, version=revision.version)
+                raise BuildError(venv_failure_reason(exc.log_tail, exc.reason)) from None
+        return replace(build, python=converter_python(build.path))
 
     # --- prove -----------------------------------------------------------------------------------------
 
@@ -97,7 +87,7 @@ class ZkmlAdapter(Adapter):
         link = job.workdir / "params_kzg"
         if not link.exists():
             link.symlink_to(params, target_is_directory=True)
-        command = time_circuit_command(src, job.workdir / "model.msgpack", job.workdir / "input.msgpack")
+        command = time_circuit_command(job.build.path, job.workdir / "model.msgpack", job.workdir / "input.msgpack")
         if timed_stage(job, result, "time_circuit", command, job.repeats) is None:
             return
         runs = parse_time_circuit((job.workdir / "logs" / "time_circuit.log").read_text(errors="replace"))
@@ -115,22 +105,16 @@ class ZkmlAdapter(Adapter):
 
 # --- commands (pure) ---------------------------------------------------------------------------------
 
-def nightly_installed(rustup_toolchain_list: str) -> bool:
-    """`rustup toolchain list` prints one toolchain a line, e.g. `nightly-x86_64-unknown-linux-gnu`."""
-    return any(line.strip().startswith("nightly") for line in rustup_toolchain_list.splitlines())
-
-
 def converter_python(build_dir: Path) -> Path:
     return build_dir / "venv" / "bin" / "python"
 
 
-def build_commands(source: Path, build_dir: Path) -> list[tuple[list[str], Path]]:
-    """The README's build, then a venv for its Python converters."""
+def venv_commands(build_dir: Path) -> list[list[str]]:
+    """A venv for the README's Python converters, made after cargo built `time_circuit`."""
     python = str(converter_python(build_dir))
     return [
-        (["cargo", "+nightly", "build", "--release"], source),
-        ([sys.executable, "-m", "venv", str(build_dir / "venv")], build_dir),
-        ([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", *CONVERTER_REQUIREMENTS], build_dir),
+        [sys.executable, "-m", "venv", str(build_dir / "venv")],
+        [python, "-m", "pip", "install", "--disable-pip-version-check", "-q", *CONVERTER_REQUIREMENTS],
     ]
 
 
@@ -146,20 +130,12 @@ def convert_command(python: Path, source: Path, workdir: Path, settings: dict[st
     return f"{model} && {inputs}"
 
 
-def time_circuit_command(source: Path, model: Path, inputs: Path) -> str:
-    return f"{source}/target/release/time_circuit {model} {inputs} kzg"
+def time_circuit_command(build_dir: Path, model: Path, inputs: Path) -> str:
+    return f"{build_dir}/bin/time_circuit {model} {inputs} kzg"
 
 
-def build_failure_reason(log_tail: str, fallback: str) -> str:
-    """One line for a failed build, naming the real blocker where cargo's log shows it."""
-    if re.search(r"Could not resolve host|unable to update registry|failed to get `|failed to load source",
-                 log_tail):
-        host = re.search(r"Could not resolve host: ([\w.-]+)", log_tail)
-        return ("crates registry unreachable: cargo could not fetch zkml's dependencies"
-                + (f" ({host.group(1)} did not resolve)" if host else "")
-                + "; build where crates.io and github.com are reachable, or vendor them (`cargo vendor`)")
-    if re.search(r"toolchain '?nightly[^']*'? is not installed|no such command: `\+nightly`", log_tail):
-        return f"rust nightly is not installed: {NIGHTLY_HINT}"
+def venv_failure_reason(log_tail: str, fallback: str) -> str:
+    """One line for a converter venv that did not install, naming PyPI where pip's log shows it."""
     if "No matching distribution found" in log_tail:
         return "the converter's Python packages (tensorflow-cpu, tflite, msgpack) did not install from PyPI"
     last = [line for line in log_tail.splitlines() if line.strip()]
@@ -314,9 +290,3 @@ json.dump({"samples": [time.perf_counter() - start], "data": {"tensorflow": tf._
           open(args["result"], "w"))
 '''
 
-
-def _tail(path: Path, size: int = 8000) -> str:
-    try:
-        return path.read_text(errors="replace")[-size:]
-    except OSError:
-        return ""

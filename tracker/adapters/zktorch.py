@@ -27,11 +27,11 @@ import yaml
 
 from tracker.adapters.base import Adapter, file_size, timed_stage, write_json
 from tracker.adapters.ptau_challenge import TAU, write_challenge
+from tracker.adapters.toolchains import CARGO
 from tracker.fsutil import publish_once
 from tracker.records import ModelResult, StageResult, Status
-from tracker.types import ModelJob, Toolchain, Variant
+from tracker.types import ModelJob, Variant
 
-CARGO = Toolchain("cargo", "cargo", "install Rust (a distribution's cargo package, or rustup)")
 # zkTorch's README: scale_factor_log, cq_range_log (< pow_len_log), cq_range_lower_log (< cq_range_log). Its lookup
 # tables must hold a layer's output at twice the scale: 784_56_10 reaches -17.3 (-4435 at scale 2^8), and each
 # run's setup builds the tables (58 of 66 s for 784_56_10 at these settings, 258 s for `linear` at 4/13/12/14)

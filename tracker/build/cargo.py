@@ -6,12 +6,15 @@ dir holds one binary per name, the last one built, so each build copies its bina
 dir (`bin/`) while it still holds the dir's lock, and adapters call those copies. cargo decides that a
 crate is fresh by file times, and the checkout carries the commit's own dates (git archive), older than
 what the shared dir holds from a later commit: the checkout's files are dated now before cargo runs, so
-the crate itself is always compiled again (its dependencies are not).
+the crate itself is always compiled again (its dependencies are not). A recipe's `rust_toolchain` picks
+rustup's toolchain for the build (`cargo +nightly build`, zkml's README), for rustc's version too.
 
 A build that fails keeps what the compiler said: the `error...` lines and a few after each, in
-`cargo-errors.txt` and in `build.json`, with the first of them in the one-line reason. A build that cargo
-ends because rustc was killed (SIGKILL: the kernel's OOM killer, another user) is no compile error: it is
-raised as a crash from outside, and tried again next run like a build stopped by the recipe's limits.
+`cargo-errors.txt` and in `build.json`, with the first of them in the one-line reason; where what failed
+is no code but the machine (a toolchain not installed, a registry or git host out of reach), the reason
+says that instead. A build that cargo ends because rustc was killed (SIGKILL: the kernel's OOM killer,
+another user) is no compile error: it is raised as a crash from outside, and tried again next run like a
+build stopped by the recipe's limits.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from tracker.adapters.toolchains import CARGO
 from tracker.fsutil import atomic_write_json
 from tracker.measure import ChildCrashed, ChildFailed, Limits, no_verdict, run_measured
 from tracker.types import Build, BuildError, Framework
@@ -32,6 +36,9 @@ RUSTC_KILLED = "(signal: 9, SIGKILL: kill)"  # how cargo reports a rustc killed 
 ERROR_CONTEXT = 6       # lines kept after each error line (where, the code, the hint)
 MAX_ERROR_LINES = 200
 _ERROR_RE = re.compile(r"^error(\[E\d+\])?[:\s]")
+_NOT_INSTALLED_RE = re.compile(r"toolchain '([^']+)' is not installed")
+_UNREACHABLE_RE = re.compile(r"Could not resolve host|[Uu]nable to update registry|failed to get `|"
+                             r"failed to load source|failed to clone|failed to fetch")
 
 
 class CargoBuildFailed(Exception):
@@ -47,8 +54,8 @@ def shared_target_dir(build_dir: Path) -> Path:
     return build_dir.parent / "cargo-target"
 
 
-def cargo_command(features: tuple[str, ...], binaries: tuple[str, ...]) -> list[str]:
-    argv = ["cargo", "build", "--release"]
+def cargo_command(features: tuple[str, ...], binaries: tuple[str, ...], toolchain: str | None = None) -> list[str]:
+    argv = ["cargo", *_plus(toolchain), "build", "--release"]
     if features:
         argv += ["--features", ",".join(features)]
     for name in binaries:
@@ -62,12 +69,13 @@ def cargo_build(fw: Framework, revision, source: Path | None, where: Path, log: 
     if source is None:
         raise BuildError("a cargo build needs a source checkout: give the framework a 'commits' history")
     if shutil.which("cargo") is None:
-        raise BuildError("cargo not on PATH (install Rust: a distribution's cargo package, or rustup)")
+        raise BuildError(f"cargo not on PATH ({CARGO.install_hint})")
     recipe = fw.build
     target = shared_target_dir(where)
     env = {**os.environ, **dict(recipe.env), "CARGO_TARGET_DIR": str(target)}
-    argv = cargo_command(recipe.features, recipe.binaries)
-    facts = {"command": " ".join(argv), "target_dir": str(target), "toolchain": _toolchain(where, env)}
+    argv = cargo_command(recipe.features, recipe.binaries, recipe.rust_toolchain)
+    facts = {"command": " ".join(argv), "target_dir": str(target),
+             "toolchain": _toolchain(where, env, recipe.rust_toolchain)}
     offset = log.stat().st_size if log.exists() else 0
     with _locked(target):
         _date_now(source)
@@ -82,7 +90,7 @@ def cargo_build(fw: Framework, revision, source: Path | None, where: Path, log: 
             errors = compiler_errors(_lines_from(log, offset))
             details = {**facts, "errors": errors, "seconds": exc.measurement.wall_s if exc.measurement else None}
             (where / "cargo-errors.txt").write_text("\n".join(errors) + "\n")
-            raise CargoBuildFailed(failure_reason(errors, exc.reason), details) from None
+            raise CargoBuildFailed(failure_reason(errors, exc.reason, exc.log_tail), details) from None
         kept = keep_binaries(target / "release", where / "bin", recipe.binaries)
     atomic_write_json(where / "cargo.json", {**facts, "seconds": m.wall_s, "cpu_s": m.cpu_s,
                                              "binaries": kept})
@@ -121,8 +129,12 @@ def compiler_errors(lines: str | Iterable[str]) -> list[str]:
     return (kept + block)[:MAX_ERROR_LINES]
 
 
-def failure_reason(errors: list[str], fallback: str) -> str:
-    """One line: the first compiler error, where it is, and how many there were."""
+def failure_reason(errors: list[str], fallback: str, log_tail: str = "") -> str:
+    """One line: what the machine lacks, where cargo's output shows it (`log_tail` holds the `Caused by`
+    lines the error lines leave out), else the first compiler error, where it is, and how many there were."""
+    lacks = machine_lacks("\n".join([*errors, log_tail]))
+    if lacks:
+        return f"cargo: {lacks}"
     heads = [e for e in errors if _ERROR_RE.match(e)]
     if not heads:
         return f"cargo: {fallback}"
@@ -132,10 +144,30 @@ def failure_reason(errors: list[str], fallback: str) -> str:
     return text + (f" ({count} errors, see cargo-errors.txt)" if count > 1 else "")
 
 
-def _toolchain(where: Path, env: dict[str, str]) -> str:
+def machine_lacks(output: str) -> str | None:
+    """What stopped cargo before any code was compiled: a rustup toolchain not installed, or dependencies
+    out of reach (the host that did not resolve, where cargo names one); None for anything else."""
+    missing = _NOT_INSTALLED_RE.search(output)
+    if missing:
+        name = missing.group(1)
+        return f"rust toolchain {name} is not installed: rustup toolchain install {name}"
+    if not _UNREACHABLE_RE.search(output):
+        return None
+    host = re.search(r"Could not resolve host: ([\w.-]+)", output)
+    return ("dependencies unreachable: cargo could not fetch the crates registry or a git dependency"
+            + (f" ({host.group(1)} did not resolve)" if host else "")
+            + "; build where they are reachable, or vendor them (`cargo vendor`)")
+
+
+def _plus(toolchain: str | None) -> list[str]:
+    """rustup's toolchain override, `+nightly`, as the first argument of cargo or rustc."""
+    return [f"+{toolchain}"] if toolchain else []
+
+
+def _toolchain(where: Path, env: dict[str, str], toolchain: str | None) -> str:
     out = where / "rustc-version.txt"
     try:
-        run_measured(["rustc", "--version"], log_path=out, env=env, limits=Limits(timeout_s=60))
+        run_measured(["rustc", *_plus(toolchain), "--version"], log_path=out, env=env, limits=Limits(timeout_s=60))
     except ChildFailed as exc:
         return f"unknown ({exc.reason})"
     return out.read_text().splitlines()[-1].strip()

@@ -51,7 +51,7 @@ class BuildOutcome:
 
 def recipe_hash(framework: Framework) -> str:
     recipe = asdict(framework.build)
-    for key in ("features", "binaries"):  # cargo's fields: left out when empty, so other kinds keep their hash
+    for key in ("features", "binaries", "rust_toolchain"):  # cargo's: left out when empty, other kinds keep their hash
         if not recipe.get(key):
             recipe.pop(key, None)
     recipe.pop("limits")  # what a build may use does not change what it makes
@@ -82,7 +82,7 @@ def ensure_build(framework: Framework, revision: Revision, adapter: Adapter, cac
             source = where / "src"
             checkout(source)
         build = adapter.build(framework, revision, source, where, log) or \
-            _recipe_build(framework, revision, source, where, log)
+            adapter.finish_build(framework, _recipe_build(framework, revision, source, where, log), log)
         marker = {"status": Status.OK, "build": to_json(build)}
     except ChildFailed as exc:
         marker = failure_marker(exc, framework.build.limits)

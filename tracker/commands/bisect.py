@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracker import records
-from tracker.commands import publish
+from tracker.publish.service import publish_all
 from tracker.config import Config
 from tracker.history import HistoryError, select
 from tracker.layout import Layout
@@ -212,5 +212,5 @@ def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     except (HistoryError, NotReady) as exc:  # a commit the history lacks, no history, no prover: one line
         print(f"bisect: {exc}")
         return 2
-    publish.publish_all(config, layout)
+    publish_all(config, layout)
     return 0 if found else 1

@@ -23,6 +23,8 @@ import json
 import math
 import statistics
 import sys
+from dataclasses import dataclass
+from typing import Sequence
 
 from tracker.config import Config
 from tracker.history import HistoryError
@@ -166,20 +168,33 @@ def format_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def compare(config: Config, layout: Layout, args: argparse.Namespace, say=print) -> tuple[int, dict]:
+@dataclass(frozen=True)
+class CompareRequest:
+    """Two revisions of one framework to measure against each other; None: the config's suite, every
+    variant, asv.conf.json's rounds."""
+
+    framework: str
+    base: str
+    head: str
+    models: Sequence[str] | None = None
+    variants: Sequence[str] | None = None
+    rounds: int | None = None
+
+
+def compare(config: Config, layout: Layout, request: CompareRequest, say=print) -> tuple[int, dict]:
     """Measure BASE and HEAD interleaved; the exit status and the report (framework, labels, rows)."""
     from tracker.models.zoo import SUITES
 
-    fw = config.framework(args.framework)
+    fw = config.framework(request.framework)
     settings = load_settings(config.root / "asv.conf.json")
-    rounds = args.rounds or settings.rounds
-    report = {"version": REPORT_VERSION, "framework": fw.name, "base": args.base, "head": args.head,
+    rounds = request.rounds or settings.rounds
+    report = {"version": REPORT_VERSION, "framework": fw.name, "base": request.base, "head": request.head,
               "rounds": rounds, "rows": []}
     m = Remeasurer(open_to_measure(config, layout, fw, say))
-    base, head = m.revision(args.base), m.revision(args.head)
+    base, head = m.revision(request.base), m.revision(request.head)
     report.update(base=base.label, head=head.label, base_sha=base.sha, head_sha=head.sha)
-    for model in args.models or SUITES[config.default_suite]:
-        for variant in args.variants or fw.variant_names:
+    for model in request.models or SUITES[config.default_suite]:
+        for variant in request.variants or fw.variant_names:
             into = layout.results / fw.name / "compare" / f"{base.short}-{head.short}" / f"{model}--{variant}"
             got = interleaved(m, [base.sha, head.sha], model, variant, rounds, into)
             if not got[base.sha] or not got[head.sha]:
@@ -198,7 +213,8 @@ def to_stderr(line: str) -> None:
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     say = to_stderr if args.json or args.markdown else print
     try:
-        status, report = compare(config, layout, args, say)
+        status, report = compare(config, layout, CompareRequest(args.framework, args.base, args.head, args.models,
+                                                                args.variants, args.rounds), say)
     except (HistoryError, NotReady) as exc:
         say(f"compare: {exc}")
         status, report = 2, {"version": REPORT_VERSION, "framework": args.framework, "base": args.base,

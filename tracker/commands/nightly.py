@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass
+from typing import Sequence
 
-from tracker.commands import publish, regressions
-from tracker.commands.run import print_summary, request_from
+from tracker.commands import regressions
+from tracker.commands.run import print_summary
 from tracker.config import Config
 from tracker.layout import Layout
 from tracker.lock import holding_lock
+from tracker.publish.service import broken_sites, publish_all
 from tracker.records import Status
 from tracker.report.regressions import find_verdicts, key
 from tracker.report.reported import load_reported, remember_reported
 from tracker.report.verdict import load_settings
-from tracker.run.runner import run as run_frameworks
+from tracker.run.runner import Request, run as run_frameworks
 from tracker.run.state import StateRead
 
 EXIT_FRAMEWORK_FAILED = 1
@@ -40,28 +43,46 @@ def setup_arguments(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
+@dataclass(frozen=True)
+class NightlyRequest:
+    """What a night is asked for: which frameworks and models (None: all, the config's suite), whether it
+    publishes, and where new regressions are posted (None: nowhere)."""
+
+    frameworks: Sequence[str] | None = None
+    suite: str | None = None
+    models: Sequence[str] | None = None
+    publish: bool = True
+    webhook: str | None = None
+
+    def run_request(self) -> Request:
+        """The run a night makes: only revisions not recorded yet, of the frameworks and models asked for."""
+        return Request(frameworks=self.frameworks, suite=self.suite, models=self.models, new_only=True)
+
+
 @holding_lock("nightly")
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
-    return nightly(config, layout, args)
+    return nightly(config, layout, NightlyRequest(
+        frameworks=args.frameworks, suite=args.suite, models=args.models, publish=not args.no_publish,
+        webhook=args.webhook or os.environ.get(regressions.WEBHOOK_ENV)))
 
 
-def nightly(config: Config, layout: Layout, args: argparse.Namespace) -> int:
+def nightly(config: Config, layout: Layout, request: NightlyRequest) -> int:
     # the site as this night found it: said when broken, even where tonight's work publishes it anyway
-    broken = [] if args.no_publish else publish.broken_sites(config, layout)
-    outcomes = run_frameworks(config, layout, request_from(args, new_only=True))
+    broken = broken_sites(config, layout) if request.publish else []
+    outcomes = run_frameworks(config, layout, request.run_request())
     ran = sum(len(o.revisions) for o in outcomes)
     print_summary(outcomes)
     settings = load_settings(config.root / "asv.conf.json")
     state = StateRead(layout)
-    confirmed = regressions.confirm_all(config, layout, args.frameworks, settings, state=state)
+    confirmed = regressions.confirm_all(config, layout, request.frameworks, settings, state=state)
     if broken:
         print(f"the published site is incomplete ({', '.join(broken)}): publishing it again")
-    if (ran or confirmed or broken) and not args.no_publish:
-        publish.publish_all(config, layout)
-    names = [fw.name for fw in config.frameworks if not args.frameworks or fw.name in args.frameworks]
+    if (ran or confirmed or broken) and request.publish:
+        publish_all(config, layout)
+    names = [fw.name for fw in config.frameworks if not request.frameworks or fw.name in request.frameworks]
     told = load_reported(layout, names, print)
     seen, seen_noise = told["keys"], told["noise"]
-    verdicts = find_verdicts(config, layout, args.frameworks, settings, state)
+    verdicts = find_verdicts(config, layout, request.frameworks, settings, state)
     rows = [r for r in verdicts.regressions if key(r) not in seen]
     noise = [r for r in verdicts.not_confirmed if key(r) not in seen_noise]
     print(f"\n{ran} new revision(s) run; {confirmed} candidate pair(s) re-measured; {len(rows)} new regression(s)")
@@ -73,7 +94,7 @@ def nightly(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     if len(verdicts.not_confirmed) > len(noise):
         print(f"{len(verdicts.not_confirmed) - len(noise)} step(s) judged noise on earlier nights: "
               f"`zkml-tracker regressions` lists them")
-    status = regressions.report(rows, False, args.webhook or os.environ.get(regressions.WEBHOOK_ENV))
+    status = regressions.report(rows, False, request.webhook)
     if status != regressions.EXIT_ALERT_FAILED:
         remember_reported(layout, {"keys": {key(r) for r in rows}, "noise": {key(r) for r in noise}}, print)
     if status == 0 and verdicts.unreadable:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from tracker.commands import publish
+from tracker.publish.service import publish_all
 from tracker.config import Config
 from tracker.layout import Layout
 from tracker.lock import holding_lock
@@ -58,13 +58,11 @@ def _shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def request_from(args: argparse.Namespace, **overrides) -> Request:
-    fields = ("frameworks", "revisions", "latest", "range", "steps", "shard", "models", "suite", "variants",
-              "repeats", "eval_count", "force")
-    values = {f: getattr(args, f, None) for f in fields}
-    values["force"] = bool(values["force"])
-    values.update(overrides)
-    return Request(**values)
+def request_from(args: argparse.Namespace) -> Request:
+    """`run`'s arguments (add_selection_arguments) as the runner's typed request."""
+    return Request(frameworks=args.frameworks, revisions=args.revisions, latest=args.latest, range=args.range,
+                   steps=args.steps, shard=args.shard, models=args.models, suite=args.suite,
+                   variants=args.variants, repeats=args.repeats, eval_count=args.eval_count, force=args.force)
 
 
 @holding_lock("run")
@@ -72,7 +70,7 @@ def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     outcomes = run_frameworks(config, layout, request_from(args))
     print_summary(outcomes)
     if not args.no_publish:
-        publish.publish_all(config, layout)
+        publish_all(config, layout)
     return 0 if all(_clean(o) for o in outcomes) else 1
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tracker.types import SUITE_NAMES
+
 HERE = Path(__file__).parent
 WEIGHTS = HERE / "weights"
 DATA = HERE / "data"
@@ -103,7 +105,7 @@ MODELS: tuple[Model, ...] = (
 )
 
 SUITES: dict[str, tuple[str, ...]] = {
-    suite: tuple(m.name for m in MODELS if m.suite == suite) for suite in ("tiny", "standard")
+    suite: tuple(m.name for m in MODELS if m.suite == suite) for suite in SUITE_NAMES
 }
 
 

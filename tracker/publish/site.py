@@ -16,7 +16,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from tracker import records
 from tracker.adapters import get_adapter
-from tracker.adapters.readiness import readiness
 from tracker.config import Config
 from tracker.fsutil import atomic_write_text, read_json
 from tracker.layout import Layout
@@ -248,13 +247,13 @@ def record_row(card: FrameworkCard, sha: str, rec: ModelResult, known: dict, lay
 
 def framework_state(fw: Framework, layout: Layout, has_records: bool, status: dict | None) -> tuple[str, str]:
     """ok, unsupported, unavailable, build_failed or not_run, and why; `status` is the last run's status.json
-    (None when missing or unreadable: then the records say whether it ran)."""
-    if status is None or get_adapter(fw.adapter).unsupported_reason:  # else what the last run found stands
-        ready = readiness(fw, layout.cache)
-        if not ready.ready:
-            return ready.state, ready.reason
-        if status is None:
-            return (Status.OK, "") if has_records else (Status.NOT_RUN, "no results yet")
+    (None when missing or unreadable: then the records say whether it ran). Whether a framework can run here
+    is the run's to find (it dials hosts) and status.json's to say: a publish opens no connection."""
+    unsupported = get_adapter(fw.adapter).unsupported_reason
+    if unsupported:
+        return Status.UNSUPPORTED, unsupported
+    if status is None:
+        return (Status.OK, "") if has_records else (Status.NOT_RUN, "no results yet")
     if status.get("status") not in (None, Status.OK):
         return status["status"], status.get("reason", "")
     runs = status.get("revisions", [])
