@@ -22,7 +22,7 @@ from tracker.adapters.noir import SCRIPT, NoirAdapter, compiler_for, stage_args,
 from tracker.adapters.noirgen import generate
 from tracker.adapters.readiness import readiness
 from tracker.build import ensure_build
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.history.revisions import Revision
 from tracker.models.accuracy import judge
 from tracker.models.zoo import get_model

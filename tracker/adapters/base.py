@@ -74,6 +74,11 @@ class Adapter(ABC):
         """Build a revision the adapter's own way; None means "use the recipe in frameworks.yaml"."""
         return None
 
+    def recipe_for(self, framework: Framework, revision) -> Framework:
+        """The framework as its recipe builds `revision` (noir: bb.js's release with the compiler that goes
+        with it); the build directory's hash is taken of this, so a recipe that grows builds anew."""
+        return framework
+
     def finish_build(self, framework: Framework, build: Build, log_path: Path) -> Build:
         """What the adapter adds to a build its recipe made (zkml: a venv for its converters), so a framework
         whose build is a recipe's plus a step of its own still builds through the recipe."""

@@ -81,17 +81,15 @@ class NoirAdapter(Adapter):
     def default_variants(cls) -> tuple[Variant, ...]:
         return (Variant("default", (("decimals", DEFAULT_DECIMALS),)),)
 
-    def build(self, framework, revision, source, build_dir, log_path):
-        """frameworks.yaml's recipe (bb.js at the release) plus the Noir compiler that goes with it."""
-        from tracker.build.recipes import _recipe_build
-
+    def recipe_for(self, framework, revision):
+        """frameworks.yaml's recipe (bb.js at the release) plus the Noir compiler that goes with it; bb.js
+        alone where none is known (the pipeline records why it cannot run)."""
         noir = compiler_for(revision.version)
         if noir is None:
-            return None  # bb.js alone: the pipeline records why it cannot run
+            return framework
         recipe = framework.build
         extra = (f"@noir-lang/noir_wasm@{noir}", f"@noir-lang/noir_js@{noir}")
-        return _recipe_build(replace(framework, build=replace(recipe, requirements=(*recipe.requirements, *extra))),
-                             revision, source, build_dir, log_path)
+        return replace(framework, build=replace(recipe, requirements=(*recipe.requirements, *extra)))
 
     def pipeline(self, job: ModelJob, result: ModelResult, files: dict[str, Any]) -> None:
         noir = compiler_for(job.build.version)

@@ -66,6 +66,7 @@ def build_dir(cache: Path, framework: Framework, revision: Revision) -> Path:
 def ensure_build(framework: Framework, revision: Revision, adapter: Adapter, cache: Path,
                  checkout: Callable[[Path], None] | None = None) -> BuildOutcome:
     """Return the cached build of `revision`, or make it. `checkout(dest)` writes the source tree if needed."""
+    framework = adapter.recipe_for(framework, revision)
     where = build_dir(cache, framework, revision)
     marker = read_json(where / "build.json")
     kept = _from_marker(marker, where, cached=True) if isinstance(marker, dict) and \
