@@ -162,9 +162,16 @@ def _stage_sum(records: dict) -> float:
     return sum(_stage_time(name, s) for rec in records.values() for name, s in rec["stages"].items())
 
 
+def _ran_elsewhere(stage: dict) -> bool:
+    """Read back from the stage cache, or taken from the other variant's proof of this run: not run here."""
+    return stage.get("reason", "").startswith(("reused", "measured once for"))
+
+
 def _stage_time(name: str, stage: dict) -> float:
-    """A stage's own time: its samples added up; for the accuracy pass, whose witnesses run in parallel
-    workers, no more than the child's wall time."""
+    """A stage's own time: its samples added up (none where it ran for another variant); for the accuracy
+    pass, whose witnesses run in parallel workers, no more than the child's wall time."""
+    if _ran_elsewhere(stage):
+        return 0.0
     total = sum(stage.get("samples_s") or [])
     if name == "accuracy" and stage.get("child_wall_s"):
         return min(total, stage["child_wall_s"])
@@ -269,7 +276,7 @@ def _fidelity_report(records, bare, forced_records, runs: WholeRuns) -> dict:
             continue
         for stage, s in rec["stages"].items():
             samples = s.get("samples_s") or []
-            reused = forced_records[key]["stages"].get(stage, {}).get("reason", "").startswith("reused")
+            reused = _ran_elsewhere(forced_records[key]["stages"].get(stage, {}))
             if stage in b["stages"]:
                 bs = b["stages"][stage]["samples_s"]
                 bare_total += 0.0 if reused else sum(bs) / rounds  # what the forced run ran, once

@@ -46,3 +46,11 @@ def test_matrix_figures_sets_a_record_beside_its_anchor_as_ratios(tmp_path):
     assert big["prove_s"] == 5.0 and big["prove_ratio"] == 2.0 and big["memory_mb"] == 360.0
     assert big["anchor_prove_s"] == 38.0 and math.isclose(big["anchor_prove_ratio"], 38.0 / 19.1)
     assert math.isclose(rows["196_25_10"]["accuracy_loss_pct"], 1.0)
+
+
+def test_a_stage_run_for_another_variant_or_read_back_adds_no_time_to_the_forced_run():
+    ran = {"samples_s": [1.0, 2.0], "reason": ""}
+    shared = {"samples_s": [1.0, 2.0], "reason": "measured once for [resources] and this variant in this run: ..."}
+    read_back = {"samples_s": [], "reason": "reused 0123abcd: same build, same circuit and inputs"}
+    assert tracker_cost._stage_time("prove", ran) == 3.0
+    assert tracker_cost._stage_time("prove", shared) == tracker_cost._stage_time("setup", read_back) == 0.0

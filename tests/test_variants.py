@@ -57,6 +57,11 @@ def test_variants_are_series_and_a_memory_cap_is_a_result(tmp_path, test_cache, 
     assert accuracy["stages"]["setup"]["samples_s"] == []
     assert accuracy["sizes"]["pk_bytes"] == resources["sizes"]["pk_bytes"] > 0
     assert accuracy["stages"]["verify"]["status"] == "ok" and accuracy["stages"]["prove"]["samples_s"]
+    # the same circuit, keys and input: one proof measured in this run stands for both variants, said so
+    for stage in ("prove", "verify"):
+        assert accuracy["stages"][stage]["samples_s"] == resources["stages"][stage]["samples_s"]
+        assert accuracy["stages"][stage]["reason"].startswith("measured once for [resources]")
+    assert accuracy["sizes"]["proof_bytes"] == resources["sizes"]["proof_bytes"] > 0
     assert capped["status"] == "out_of_memory"
     oom = next(s for s in capped["stages"].values() if s["status"] == "out_of_memory")
     assert oom["limit"] == "120 MiB" and "120 MiB" in capped["reason"]

@@ -20,19 +20,27 @@ Keys and witnesses are kept by build, model, circuit (and SRS, or inputs) in `st
 calibrates to the same circuit as another (23.0.5 does so for both targets on every standard net), or a
 rerun with --force, links the keys and reads the witnesses back instead of making them again. Setup is the
 costliest stage: 84 s and a 4.6 GB proving key for a 28x28 conv net.
+
+Within one revision's run, a variant whose keys were linked from another's proves the same circuit with the
+same keys on the same input: its prove and verify are that variant's, measured once for both (the stage
+says so), not measured again. The tiny suite's variants calibrate to one circuit on every net in 23.0.x,
+so this halves the proving of a first run. Another run (--force, a nightly, a verdict's re-measuring)
+proves afresh.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import uuid
 from pathlib import Path
 from typing import Any
 
+from tracker.adapters import stage_cache
 from tracker.adapters.base import Adapter, StageCall, file_size, run_stage, write_json
 from tracker.fsutil import publish_once, read_json
 from tracker.models.accuracy import accuracy
-from tracker.records import ModelResult, Status
+from tracker.records import ModelResult, StageResult, Status
 from tracker.types import ModelJob, Variant
 
 SCRIPT = Path(__file__).parent / "scripts" / "ezkl_stage.py"
@@ -44,11 +52,22 @@ CALIBRATION_SAMPLES = 16
 SETUP_REPEATS = 1
 SRS_PROVENANCE = ("local gen_srs: insecure (the toxic waste was known to this machine), fine for benchmarks, "
                   "not for production; one per logrows, shared by all models and releases of the cache")
+# what one proof is and checks: with the same circuit, keys and input, a variant's proof is another's
+PROOF_STAGES = ("prove", "verify")
 # run_args read back from settings.json after calibration (not all exist in every release)
 USED_RUN_ARGS = ("input_scale", "param_scale", "logrows", "lookup_range", "scale_rebase_multiplier",
                  "check_mode", "input_visibility", "output_visibility", "param_visibility", "num_inner_cols",
                  "decomp_base", "decomp_legs", "commitment")
 CIRCUIT_COUNTS = ("num_rows", "total_assignments", "total_const_size")
+
+
+@dataclasses.dataclass(frozen=True)
+class Proved:
+    """One variant's prove and verify, for a later variant of the same revision run with the same proof."""
+
+    variant: str
+    stages: tuple[StageResult, ...]
+    proof: bytes
 
 
 class EzklAdapter(Adapter):
@@ -63,6 +82,9 @@ class EzklAdapter(Adapter):
         "logrows": (int,),        # the most rows calibration may use (`max_logrows`)
         "lookup_margin": (int,),  # calibrate_settings(lookup_safety_margin=...)
     }
+
+    def __init__(self) -> None:
+        self._proved: dict[str, Proved] = {}  # one revision's run (an adapter a revision): proof key -> proof
 
     @classmethod
     def default_variants(cls) -> tuple[Variant, ...]:
@@ -97,9 +119,13 @@ class EzklAdapter(Adapter):
                 if not self._srs(job, result, args):
                     return
                 continue
+            if stage in PROOF_STAGES and (stage in result.stages or self._proved_by_twin(job, result, args)):
+                continue
             data = self._run(job, result, stage, args)
             if data is None:
                 return
+            if stage == PROOF_STAGES[-1]:
+                self._keep_proof(job, result, args)
             if stage == "settings":
                 result.provenance["ezkl_version"] = str(data.get("ezkl_version", "unknown"))
                 args.update(self._read_settings(result, Path(args["settings"])))
@@ -159,6 +185,37 @@ class EzklAdapter(Adapter):
             return ([*circuit, srs_identity(Path(args["srs"]))],
                     [Path(args[name]) for name in ("compiled", "settings", "pk", "vk")])
         return [*circuit, Path(args["inputs"])], []
+
+    def _proof_key(self, job: ModelJob, args: dict[str, Any]) -> str | None:
+        """What a proof is a function of: the build, the circuit and SRS its keys were set up from (the
+        setup's own inputs, as the stage cache keys it), the witness, the repeats, and the limits it runs
+        under (a variant capped in memory finds out for itself); None when the job re-measures (a verdict
+        needs each variant's own samples)."""
+        if job.remeasure:
+            return None
+        setup_of, _ = self._pure("setup", args)
+        return stage_cache.entry_for(job.cache_dir, [job.framework.name, job.build.revision, "proof", *setup_of,
+                                                     Path(args["witness"]), str(job.repeats), repr(job.limits)]).name
+
+    def _proved_by_twin(self, job: ModelJob, result: ModelResult, args: dict[str, Any]) -> bool:
+        """Take prove and verify from the variant of this run that proved the same circuit with the same
+        keys on the same input; False (the stage runs) when none did."""
+        key = self._proof_key(job, args)
+        twin = self._proved.get(key) if key else None
+        if twin is None:
+            return False
+        Path(args["proof"]).write_bytes(twin.proof)
+        for stage in twin.stages:
+            result.add(dataclasses.replace(stage, reason=f"measured once for [{twin.variant}] and this variant "
+                                                         f"in this run: same build, circuit, SRS and input"))
+        return True
+
+    def _keep_proof(self, job: ModelJob, result: ModelResult, args: dict[str, Any]) -> None:
+        key = self._proof_key(job, args)
+        proof = Path(args["proof"])
+        if key and proof.exists() and all(result.stages.get(s) and result.stages[s].ok for s in PROOF_STAGES):
+            self._proved.setdefault(key, Proved(job.variant.name, tuple(result.stages[s] for s in PROOF_STAGES),
+                                                proof.read_bytes()))
 
     def _read_settings(self, result: ModelResult, path: Path) -> dict[str, Any]:
         """What ezkl chose after calibration (the defaults move between releases), next to what was asked."""
