@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from tracker.adapters import get_adapter
 from tracker.build import ensure_build
-from tracker.config import load_config
+from tracker.adapters import load_config
 from tracker.history.revisions import Revision
 from tracker.records import Status
 
