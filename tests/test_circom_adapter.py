@@ -94,7 +94,7 @@ def test_cnn_circuit_layouts_match_the_float_model(circom_build, tracker_cache, 
     compiled = run_node_stage(job, result, "compile", args)
     assert compiled is not None, result.reason
     assert ptau_power(compiled) == 15
-    shutil.rmtree(cache / "stage-data", ignore_errors=True)
+    shutil.rmtree(tracker_cache / "stage-data", ignore_errors=True)
     data = run_node_stage(job, result, "accuracy", {**args, "workers": 2})
     from tracker.adapters.ezkl import accuracy
 
