@@ -2,18 +2,19 @@
 
 ezkl (23.0.5 from PyPI) calibrates on images of the training split (the committed calibration set), never
 on evaluation images, and both ezkl and circom (circomlib-ml 1.4.4 from npm) report the float model's
-accuracy, the circuit's, and what the circuit lost, beside top-1 agreement with the float model.
+accuracy, the circuit's, and what the circuit lost, beside top-1 agreement with the float model. Both are
+read from proofs other tests make anyway: ezkl's from tests/test_ezkl_e2e.py's run, circom's from conftest's
+circom_linear.
 """
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.conftest import ROOT
-from tracker.cli import main
 from tracker.metrics import BY_NAME
 from tracker.models.accuracy import judge
 from tracker.models.zoo import DATA, MODELS, calibration_set, eval_set, float_outputs, get_model
@@ -65,15 +66,10 @@ def assert_consistent(accuracy: dict, model_name: str, outputs: list) -> None:
     assert [BY_NAME[name].value(result) for name in LABEL_FIELDS] == [accuracy[k] for k in LABEL_FIELDS]
 
 
-@pytest.mark.slow
-def test_ezkl_calibrates_on_training_images_and_reports_label_accuracy(tmp_path, test_cache, monkeypatch):
-    monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
-    cache = test_cache / "tracker-cache"
-    status = main(["--config", str(ROOT / "frameworks.yaml"), "--results", str(tmp_path / "results"),
-                   "--html", str(tmp_path / "html"), "--cache", str(cache), "run", "-f", "ezkl", "-r", "23.0.5",
-                   "-m", "linear", "--variant", "resources", "--repeats", "1", "--eval-count", "100", "--no-publish"])
-    assert status == 0
-    record = json.loads(next((tmp_path / "results" / "ezkl" / "records").rglob("linear--resources.json")).read_text())
+def assert_ezkl_calibrated_on_training_images(record: dict, cache: Path, eval_count: int) -> None:
+    """ezkl's record of `linear` (variant resources) run with `cache`: it calibrated on the committed
+    calibration images, none of them an evaluation image, and reports label accuracy. Checked on the
+    proof tests/test_ezkl_e2e.py makes of ezkl 23.0.5 rather than on a run of its own."""
     assert record["status"] == "ok" and record["settings"]["calibration_samples"] == 16
     assert record["settings"]["calibration_data"].startswith("training split of sklearn-digits-8x8-resized-4x4")
 
@@ -88,30 +84,19 @@ def test_ezkl_calibrates_on_training_images_and_reports_label_accuracy(tmp_path,
     assert not {row.tobytes() for row in calibrated} & evaluated
 
     accuracy = record["accuracy"]
-    assert set(LABEL_FIELDS) <= set(accuracy) and accuracy["n"] == 100
+    assert set(LABEL_FIELDS) <= set(accuracy) and accuracy["n"] == eval_count
     outputs = json.loads((workdir / "stages" / "accuracy.result.json").read_text())["data"]["outputs"]
     assert_consistent(accuracy, "linear", outputs)
 
 
 @pytest.mark.slow
-def test_circom_reports_label_accuracy(test_cache, tmp_path):
-    from tests.test_circom_adapter import VERSION, make_job
-    from tracker.adapters import get_adapter
+def test_circom_reports_label_accuracy(circom_linear):
+    """Read from the circom proof of `linear` that tests/test_circom_adapter.py checks (conftest)."""
     from tracker.adapters.circom import CircomAdapter
-    from tracker.build import ensure_build
-    from tracker.adapters import load_config
-    from tracker.history.revisions import Revision
 
-    cache = test_cache / "tracker-cache"
-    framework = load_config(ROOT / "frameworks.yaml").framework("circom")
-    revision = Revision("c1" * 20, VERSION, datetime(2023, 7, 1, tzinfo=timezone.utc), version=VERSION)
-    outcome = ensure_build(framework, revision, get_adapter("circom"), cache)
-    assert outcome.build is not None, outcome.reason
-    job = make_job((framework, outcome.build), cache, tmp_path, "linear", repeats=1, eval_count=150)
-    adapter = CircomAdapter()
-    result = adapter.prove(job)
+    job, result = circom_linear
     assert result.status == "ok", result.reason
-    assert set(LABEL_FIELDS) <= set(result.accuracy) and result.accuracy["n"] == 150
+    assert set(LABEL_FIELDS) <= set(result.accuracy) and result.accuracy["n"] == job.eval_count == 100
     raw = json.loads((job.workdir / "stages" / "accuracy.result.json").read_text())["data"]["outputs"]
-    circuit = adapter.circuit(job, job.new_result())
+    circuit = CircomAdapter().circuit(job, job.new_result())
     assert_consistent(result.accuracy, "linear", [circuit.dequantize(o).tolist() for o in raw])

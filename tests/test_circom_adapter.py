@@ -2,46 +2,29 @@
 
 The npm prefix is cached in ZKML_TEST_CACHE (the tracker's own cache layout) and the powers of tau in its
 ptau/ (tests/conftest.py), so a warm run does no install; a cold one writes the known-tau files of
-powers 9 (linear) and 13 (mlp) in seconds.
+powers 9 (linear) and 13 (mlp) in seconds. The build and the proof of `linear` are conftest's session
+fixtures (circom_build, circom_linear): tests/test_accuracy_labels.py reads the same proof.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
-from tracker.adapters import get_adapter, ptau
+from tracker.adapters import ptau
 from tracker.adapters.circom import CircomAdapter, ptau_power, run_node_stage
 from tracker.adapters.circomgen import generate
 from tracker.adapters.ptau import KNOWN_TAU
-from tracker.build import ensure_build
 from tracker.cli import main
-from tracker.adapters import load_config
-from tracker.history.revisions import Revision
 from tracker.models.zoo import get_model
 from tracker.types import ModelJob, Unsupported, Variant
 
 pytestmark = pytest.mark.slow
 VERSION = "1.4.4"
-
-
-@pytest.fixture(scope="module")
-def cache(test_cache) -> Path:
-    return test_cache / "tracker-cache"
-
-
-@pytest.fixture(scope="module")
-def build(cache):
-    framework = load_config(ROOT / "frameworks.yaml").framework("circom")
-    revision = Revision("c1" * 20, VERSION, datetime(2023, 7, 1, tzinfo=timezone.utc), version=VERSION)
-    outcome = ensure_build(framework, revision, get_adapter("circom"), cache)
-    assert outcome.build is not None, outcome.reason
-    return framework, outcome.build
 
 
 def make_job(build, cache, workdir: Path, model: str, decimals: int = 3, repeats: int = 2, eval_count=100):
@@ -51,14 +34,8 @@ def make_job(build, cache, workdir: Path, model: str, decimals: int = 3, repeats
                repeats=repeats, eval_count=eval_count)
 
 
-@pytest.fixture(scope="module")
-def linear(build, cache, tmp_path_factory):
-    job = make_job(build, cache, tmp_path_factory.mktemp("linear"), "linear")
-    return job, CircomAdapter().prove(job)
-
-
-def test_linear_proves_and_verifies_with_sane_figures(linear):
-    job, result = linear
+def test_linear_proves_and_verifies_with_sane_figures(circom_linear):
+    job, result = circom_linear
     assert result.status == "ok", result.reason
     assert [s for s in ("compile", "witness", "accuracy", "ptau", "setup", "prove", "verify")
             if result.stages[s].status != "ok"] == []
@@ -76,8 +53,8 @@ def test_linear_proves_and_verifies_with_sane_figures(linear):
 
 
 @pytest.mark.parametrize("target", ["proof", "public"])
-def test_a_tampered_proof_or_claimed_output_is_rejected(linear, target):
-    job, result = linear
+def test_a_tampered_proof_or_claimed_output_is_rejected(circom_linear, target):
+    job, result = circom_linear
     args = json.loads((job.workdir / "stages" / "verify.args.json").read_text())
     path = Path(args[target])
     original = path.read_text()
@@ -97,27 +74,27 @@ def test_a_tampered_proof_or_claimed_output_is_rejected(linear, target):
     assert run_node_stage(job, again, "verify", args) == {"verified": True, "curve_init_s": pytest.approx(0, abs=60)}
 
 
-def test_mlp_proves_with_relu_at_521_constraints_each(build, cache, tmp_path):
-    result = CircomAdapter().prove(make_job(build, cache, tmp_path, "mlp", repeats=1, eval_count=200))
+def test_mlp_proves_with_relu_at_521_constraints_each(circom_build, tracker_cache, tmp_path):
+    result = CircomAdapter().prove(make_job(circom_build, tracker_cache, tmp_path, "mlp", repeats=1, eval_count=200))
     assert result.status == "ok", result.reason
     relu = result.circuit["constraints"] - 2 * (16 * 8 + 8 * 10)
     assert relu == 8 * 521 and result.circuit["ptau_power"] == 13
     assert result.accuracy["top1_agreement"] >= 0.98 and result.accuracy["max_abs_error"] < 0.1
 
 
-def test_cnn_circuit_layouts_match_the_float_model(build, cache, tmp_path):
+def test_cnn_circuit_layouts_match_the_float_model(circom_build, tracker_cache, tmp_path):
     """Conv weights, HWC images and the flatten order: the circuit's witnesses agree with the float cnn.
 
     Compile and witnesses only: its proof is the default job's (README command 1).
     """
-    job = make_job(build, cache, tmp_path, "cnn", eval_count=200)
+    job = make_job(circom_build, tracker_cache, tmp_path, "cnn", eval_count=200)
     adapter, result = CircomAdapter(), job.new_result()
     circuit = adapter.circuit(job, result)
     args = adapter.prepare(job, circuit)
     compiled = run_node_stage(job, result, "compile", args)
     assert compiled is not None, result.reason
     assert ptau_power(compiled) == 15
-    shutil.rmtree(cache / "stage-data", ignore_errors=True)
+    shutil.rmtree(tracker_cache / "stage-data", ignore_errors=True)
     data = run_node_stage(job, result, "accuracy", {**args, "workers": 2})
     from tracker.adapters.ezkl import accuracy
 
@@ -134,23 +111,23 @@ def test_cnn_circuit_layouts_match_the_float_model(build, cache, tmp_path):
     assert again.stages["accuracy"].reason.startswith("reused ") and again.stages["accuracy"].samples_s == []
 
 
-def test_scales_follow_decimals_and_a_huge_circuit_is_refused_with_a_reason(build, cache, tmp_path):
+def test_scales_follow_decimals_and_a_huge_circuit_is_refused_with_a_reason(circom_build, tracker_cache, tmp_path):
     coarse = generate(get_model("mlp"), 1)
     assert coarse.output_scale == 10 ** 3 and generate(get_model("mlp"), 3).output_scale == 10 ** 9
     with pytest.raises(Unsupported, match="no headroom"):
         generate(get_model("mlp"), 25)
-    job = make_job(build, cache, tmp_path, "linear", decimals=1)
+    job = make_job(circom_build, tracker_cache, tmp_path, "linear", decimals=1)
     result = job.new_result()
     args = {"power": 22}
     assert CircomAdapter().ptau(job, result, args) is False
     assert result.stages["ptau"].status == "unsupported" and "power 22" in result.stages["ptau"].reason
 
 
-def test_run_command_end_to_end_into_asv_and_the_site(tmp_path, cache, monkeypatch, capsys):
+def test_run_command_end_to_end_into_asv_and_the_site(tmp_path, tracker_cache, monkeypatch, capsys):
     monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
     results, html = tmp_path / "results", tmp_path / "html"
     status = main(["--config", str(ROOT / "frameworks.yaml"), "--results", str(results), "--html", str(html),
-                   "--cache", str(cache), "run", "-f", "circom", "-r", VERSION, "-m", "linear",
+                   "--cache", str(tracker_cache), "run", "-f", "circom", "-r", VERSION, "-m", "linear",
                    "--repeats", "2", "--eval-count", "50"])
     out = capsys.readouterr().out
     assert status == 0, out
@@ -163,12 +140,12 @@ def test_run_command_end_to_end_into_asv_and_the_site(tmp_path, cache, monkeypat
     assert "circom" in page and f"keys from powers of tau: {KNOWN_TAU}" in page
 
 
-def test_two_jobs_wanting_the_same_ptau_make_it_once(build, tmp_path, monkeypatch):
+def test_two_jobs_wanting_the_same_ptau_make_it_once(circom_build, tmp_path, monkeypatch):
     """The second waits on the lock, then reuses the file; no temporary file is left behind."""
     from concurrent.futures import ThreadPoolExecutor
 
     monkeypatch.setenv(ptau.DIR_ENV, str(tmp_path / "ptau"))
-    jobs = [make_job(build, tmp_path / f"cache{i}", tmp_path / f"job{i}", "linear") for i in range(2)]
+    jobs = [make_job(circom_build, tmp_path / f"cache{i}", tmp_path / f"job{i}", "linear") for i in range(2)]
     results = [job.new_result() for job in jobs]
     args = [{"prefix": str(job.build.node_prefix), "power": 5} for job in jobs]
     with ThreadPoolExecutor(2) as pool:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.test_accuracy_labels import assert_ezkl_calibrated_on_training_images
 from tests.test_site import CHROMIUM, Page, chromium
 from tracker.cli import main
 from tracker.commands.preview import make_server
@@ -61,6 +62,7 @@ def test_two_releases_give_one_point_per_release_for_every_metric(tmp_path, test
     assert latest["provenance"]["accuracy_workers"] == str(workers)
     assert latest["accuracy"]["n"] == 240 and latest["accuracy"]["top1_agreement"] >= 0.99
     assert len(latest["stages"]["accuracy"]["samples_s"]) == 240
+    assert_ezkl_calibrated_on_training_images(latest, test_cache / "tracker-cache", 240)
 
     # proved again (--force): new prove samples, the same witnesses read back, not made again
     assert main([*args, "run", "-f", "ezkl", "-r", RELEASES[1], "-m", "linear", "--variant", "resources",

@@ -7,8 +7,8 @@ import numpy as np
 import onnx
 import pytest
 
-from tracker.models.zoo import (MODELS, SUITES, WEIGHTS, UnknownModel, eval_set, export_onnx, float_outputs,
-                                get_model, layer_params)
+from tracker.models.zoo import (MODELS, SUITES, WEIGHTS, UnknownModel, _tiled_max_pool, eval_set, export_onnx,
+                                float_outputs, get_model, layer_params, to_onnx)
 
 # parameter counts of the public ZKML benchmark's networks (its CSV); 784_56_10 is listed there as 44,543,
 # which no dense 784-56-10 network has (784*56 + 56 + 56*10 + 10 = 44,530)
@@ -35,6 +35,38 @@ def test_export_is_valid_onnx_and_matches_the_trained_accuracy(tmp_path, model):
     manifest = json.loads((WEIGHTS / "manifest.json").read_text())["models"][model.name]
     assert accuracy == pytest.approx(manifest["float_accuracy"], abs=0.005)
     assert accuracy > (0.9 if model.suite == "standard" else 0.5)
+
+
+CONV_NETS = [m.name for m in MODELS if any(layer.kind == "maxpool2d" for layer in m.layers)]
+
+
+@pytest.mark.parametrize("name", CONV_NETS)
+def test_the_float_outputs_are_onnxs_own_reference_bit_for_bit(name):
+    """float_outputs takes the zoo's 2x2 pooling with numpy, not with onnx's per-window Python loop: on the
+    same images it gives exactly what onnx's reference evaluator alone gives."""
+    from onnx.reference import ReferenceEvaluator
+
+    model = get_model(name)
+    x = eval_set(model, 40)[0].astype(np.float32)
+    alone = ReferenceEvaluator(to_onnx(model, "N")).run(None, {"input": x})[0]
+    assert np.array_equal(float_outputs(model, x), alone)
+
+
+def test_the_tiled_max_pool_floors_odd_sides_and_leaves_other_forms_to_onnx():
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    x = np.random.default_rng(0).normal(size=(3, 2, 7, 5)).astype(np.float32)
+    for attrs in ({"kernel_shape": [2, 2], "strides": [2, 2]}, {"kernel_shape": [3, 2], "strides": [3, 2]},
+                  {"kernel_shape": [2, 2], "strides": [1, 1]}, {"kernel_shape": [2, 2], "strides": [2, 2],
+                                                               "pads": [1, 1, 1, 1]}):
+        node = helper.make_node("MaxPool", ["x"], ["y"], **attrs)
+        graph = helper.make_graph([node], "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        proto.ir_version = 8
+        ours = ReferenceEvaluator(proto, new_ops=[_tiled_max_pool()]).run(None, {"x": x})[0]
+        assert np.array_equal(ours, ReferenceEvaluator(proto).run(None, {"x": x})[0]), attrs
 
 
 def test_flatten_sizes_of_the_conv_nets():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_circom_adapter import build, cache, make_job  # noqa: F401 (fixtures)
+from tests.test_circom_adapter import make_job
 from tracker.adapters import ptau
 from tracker.adapters.circom import CircomAdapter
 
@@ -23,12 +23,12 @@ TAU_G1, LAGRANGE_G2 = 2, 13  # section ids
 
 
 @pytest.fixture(scope="module")
-def written(build, cache, tmp_path_factory) -> tuple[Path, Path]:  # noqa: F811
+def written(circom_build, tracker_cache, tmp_path_factory) -> tuple[Path, Path]:
     """A power-5 file written through the adapter into a directory of its own; (file, npm prefix)."""
     folder = tmp_path_factory.mktemp("ptau-dir")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(ptau.DIR_ENV, str(folder))
-        job = make_job(build, cache, tmp_path_factory.mktemp("job"), "linear")
+        job = make_job(circom_build, tracker_cache, tmp_path_factory.mktemp("job"), "linear")
         result = job.new_result()
         args = {"prefix": str(job.build.node_prefix), "power": POWER}
         assert CircomAdapter().ptau(job, result, args), result.stages["ptau"].reason
@@ -79,11 +79,11 @@ def test_the_check_finds_two_points_swapped(written, tmp_path, section, size, ex
     assert done.returncode == 1 and expected in done.stderr, (done.stdout, done.stderr)
 
 
-def test_a_second_cache_on_the_machine_reuses_the_file(written, build, tmp_path, monkeypatch):  # noqa: F811
+def test_a_second_cache_on_the_machine_reuses_the_file(written, circom_build, tmp_path, monkeypatch):
     path, _ = written
     monkeypatch.setenv(ptau.DIR_ENV, str(path.parent))
     before = path.stat().st_mtime_ns
-    job = make_job(build, tmp_path / "another-cache", tmp_path / "job", "linear")
+    job = make_job(circom_build, tmp_path / "another-cache", tmp_path / "job", "linear")
     result = job.new_result()
     args = {"prefix": str(job.build.node_prefix), "power": POWER}
     assert CircomAdapter().ptau(job, result, args)
@@ -93,7 +93,7 @@ def test_a_second_cache_on_the_machine_reuses_the_file(written, build, tmp_path,
                                                              path.name]
 
 
-def test_a_ceremony_directory_gives_the_smallest_file_big_enough(written, build, tmp_path, monkeypatch):  # noqa: F811
+def test_a_ceremony_directory_gives_the_smallest_file_big_enough(written, circom_build, tmp_path, monkeypatch):
     path, _ = written
     folder = tmp_path / "hermez"
     folder.mkdir()
@@ -101,7 +101,7 @@ def test_a_ceremony_directory_gives_the_smallest_file_big_enough(written, build,
         shutil.copy(path, folder / f"powersOfTau28_hez_final_{power:02d}.ptau")
     monkeypatch.setenv(ptau.CEREMONY_ENV, str(folder))
     monkeypatch.setenv(ptau.DIR_ENV, str(tmp_path / "never-written"))
-    job = make_job(build, tmp_path / "cache", tmp_path / "job", "linear")
+    job = make_job(circom_build, tmp_path / "cache", tmp_path / "job", "linear")
     result = job.new_result()
     args = {"prefix": str(job.build.node_prefix), "power": 7}
     assert CircomAdapter().ptau(job, result, args)
