@@ -22,6 +22,7 @@ from tracker.run.context import open_framework
 from tracker.run.job import JOB_VERSION, JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
 from tracker.types import Build
+from tracker.store.paths import FrameworkStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,7 +126,7 @@ def test_the_pipeline_proves_from_the_job_without_frameworks_yaml(tmp_path, made
     assert (result.status, result.reason) == ("ok", "")
     assert result.sizes == {"proof_bytes": 321}
     assert result.key == records.record_key(fw, "default") != ""
-    path = records.record_path(layout.records("synth"), build.revision, "linear", "default")
+    path = records.record_path(FrameworkStore(layout, "synth").records, build.revision, "linear", "default")
     kept = records.load(path)
     assert kept == result and kept.key == result.key and kept.status == "ok"
     # the record on disk is what asdict (the hand-written writer before tracker.serial) gave

@@ -22,9 +22,9 @@ from typing import Any
 
 from tracker import serial
 from tracker.fsutil import atomic_write_json, read_json, read_state
+from tracker.store.formats import RECORD_READABLE, RECORD_VERSION
+from tracker.store.paths import record_name
 
-RECORD_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: no key
 
 
 class Status(StrEnum):
@@ -130,8 +130,8 @@ class ModelResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ModelResult":
-        if data.get("version") not in READABLE_VERSIONS:
-            raise ValueError(f"record version {data.get('version')!r}, expected one of {READABLE_VERSIONS}")
+        if data.get("version") not in RECORD_READABLE:
+            raise ValueError(f"record version {data.get('version')!r}, expected one of {RECORD_READABLE}")
         return serial.from_json(cls, {k: v for k, v in data.items() if k != "version"})
 
 
@@ -175,7 +175,7 @@ def machine_of(machine) -> str:
 
 
 def record_path(records_dir: Path, revision: str, model: str, variant: str) -> Path:
-    return records_dir / revision / f"{model}--{variant}.json"
+    return records_dir / revision / record_name(model, variant)
 
 
 def save(records_dir: Path, result: ModelResult) -> Path:

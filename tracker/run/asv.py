@@ -22,6 +22,7 @@ from tracker.run import asv_env
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.measure import ChildFailed, Limits, run_measured
 from tracker.types import Framework
+from tracker.store.paths import FrameworkStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK_DIR = PROJECT_ROOT / "benchmarks"
@@ -55,7 +56,7 @@ def derive_config(fw: Framework, repo_path: Path, branch: str, layout: Layout, s
         "environment_type": asv_env.TOOL,
         "plugins": [*conf.get("plugins", []), ENV_PLUGIN],
         "benchmark_dir": str(BENCHMARK_DIR),
-        "results_dir": str(layout.asv_results(fw.name)),
+        "results_dir": str(FrameworkStore(layout, fw.name).asv),
         "html_dir": str(layout.html / fw.name),
         "env_dir": str(layout.cache / "asv" / fw.name / "env"),
         "show_commit_url": commit_url,

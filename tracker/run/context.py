@@ -23,8 +23,9 @@ from tracker.history.revisions import Revision
 from tracker.layout import Layout
 from tracker.run import asv
 from tracker.run.release_order import follow_release_order
-from tracker.run.state import load_revisions
+from tracker.store.state import load_revisions
 from tracker.types import Framework, Say
+from tracker.store.paths import FrameworkStore
 
 
 @dataclass
@@ -59,10 +60,10 @@ def open_framework(config: Config, layout: Layout, fw: Framework, say: Say) -> F
     history = open_history(fw, layout.cache)
     follow_release_order(layout, fw.name, history, say)
     load_revisions(layout, fw.name, history.revisions(), say)
-    for torn in asv.set_aside_torn_results(layout.asv_results(fw.name)):
+    for torn in asv.set_aside_torn_results(FrameworkStore(layout, fw.name).asv):
         say(f"{fw.name}: asv result {torn.name} was torn (a run killed while asv wrote it): set aside as "
             f"{torn.name}.torn; a run of the revision writes it again from its records")
-    for line in asv.adopt_path_named_results(layout.asv_results(fw.name)):
+    for line in asv.adopt_path_named_results(FrameworkStore(layout, fw.name).asv):
         say(f"{fw.name}: asv result {line}")
     return FrameworkContext(config, layout, fw, get_adapter(fw.adapter), history, say)
 

@@ -18,6 +18,7 @@ from tracker.fsutil import atomic_write_json, read_json
 from tracker.layout import Layout
 from tracker.serial import from_json, to_json
 from tracker.types import Build, Framework
+from tracker.store.paths import FrameworkStore
 
 JOB_VERSION = 3  # 2: record keys; 3: the resolved framework and its build, no config path
 JOB_ENV = "ZKML_TRACKER_JOB"
@@ -34,7 +35,7 @@ class JobDirs:
     @classmethod
     def of_run(cls, layout: Layout, framework: str, revision: str) -> "JobDirs":
         """A run's: its records where `list`, the report and the site read them."""
-        return cls(layout.records(framework), layout.cache / "work" / framework / revision[:16], layout.cache)
+        return cls(FrameworkStore(layout, framework).records, layout.cache / "work" / framework / revision[:16], layout.cache)
 
 
 @dataclass

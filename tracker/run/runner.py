@@ -16,7 +16,7 @@ from tracker import calibration, records
 from tracker.adapters.readiness import readiness, unusable_repo
 from tracker.build import recipe_hash
 from tracker.config import Config
-from tracker.fsutil import atomic_write_json, read_json
+from tracker.fsutil import read_json
 from tracker.history import History, HistoryError, select
 from tracker.history.revisions import Revision
 from tracker.layout import Layout
@@ -26,10 +26,10 @@ from tracker.run.context import FrameworkContext, open_framework
 from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
 from tracker.run.progress import Progress, Unit
-from tracker.run.state import check_records, check_status, remember, stale_failures
+from tracker.store.state import (build_failures, check_records, check_status, forget_build_failure, remember,
+                                  save_build_failure, save_status, stale_failures)
 from tracker.types import Framework, Say
-
-STATUS_VERSION = 1
+from tracker.store.paths import FrameworkStore
 
 
 @dataclass
@@ -109,7 +109,7 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
     if revisions:
         asv.ensure_machine(ctx.asv_config)
     progress = progress or Progress()
-    progress.plan(units(config, fw, request) * len(revisions), layout.records(fw.name))
+    progress.plan(units(config, fw, request) * len(revisions), FrameworkStore(layout, fw.name).records)
     outcome.revisions = [run_revision(ctx, revision, request, progress) for revision in revisions]
     return _save_status(layout, outcome)
 
@@ -144,17 +144,17 @@ def recorded_shas(layout: Layout, framework: str, recipe: str | None = None) -> 
     """Commits that already have an asv result or a build failure of this build `recipe` (one recorded
     under another recipe, or before recipes were recorded, is tried again once the recipe is fixed; one
     stopped by a build limit or killed from outside is tried again on the next run)."""
+    store = FrameworkStore(layout, framework)
     shas = set()
-    for path in (layout.asv_results(framework)).glob("*/*.json"):
+    for path in store.asv_result_files():
         data = read_json(path)
         if isinstance(data, dict) and data.get("commit_hash"):
             shas.add(data["commit_hash"])
-    for path in layout.builds(framework).glob("*.json"):
-        failure = read_json(path)
-        if isinstance(failure, dict) and failure.get("retry"):  # a limit or a kill from outside: no verdict
+    for sha, failure in build_failures(store):
+        if failure is not None and failure.get("retry"):  # a limit or a kill from outside: no verdict
             continue
-        if recipe is None or not isinstance(failure, dict) or failure.get("recipe", recipe) == recipe:
-            shas.add(path.stem)
+        if recipe is None or failure is None or failure.get("recipe", recipe) == recipe:
+            shas.add(sha)
     return shas
 
 
@@ -166,7 +166,7 @@ def to_redo(ctx: FrameworkContext, request: Request) -> set[str]:
     keys = {v: records.record_key(fw, v) for v in variants}
     redo = set()
     for revision in ctx.history.selectable()[-fw.history.select.nightly_max:]:
-        if not (layout.records(fw.name) / revision.sha).is_dir():
+        if not FrameworkStore(layout, fw.name).record_dir(revision.sha).is_dir():
             continue
         torn = check_records(layout, fw.name, revision.sha, [(m, v) for m in models for v in variants], say)
         stale = stale_failures(layout, fw.name, revision.sha, keys, models)
@@ -193,14 +193,13 @@ def run_revision(ctx: FrameworkContext, revision: Revision, request: Request,
     if built.build is None:
         progress.dropped(units(ctx.config, fw, request))
         say(f"{fw.name} {revision.label}: {built.reason} (log: {built.log})")
-        atomic_write_json(layout.builds(fw.name) / f"{revision.sha}.json",
-                          {"version": STATUS_VERSION, "revision": revision.sha, "label": revision.label,
-                           "status": Status.BUILD_FAILED, "reason": built.reason, "log": str(built.log),
-                           "recipe": recipe_hash(fw), "build_status": built.status, "retry": built.retry})
+        save_build_failure(FrameworkStore(layout, fw.name), revision.sha, {
+            "label": revision.label, "status": Status.BUILD_FAILED, "reason": built.reason, "log": str(built.log),
+            "recipe": recipe_hash(fw), "build_status": built.status, "retry": built.retry})
         return RevisionOutcome(revision, Status.BUILD_FAILED, built.reason, built.cached)
     say(f"{fw.name} {revision.label}: build {'cached' if built.cached else 'made'} "
         f"({time.perf_counter() - started:.1f} s)")
-    (layout.builds(fw.name) / f"{revision.sha}.json").unlink(missing_ok=True)  # a failure of an older recipe
+    forget_build_failure(FrameworkStore(layout, fw.name), revision.sha)
     remember(layout, fw.name, revision, ctx.history.revisions(), say)
     job = _job(ctx, built.build, request)
     check_records(layout, fw.name, revision.sha, [(m, v) for m in job.models for v in job.variants], say)
@@ -212,7 +211,7 @@ def run_revision(ctx: FrameworkContext, revision: Revision, request: Request,
     # asv's setup_cache reads the records just made: with `force` left on it would prove everything twice
     job_file = replace(job, force=False).save(layout.cache / "jobs" / fw.name / f"{revision.sha}.json")
     failed = asv.run_benchmarks(ctx.asv_config, revision.sha, job_file,
-                                layout.logs(fw.name) / f"asv-run-{revision.short}.log", bench=request.bench)
+                                FrameworkStore(layout, fw.name).logs / f"asv-run-{revision.short}.log", bench=request.bench)
     return _outcome(revision, results, failed, built.cached)
 
 
@@ -242,7 +241,7 @@ def already_recorded(layout: Layout, framework: str, job: RevisionJob, bench: st
             if records.load_current(path, job.record_key(variant)) is None:
                 return False
     want = ({repr(m) for m in job.models}, {repr(v) for v in job.variants})
-    for path in (layout.asv_results(framework) / asv.machine_name()).glob(f"{job.revision[:8]}-*.json"):
+    for path in (FrameworkStore(layout, framework).asv / asv.machine_name()).glob(f"{job.revision[:8]}-*.json"):
         data = read_json(path)
         if not isinstance(data, dict) or data.get("commit_hash") != job.revision:
             continue
@@ -282,8 +281,8 @@ def wanted(config: Config, fw: Framework, request: Request) -> tuple[list[str], 
 
 
 def _save_status(layout: Layout, outcome: FrameworkOutcome) -> FrameworkOutcome:
-    atomic_write_json(layout.results / outcome.name / "status.json", {
-        "version": STATUS_VERSION, "framework": outcome.name, "status": outcome.status,
+    save_status(FrameworkStore(layout, outcome.name), {
+        "framework": outcome.name, "status": outcome.status,
         "reason": outcome.reason, "notes": outcome.notes,
         "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "revisions": [{"sha": r.revision.sha, "label": r.revision.label, "status": r.status,

@@ -1,0 +1,8 @@
+"""The store: every path and format under results/<framework>/.
+
+`paths` says where each file lives, `formats` what version each is, `state` how the state files are read (a
+torn one said, set aside and rebuilt) and written. Nothing under results/<framework>/ is named elsewhere.
+"""
+from tracker.store.paths import FrameworkStore
+
+__all__ = ["FrameworkStore"]
