@@ -31,9 +31,9 @@ from tracker.records import ModelResult
 from tracker.report.confirm import Remeasurer, interleaved, pooled
 from tracker.report.probe import BAD, NEITHER, differs, judge_probe, too_few_samples, weigh_clocks
 from tracker.report.verdict import Settings, load_settings
-from tracker.run import asv
 from tracker.run.context import FrameworkContext, NotReady, open_to_measure
 from tracker.run.runner import Request, run_revision
+from tracker.store import asv as sink
 from tracker.store.paths import FrameworkStore
 
 PROBE_ATTEMPTS = 3
@@ -78,9 +78,8 @@ def bisect(ctx: FrameworkContext, q: Question) -> str | None:
 def bisect_recorded(ctx: FrameworkContext, q: Question, ends, candidates) -> str | None:
     """The bisection of a deterministic metric: a commit is bad when its value is no longer the good one's."""
     say, name = ctx.say, q.metric.name
-    request = Request(frameworks=[ctx.fw.name], models=[q.model], variants=[q.variant], repeats=q.repeats,
-                      bench=f"track_{name}")
-    asv.ensure_machine(ctx.asv_config)
+    request = Request(frameworks=[ctx.fw.name], models=[q.model], variants=[q.variant], repeats=q.repeats)
+    sink.prepare_machine(FrameworkStore(ctx.layout, ctx.fw.name))
 
     def value(revision) -> float | None:
         path = FrameworkStore(ctx.layout, ctx.fw.name).record(revision.sha, q.model, q.variant)

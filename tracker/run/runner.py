@@ -1,4 +1,4 @@
-"""One run: for each framework, history -> select -> build -> prove -> asv run. Failures are data.
+"""One run: for each framework, history -> select -> build -> prove -> store (asv's results). Failures are data.
 
 A framework that cannot run here (`tracker.adapters.readiness`, or its history unreachable) is recorded with
 its reason and the run goes on with the next; so is a revision whose build fails, and a model whose
@@ -8,7 +8,7 @@ stage fails. What each framework's last run found is kept in `results/<framework
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Sequence
 
@@ -21,15 +21,15 @@ from tracker.history import History, HistoryError, select
 from tracker.history.revisions import Revision
 from tracker.layout import Layout
 from tracker.records import Status, machine_info
-from tracker.run import asv
 from tracker.run.context import FrameworkContext, open_framework
 from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
 from tracker.run.progress import Progress, Unit
+from tracker.store import asv as sink
+from tracker.store.paths import FrameworkStore
 from tracker.store.state import (build_failures, check_records, check_status, forget_build_failure, remember,
                                   save_build_failure, save_status, stale_failures)
 from tracker.types import Framework, Say
-from tracker.store.paths import FrameworkStore
 
 
 @dataclass
@@ -49,7 +49,6 @@ class Request:
     repeats: int | None = None
     eval_count: int | None = None
     force: bool = False
-    bench: str | None = None
 
 
 @dataclass
@@ -107,7 +106,7 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
         return FrameworkOutcome(fw.name, Status.FAILED, str(exc), outcome.notes)
     say(f"{fw.name}: {len(revisions)} revision(s) to run: {', '.join(r.label for r in revisions) or 'none'}")
     if revisions:
-        asv.ensure_machine(ctx.asv_config)
+        sink.prepare_machine(FrameworkStore(layout, fw.name))  # an unwritable results dir: said before any work
     progress = progress or Progress()
     progress.plan(units(config, fw, request) * len(revisions), FrameworkStore(layout, fw.name).records)
     outcome.revisions = [run_revision(ctx, revision, request, progress) for revision in revisions]
@@ -179,7 +178,8 @@ def to_redo(ctx: FrameworkContext, request: Request) -> set[str]:
 
 def run_revision(ctx: FrameworkContext, revision: Revision, request: Request,
                  progress: Progress | None = None) -> RevisionOutcome:
-    """Build one revision, prove what its records lack, and have asv record it; failures are data."""
+    """Build one revision, prove what its records lack, and write asv's result from its records; failures
+    are data."""
     fw, layout, say = ctx.fw, ctx.layout, ctx.say
     progress = progress or Progress()
     say(f"{fw.name} {revision.label}: build ...")
@@ -203,57 +203,35 @@ def run_revision(ctx: FrameworkContext, revision: Revision, request: Request,
     remember(layout, fw.name, revision, ctx.history.revisions(), say)
     job = _job(ctx, built.build, request)
     check_records(layout, fw.name, revision.sha, [(m, v) for m in job.models for v in job.variants], say)
-    if not request.force and already_recorded(layout, fw.name, job, request.bench):
+    store = FrameworkStore(layout, fw.name)
+    if not request.force and already_recorded(store, job):
         say(f"{fw.name} {revision.label}: every record (made under this config) and asv result already kept; "
             f"nothing to do")
-        return _outcome(revision, prove_revision(job, say=say, progress=progress), None, built.cached)
+        return _outcome(revision, prove_revision(job, say=say, progress=progress), built.cached)
     results = prove_revision(job, say=say, progress=progress)
-    # asv's setup_cache reads the records just made: with `force` left on it would prove everything twice
-    job_file = replace(job, force=False).save(layout.cache / "jobs" / fw.name / f"{revision.sha}.json")
-    failed = asv.run_benchmarks(ctx.asv_config, revision.sha, job_file,
-                                FrameworkStore(layout, fw.name).logs / f"asv-run-{revision.short}.log", bench=request.bench)
-    return _outcome(revision, results, failed, built.cached)
+    kept = {(r.model, r.variant): r for r in records.load_revision(store.records, revision.sha)}
+    kept.update({(r.model, r.variant): r for r in results})  # the records of other models stay in its graphs
+    sink.write_revision(store, revision.sha, revision.date, kept.values())
+    return _outcome(revision, results, built.cached)
 
 
-def _outcome(revision: Revision, results, failed: str | None, cached: bool) -> RevisionOutcome:
+def _outcome(revision: Revision, results, cached: bool) -> RevisionOutcome:
     models = {f"{r.model}[{r.variant}]": r.status for r in results}
     status = Status.OK if all(r.status == Status.OK for r in results) else Status.FAILED
-    if failed and status == Status.OK:
-        status, reason = Status.FAILED, failed
-    else:
-        reason = "; ".join(f"{r.model}[{r.variant}] {r.status}: {r.reason}" for r in results if r.status != Status.OK)
+    reason = "; ".join(f"{r.model}[{r.variant}] {r.status}: {r.reason}" for r in results if r.status != Status.OK)
     return RevisionOutcome(revision, status, reason, cached, models)
 
 
-def already_recorded(layout: Layout, framework: str, job: RevisionJob, bench: str | None) -> bool:
-    """Every record of the job is on disk and asv's result for the commit has every metric of each of them.
-
-    Then a rerun (after an interrupted run, or the same command twice) has nothing to add, and leaves
-    asv's result file as it is rather than writing the same figures again.
-    """
-    from tracker.metrics import METRICS
-
-    if bench:
-        return False
+def already_recorded(store: FrameworkStore, job: RevisionJob) -> bool:
+    """Every record of the job is on disk, made under today's config, and asv's result for the commit has
+    every metric of each of them: then a rerun (after an interrupted run, or the same command twice) has
+    nothing to add, and leaves asv's result file as it is."""
     for model in job.models:
         for variant in job.variants:
             path = records.record_path(job.dirs.records, job.revision, model, variant)
             if records.load_current(path, job.record_key(variant)) is None:
                 return False
-    want = ({repr(m) for m in job.models}, {repr(v) for v in job.variants})
-    for path in (FrameworkStore(layout, framework).asv / asv.machine_name()).glob(f"{job.revision[:8]}-*.json"):
-        data = read_json(path)
-        if not isinstance(data, dict) or data.get("commit_hash") != job.revision:
-            continue
-        try:
-            at = data["result_columns"].index("params")
-            covered = all(want[0] <= set(data["results"][m.benchmark][at][0]) and
-                          want[1] <= set(data["results"][m.benchmark][at][1]) for m in METRICS)
-        except (KeyError, ValueError, IndexError, TypeError):
-            continue
-        if covered:
-            return True
-    return False
+    return sink.has_revision(store, job.revision, job.models, job.variants)
 
 
 def _job(ctx: FrameworkContext, build, request: Request) -> RevisionJob:
