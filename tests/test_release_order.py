@@ -144,7 +144,7 @@ def keep_results(layout: Layout, shas: dict[str, str], with_versions: bool) -> N
     entries = {}
     for position, (version, sha) in enumerate(sorted(shas.items(), key=lambda kv: UPLOADS[kv[0]]), start=1):
         records.save(FrameworkStore(layout, "pkgfw").records, records.ModelResult("pkgfw", sha, "linear", "default",
-                                                                   sizes={"proof": 1000 + position}))
+                                                                   sizes={"proof_bytes": 1000 + position}))
         (FrameworkStore(layout, "pkgfw").asv / "m").mkdir(parents=True, exist_ok=True)
         (FrameworkStore(layout, "pkgfw").asv / "m" / f"{sha[:8]}-existing-py3.11.json").write_text(
             json.dumps({"commit_hash": sha, "date": 0, "results": {}}))
@@ -173,7 +173,7 @@ def test_results_of_the_upload_order_shape_move_to_their_releases_said_once(tmp_
     assert [kept[now[v].sha]["position"] for v in FOLLOWED] == list(range(1, 7))
     for version, r in now.items():  # every record under its release's commit now, with the same figures
         (rec,) = records.load_revision(FrameworkStore(layout, "pkgfw").records, r.sha)
-        assert rec.revision == r.sha and rec.sizes["proof"] == 1000 + sorted(UPLOADS, key=UPLOADS.get).index(version) + 1
+        assert rec.revision == r.sha and rec.sizes["proof_bytes"] == 1000 + sorted(UPLOADS, key=UPLOADS.get).index(version) + 1
         (asv_file,) = (FrameworkStore(layout, "pkgfw").asv / "m").glob(f"{r.sha[:8]}-*.json")
         assert json.loads(asv_file.read_text())["commit_hash"] == r.sha
     aside = layout.results / "pkgfw" / "other-lines" / "22.3.0"
