@@ -1,65 +1,47 @@
-"""The asv suite: one benchmark per metric (its own class, unit and graph), parametrized by model and variant.
+"""The asv suite's declaration: each benchmark the tracker keeps in asv, its unit, its version, and why.
 
-The tracker writes the revision's job (framework, build, models, variants) to a file and names it in
-ZKML_TRACKER_JOB; the framework in it is the one the run resolved, and frameworks.yaml is not read here.
-`setup_cache`, shared by every class (asv runs it once), proves every (model, variant) through the
-framework's adapter, or reads the records the tracker already made for this revision. Each
-benchmark then reports one metric. Timings are returned as `{"samples": [...], "number": 1}`, which asv
-stores with their spread (median, quartiles, confidence interval) like its own timing benchmarks, so
-noise can be told from a regression. A metric that does not apply to a framework is skipped; a model
-that failed raises with its reason, which asv keeps as the benchmark's failure.
-
-The source of `_Suite`'s methods is part of every benchmark's asv version (a hash of its code): a change
-to it, a comment or a constant's spelling included, makes asv leave every earlier result out of the
-graphs. Hence the bare "ok" in `setup` (a `tracker.records.Status` value); change that code only on purpose.
+asv does not run this suite. The tracker proves each revision itself, and its store writes asv's result
+files and benchmarks.json from tracker.metrics (tracker/store/asv.py); `asv publish`, `asv compare` and
+`asv show` read them as asv's own. A benchmark's version is its metric's `Metric.version`, a hash of the
+metric's definition (what it measures, from which stage, in which unit), so an edit of a comment, here or
+anywhere in the tracker, keeps every graph; only a change of what a metric means starts a new series, and
+then this table is changed with it (tests/test_store.py holds the two together).
 """
-from tracker.metrics import METRICS
-from tracker.records import ModelResult
-from tracker.run.job import RevisionJob
-from tracker.run.pipeline import prove_revision
 
-_JOB = RevisionJob.from_env()
-
-
-class _Suite:
-    params = (list(_JOB.models), list(_JOB.variants)) if _JOB else (["none"], ["none"])
-    param_names = ["model", "variant"]
-    timeout = 24 * 3600
-    rounds = 1
-    repeat = 1
-    number = 1
-    metric = None
-
-    def setup_cache(self):
-        if _JOB is None:
-            return {}
-        return {f"{r.model}|{r.variant}": r.to_json() for r in prove_revision(_JOB)}
-
-    def setup(self, results, model, variant):
-        data = results.get(f"{model}|{variant}")
-        if data is None:
-            raise NotImplementedError(f"no result for {model} [{variant}]")
-        result = ModelResult.from_json(data)
-        if result.status == "ok" and self.metric.value(result) is None:
-            raise NotImplementedError(f"{self.metric.name} does not apply to {result.framework}")
-
-    def _value(self, results, model, variant):
-        result = ModelResult.from_json(results[f"{model}|{variant}"])
-        value = self.metric.value(result)
-        if value is None:
-            raise RuntimeError(f"{model} [{variant}] {result.status}: {result.reason}")
-        return {"samples": value, "number": 1} if isinstance(value, list) else value
-
-
-def _suite_class(metric):
-    def track(self, results, model, variant):
-        return self._value(results, model, variant)
-
-    track.__name__ = f"track_{metric.name}"
-    track.unit = metric.unit
-    track.pretty_name = metric.label
-    return type(metric.suite_class, (_Suite,), {"metric": metric, track.__name__: track})
-
-
-for _metric in METRICS:
-    globals()[_metric.suite_class] = _suite_class(_metric)
+# (asv benchmark, unit, version, why it is followed), in tracker.metrics.METRICS order
+SUITE = (
+    ('benchmarks.SetupTime.track_setup_time',                        'seconds', 'dbb2dda328396e29',
+     'what a new circuit costs before its first proof (keys, SRS)'),
+    ('benchmarks.ProveTime.track_prove_time',                        'seconds', '1e9d00fbe21aa529',
+     'what every proof costs: the figure users compare frameworks by'),
+    ('benchmarks.VerifyTime.track_verify_time',                      'seconds', 'fa07b6bda0230050',
+     'what a verifier pays per proof'),
+    ('benchmarks.ProvePeakMemory.track_prove_peak_memory',           'bytes', '599c2af84973eb5a',
+     'whether a prover fits the machine at all'),
+    ('benchmarks.ProofSize.track_proof_size',                        'bytes', 'dd02548e25a43f8d',
+     'what goes on the wire or on chain'),
+    ('benchmarks.VkSize.track_vk_size',                              'bytes', '1f5b10a0f20d2535',
+     'what a verifier must hold (on chain: deployment cost)'),
+    ('benchmarks.PkSize.track_pk_size',                              'bytes', '71fc76773461d0a3',
+     'what a prover must hold and load'),
+    ('benchmarks.CircuitLogrows.track_circuit_logrows',              'log2 rows', '8a5b9c5dfb0a00b1',
+     "the circuit's size as halo2 and Kimchi count it: drives every cost above"),
+    ('benchmarks.CircuitConstraints.track_circuit_constraints',      'constraints', 'dde647ccbbe02cfc',
+     "the circuit's size as R1CS counts it"),
+    ('benchmarks.AccuracyMaxAbsError.track_accuracy_max_abs_error',  'abs error', '5f04f97153d4472a',
+     "how far quantization moved the outputs from the float model's"),
+    ('benchmarks.AccuracyLoss.track_accuracy_loss',                  'fraction', '08627c9dd67488a7',
+     'the share of predictions quantization changed (lower is better, as asv reads it)'),
+    ('benchmarks.FloatAccuracy.track_float_accuracy',                'fraction', 'a307211c0ec641b7',
+     'the yardstick: moves only with the weights or the evaluation set'),
+    ('benchmarks.CircuitAccuracy.track_circuit_accuracy',            'fraction', 'bf15e493e016f26d',
+     'what the proved model gets right (higher is better)'),
+    ('benchmarks.AccuracyDrop.track_accuracy_drop',                  'fraction', 'c4a645daa992575a',
+     'what the circuit lost against the float model (lower is better)'),
+    ('benchmarks.SetupCpuTime.track_setup_cpu_time',                 'seconds', 'ac56c3fa2c512e07',
+     'setup beside its wall time: a neighbour stretches wall time, hardly CPU time'),
+    ('benchmarks.ProveCpuTime.track_prove_cpu_time',                 'seconds', 'a993eeb51f196a41',
+     'prove beside its wall time, for the same reason'),
+    ('benchmarks.VerifyCpuTime.track_verify_cpu_time',               'seconds', '948c31d32f308f01',
+     'verify beside its wall time, for the same reason'),
+)

@@ -20,6 +20,7 @@ import pytest
 from tests.test_readme_adapter import _job, prover_on_path, readme_adapter  # noqa: F401 - a fixture
 from tracker import calibration, energy
 from tracker.calibration import MODULI
+from tracker.store.paths import FrameworkStore
 
 needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="the calibration is built with Go")
 MACHINE = {"host": "bench-1", "cpu": "x86_64", "cores": "2"}
@@ -156,7 +157,7 @@ def test_a_step_across_a_changed_calibration_is_the_machines(tmp_path):
     assert calibration_change({}, _calibrated("b", 30.0, 0.1)) == ""                            # not measured
     layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
     for sha, cal in (("a" * 40, _calibrated("a", 42.0, 0.05)), ("b" * 40, _calibrated("b", 21.0, 0.05))):
-        save(layout.records("fw"), ModelResult("fw", sha, "mlp", "default", machine=MACHINE, calibration=cal))
+        save(FrameworkStore(layout, "fw").records, ModelResult("fw", sha, "mlp", "default", machine=MACHINE, calibration=cal))
     change = Change("fw", "mlp", "default", BY_NAME["prove_cpu_time"], Point("a" * 40, (1.0,)),
                     Point("b" * 40, (2.0,)), status="candidate")
     assert machine_change(layout, change) == "calibration BN254 42.0 -> 21.0 M multiplications a CPU second"

@@ -28,6 +28,7 @@ from tracker.history.registry import RegistryError, derive_history, releases
 from tracker.layout import Layout
 from tracker.run.runner import Request, choose_revisions
 from tracker.types import Package
+from tracker.store.paths import FrameworkStore
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -536,13 +537,13 @@ def test_the_command_line_selections_combine_as_asv_users_expect(tmp_path, histo
     assert chosen(range=f"{shas[0]}..{shas[6]}", steps=3) == [shas[1], shas[3], shas[6]]
     assert chosen(steps=4, shard=(2, 2)) == [shas[4], shas[11]]
     # new since the last run: an asv result and a recorded build failure both count as recorded
-    machine = layout.asv_results("synth") / "m"
+    machine = FrameworkStore(layout, "synth").asv / "m"
     machine.mkdir(parents=True)
     for sha in shas[:9]:
         (machine / f"{sha[:8]}-existing-py.json").write_text(json.dumps({"commit_hash": sha}))
     (machine / "machine.json").write_text(json.dumps({"machine": "m"}))
-    layout.builds("synth").mkdir(parents=True)
-    (layout.builds("synth") / f"{shas[10]}.json").write_text("{}")
+    FrameworkStore(layout, "synth").builds.mkdir(parents=True)
+    (FrameworkStore(layout, "synth").builds / f"{shas[10]}.json").write_text("{}")
     assert chosen(new_only=True) == [shas[9], shas[11]]
     (machine / f"{shas[9][:8]}-existing-py.json").write_text("{torn")  # a torn file is not a record
     assert chosen(new_only=True) == [shas[9], shas[11]]

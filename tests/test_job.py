@@ -1,5 +1,5 @@
-"""The revision job: it carries the framework as the run resolved it, so asv's side proves without reading
-frameworks.yaml again; every job keys its records; a job file of another version is refused in one line."""
+"""The revision job: it carries the framework as the run resolved it, so the pipeline proves without reading
+frameworks.yaml again; every job keys its records."""
 from __future__ import annotations
 
 import json
@@ -19,9 +19,9 @@ from tracker.history import open_history
 from tracker.layout import Layout
 from tracker.report.confirm import Remeasurer
 from tracker.run.context import open_framework
-from tracker.run.job import JOB_VERSION, JobDirs, RevisionJob
+from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
-from tracker.types import Build
+from tracker.store.paths import FrameworkStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,50 +62,6 @@ def made(tmp_path):
     return config, layout, fw, built.build
 
 
-def test_a_job_file_round_trips_and_carries_the_framework(tmp_path):
-    fw = load_config(ROOT / "frameworks.yaml").framework("ezkl")
-    build = Build("ezkl", "b" * 40, tmp_path / "b", python=tmp_path / "b" / "venv" / "bin" / "python",
-                  version="23.0.5")
-    layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
-    job = RevisionJob(fw, build, ["linear", "mlp"], ["resources", "accuracy"],
-                      JobDirs.of_run(layout, "ezkl", build.revision), repeats=2, eval_count=50)
-    path = job.save(tmp_path / "job.json")
-    data = read_json(path)
-    assert sorted(data) == ["build", "dirs", "eval_count", "force", "framework", "models", "remeasure",
-                            "repeats", "variants", "version"]
-    assert data["version"] == JOB_VERSION == 3
-    assert data["framework"]["build"]["requirements"] == ["ezkl=={version}", "onnx"]
-    assert data["dirs"] == {"records": str(tmp_path / "results" / "ezkl" / "records"),
-                            "work": str(tmp_path / "cache" / "work" / "ezkl" / ("b" * 16)),
-                            "cache": str(tmp_path / "cache")}
-    back = RevisionJob.load(path)
-    assert back == job and back.framework == fw and back.revision == "b" * 40
-    assert back.record_key("accuracy") == records.record_key(fw, "accuracy")
-
-
-def test_a_job_file_of_version_2_is_refused_in_one_line(tmp_path):
-    old = {"version": 2, "config_path": "frameworks.yaml", "framework": "ezkl", "revision": "a" * 40, "build": {},
-           "models": ["linear"], "variants": ["resources"], "records_dir": "r", "work_dir": "w", "cache_dir": "c"}
-    path = tmp_path / "job.json"
-    path.write_text(json.dumps(old))
-    with pytest.raises(ValueError) as caught:
-        RevisionJob.load(path)
-    assert str(caught.value) == (f"{path}: not a revision job of version 3 (found version 2); "
-                                 f"run the tracker again to write it")
-
-
-def test_a_job_file_that_does_not_fit_names_the_file_and_field(tmp_path, made):
-    _, layout, fw, build = made
-    path = RevisionJob(fw, build, ["linear"], ["default"], JobDirs.of_run(layout, fw.name, build.revision)) \
-        .save(tmp_path / "job.json")
-    data = read_json(path)
-    data["framework"]["variants"][0]["settings"] = [["decimals"]]
-    path.write_text(json.dumps(data))
-    with pytest.raises(ValueError) as caught:
-        RevisionJob.load(path)
-    assert str(caught.value) == f"{path}: framework.variants[0].settings[0]: expected 2 items, got 1"
-
-
 def test_a_job_refuses_a_variant_or_build_its_framework_does_not_have(made):
     _, layout, fw, build = made
     dirs = JobDirs.of_run(layout, fw.name, build.revision)
@@ -116,16 +72,15 @@ def test_a_job_refuses_a_variant_or_build_its_framework_does_not_have(made):
 
 
 def test_the_pipeline_proves_from_the_job_without_frameworks_yaml(tmp_path, made):
-    """What asv's setup_cache does: load the job file and prove; frameworks.yaml changed meanwhile is not read."""
+    """frameworks.yaml changed after the job was made is not read again."""
     _, layout, fw, build = made
     job = RevisionJob(fw, build, ["linear"], ["default"], JobDirs.of_run(layout, fw.name, build.revision), repeats=1)
-    path = job.save(layout.cache / "jobs" / "synth" / f"{build.revision}.json")
     write_config(tmp_path, prove="exit 3")  # were it read again, every prove would fail
-    [result] = prove_revision(RevisionJob.load(path), say=lambda line: None)
+    [result] = prove_revision(job, say=lambda line: None)
     assert (result.status, result.reason) == ("ok", "")
     assert result.sizes == {"proof_bytes": 321}
     assert result.key == records.record_key(fw, "default") != ""
-    path = records.record_path(layout.records("synth"), build.revision, "linear", "default")
+    path = records.record_path(FrameworkStore(layout, "synth").records, build.revision, "linear", "default")
     kept = records.load(path)
     assert kept == result and kept.key == result.key and kept.status == "ok"
     # the record on disk is what asdict (the hand-written writer before tracker.serial) gave

@@ -1,7 +1,7 @@
 """History, nightly, regressions, bisect, build failures and shards, on a throwaway framework repository.
 
 The synthetic prover gets 2x slower at commit 5 and writes 2x larger proofs from commit 9; its commit 3
-does not build. Everything runs for real: git, the build recipe, the measured stages, asv run/publish.
+does not build. Everything runs for real: git, the build recipe, the measured stages, asv's results, asv publish.
 """
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ from tracker.history.revisions import Revision
 from tracker.models.accuracy import judge
 from tracker.models.zoo import eval_set, get_model
 from tracker.types import ModelJob, Unsupported, Variant
+from tracker.store.paths import FrameworkStore
 
 NEWEST = "2.15.0"
 # the stage script's three method forms: 0.x sync, returns the output; 1.x async, returns the output;
@@ -161,7 +162,7 @@ def test_the_page_calls_o1js_setup_its_compile(tmp_path):
     sha = "a" * 40
     rec = ModelResult("o1js", sha, "linear", "default")
     rec.add(StageResult("setup", samples_s=[36.8], cpu_s=[50.0]))
-    records.save(layout.records("o1js"), rec)
+    records.save(FrameworkStore(layout, "o1js").records, rec)
     atomic_write_json(layout.results / "o1js" / "revisions.json", {"version": 1, "revisions": {
         sha: {"label": "2.15.0", "date": "2025-11-01T00:00:00+00:00", "subject": "o1js 2.15.0"}}})
     atomic_write_json(layout.results / "o1js" / "status.json", {"status": "ok", "reason": "", "revisions": []})

@@ -22,6 +22,7 @@ from tracker.layout import Layout
 from tracker.run.context import open_framework
 from tracker.run.runner import Request, choose_revisions
 from tracker.types import Package
+from tracker.store.paths import FrameworkStore
 
 UPLOADS = {  # version -> upload time of its first file, as PyPI gives them for ezkl (the installable ones)
     "22.1.7": "2025-07-25T14:09:19.406555Z", "22.2.1": "2025-07-30T19:24:00.284509Z",
@@ -96,7 +97,7 @@ def test_latest_and_the_nightlys_new_release_follow_the_newest_line(tmp_path, py
     assert [r.label for r in after.revisions()] == [*FOLLOWED, "23.0.6"]
     assert {r.label: r.sha for r in after.revisions()[:-1]} == before
     assert set(after.other_lines) == {"22.3.0", "22.3.1"}
-    machine = layout.asv_results("pkgfw") / "m"
+    machine = FrameworkStore(layout, "pkgfw").asv / "m"
     machine.mkdir(parents=True)
     for label, sha in before.items():
         (machine / f"{sha[:8]}-existing-py3.11.json").write_text(json.dumps({"commit_hash": sha}))
@@ -142,10 +143,10 @@ def keep_results(layout: Layout, shas: dict[str, str], with_versions: bool) -> N
     """Records, asv results and revisions.json for every release, as a run on the old shape left them."""
     entries = {}
     for position, (version, sha) in enumerate(sorted(shas.items(), key=lambda kv: UPLOADS[kv[0]]), start=1):
-        records.save(layout.records("pkgfw"), records.ModelResult("pkgfw", sha, "linear", "default",
-                                                                   sizes={"proof": 1000 + position}))
-        (layout.asv_results("pkgfw") / "m").mkdir(parents=True, exist_ok=True)
-        (layout.asv_results("pkgfw") / "m" / f"{sha[:8]}-existing-py3.11.json").write_text(
+        records.save(FrameworkStore(layout, "pkgfw").records, records.ModelResult("pkgfw", sha, "linear", "default",
+                                                                   sizes={"proof_bytes": 1000 + position}))
+        (FrameworkStore(layout, "pkgfw").asv / "m").mkdir(parents=True, exist_ok=True)
+        (FrameworkStore(layout, "pkgfw").asv / "m" / f"{sha[:8]}-existing-py3.11.json").write_text(
             json.dumps({"commit_hash": sha, "date": 0, "results": {}}))
         entries[sha] = {"label": version, "date": UPLOADS[version], "subject": "", "upstream_sha": None,
                         "version": version if with_versions else None, "position": position}
@@ -171,9 +172,9 @@ def test_results_of_the_upload_order_shape_move_to_their_releases_said_once(tmp_
     assert set(kept) == {r.sha for r in now.values()}
     assert [kept[now[v].sha]["position"] for v in FOLLOWED] == list(range(1, 7))
     for version, r in now.items():  # every record under its release's commit now, with the same figures
-        (rec,) = records.load_revision(layout.records("pkgfw"), r.sha)
-        assert rec.revision == r.sha and rec.sizes["proof"] == 1000 + sorted(UPLOADS, key=UPLOADS.get).index(version) + 1
-        (asv_file,) = (layout.asv_results("pkgfw") / "m").glob(f"{r.sha[:8]}-*.json")
+        (rec,) = records.load_revision(FrameworkStore(layout, "pkgfw").records, r.sha)
+        assert rec.revision == r.sha and rec.sizes["proof_bytes"] == 1000 + sorted(UPLOADS, key=UPLOADS.get).index(version) + 1
+        (asv_file,) = (FrameworkStore(layout, "pkgfw").asv / "m").glob(f"{r.sha[:8]}-*.json")
         assert json.loads(asv_file.read_text())["commit_hash"] == r.sha
     aside = layout.results / "pkgfw" / "other-lines" / "22.3.0"
     assert (aside / "records" / old["22.3.0"] / "linear--default.json").exists()

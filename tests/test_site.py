@@ -34,6 +34,7 @@ from tracker.publish.offline import ASSETS, asset_path, localize
 from tracker.publish.site import asv_graph_url, write_site
 from tracker.publish.units import format_value
 from tracker.records import ModelResult, StageResult
+from tracker.store.paths import FrameworkStore
 
 OLD, NEW = "a" * 40, "b" * 40
 XSS_SUBJECT = "<script>alert(1)</script> speed up"
@@ -158,12 +159,12 @@ def write_results(layout: Layout) -> None:
     older.sizes["proof_bytes"] = 9_617  # the proof doubled at NEW: a deterministic regression, at its commit
     for rec in (older, ok_result(OLD, "cnn", "resources", [0.0123]),
                 ok_result(NEW, "mlp", "resources", [2.7, 2.8, 3.1]), oom_result(NEW)):
-        records.save(layout.records("halo"), rec)
+        records.save(FrameworkStore(layout, "halo").records, rec)
     atomic_write_json(halo / "revisions.json", {"version": 1, "revisions": {
         OLD: {"label": OLD[:8], "date": "2024-01-01T00:00:00+00:00", "subject": "first"},
         NEW: {"label": NEW[:8], "date": "2024-02-01T00:00:00+00:00", "subject": XSS_SUBJECT}}})
     atomic_write_json(halo / "status.json", {"status": "ok", "reason": "", "revisions": []})
-    atomic_write_json(layout.asv_results("halo") / "ci-box" / f"{NEW[:8]}-existing-py.json", {})
+    atomic_write_json(FrameworkStore(layout, "halo").asv / "ci-box" / f"{NEW[:8]}-existing-py.json", {})
     atomic_write_json(layout.html / "halo" / "index.json", {"revision_to_hash": {"1": OLD, "2": NEW}})
     # what asv publish wrote: the report reads the records, never this
     atomic_write_json(layout.html / "halo" / "regressions.json", {"regressions": [[
@@ -174,7 +175,7 @@ def write_results(layout: Layout) -> None:
                       {"status": "unsupported", "reason": "not yet supported: no adapter written yet"})
     atomic_write_json(layout.results / "broke" / "status.json", {"status": "ok", "revisions": [
         {"sha": "c" * 40, "label": "cccccccc", "status": "build_failed", "reason": "cargo: <error> in build.rs"}]})
-    atomic_write_json(layout.builds("broke") / f"{'c' * 40}.json",
+    atomic_write_json(FrameworkStore(layout, "broke").builds / f"{'c' * 40}.json",
                       {"status": "build_failed", "label": "cccccccc", "reason": "cargo: <error> in build.rs"})
 
 
@@ -433,7 +434,7 @@ def two_frameworks(tmp_path) -> tuple[str, Layout]:
     groth.sizes.update(proof_bytes=256, vk_bytes=3_000)
     groth.accuracy.update(top1_agreement=1.0)
     for rec in (halo, groth):
-        records.save(layout.records(rec.framework), rec)
+        records.save(FrameworkStore(layout, rec.framework).records, rec)
         atomic_write_json(layout.results / rec.framework / "revisions.json", {"version": 1, "revisions": {
             NEW: {"label": NEW[:8], "date": "2024-02-01T00:00:00+00:00", "subject": "s"}}})
         atomic_write_json(layout.results / rec.framework / "status.json", {"status": "ok", "revisions": []})

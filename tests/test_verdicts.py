@@ -28,6 +28,7 @@ from tracker.config import ConfigError
 from tracker.fsutil import read_json
 from tracker.report.stats import mann_whitney, ratio_interval
 from tracker.report.verdict import Point, Settings, changes_of, load_settings, measured_steps
+from tracker.store.paths import FrameworkStore
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = 3_000_000          # about 0.3 s of CPU per proof: the step stands out of start-up and load
@@ -269,7 +270,7 @@ def _synth_layout(tmp_path: Path, n: int, fill) -> tuple:
     for i, sha in enumerate(shas):
         r = records.ModelResult("synth", sha, "linear", "default")
         fill(i, r)
-        records.save(layout.records("synth"), r)
+        records.save(FrameworkStore(layout, "synth").records, r)
     atomic_write_json(layout.results / "synth" / "revisions.json", {"version": 1, "revisions": {
         sha: {"label": sha[-8:], "date": f"2024-01-{i + 1:02d}T00:00:00+00:00", "subject": f"commit {i}"}
         for i, sha in enumerate(shas)}})

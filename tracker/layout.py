@@ -1,7 +1,7 @@
 """Where one run keeps things: results and html, which users keep, and a cache that can be rebuilt.
 
-Every command finds its files through a Layout; it lives alone so that the commands, the report and the
-publisher reach it without importing the asv driver.
+A Layout keeps the roots; what lies under results/<framework>/ is the store's (tracker.store.paths), and
+the cache's own files are named here.
 """
 from __future__ import annotations
 
@@ -17,20 +17,8 @@ class Layout:
     html: Path
     cache: Path
 
-    def asv_results(self, fw: str) -> Path:
-        return self.results / fw / "asv"
-
-    def records(self, fw: str) -> Path:
-        return self.results / fw / "records"
-
-    def builds(self, fw: str) -> Path:
-        return self.results / fw / "builds"
-
     def asv_config(self, fw: str) -> Path:
         return self.cache / "asv" / fw / "asv.conf.json"
 
     def step_cache(self, fw: str) -> Path:
         return self.cache / "asv" / fw / "steps"
-
-    def logs(self, fw: str) -> Path:
-        return self.results / fw / "logs"

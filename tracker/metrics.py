@@ -8,10 +8,14 @@ Every metric has a kind, and the kind decides how a change is judged (tracker.re
   any change is a change at its exact commit, whatever its size;
 - measured (wall and CPU time of a stage, peak memory): judged on the samples, against a minimum effect
   for its `effect` family (wall_time, cpu_time, memory) and a significance test, then confirmed.
-Every metric here is lower-is-better.
+Lower is better for every metric but those marked `higher_is_better` (the accuracies against true labels).
+
+Each metric's `version` (its asv benchmark's version) is a hash of its definition: its name, unit, kind and
+where its value comes from. Only a change to what a metric means starts a new series in asv's graphs.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -36,6 +40,20 @@ class Metric:
     higher_is_better: bool = False  # the accuracies against true labels; every other metric is lower-is-better
 
     @property
+    def definition(self) -> str:
+        """What the metric is, in words a change of meaning changes: shown on asv's page, hashed as its version."""
+        source = getattr(self.value, "definition", None)
+        if not source:
+            raise ValueError(f"metric {self.name}: its value has no definition (use one of the extractors here)")
+        better = "higher" if self.higher_is_better else "lower"
+        return f"{self.name}: {source}; unit {self.unit}; {self.kind}; {better} is better"
+
+    @property
+    def version(self) -> str:
+        """asv's version of the metric's benchmark: its results are graphed together while this stays."""
+        return hashlib.sha256(self.definition.encode()).hexdigest()[:16]
+
+    @property
     def measured(self) -> bool:
         return self.kind == MEASURED
 
@@ -50,11 +68,17 @@ class Metric:
         return f"benchmarks.{self.suite_class}.track_{self.name}"
 
 
+def _defined(text: str, get: Callable[[ModelResult], Any]) -> Callable[[ModelResult], Any]:
+    """An extractor with its definition (Metric.definition): where in a record the value comes from."""
+    get.definition = text
+    return get
+
+
 def _samples(stage: str) -> Callable[[ModelResult], list[float] | None]:
     def get(r: ModelResult) -> list[float] | None:
         s = r.stages.get(stage)
         return list(s.samples_s) if s is not None and s.ok and s.samples_s else None
-    return get
+    return _defined(f"wall seconds of each sample of stage {stage}", get)
 
 
 def _cpu(stage: str) -> Callable[[ModelResult], list[float] | None]:
@@ -62,18 +86,18 @@ def _cpu(stage: str) -> Callable[[ModelResult], list[float] | None]:
     def get(r: ModelResult) -> list[float] | None:
         s = r.stages.get(stage)
         return list(s.cpu_s) if s is not None and s.ok and s.cpu_s else None
-    return get
+    return _defined(f"CPU seconds (user + system, whole process tree) of each sample of stage {stage}", get)
 
 
 def _peak(stage: str) -> Callable[[ModelResult], int | None]:
     def get(r: ModelResult) -> int | None:
         s = r.stages.get(stage)
         return s.peak_rss_bytes if s is not None and s.ok and s.peak_rss_bytes else None
-    return get
+    return _defined(f"peak resident bytes of stage {stage}'s process tree", get)
 
 
 def _key(table: str, key: str) -> Callable[[ModelResult], Any]:
-    return lambda r: getattr(r, table).get(key)
+    return _defined(f"{table}.{key}", lambda r: getattr(getattr(r, table), key))
 
 
 def _size(what: str) -> Callable[[ModelResult], int | None]:
@@ -85,13 +109,16 @@ def _size(what: str) -> Callable[[ModelResult], int | None]:
     moves only when the proof does, which is what a deterministic metric must mean.
     """
     def get(r: ModelResult) -> int | None:
-        return r.sizes.get(f"{what}_raw_bytes") or r.sizes.get(f"{what}_bytes")
-    return get
+        return getattr(r.sizes, f"{what}_raw_bytes") or getattr(r.sizes, f"{what}_bytes")
+    return _defined(f"sizes.{what}_raw_bytes, else sizes.{what}_bytes", get)
 
 
 def _loss(r: ModelResult) -> float | None:
-    agreement = r.accuracy.get("top1_agreement")
+    agreement = r.accuracy.top1_agreement
     return None if agreement is None else 1.0 - float(agreement)
+
+
+_defined("1 - accuracy.top1_agreement", _loss)
 
 
 METRICS: tuple[Metric, ...] = (

@@ -22,9 +22,9 @@ from typing import Any
 
 from tracker import serial
 from tracker.fsutil import atomic_write_json, read_json, read_state
+from tracker.store.formats import RECORD_READABLE, RECORD_VERSION
+from tracker.store.paths import record_name
 
-RECORD_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: no key
 
 
 class Status(StrEnum):
@@ -92,6 +92,85 @@ class StageResult:
 
 
 
+class Declared(dict):
+    """A record's table of figures (sizes, circuit, accuracy) whose keys are declared: the contract between an
+    adapter, which fills it, and tracker.metrics, which reads it by attribute. Setting a key not declared
+    fails at once, naming it; a record read from disk keeps what it holds (figures of an older tracker)."""
+
+    KIND = ""
+    FIELDS: dict[str, str] = {}  # name -> what it is
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        self.update(*args, **kwargs)
+
+    @classmethod
+    def kept(cls, data: dict) -> "Declared":
+        """As read from a record on disk: no check, nothing dropped."""
+        out = cls()
+        dict.update(out, data or {})
+        return out
+
+    def __setitem__(self, key: str, value) -> None:
+        if key not in self.FIELDS:
+            raise KeyError(f"{self.KIND}: {key!r} is not a declared field (tracker/records.py {type(self).__name__}: "
+                           f"{', '.join(self.FIELDS)})")
+        super().__setitem__(key, value)
+
+    def update(self, *args, **kwargs) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def setdefault(self, key: str, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def __getattr__(self, name: str):
+        if name in type(self).FIELDS:
+            return self.get(name)
+        raise AttributeError(f"{self.KIND} has no declared field {name!r}")
+
+
+class Sizes(Declared):
+    KIND = "sizes"
+    FIELDS = {
+        "proof_bytes": "the proof file", "proof_raw_bytes": "the proof's own bytes, however the file spells them",
+        "vk_bytes": "the verifying key file", "vk_raw_bytes": "the verifying key's own bytes",
+        "pk_bytes": "the proving key file", "srs_bytes": "the SRS file", "ptau_bytes": "the powers-of-tau file",
+        "public_vals_bytes": "the public values (zkml)", "proof_unfolded_bytes": "proofs before folding (zkTorch)",
+        "acc_proof_bytes": "accumulated proofs (zkTorch)", "enc_model_bytes": "encoded model (zkTorch)",
+        "enc_input_bytes": "encoded inputs (zkTorch)", "enc_output_bytes": "encoded outputs (zkTorch)",
+        "setup_bytes": "setups (zkTorch)", "model_data_bytes": "model data (zkTorch)",
+    }
+
+
+class Circuit(Declared):
+    KIND = "circuit"
+    FIELDS = {
+        "logrows": "log2 of the rows (halo2, Kimchi)", "rows": "rows (Kimchi)", "constraints": "R1CS constraints",
+        "wires": "R1CS wires", "private_inputs": "R1CS private inputs", "public_outputs": "R1CS public outputs",
+        "public_values": "public values (zkml)", "ptau_power": "the powers of tau the circuit needs",
+        "num_rows": "rows used (ezkl)", "total_assignments": "assignments (ezkl)",
+        "total_const_size": "constants (ezkl)", "required_lookups": "lookups (ezkl)",
+        "required_range_checks": "range checks (ezkl)", "steps": "execution steps (Cairo)",
+        "mips_steps": "MIPS steps (opML)", "bisection_rounds": "dispute game rounds (opML)",
+    }
+
+
+class Accuracy(Declared):
+    KIND = "accuracy"
+    FIELDS = {
+        "max_abs_error": "largest output difference from the float model", "mean_abs_error": "mean of it",
+        "top1_agreement": "share of top-1 predictions equal to the float model's", "n": "images evaluated",
+        "float_accuracy": "the float model against true labels", "circuit_accuracy": "the circuit against them",
+        "accuracy_drop": "float_accuracy - circuit_accuracy",
+    }
+
+
+DECLARED_TABLES = {"sizes": Sizes, "circuit": Circuit, "accuracy": Accuracy}
+
+
 @dataclass
 class ModelResult:
     """Everything measured for (framework, revision, model, variant). Sizes in bytes."""
@@ -103,15 +182,22 @@ class ModelResult:
     status: str = Status.OK  # one of RECORD_STATUSES
     reason: str = ""
     stages: dict[str, StageResult] = field(default_factory=dict)
-    sizes: dict[str, int] = field(default_factory=dict)
-    circuit: dict[str, int] = field(default_factory=dict)
-    accuracy: dict[str, float] = field(default_factory=dict)
+    sizes: Sizes = field(default_factory=Sizes)
+    circuit: Circuit = field(default_factory=Circuit)
+    accuracy: Accuracy = field(default_factory=Accuracy)
     settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
     machine: dict[str, str] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)  # the machine's modmul rates (tracker.calibration)
     energy: str = ""  # why the stages carry no energy figure ("not measured here: ..."), "" where they do
     key: str = ""  # record_key of the config that made it; "" for a version 1 record
+
+    def __setattr__(self, name: str, value) -> None:
+        """The declared tables stay declared when an adapter sets a whole one (`result.accuracy = ...`)."""
+        table = DECLARED_TABLES.get(name)
+        if table is not None and not isinstance(value, table):
+            value = table(value)
+        super().__setattr__(name, value)
 
     def add(self, stage: StageResult) -> StageResult:
         """Keep a stage; the first failing stage decides the model's status and reason."""
@@ -130,9 +216,15 @@ class ModelResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ModelResult":
-        if data.get("version") not in READABLE_VERSIONS:
-            raise ValueError(f"record version {data.get('version')!r}, expected one of {READABLE_VERSIONS}")
-        return serial.from_json(cls, {k: v for k, v in data.items() if k != "version"})
+        if data.get("version") not in RECORD_READABLE:
+            raise ValueError(f"record version {data.get('version')!r}, expected one of {RECORD_READABLE}")
+        rec = serial.from_json(cls, {k: v for k, v in data.items() if k != "version" and k not in DECLARED_TABLES})
+        for name, table in DECLARED_TABLES.items():
+            kept = data.get(name) or {}
+            if not isinstance(kept, dict) or not all(isinstance(k, str) for k in kept):
+                raise ValueError(f"{name}: expected an object of named figures, found {type(kept).__name__}")
+            setattr(rec, name, table.kept(kept))
+        return rec
 
 
 def record_key(framework, variant_name: str) -> str:
@@ -175,7 +267,7 @@ def machine_of(machine) -> str:
 
 
 def record_path(records_dir: Path, revision: str, model: str, variant: str) -> Path:
-    return records_dir / revision / f"{model}--{variant}.json"
+    return records_dir / revision / record_name(model, variant)
 
 
 def save(records_dir: Path, result: ModelResult) -> Path:

@@ -1,6 +1,6 @@
 """One way to write the tracker's dataclasses as JSON and read them back, driven by their fields' types.
 
-A Build in build.json and in a revision's job file, the whole Framework a job carries to the asv suite:
+A Build in build.json, a record in records/, the whole Framework a revision job carries to the pipeline:
 each was turned into a dict by hand and back by hand, in as many places as it was written. Here the
 dataclass says it once. `to_json` gives plain JSON values (Path as str, tuples and lists as lists, enums
 as their values); `from_json(cls, data)` reads them back by the field type hints: nested dataclasses,

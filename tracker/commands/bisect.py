@@ -31,9 +31,10 @@ from tracker.records import ModelResult
 from tracker.report.confirm import Remeasurer, interleaved, pooled
 from tracker.report.probe import BAD, NEITHER, differs, judge_probe, too_few_samples, weigh_clocks
 from tracker.report.verdict import Settings, load_settings
-from tracker.run import asv
 from tracker.run.context import FrameworkContext, NotReady, open_to_measure
 from tracker.run.runner import Request, run_revision
+from tracker.store import asv as sink
+from tracker.store.paths import FrameworkStore
 
 PROBE_ATTEMPTS = 3
 
@@ -77,12 +78,11 @@ def bisect(ctx: FrameworkContext, q: Question) -> str | None:
 def bisect_recorded(ctx: FrameworkContext, q: Question, ends, candidates) -> str | None:
     """The bisection of a deterministic metric: a commit is bad when its value is no longer the good one's."""
     say, name = ctx.say, q.metric.name
-    request = Request(frameworks=[ctx.fw.name], models=[q.model], variants=[q.variant], repeats=q.repeats,
-                      bench=f"track_{name}")
-    asv.ensure_machine(ctx.asv_config)
+    request = Request(frameworks=[ctx.fw.name], models=[q.model], variants=[q.variant], repeats=q.repeats)
+    sink.prepare_machine(FrameworkStore(ctx.layout, ctx.fw.name))
 
     def value(revision) -> float | None:
-        path = records.record_path(ctx.layout.records(ctx.fw.name), revision.sha, q.model, q.variant)
+        path = FrameworkStore(ctx.layout, ctx.fw.name).record(revision.sha, q.model, q.variant)
         if records.load(path) is None:
             run_revision(ctx, revision, request)
         rec = records.load(path)
@@ -112,7 +112,7 @@ def bisect_measured(ctx: FrameworkContext, q: Question, ends, candidates) -> str
     measured in the same rounds."""
     settings = load_settings(ctx.config.root / "asv.conf.json")
     good, bad = ends
-    into = ctx.layout.results / ctx.fw.name / "bisect" / f"{good.short}-{bad.short}" / f"{q.model}--{q.variant}"
+    into = FrameworkStore(ctx.layout, ctx.fw.name).bisected(good.sha, bad.sha, q.model, q.variant)
     probe = Probe(Remeasurer(ctx), q, settings, q.rounds or settings.rounds, into, good, bad)
     if not probe.ends_differ(len(candidates)):
         return None

@@ -37,11 +37,12 @@ from tracker.report.probe import too_few_samples, weigh_clocks
 from tracker.report.stats import compare as compare_samples, mann_whitney
 from tracker.report.verdict import Settings, load_settings
 from tracker.run.context import NotReady, open_to_measure
+from tracker.store.formats import REPORT_VERSION
+from tracker.store.paths import FrameworkStore
 
 WORSE = ("slower", "larger", "worse")
 TOO_FEW, NOT_CONFIRMED = "too few samples", "not confirmed"
 APART = (NOT_CONFIRMED, TOO_FEW)  # rows listed apart: the samples did not settle them
-REPORT_VERSION = 1
 
 
 def setup_arguments(sub: argparse._SubParsersAction) -> None:
@@ -195,7 +196,7 @@ def compare(config: Config, layout: Layout, request: CompareRequest, say=print) 
     report.update(base=base.label, head=head.label, base_sha=base.sha, head_sha=head.sha)
     for model in request.models or SUITES[config.default_suite]:
         for variant in request.variants or fw.variant_names:
-            into = layout.results / fw.name / "compare" / f"{base.short}-{head.short}" / f"{model}--{variant}"
+            into = FrameworkStore(layout, fw.name).compared(base.sha, head.sha, model, variant)
             got = interleaved(m, [base.sha, head.sha], model, variant, rounds, into)
             if not got[base.sha] or not got[head.sha]:
                 report["error"] = f"{model} [{variant}] could not be measured at both revisions (records: {into})"

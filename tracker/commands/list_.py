@@ -9,10 +9,11 @@ from pathlib import Path
 from tracker import records
 from tracker.adapters.readiness import UNSUPPORTED, readiness
 from tracker.config import Config
-from tracker.fsutil import read_json
 from tracker.layout import Layout
 from tracker.records import Status
-from tracker.run.state import StateRead
+from tracker.store.formats import LIST_VERSION
+from tracker.store.paths import FrameworkStore
+from tracker.store.state import StateRead, build_failures
 
 
 def setup_arguments(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +25,7 @@ def setup_arguments(sub: argparse._SubParsersAction) -> None:
 
 def framework_rows(config: Config, layout: Layout, names=None, state: StateRead | None = None) -> list[dict]:
     """One row per framework: what it is, whether it can run here, and each recorded revision's status.
-    A state file or record that cannot be read is said in one line (tracker.run.state.StateRead)."""
+    A state file or record that cannot be read is said in one line (tracker.store.state.StateRead)."""
     state = state or StateRead(layout)
     rows = []
     for fw in config.frameworks:
@@ -47,16 +48,15 @@ def revision_rows(layout: Layout, fw, state: StateRead) -> list[dict]:
     rows = {}
     for sha, info in known.items():
         torn: list[Path] = []
-        recs = records.load_revision(layout.records(framework), sha, torn)
+        recs = records.load_revision(FrameworkStore(layout, framework).records, sha, torn)
         state.records_unreadable(fw, torn)
         bad = [f"{r.model}[{r.variant}] {r.status}" for r in recs if r.status != Status.OK]
         bad += [f"{p.name.removesuffix('.torn').removesuffix('.json')} unreadable" for p in torn]
         rows[sha] = {"sha": sha, "label": info.get("label", sha[:8]), "date": info.get("date", ""),
                      "status": Status.OK if recs and not bad else (Status.FAILED if bad else "no results"),
                      "detail": "; ".join(bad)}
-    for path in layout.builds(framework).glob("*.json"):
-        b = read_json(path) or {}
-        sha = b.get("revision", path.stem)
+    for sha, b in build_failures(FrameworkStore(layout, framework)):
+        b = b or {}
         rows[sha] = {"sha": sha, "label": b.get("label", sha[:8]), "date": known.get(sha, {}).get("date", ""),
                      "status": "build failed", "detail": b.get("reason", "")}
     return sorted(rows.values(), key=lambda r: r["date"])
@@ -67,7 +67,7 @@ def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     state = StateRead(layout, (lambda line: print(line, file=sys.stderr)) if args.json else print)
     rows = framework_rows(config, layout, args.frameworks, state)
     if args.json:
-        print(json.dumps({"version": 1, "frameworks": rows}, indent=1, default=str))
+        print(json.dumps({"version": LIST_VERSION, "frameworks": rows}, indent=1, default=str))
         return 1 if state.unreadable else 0
     width = max((len(r["proof_system"]) for r in rows), default=0)
     for row in rows:

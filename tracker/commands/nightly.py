@@ -27,7 +27,7 @@ from tracker.report.regressions import find_verdicts, key
 from tracker.report.reported import load_reported, remember_reported
 from tracker.report.verdict import load_settings
 from tracker.run.runner import Request, run as run_frameworks
-from tracker.run.state import StateRead
+from tracker.store.state import StateRead
 
 EXIT_FRAMEWORK_FAILED = 1
 

@@ -23,7 +23,7 @@ from tracker.lock import holding_lock
 from tracker.report.confirm import confirm_candidates
 from tracker.report.regressions import Verdicts, all_changes, find_verdicts, format_report, format_table, post_webhook
 from tracker.report.verdict import load_settings
-from tracker.run.state import StateRead
+from tracker.store.state import StateRead
 from tracker.types import Say
 
 WEBHOOK_ENV = "ZKML_TRACKER_WEBHOOK"

@@ -5,7 +5,7 @@ build failures), so shards never write the same file for different work and merg
 small indexes are unions: `revisions.json`, `confirmations.json` (a verdict measured later wins) and
 `reported-regressions.json` (what the nightly told, so a merged shard never makes it tell again). Shards
 must share a machine name (ZKML_TRACKER_MACHINE) for their points to form one asv series; their
-checkouts' paths do not matter (tracker.run.asv_env), and path-named results from older trackers are
+checkouts' paths do not matter (tracker.store.asv), and path-named results from older trackers are
 renamed into the series by publish.
 
 A record of a commit the results already hold from another host (records carry the machine that made
@@ -20,17 +20,23 @@ from pathlib import Path
 from tracker.fsutil import atomic_copy, atomic_write_json, read_json, read_state
 from tracker.records import machine_of
 from tracker.report.reported import NAME, merged, read_reported, write_reported
+from tracker.store.formats import CONFIRMATIONS_VERSION, REVISIONS_VERSION
+from tracker.store.paths import ASV_DIR, CONFIRMATIONS_FILE, RECORDS_DIR, REVISIONS_FILE, STATUS_FILE
 
 
 def framework_dirs(shard: Path) -> list[Path]:
     """A shard is a results root (one dir per framework) or a single framework's results dir."""
-    if (shard / "status.json").exists() or (shard / "asv").is_dir():
+    if is_framework_dir(shard):
         return [shard]
-    return [d for d in sorted(shard.iterdir()) if d.is_dir() and ((d / "status.json").exists() or (d / "asv").is_dir())]
+    return [d for d in sorted(shard.iterdir()) if d.is_dir() and is_framework_dir(d)]
+
+
+def is_framework_dir(path: Path) -> bool:
+    return (path / STATUS_FILE).exists() or (path / ASV_DIR).is_dir()
 
 
 def framework_name(fw_dir: Path) -> str:
-    status = read_json(fw_dir / "status.json") or {}
+    status = read_json(fw_dir / STATUS_FILE) or {}
     return status.get("framework") or fw_dir.name
 
 
@@ -52,13 +58,13 @@ def _merge_framework(src: Path, dest: Path) -> None:
             continue
         rel = path.relative_to(src)
         target = dest / rel
-        if rel.name == "revisions.json":
-            _union(target, path, "revisions")
-        elif rel.name == "confirmations.json":
-            _union(target, path, "pairs", newer="measured")
+        if rel.name == REVISIONS_FILE:
+            _union(target, path, "revisions", REVISIONS_VERSION)
+        elif rel.name == CONFIRMATIONS_FILE:
+            _union(target, path, "pairs", CONFIRMATIONS_VERSION, newer="measured")
         elif rel.name == NAME and len(rel.parts) == 1:
             write_reported(target, merged([read_reported(target, print), read_reported(path, print)]))
-        elif rel.name == "status.json" and target.exists():
+        elif rel.name == STATUS_FILE and target.exists():
             continue  # each shard's status is its own; keep the first
         else:
             atomic_copy(path, target)
@@ -82,12 +88,12 @@ def other_hosts(src: Path, dest: Path) -> dict[str, tuple[str, str]]:
 
 def _kept_apart(rel: Path, apart: dict[str, tuple[str, str]]) -> bool:
     """A shard's record or asv result of a commit kept apart (asv names results `<sha8>-<env>.json`)."""
-    if rel.parts[0] == "records" and len(rel.parts) == 3:
+    if rel.parts[0] == RECORDS_DIR and len(rel.parts) == 3:
         return rel.parts[1] in apart
-    return rel.parts[0] == "asv" and len(rel.parts) == 3 and any(rel.name.startswith(f"{sha[:8]}-") for sha in apart)
+    return rel.parts[0] == ASV_DIR and len(rel.parts) == 3 and any(rel.name.startswith(f"{sha[:8]}-") for sha in apart)
 
 
-def _union(target: Path, source: Path, key: str, newer: str = "") -> None:
+def _union(target: Path, source: Path, key: str, version: int, newer: str = "") -> None:
     """The two indexes together (an entry in both: the one whose `newer` field is later, if named, else
     theirs); a torn one of ours is set aside and said (the publish that follows writes again what it can,
     from the history and the remeasure/ records), never read as empty and overwritten."""
@@ -96,7 +102,7 @@ def _union(target: Path, source: Path, key: str, newer: str = "") -> None:
         print(f"{target}: torn: set aside as {target.name}.torn; merged with the shard's, the rest written "
               f"again from the history by the publish")
     if not isinstance(mine, dict) or not isinstance(mine.get(key), dict):
-        mine = {"version": 1, key: {}}
+        mine = {"version": version, key: {}}
     theirs = read_json(source) or {}
     for k, entry in (theirs.get(key) or {}).items():
         held = mine[key].get(k)

@@ -15,6 +15,7 @@ from tracker.measure import ChildFailed
 from tracker.publish.offline import localize
 from tracker.run import asv
 from tracker.run.context import open_framework
+from tracker.store.paths import FrameworkStore
 
 
 def publish_all(config: Config, layout: Layout) -> list[str]:
@@ -41,7 +42,7 @@ def publish_all(config: Config, layout: Layout) -> list[str]:
 
 
 def has_results(layout: Layout, framework: str) -> bool:
-    return any(layout.asv_results(framework).glob("*/*.json"))
+    return bool(FrameworkStore(layout, framework).asv_result_files())
 
 
 def aside_dir(layout: Layout, framework: str) -> Path:
@@ -57,7 +58,7 @@ def publish_framework(config: Config, fw, layout: Layout) -> str | None:
         return f"cannot publish: {exc}"
     aside = aside_dir(layout, fw.name)
     shutil.rmtree(aside, ignore_errors=True)  # what a publish killed before its swap left
-    log = layout.logs(fw.name) / "asv-publish.log"
+    log = FrameworkStore(layout, fw.name).logs / "asv-publish.log"
     try:
         asv.publish(aside_config(conf, aside), log, layout.step_cache(fw.name))
     except ChildFailed as exc:

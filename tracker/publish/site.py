@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from tracker import records
 from tracker.adapters import get_adapter
 from tracker.config import Config
-from tracker.fsutil import atomic_write_text, read_json
+from tracker.fsutil import atomic_write_text
 from tracker.layout import Layout
 from tracker.metrics import BY_NAME, METRICS, Metric, summary
 from tracker.publish.charts import Chart, Item, log_bar_chart
@@ -25,8 +25,9 @@ from tracker.publish.differences import Difference, format_modmuls, measured_pro
 from tracker.publish.units import exact, format_value
 from tracker.records import ModelResult, Status
 from tracker.report.regressions import Regression, Verdicts, commit_link, find_verdicts
-from tracker.run.state import StateRead, history_order
+from tracker.store.state import StateRead, build_failures as kept_build_failures, history_order
 from tracker.types import Framework
+from tracker.store.paths import FrameworkStore
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 CHARTS = ("prove_time", "prove_peak_memory")
@@ -175,7 +176,7 @@ def latest_records(layout: Layout, fw: str, known: dict[str, dict], say=print) -
     seen: dict[str, tuple[str, ModelResult]] = {}
     torn: dict[str, str] = {}
     for sha in sorted(known, key=lambda sha: history_order(known[sha]), reverse=True):
-        for path in sorted((layout.records(fw) / sha).glob("*.json")):
+        for path in sorted(FrameworkStore(layout, fw).record_dir(sha).glob("*.json")):
             if path.stem in seen:
                 continue
             rec, was_torn = records.check(path)
@@ -193,7 +194,7 @@ def latest_records(layout: Layout, fw: str, known: dict[str, dict], say=print) -
 
 def asv_machine(layout: Layout, fw: str, sha: str) -> str:
     """The asv machine a revision's results were filed under (asv names result files `<sha8>-<env>.json`)."""
-    for path in sorted(layout.asv_results(fw).glob(f"*/{sha[:8]}-*.json")):
+    for path in FrameworkStore(layout, fw).asv_result_files(sha):
         return path.parent.name
     return ""
 
@@ -263,7 +264,7 @@ def framework_state(fw: Framework, layout: Layout, has_records: bool, status: di
 
 
 def build_failures(layout: Layout, fw: str) -> list[tuple[str, str]]:
-    found = [read_json(p) or {} for p in sorted(layout.builds(fw).glob("*.json"))]
+    found = [b or {} for _, b in kept_build_failures(FrameworkStore(layout, fw))]
     return [(b.get("label", ""), b.get("reason", "")) for b in found if b.get("status") == Status.BUILD_FAILED]
 
 
@@ -349,7 +350,7 @@ def recent_regressions(config: Config, state: StateRead, found: list[Regression]
 
 
 def collect(config: Config, layout: Layout, say=print) -> Site:
-    """Everything the page shows, its state files checked as they are read (tracker.run.state.StateRead)."""
+    """Everything the page shows, its state files checked as they are read (tracker.store.state.StateRead)."""
     state = StateRead(layout, say)
     cards = [framework_card(fw, PALETTE[i % len(PALETTE)], layout, state) for i, fw in enumerate(config.frameworks)]
     models = sorted({r.model for c in cards for r in c.rows})

@@ -34,10 +34,11 @@ from tracker.report.verdict import Change, Settings, disagreement, pair_key
 from tracker.run.context import FrameworkContext, NotReady, open_to_measure
 from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
-from tracker.run.state import StateRead, peek
+from tracker.store.formats import CONFIRMATIONS_VERSION
+from tracker.store.paths import FrameworkStore
+from tracker.store.state import StateRead, peek
 from tracker.types import Say
 
-CONFIRMATIONS_VERSION = 1
 PASSES = 2  # a step, then its neighbours
 
 
@@ -127,7 +128,7 @@ def rest_on_cpu(wall: dict, cpu: dict, wall_a, wall_b, cpu_a, cpu_b) -> None:
 # --- the store -----------------------------------------------------------------------------------------------
 
 def confirmations_path(layout: Layout, framework: str) -> Path:
-    return layout.results / framework / "confirmations.json"
+    return FrameworkStore(layout, framework).confirmations
 
 
 def load_confirmations(path: Path) -> dict[str, dict]:
@@ -155,7 +156,7 @@ def read_confirmations(layout: Layout, framework: str, settings: Settings, state
         isinstance(data.get("pairs"), dict)
     problem = problem or ("" if whole else "malformed")
     pairs = dict(data["pairs"]) if whole else {}
-    again = {k: v for k, v in judged_again(layout.results / framework, settings).items() if k not in pairs}
+    again = {k: v for k, v in judged_again(FrameworkStore(layout, framework), settings).items() if k not in pairs}
     if not again and problem in ("", "missing"):
         return pairs
     pairs.update(again)
@@ -171,10 +172,10 @@ def read_confirmations(layout: Layout, framework: str, settings: Settings, state
     return pairs
 
 
-def judged_again(results_dir: Path, settings: Settings) -> dict[str, dict]:
+def judged_again(store: FrameworkStore, settings: Settings) -> dict[str, dict]:
     """pair key -> its verdict, judged from each re-measured pair's records where every round is there."""
     out = {}
-    for into in sorted(results_dir.glob("remeasure/*-*/*--*")):
+    for into in store.remeasured_all():
         got = remeasured(into)
         if got is None or got.rounds < settings.rounds:
             continue
@@ -253,8 +254,7 @@ def rounds_for(pair: Pair, settings: Settings) -> int:
 
 def confirm_pair(m: Remeasurer, pair: Pair, settings: Settings) -> dict | None:
     """Re-measure one pair interleaved, judge it, remember the verdict; None if it could not be measured."""
-    into = m.layout.results / pair.framework / "remeasure" / f"{pair.good[:8]}-{pair.bad[:8]}" / \
-        f"{pair.model}--{pair.variant}"
+    into = FrameworkStore(m.layout, pair.framework).remeasured(pair.good, pair.bad, pair.model, pair.variant)
     rounds = rounds_for(pair, settings)
     m.say(f"{pair.framework} {pair.model} [{pair.variant}]: confirming {m.revision(pair.good).label} -> "
           f"{m.revision(pair.bad).label}, {rounds} interleaved round(s)")

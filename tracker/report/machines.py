@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from tracker import records
 from tracker.layout import Layout
+from tracker.store.paths import FrameworkStore
 
 FIELD = "bn254_fr"
 
 
 def record_at(layout: Layout, framework: str, sha: str, model: str, variant: str) -> records.ModelResult | None:
-    return records.load(records.record_path(layout.records(framework), sha, model, variant))
+    return records.load(FrameworkStore(layout, framework).record(sha, model, variant))
 
 
 def cpu_rate(calibration: dict) -> tuple[float, float] | None:

@@ -19,11 +19,11 @@ from pathlib import Path
 from tracker.config import Config
 from tracker.layout import Layout
 from tracker.report.machines import machine_change
-from tracker.run.state import StateRead
+from tracker.store.formats import REPORT_VERSION
+from tracker.store.state import StateRead
 from tracker.types import Framework
 
 ENTRY_RE = re.compile(r"^benchmarks\.\w+\.track_(?P<metric>\w+)(?P<params>\(.*\))?$")
-REPORT_VERSION = 1
 
 
 @dataclass(frozen=True)

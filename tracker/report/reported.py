@@ -14,15 +14,15 @@ from typing import Iterable
 
 from tracker.fsutil import atomic_write_json, read_state, set_aside
 from tracker.layout import Layout
+from tracker.store.formats import REPORTED_VERSION
+from tracker.store.paths import REPORTED_FILE as NAME, FrameworkStore
 from tracker.types import Say
 
-NAME = "reported-regressions.json"
-VERSION = 1
 TABLES = ("keys", "noise")  # alerted regressions, steps judged noise; each key (framework, model, variant, metric, sha)
 
 
 def reported_path(layout: Layout, framework: str) -> Path:
-    return layout.results / framework / NAME
+    return FrameworkStore(layout, framework).reported
 
 
 def read_reported(path: Path, say: Say) -> dict[str, set[tuple]]:
@@ -46,7 +46,7 @@ def merged(tables: Iterable[dict[str, set[tuple]]]) -> dict[str, set[tuple]]:
 
 
 def write_reported(path: Path, tables: dict[str, set[tuple]]) -> None:
-    atomic_write_json(path, {"version": VERSION, **{t: sorted(tables[t]) for t in TABLES}})
+    atomic_write_json(path, {"version": REPORTED_VERSION, **{t: sorted(tables[t]) for t in TABLES}})
 
 
 def migrate(layout: Layout, say: Say) -> None:

@@ -27,10 +27,10 @@ import numpy as np
 
 from tracker import records
 from tracker.config import ConfigError
-from tracker.fsutil import read_json
 from tracker.metrics import METRICS, Metric, cpu_metric, samples
 from tracker.report.stats import Comparison, can_decide, compare, mann_whitney, samples_needed
-from tracker.run.state import history_order
+from tracker.store.paths import REVISIONS_FILE
+from tracker.store.state import history_order, read_index
 
 SETTINGS_KEY = "tracker_verdicts"
 # minimum effects, as a fraction of the old value; why these numbers: README "How a verdict is made"
@@ -156,7 +156,7 @@ def pair_key(model: str, variant: str, good: str, bad: str) -> str:
 def revision_order(results_dir: Path) -> list[str]:
     """The framework's revisions that were run, oldest first along the branch (as the site orders them),
     whatever the commit dates say."""
-    known = (read_json(results_dir / "revisions.json") or {}).get("revisions", {})
+    known = (read_index(results_dir / REVISIONS_FILE)[0] or {}).get("revisions", {})  # torn: no order
     return sorted(known, key=lambda sha: history_order(known[sha]))
 
 
@@ -437,7 +437,7 @@ def wall_beside(change: Change, every: dict[str, list[Point]]) -> str | None:
 def framework_changes(framework: str, results_dir: Path, settings: Settings, confirmations: dict[str, dict],
                       order: Sequence[str] | None = None, unreadable: list[Path] | None = None) -> list[Change]:
     """Every change in a framework's records, measured steps settled by their re-measurements if made.
-    `order` as the reader checked it (tracker.run.state.StateRead), else revisions.json as it is."""
+    `order` as the reader checked it (tracker.store.state.StateRead), else revisions.json as it is."""
     order = revision_order(results_dir) if order is None else order
     out: dict[tuple[str, str], Change] = {}
     for recs in load_series(results_dir / "records", order, unreadable).values():

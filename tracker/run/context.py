@@ -2,9 +2,9 @@
 
 `run`, `bisect`, `publish` and the re-measurements of `regressions --confirm` all start the same way:
 open the framework's history, move the results of releases whose commit changed (tracker.run.release_order),
-make sure revisions.json knows every revision kept, set aside asv results a killed run left torn, adopt
-results asv wrote under an older environment name, and (when asv is to run) write the framework's asv
-config. `open_framework` does it once for all of them, and the
+make sure revisions.json knows every revision kept, set aside asv results something outside left torn,
+adopt results earlier trackers wrote (an older environment name, code-hash versions), and (when a publish
+needs it) write the framework's asv config. `open_framework` does it once for all of them, and the
 `FrameworkContext` it gives is what the run layer's functions take instead of the same six arguments.
 """
 from __future__ import annotations
@@ -23,8 +23,10 @@ from tracker.history.revisions import Revision
 from tracker.layout import Layout
 from tracker.run import asv
 from tracker.run.release_order import follow_release_order
-from tracker.run.state import load_revisions
+from tracker.store.state import load_revisions
 from tracker.types import Framework, Say
+from tracker.store import asv as sink
+from tracker.store.paths import FrameworkStore
 
 
 @dataclass
@@ -59,11 +61,13 @@ def open_framework(config: Config, layout: Layout, fw: Framework, say: Say) -> F
     history = open_history(fw, layout.cache)
     follow_release_order(layout, fw.name, history, say)
     load_revisions(layout, fw.name, history.revisions(), say)
-    for torn in asv.set_aside_torn_results(layout.asv_results(fw.name)):
-        say(f"{fw.name}: asv result {torn.name} was torn (a run killed while asv wrote it): set aside as "
+    store = FrameworkStore(layout, fw.name)
+    for torn in sink.set_aside_torn_results(store):
+        say(f"{fw.name}: asv result {torn.name} was torn (cut by something outside the tracker): set aside as "
             f"{torn.name}.torn; a run of the revision writes it again from its records")
-    for line in asv.adopt_path_named_results(layout.asv_results(fw.name)):
+    for line in sink.adopt_path_named_results(store):
         say(f"{fw.name}: asv result {line}")
+    sink.adopt_explicit_versions(store, say)
     return FrameworkContext(config, layout, fw, get_adapter(fw.adapter), history, say)
 
 

@@ -1,26 +1,19 @@
-"""A revision's run, written to a file the asv benchmarks read (asv passes only environment variables on).
+"""A revision's run: one build of a framework, the models and variants to prove, and where records go.
 
-The tracker writes one `RevisionJob` per revision and points `ZKML_TRACKER_JOB` at it before calling
-`asv run`; the suite in `benchmarks/` reads it back to know what it measures. The job carries the whole
-framework as the run resolved it from frameworks.yaml, not its name: asv's child proves with exactly the
-settings, stages and limits the tracker keyed the records with, and does not read frameworks.yaml again
-(which may have changed since the run began). The format carries a version, like everything the tracker
-writes, and is written and read by tracker.serial.
+The job carries the whole framework as the run resolved it from frameworks.yaml, not its name: the pipeline
+proves with exactly the settings, stages and limits the records are keyed with (tracker.records.record_key),
+whether for a run, a confirmation, a bisection or a comparison.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from tracker import records
-from tracker.fsutil import atomic_write_json, read_json
 from tracker.layout import Layout
-from tracker.serial import from_json, to_json
 from tracker.types import Build, Framework
+from tracker.store.paths import FrameworkStore
 
-JOB_VERSION = 3  # 2: record keys; 3: the resolved framework and its build, no config path
-JOB_ENV = "ZKML_TRACKER_JOB"
 
 
 @dataclass(frozen=True)
@@ -34,7 +27,7 @@ class JobDirs:
     @classmethod
     def of_run(cls, layout: Layout, framework: str, revision: str) -> "JobDirs":
         """A run's: its records where `list`, the report and the site read them."""
-        return cls(layout.records(framework), layout.cache / "work" / framework / revision[:16], layout.cache)
+        return cls(FrameworkStore(layout, framework).records, layout.cache / "work" / framework / revision[:16], layout.cache)
 
 
 @dataclass
@@ -64,25 +57,3 @@ class RevisionJob:
 
     def record_key(self, variant: str) -> str:
         return records.record_key(self.framework, variant)
-
-    def save(self, path: Path) -> Path:
-        atomic_write_json(path, {"version": JOB_VERSION, **to_json(self)})
-        return path
-
-    @classmethod
-    def load(cls, path: Path) -> "RevisionJob":
-        """The job in `path`; one line naming the file when it is of another version or does not fit."""
-        data = read_json(path)
-        if not isinstance(data, dict) or data.get("version") != JOB_VERSION:
-            found = data.get("version") if isinstance(data, dict) else None
-            raise ValueError(f"{path}: not a revision job of version {JOB_VERSION} (found version {found!r}); "
-                             f"run the tracker again to write it")
-        try:
-            return from_json(cls, {k: v for k, v in data.items() if k != "version"})
-        except (ValueError, KeyError) as exc:  # SerialError is a ValueError
-            raise ValueError(f"{path}: {exc.args[0] if exc.args else exc}") from None
-
-    @classmethod
-    def from_env(cls) -> "RevisionJob | None":
-        path = os.environ.get(JOB_ENV)
-        return cls.load(Path(path)) if path else None

@@ -1,8 +1,7 @@
 """Prove every (model, variant) of one revision, keeping a record of each as soon as it exists.
 
-Called by the tracker before `asv run` (so progress shows on the terminal) and again by the asv suite's
-`setup_cache` (which then finds every record in place and only reads them). A record already on disk is
-reused unless the job says `force`, which is what makes a run interrupted by a crash resumable: the rerun
+Called by the run (then the store writes asv's result from the records), the re-measurements and bisect. A
+record already on disk is reused unless the job says `force`, which is what makes a run interrupted by a crash resumable: the rerun
 proves only what is missing.
 """
 from __future__ import annotations
@@ -24,7 +23,7 @@ from tracker.types import ModelJob, Say
 def prove_revision(job: RevisionJob, say: Say | None = None, progress: Progress | None = None) -> list[ModelResult]:
     """Every (model, variant) of the job, from the records where they exist, proved where they do not;
     `progress` counts the units and says where the run is and about how long is left."""
-    say = say or (lambda line: None)  # asv's setup_cache: its output is not the user's terminal
+    say = say or (lambda line: None)  # a caller that shows no progress
     progress = progress or Progress()
     framework, build = job.framework, job.build
     adapter = get_adapter(framework.adapter)

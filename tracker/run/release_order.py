@@ -24,10 +24,12 @@ from tracker.fsutil import atomic_write_json, atomic_write_text, read_json
 from tracker.history import History
 from tracker.history.git import GitError, git
 from tracker.layout import Layout
-from tracker.run.state import revision_entry, revisions_path
+from tracker.store.formats import OTHER_LINE_VERSION
+from tracker.store.paths import CONFIRMATIONS_FILE, REPORTED_FILE, STATUS_FILE, FrameworkStore
+from tracker.store.state import revision_entry, revisions_path
 from tracker.types import Say
 
-STATE_FILES = ("confirmations.json", "status.json", "reported-regressions.json")
+STATE_FILES = (CONFIRMATIONS_FILE, STATUS_FILE, REPORTED_FILE)
 
 
 def follow_release_order(layout: Layout, framework: str, history: History, say: Say) -> None:
@@ -76,8 +78,8 @@ def _moves(layout: Layout, framework: str, history: History) -> dict[str, str]:
 
 
 def _kept_shas(layout: Layout, framework: str) -> set[str]:
-    shas = {p.name for p in layout.records(framework).glob("*") if p.is_dir()}
-    shas |= {p.stem for p in layout.builds(framework).glob("*.json")}
+    store = FrameworkStore(layout, framework)
+    shas = set(store.recorded_shas()) | {p.stem for p in store.build_failures()}
     entries = (read_json(revisions_path(layout, framework)) or {}).get("revisions", {})
     return shas | (set(entries) if isinstance(entries, dict) else set())
 
@@ -92,7 +94,8 @@ def _version_in_repo(repo: Path, sha: str) -> str | None:
 
 def _move(layout: Layout, framework: str, old: str, new: str) -> None:
     """Records, asv results and a build failure of `old`, now under `new` (a record already there is kept)."""
-    src, dst = layout.records(framework) / old, layout.records(framework) / new
+    store = FrameworkStore(layout, framework)
+    src, dst = store.record_dir(old), store.record_dir(new)
     for path in sorted(src.glob("*.json")):
         data = read_json(path)
         target = dst / path.name
@@ -105,7 +108,7 @@ def _move(layout: Layout, framework: str, old: str, new: str) -> None:
         data = read_json(path)
         atomic_write_json(path.with_name(new[:8] + path.name[8:]), {**data, "commit_hash": new})
         path.unlink()
-    build = layout.builds(framework) / f"{old}.json"
+    build = store.build_failure(old)
     if build.exists():
         data = read_json(build)
         atomic_write_json(build.with_name(f"{new}.json"), {**data, "revision": new} if isinstance(data, dict) else data)
@@ -114,7 +117,7 @@ def _move(layout: Layout, framework: str, old: str, new: str) -> None:
 
 def _asv_results_of(layout: Layout, framework: str, sha: str) -> list[Path]:
     out = []
-    for path in layout.asv_results(framework).glob(f"*/{sha[:8]}-*.json"):
+    for path in FrameworkStore(layout, framework).asv_result_files(sha):
         data = read_json(path)
         if isinstance(data, dict) and data.get("commit_hash") == sha:
             out.append(path)
@@ -129,7 +132,7 @@ def _rename_in_state(layout: Layout, framework: str, old: str, new: str, revisio
         known["revisions"].pop(old)
         known["revisions"][new] = revision_entry(revision)
         atomic_write_json(path, known)
-    for state in [*(layout.results / framework / name for name in STATE_FILES), layout.results / STATE_FILES[2]]:
+    for state in [*(FrameworkStore(layout, framework).root / name for name in STATE_FILES), layout.results / STATE_FILES[2]]:
         try:
             text = state.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
@@ -140,20 +143,21 @@ def _rename_in_state(layout: Layout, framework: str, old: str, new: str, revisio
 
 def _set_aside(layout: Layout, framework: str, old: str, version: str) -> None:
     """Everything kept for `old` moved under other-lines/<version>/, and its revisions.json entry with it."""
-    into = layout.results / framework / "other-lines" / version
-    records = layout.records(framework) / old
+    store = FrameworkStore(layout, framework)
+    into = store.other_line(version)
+    records = store.record_dir(old)
     if records.is_dir():
         (into / "records").mkdir(parents=True, exist_ok=True)
         shutil.move(str(records), str(into / "records" / old))
     for path in _asv_results_of(layout, framework, old):
         (into / "asv" / path.parent.name).mkdir(parents=True, exist_ok=True)
         os.replace(path, into / "asv" / path.parent.name / path.name)
-    build = layout.builds(framework) / f"{old}.json"
+    build = store.build_failure(old)
     if build.exists():
         into.mkdir(parents=True, exist_ok=True)
         os.replace(build, into / build.name)
     path = revisions_path(layout, framework)
     known = read_json(path)
     if isinstance(known, dict) and isinstance(known.get("revisions"), dict) and old in known["revisions"]:
-        atomic_write_json(into / "revision.json", {"version": 1, "sha": old, "entry": known["revisions"].pop(old)})
+        atomic_write_json(into / "revision.json", {"version": OTHER_LINE_VERSION, "sha": old, "entry": known["revisions"].pop(old)})
         atomic_write_json(path, known)

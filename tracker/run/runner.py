@@ -1,4 +1,4 @@
-"""One run: for each framework, history -> select -> build -> prove -> asv run. Failures are data.
+"""One run: for each framework, history -> select -> build -> prove -> store (asv's results). Failures are data.
 
 A framework that cannot run here (`tracker.adapters.readiness`, or its history unreachable) is recorded with
 its reason and the run goes on with the next; so is a revision whose build fails, and a model whose
@@ -8,7 +8,7 @@ stage fails. What each framework's last run found is kept in `results/<framework
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Sequence
 
@@ -16,20 +16,20 @@ from tracker import calibration, records
 from tracker.adapters.readiness import readiness, unusable_repo
 from tracker.build import recipe_hash
 from tracker.config import Config
-from tracker.fsutil import atomic_write_json, read_json
+from tracker.fsutil import read_json
 from tracker.history import History, HistoryError, select
 from tracker.history.revisions import Revision
 from tracker.layout import Layout
 from tracker.records import Status, machine_info
-from tracker.run import asv
 from tracker.run.context import FrameworkContext, open_framework
 from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
 from tracker.run.progress import Progress, Unit
-from tracker.run.state import check_records, check_status, remember, stale_failures
+from tracker.store import asv as sink
+from tracker.store.paths import FrameworkStore
+from tracker.store.state import (build_failures, check_records, check_status, forget_build_failure, remember,
+                                  save_build_failure, save_status, stale_failures)
 from tracker.types import Framework, Say
-
-STATUS_VERSION = 1
 
 
 @dataclass
@@ -49,7 +49,6 @@ class Request:
     repeats: int | None = None
     eval_count: int | None = None
     force: bool = False
-    bench: str | None = None
 
 
 @dataclass
@@ -107,9 +106,9 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
         return FrameworkOutcome(fw.name, Status.FAILED, str(exc), outcome.notes)
     say(f"{fw.name}: {len(revisions)} revision(s) to run: {', '.join(r.label for r in revisions) or 'none'}")
     if revisions:
-        asv.ensure_machine(ctx.asv_config)
+        sink.prepare_machine(FrameworkStore(layout, fw.name))  # an unwritable results dir: said before any work
     progress = progress or Progress()
-    progress.plan(units(config, fw, request) * len(revisions), layout.records(fw.name))
+    progress.plan(units(config, fw, request) * len(revisions), FrameworkStore(layout, fw.name).records)
     outcome.revisions = [run_revision(ctx, revision, request, progress) for revision in revisions]
     return _save_status(layout, outcome)
 
@@ -144,17 +143,17 @@ def recorded_shas(layout: Layout, framework: str, recipe: str | None = None) -> 
     """Commits that already have an asv result or a build failure of this build `recipe` (one recorded
     under another recipe, or before recipes were recorded, is tried again once the recipe is fixed; one
     stopped by a build limit or killed from outside is tried again on the next run)."""
+    store = FrameworkStore(layout, framework)
     shas = set()
-    for path in (layout.asv_results(framework)).glob("*/*.json"):
+    for path in store.asv_result_files():
         data = read_json(path)
         if isinstance(data, dict) and data.get("commit_hash"):
             shas.add(data["commit_hash"])
-    for path in layout.builds(framework).glob("*.json"):
-        failure = read_json(path)
-        if isinstance(failure, dict) and failure.get("retry"):  # a limit or a kill from outside: no verdict
+    for sha, failure in build_failures(store):
+        if failure is not None and failure.get("retry"):  # a limit or a kill from outside: no verdict
             continue
-        if recipe is None or not isinstance(failure, dict) or failure.get("recipe", recipe) == recipe:
-            shas.add(path.stem)
+        if recipe is None or failure is None or failure.get("recipe", recipe) == recipe:
+            shas.add(sha)
     return shas
 
 
@@ -166,7 +165,7 @@ def to_redo(ctx: FrameworkContext, request: Request) -> set[str]:
     keys = {v: records.record_key(fw, v) for v in variants}
     redo = set()
     for revision in ctx.history.selectable()[-fw.history.select.nightly_max:]:
-        if not (layout.records(fw.name) / revision.sha).is_dir():
+        if not FrameworkStore(layout, fw.name).record_dir(revision.sha).is_dir():
             continue
         torn = check_records(layout, fw.name, revision.sha, [(m, v) for m in models for v in variants], say)
         stale = stale_failures(layout, fw.name, revision.sha, keys, models)
@@ -179,7 +178,8 @@ def to_redo(ctx: FrameworkContext, request: Request) -> set[str]:
 
 def run_revision(ctx: FrameworkContext, revision: Revision, request: Request,
                  progress: Progress | None = None) -> RevisionOutcome:
-    """Build one revision, prove what its records lack, and have asv record it; failures are data."""
+    """Build one revision, prove what its records lack, and write asv's result from its records; failures
+    are data."""
     fw, layout, say = ctx.fw, ctx.layout, ctx.say
     progress = progress or Progress()
     say(f"{fw.name} {revision.label}: build ...")
@@ -193,68 +193,45 @@ def run_revision(ctx: FrameworkContext, revision: Revision, request: Request,
     if built.build is None:
         progress.dropped(units(ctx.config, fw, request))
         say(f"{fw.name} {revision.label}: {built.reason} (log: {built.log})")
-        atomic_write_json(layout.builds(fw.name) / f"{revision.sha}.json",
-                          {"version": STATUS_VERSION, "revision": revision.sha, "label": revision.label,
-                           "status": Status.BUILD_FAILED, "reason": built.reason, "log": str(built.log),
-                           "recipe": recipe_hash(fw), "build_status": built.status, "retry": built.retry})
+        save_build_failure(FrameworkStore(layout, fw.name), revision.sha, {
+            "label": revision.label, "status": Status.BUILD_FAILED, "reason": built.reason, "log": str(built.log),
+            "recipe": recipe_hash(fw), "build_status": built.status, "retry": built.retry})
         return RevisionOutcome(revision, Status.BUILD_FAILED, built.reason, built.cached)
     say(f"{fw.name} {revision.label}: build {'cached' if built.cached else 'made'} "
         f"({time.perf_counter() - started:.1f} s)")
-    (layout.builds(fw.name) / f"{revision.sha}.json").unlink(missing_ok=True)  # a failure of an older recipe
+    forget_build_failure(FrameworkStore(layout, fw.name), revision.sha)
     remember(layout, fw.name, revision, ctx.history.revisions(), say)
     job = _job(ctx, built.build, request)
     check_records(layout, fw.name, revision.sha, [(m, v) for m in job.models for v in job.variants], say)
-    if not request.force and already_recorded(layout, fw.name, job, request.bench):
+    store = FrameworkStore(layout, fw.name)
+    if not request.force and already_recorded(store, job):
         say(f"{fw.name} {revision.label}: every record (made under this config) and asv result already kept; "
             f"nothing to do")
-        return _outcome(revision, prove_revision(job, say=say, progress=progress), None, built.cached)
+        return _outcome(revision, prove_revision(job, say=say, progress=progress), built.cached)
     results = prove_revision(job, say=say, progress=progress)
-    # asv's setup_cache reads the records just made: with `force` left on it would prove everything twice
-    job_file = replace(job, force=False).save(layout.cache / "jobs" / fw.name / f"{revision.sha}.json")
-    failed = asv.run_benchmarks(ctx.asv_config, revision.sha, job_file,
-                                layout.logs(fw.name) / f"asv-run-{revision.short}.log", bench=request.bench)
-    return _outcome(revision, results, failed, built.cached)
+    kept = {(r.model, r.variant): r for r in records.load_revision(store.records, revision.sha)}
+    kept.update({(r.model, r.variant): r for r in results})  # the records of other models stay in its graphs
+    sink.write_revision(store, revision.sha, revision.date, kept.values())
+    return _outcome(revision, results, built.cached)
 
 
-def _outcome(revision: Revision, results, failed: str | None, cached: bool) -> RevisionOutcome:
+def _outcome(revision: Revision, results, cached: bool) -> RevisionOutcome:
     models = {f"{r.model}[{r.variant}]": r.status for r in results}
     status = Status.OK if all(r.status == Status.OK for r in results) else Status.FAILED
-    if failed and status == Status.OK:
-        status, reason = Status.FAILED, failed
-    else:
-        reason = "; ".join(f"{r.model}[{r.variant}] {r.status}: {r.reason}" for r in results if r.status != Status.OK)
+    reason = "; ".join(f"{r.model}[{r.variant}] {r.status}: {r.reason}" for r in results if r.status != Status.OK)
     return RevisionOutcome(revision, status, reason, cached, models)
 
 
-def already_recorded(layout: Layout, framework: str, job: RevisionJob, bench: str | None) -> bool:
-    """Every record of the job is on disk and asv's result for the commit has every metric of each of them.
-
-    Then a rerun (after an interrupted run, or the same command twice) has nothing to add, and leaves
-    asv's result file as it is rather than writing the same figures again.
-    """
-    from tracker.metrics import METRICS
-
-    if bench:
-        return False
+def already_recorded(store: FrameworkStore, job: RevisionJob) -> bool:
+    """Every record of the job is on disk, made under today's config, and asv's result for the commit has
+    every metric of each of them: then a rerun (after an interrupted run, or the same command twice) has
+    nothing to add, and leaves asv's result file as it is."""
     for model in job.models:
         for variant in job.variants:
             path = records.record_path(job.dirs.records, job.revision, model, variant)
             if records.load_current(path, job.record_key(variant)) is None:
                 return False
-    want = ({repr(m) for m in job.models}, {repr(v) for v in job.variants})
-    for path in (layout.asv_results(framework) / asv.machine_name()).glob(f"{job.revision[:8]}-*.json"):
-        data = read_json(path)
-        if not isinstance(data, dict) or data.get("commit_hash") != job.revision:
-            continue
-        try:
-            at = data["result_columns"].index("params")
-            covered = all(want[0] <= set(data["results"][m.benchmark][at][0]) and
-                          want[1] <= set(data["results"][m.benchmark][at][1]) for m in METRICS)
-        except (KeyError, ValueError, IndexError, TypeError):
-            continue
-        if covered:
-            return True
-    return False
+    return sink.has_revision(store, job.revision, job.models, job.variants)
 
 
 def _job(ctx: FrameworkContext, build, request: Request) -> RevisionJob:
@@ -282,8 +259,8 @@ def wanted(config: Config, fw: Framework, request: Request) -> tuple[list[str], 
 
 
 def _save_status(layout: Layout, outcome: FrameworkOutcome) -> FrameworkOutcome:
-    atomic_write_json(layout.results / outcome.name / "status.json", {
-        "version": STATUS_VERSION, "framework": outcome.name, "status": outcome.status,
+    save_status(FrameworkStore(layout, outcome.name), {
+        "framework": outcome.name, "status": outcome.status,
         "reason": outcome.reason, "notes": outcome.notes,
         "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "revisions": [{"sha": r.revision.sha, "label": r.revision.label, "status": r.status,

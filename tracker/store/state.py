@@ -22,13 +22,13 @@ from tracker.history.revisions import Revision
 from tracker.layout import Layout
 from tracker.records import Status
 from tracker.lock import held
+from tracker.store.formats import BUILD_FAILURE_VERSION, REVISIONS_VERSION, STATUS_VERSION
+from tracker.store.paths import FrameworkStore
 from tracker.types import Framework, Say
-
-REVISIONS_VERSION = 1
 
 
 def revisions_path(layout: Layout, framework: str) -> Path:
-    return layout.results / framework / "revisions.json"
+    return FrameworkStore(layout, framework).revisions
 
 
 def revision_entry(revision: Revision) -> dict:
@@ -49,11 +49,9 @@ def recorded_revisions(layout: Layout, framework: str, with_asv: bool) -> dict[s
 
     Every revision asv has a result for has a records dir too (records are made first), so asv's result
     files, the costly part to read, are read only when the index is being rebuilt from nothing."""
-    found: dict[str, str] = {}
-    for path in layout.records(framework).glob("*"):
-        if path.is_dir():
-            found.setdefault(path.name, "")
-    for path in layout.asv_results(framework).glob("*/*.json") if with_asv else ():
+    store = FrameworkStore(layout, framework)
+    found: dict[str, str] = dict.fromkeys(store.recorded_shas(), "")
+    for path in store.asv_result_files() if with_asv else ():
         data = read_json(path)
         if isinstance(data, dict) and isinstance(data.get("commit_hash"), str):
             found[data["commit_hash"]] = _asv_date(data.get("date"))
@@ -138,8 +136,7 @@ def remember(layout: Layout, framework: str, revision: Revision, history_revisio
 
 def check_status(layout: Layout, framework: str, say: Say) -> None:
     """status.json is the last run's summary, written again by this run; a torn one is set aside and said."""
-    path = layout.results / framework / "status.json"
-    _, torn = read_state(path)
+    _, torn = read_state(FrameworkStore(layout, framework).status)
     if torn:
         say(f"{framework}: status.json was torn: set aside as status.json.torn; this run writes it again")
 
@@ -150,7 +147,7 @@ def check_records(layout: Layout, framework: str, revision: str, wanted: Iterabl
     written again: they are to be proved again. A torn one found now is set aside and said."""
     redo = []
     for model, variant in wanted:
-        path = records.record_path(layout.records(framework), revision, model, variant)
+        path = FrameworkStore(layout, framework).record(revision, model, variant)
         _, torn = records.check(path)
         if torn:
             say(f"{framework} {revision[:8]}: record {path.name} was torn: set aside as {path.name}.torn; "
@@ -166,7 +163,7 @@ def stale_failures(layout: Layout, framework: str, revision: str, keys: dict[str
     stale = []
     for model in models:
         for variant, key in keys.items():
-            rec = records.load(records.record_path(layout.records(framework), revision, model, variant))
+            rec = records.load(FrameworkStore(layout, framework).record(revision, model, variant))
             if rec is not None and rec.status != Status.OK and not records.is_current(rec, key):
                 stale.append(f"{model}[{variant}]")
     return stale
@@ -263,7 +260,7 @@ class StateRead:
 
     def status(self, fw: Framework) -> dict | None:
         """The last run's status.json, or None when there is none or it cannot be read (said)."""
-        path = self.layout.results / fw.name / "status.json"
+        path = FrameworkStore(self.layout, fw.name).status
         data, problem = peek(path)
         if problem == "missing" or isinstance(data, dict):
             return data
@@ -290,3 +287,28 @@ class StateRead:
     def unread(self, what: str) -> None:
         if what not in self.unreadable:
             self.unreadable.append(what)
+
+
+# --- the run's own state: its summary and its build failures ---------------------------------------------
+
+def save_status(store: FrameworkStore, summary: dict) -> None:
+    """status.json: what the framework's last run found (written whole, atomically)."""
+    atomic_write_json(store.status, {"version": STATUS_VERSION, **summary})
+
+
+def save_build_failure(store: FrameworkStore, sha: str, failure: dict) -> None:
+    atomic_write_json(store.build_failure(sha), {"version": BUILD_FAILURE_VERSION, "revision": sha, **failure})
+
+
+def forget_build_failure(store: FrameworkStore, sha: str) -> None:
+    """A failure of an older recipe, gone once the revision builds."""
+    store.build_failure(sha).unlink(missing_ok=True)
+
+
+def build_failures(store: FrameworkStore) -> list[tuple[str, dict | None]]:
+    """(sha, the failure as kept, or None where it cannot be read) for every build failure kept."""
+    found = []
+    for path in store.build_failures():
+        data = read_json(path)
+        found.append((path.stem, data if isinstance(data, dict) else None))
+    return found
