@@ -26,6 +26,7 @@ from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
 from tracker.run.progress import Progress, Unit
 from tracker.store import asv as sink
+from tracker.run import asv
 from tracker.store.paths import FrameworkStore
 from tracker.store.state import (build_failures, check_records, check_status, forget_build_failure, remember,
                                   save_build_failure, save_status, stale_failures)
@@ -71,6 +72,7 @@ class FrameworkOutcome:
 
 def run(config: Config, layout: Layout, request: Request, say: Say = print) -> list[FrameworkOutcome]:
     names = request.frameworks or [f.name for f in config.frameworks]
+    asv.read_shared_config(config.root / "asv.conf.json")  # verdict settings and the site's: before any proof
     say(calibration.one_line(calibration.current(machine_info())))  # measured once per machine; every record has it
     progress = Progress()
     return [run_framework(config, config.framework(n), layout, request, say, progress) for n in names]
