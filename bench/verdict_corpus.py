@@ -89,14 +89,26 @@ class Noise:
 
     kinds: dict
 
-    def timing(self, kind: str, level: float, condition: int, rng: np.random.Generator) -> list[float]:
+    def offset(self, kind: str, condition: int, rng: np.random.Generator, last: float | None = None) -> float:
+        """A run's offset (log scale): drawn afresh, or, for a run measured right after one whose offset was
+        `last`, sharing the part of the load the fitted `adjacent` correlation says two such runs share."""
         f = self.kinds[kind][str(condition)]
-        offset = rng.normal(0, f["between"])
+        spread = f["between"] if kind != "memory" else f["sigma"]
+        if last is None:
+            return float(rng.normal(0, spread))
+        rho = f.get("adjacent", 0.0)
+        return float(rho * last + math.sqrt(1 - rho ** 2) * rng.normal(0, spread))
+
+    def timing(self, kind: str, level: float, condition: int, rng: np.random.Generator,
+               offset: float | None = None) -> list[float]:
+        f = self.kinds[kind][str(condition)]
+        offset = rng.normal(0, f["between"]) if offset is None else offset
         return [float(level * f["stretch"] * math.exp(offset + e)) for e in rng.normal(0, f["within"], REPEATS)]
 
-    def memory(self, level: float, condition: int, rng: np.random.Generator) -> int:
+    def memory(self, level: float, condition: int, rng: np.random.Generator, offset: float | None = None) -> int:
         f = self.kinds["memory"][str(condition)]
-        return int(level * f["stretch"] * math.exp(rng.normal(0, f["sigma"])))
+        offset = rng.normal(0, f["sigma"]) if offset is None else offset
+        return int(level * f["stretch"] * math.exp(offset))
 
 
 # --- histories ------------------------------------------------------------------------------------------------
@@ -225,21 +237,28 @@ class SimMeasurer:
         self.say = lambda line: None
         self.condition = int(rng.integers(0, 3)) if h.noisy else 0
         self.index = {h.sha(i): i for i in range(h.commits)}
+        self.offsets: dict[str, float | None] = {kind: None for kind in KINDS}  # the last run's, per kind
 
     def revision(self, sha: str) -> SimRevision:
         return SimRevision(sha, f"c{self.index[sha]}")
 
     def measure(self, sha: str, model: str, variant: str, into: Path) -> ModelResult:
+        """One run, right after the last one this measurer made: it shares the load of the moment with it as
+        much as two runs measured back to back did here (the noise model's `adjacent`)."""
         if self.h.noisy and self.rng.random() < SWITCH:
             self.condition = int(self.rng.integers(0, 3))
-        return record(self.h, self.noise, self.index[sha], self.condition, self.rng, self.fw.name)
+        self.offsets = {kind: self.noise.offset(kind, self.condition, self.rng, self.offsets[kind]) for kind in KINDS}
+        return record(self.h, self.noise, self.index[sha], self.condition, self.rng, self.fw.name, self.offsets)
 
 
-def record(h: History, noise: Noise, i: int, condition: int, rng: np.random.Generator, fw: str) -> ModelResult:
-    """One run of commit i: the prove stage's wall and CPU samples and its peak memory."""
-    stage = StageResult("prove", samples_s=noise.timing("wall", h.levels["wall"][i], condition, rng),
-                        cpu_s=noise.timing("cpu", h.levels["cpu"][i], condition, rng),
-                        peak_rss_bytes=noise.memory(h.levels["memory"][i], condition, rng))
+def record(h: History, noise: Noise, i: int, condition: int, rng: np.random.Generator, fw: str,
+           offsets: dict[str, float] | None = None) -> ModelResult:
+    """One run of commit i: the prove stage's wall and CPU samples and its peak memory (each run's offset
+    drawn afresh, as for the revisions of a history run night after night, unless given)."""
+    offsets = offsets or {}
+    stage = StageResult("prove", samples_s=noise.timing("wall", h.levels["wall"][i], condition, rng, offsets.get("wall")),
+                        cpu_s=noise.timing("cpu", h.levels["cpu"][i], condition, rng, offsets.get("cpu")),
+                        peak_rss_bytes=noise.memory(h.levels["memory"][i], condition, rng, offsets.get("memory")))
     return ModelResult(fw, h.sha(i), MODEL, VARIANT, stages={"prove": stage})
 
 
