@@ -12,7 +12,8 @@ from the published site: every sample of every stage is there, not one number pe
   smallest value for all of them. The split is then tested on the samples of the revisions just before and
   just after (a window): beyond the minimum effect of the metric's family and p below `detect_alpha`, it
   is a candidate; beyond the minimum effect with every sample apart but too few samples for any test to
-  reach alpha (the newest commit, or one near either end), it is "too early to tell". Only re-measuring
+  reach alpha (the newest commit, or one near either end), it is "too early to tell", and so is a step with
+  one revision on a side whatever its p-value: the samples of one run share that run's load. Only re-measuring
   the pair interleaved on one machine (tracker.report.confirm) turns either into a regression.
 """
 from __future__ import annotations
@@ -49,7 +50,11 @@ class Settings:
     """How sure a verdict must be; from the "tracker_verdicts" table of asv.conf.json."""
 
     min_effect: dict = field(default_factory=lambda: dict(DEFAULT_MIN_EFFECT))
-    detect_alpha: float = 0.005
+    # the records only choose what to re-measure (a candidate is never reported before its re-measurement,
+    # tracker.report.confirm, decides at confirm_alpha), so their test screens rather than decides: a step
+    # the records show at p < 0.05 is worth the rounds; a stricter screen loses real steps of a noisy metric
+    # (a run's own offset spreads wall time by 0.29 here) before anyone re-measures them
+    detect_alpha: float = 0.05
     confirm_alpha: float = 0.01
     rounds: int = 5
     confirm_max: int = 10
@@ -224,9 +229,15 @@ def judge_split(series: list[Point], lo: int, hi: int, k: int, min_effect: float
     """(the step at k or None, whether the two sides differ significantly) on the windows either side."""
     before, after = _window(series, k - 1, lo - 1, -1, window), _window(series, k, hi, 1, window)
     big = _log_ratio(before, after) >= math.log1p(min_effect)
+    apart = big and _apart(_run_medians(series, k - 1, lo - 1, -1, len(before)),
+                           _run_medians(series, k, hi, 1, len(after)))
+    if min(k - lo, hi - k) < 2:  # one run a side: its samples share its load, no test tells a step from it;
+        at_end = k == 1 or k == len(series) - 1  # at an end of the series, the next run decides (too early);
+        keep = apart and at_end                  # inside, one run between two steps is that run's load
+        return (Boundary(k, compare(before, after), decided=False) if keep else None), False
     if mann_whitney(before, after) < alpha:
         return (Boundary(k, compare(before, after)) if big else None), True
-    if big and _apart(before, after) and not can_decide(len(before), len(after), alpha):
+    if apart and not can_decide(len(before), len(after), alpha):
         return Boundary(k, compare(before, after), decided=False), False
     return None, False
 
@@ -267,7 +278,7 @@ def energy_gains(x: np.ndarray, cuts: np.ndarray) -> np.ndarray:
 
 
 def _apart(before: list[float], after: list[float]) -> bool:
-    """Every sample after the boundary beyond every sample before it, one way or the other."""
+    """Every value after the boundary beyond every value before it, one way or the other."""
     return max(before) < min(after) or min(before) > max(after)
 
 
@@ -275,6 +286,18 @@ def _log_ratio(before: list[float], after: list[float]) -> float:
     """|log(median(after) / median(before))|, 0 where it has no meaning."""
     a, b = statistics.median(before), statistics.median(after)
     return abs(math.log(b / a)) if a > 0 and b > 0 else 0.0
+
+
+def _run_medians(series: list[Point], start: int, stop: int, step: int, count: int) -> list[float]:
+    """The median of each revision of a window (the one of `count` samples from `start` outwards): a run is
+    the unit that moves as a whole when the machine's load does, so "apart" is judged run by run."""
+    out: list[float] = []
+    for i in range(start, stop, step):
+        if count <= 0:
+            break
+        out.append(statistics.median(series[i].values))
+        count -= len(series[i].values)
+    return out
 
 
 def _window(series: list[Point], start: int, stop: int, step: int, window: int = WINDOW_SAMPLES) -> list[float]:
