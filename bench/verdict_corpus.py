@@ -340,9 +340,13 @@ def bisect(h: History, m: SimMeasurer, kind: str, good: int, bad: int, settings:
     it stops (the ends do not differ when re-measured, or a probe stays undecided)."""
     metric, into = METRIC[kind], m.layout.results / "bisect"
     q = Question(MODEL, VARIANT, metric, h.sha(good), h.sha(bad))
-    got = interleaved(m, [q.good, q.bad], MODEL, VARIANT, settings.rounds, into)
-    ends = pooled(metric, got[q.good]), pooled(metric, got[q.bad])
-    if compare(*ends).p_value >= settings.confirm_alpha:
+    ends: tuple[list[float], list[float]] = ([], [])
+    for look in range(PROBE_ATTEMPTS):  # the ends measured again until they differ, as Probe.ends_differ does
+        got = interleaved(m, [q.good, q.bad], MODEL, VARIANT, settings.rounds, into, look * settings.rounds + 1)
+        ends = ends[0] + pooled(metric, got[q.good]), ends[1] + pooled(metric, got[q.bad])
+        if compare(*ends).p_value < settings.confirm_alpha:
+            break
+    else:
         return None
     place = _judged_placer(m, q, settings) if judge_probe else _todays_placer(m, q, settings, ends)
     lo, hi = good, bad
