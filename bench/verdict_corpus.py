@@ -324,15 +324,22 @@ class SimConfig:
         return SimFramework(name)
 
 
+CONFIRM_CALLS = 4  # `regressions --confirm` calls at most, each up to confirm_max pairs (the nights after)
+
+
 def confirm_all(m: SimMeasurer, results: Path, settings: Settings) -> None:
     """confirm_candidates as `regressions --confirm` runs it (with the changes read afresh between passes,
-    where it takes them), the simulated measurer where the framework's measuring context would be."""
+    where it takes them), the simulated measurer where the framework's measuring context would be; called
+    again while it still finds pairs to re-measure (a history with more than confirm_max of them is
+    settled over the next nightlies, each re-measuring what the last left), at most CONFIRM_CALLS times."""
     again = {"again": lambda: read_changes(m, results, settings)} \
         if "again" in inspect.signature(confirm.confirm_candidates).parameters else {}
     with patch.object(confirm, "open_to_measure", lambda config, layout, fw, say: m), \
             patch.object(confirm, "Remeasurer", lambda ctx: ctx):
-        confirm.confirm_candidates(SimConfig(), m.layout, read_changes(m, results, settings), settings,
-                                   m.say, **again)
+        for _ in range(CONFIRM_CALLS):
+            if not confirm.confirm_candidates(SimConfig(), m.layout, read_changes(m, results, settings), settings,
+                                              m.say, **again):
+                break
 
 
 def bisect(h: History, m: SimMeasurer, kind: str, good: int, bad: int, settings: Settings) -> int | None:
