@@ -238,6 +238,7 @@ class SimMeasurer:
         self.condition = int(rng.integers(0, 3)) if h.noisy else 0
         self.index = {h.sha(i): i for i in range(h.commits)}
         self.offsets: dict[str, float | None] = {kind: None for kind in KINDS}  # the last run's, per kind
+        self.runs = 0  # runs measured again (confirmation), what the verdicts cost beyond the nightly's own
 
     def revision(self, sha: str) -> SimRevision:
         return SimRevision(sha, f"c{self.index[sha]}")
@@ -247,6 +248,7 @@ class SimMeasurer:
         much as two runs measured back to back did here (the noise model's `adjacent`)."""
         if self.h.noisy and self.rng.random() < SWITCH:
             self.condition = int(self.rng.integers(0, 3))
+        self.runs += 1
         self.offsets = {kind: self.noise.offset(kind, self.condition, self.rng, self.offsets[kind]) for kind in KINDS}
         return record(self.h, self.noise, self.index[sha], self.condition, self.rng, self.fw.name, self.offsets)
 
@@ -273,6 +275,7 @@ def verdicts(h: History, m: SimMeasurer, settings: Settings) -> dict[str, dict[s
     for kind, c in by_kind(read_changes(m, results, settings)):
         out[kind]["candidates"].append(m.index[c.bad.sha])
     confirm_all(m, results, settings)
+    out["remeasured_runs"] = m.runs
     for kind, c in by_kind(read_changes(m, results, settings)):
         if c.worse and c.status == "confirmed":
             out[kind]["reported"].append(m.index[c.bad.sha])
@@ -428,6 +431,8 @@ class Score:
     bisects: int = 0
     bisect_exact: int = 0
     bisect_undecided: int = 0
+    commits: int = 0          # every commit of every history (the same for each kind)
+    remeasured_runs: int = 0  # runs measured again to confirm (shared by the kinds: a run measures all three)
     nightly_steps: int = 0    # steps counted where the nightly was simulated (--nightly)
     same_night: int = 0       # of those, reported at their commit the night they landed
 
@@ -439,6 +444,7 @@ class Score:
                 "precision": share(self.right, self.reports), "false_per_1000": per_1000(self.flat_reports),
                 "candidates_per_1000": per_1000(self.flat_candidates),
                 "bisect_exact": share(self.bisect_exact, self.bisects),
+                "remeasured_per_commit": self.remeasured_runs / self.commits if self.commits else None,
                 "same_night": share(self.same_night, self.nightly_steps)}
 
 
@@ -461,6 +467,8 @@ def score_history(h: History, found: dict, scores: dict[str, Score], bisected: d
                 s.exact += k in reported
                 s.missed_near_end += not hit and min(k - 1, h.commits - 1 - k) < TOLERANCE
         s.reports += len(reported)
+        s.commits += h.commits
+        s.remeasured_runs += found.get("remeasured_runs", 0)
         worse = h.worse_at(kind)
         s.right += sum(j in worse for j in reported)
         s.misplaced += sum(j not in worse and any(abs(j - w) <= TOLERANCE for w in worse) for j in reported)
@@ -575,6 +583,9 @@ def main() -> None:
     print("wrong reports within two commits of a real regression (misplaced): " +
           ", ".join(f"{kind} {scores[kind].misplaced} of {scores[kind].reports - scores[kind].right}"
                     for kind in KINDS))
+    cost = scores["cpu"].rates()["remeasured_per_commit"]
+    print(f"runs measured again to confirm: {cost:.2f} a commit ({scores['cpu'].remeasured_runs} runs, "
+          f"{scores['cpu'].commits} commits; one run measures all three kinds)")
     missed = missed_goals(scores)
     print("\ngoals missed: " + ("; ".join(missed) if missed else "none"))
     if o.json:

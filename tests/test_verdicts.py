@@ -127,14 +127,14 @@ def test_a_step_on_the_newest_commit_is_too_early_to_tell_and_says_what_would_se
         {("prove_time", shas[9], "too_early"), ("prove_cpu_time", shas[9], "too_early")}
     note = changes[0].note
     assert note.startswith("too early to tell: 1 more revision(s) or a re-measurement needed")
-    assert "too few samples (needs n >= 6 a side for p < 0.005)" in note
+    assert "too few samples (needs n >= 4 a side for p < 0.05)" in note
     assert [(p.good, p.bad) for p in pairs_to_confirm(changes, 10)] == [(shas[8], shas[9])]  # re-measured tonight
     v = find_verdicts(config, layout)
     assert v.regressions == [] and v.candidates == [] and len(v.too_early) == 2
     assert "too early to tell: moved, but too few samples yet" in format_report(v)
     assert v.to_json()["too_early"][0]["note"] == note
     page = write_site(config, layout).read_text()
-    assert "Too early to tell" in page and "too few samples (needs n &gt;= 6 a side for p &lt; 0.005)" in page
+    assert "Too early to tell" in page and "too few samples (needs n &gt;= 4 a side for p &lt; 0.05)" in page
 
 
 def test_a_pair_not_confirmed_looks_at_its_neighbours_before_it_is_called_noise():

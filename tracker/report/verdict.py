@@ -497,9 +497,15 @@ def framework_changes(framework: str, results_dir: Path, settings: Settings, con
         for change in changes_of(framework, recs, settings):
             settle(change, confirmations)
             kept = out.get((change.metric.name, change.pair))
-            if kept is None or (kept.moved_from and not change.moved_from):  # one change a pair: its own first
+            if kept is None or _placed_by(change) < _placed_by(kept):  # one change a pair: its own first
                 out[(change.metric.name, change.pair)] = change
     return list(out.values())
+
+
+def _placed_by(change: Change) -> int:
+    """Which of two changes of one pair to keep: placed there by its own series (0), moved there from a
+    neighbour (1, the note says where it was first placed), looked for there after the CPU time (2)."""
+    return 1 if change.moved_from else 2 if change.from_cpu else 0
 
 
 def settle(change: Change, confirmations: dict[str, dict]) -> None:
