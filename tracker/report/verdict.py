@@ -442,8 +442,7 @@ def wall_where_cpu_stepped(changes: list[Change], every: dict[str, list[Point]])
     far more (0.29 against 0.11 on the log scale here), so its step is often placed a commit off or not at
     all; the pair is re-measured for the CPU step anyway, and the wall verdict there is the wall samples' own."""
     out = []
-    for wall in {c.metric for c in changes if cpu_metric(c.metric) is not None} | \
-            {m for m in METRICS if cpu_metric(m) is not None and m.measured}:
+    for wall in (m for m in METRICS if m.measured and cpu_metric(m) is not None):
         cpu = cpu_metric(wall)
         placed = {c.bad.sha for c in changes if c.metric.name == wall.name}
         values = {p.sha: p for p in every.get(wall.name, [])}
