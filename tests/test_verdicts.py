@@ -515,7 +515,7 @@ def test_a_step_that_vanishes_when_remeasured_is_not_confirmed_and_not_sent(tmp_
     status, after = verdicts(t, capsys, "--confirm", "--webhook", url)
     assert status == 0 and after["regressions"] == [] and after["candidates"] == []
     gone = [r for r in after["not_confirmed"] if (r["metric"], r["first_bad"]) == ("prove_time", shas[3])]
-    assert [r["verdict"] for r in gone] == ["not_confirmed"] and gone[0]["evidence"]["rounds"] == 6  # one look
+    assert [r["verdict"] for r in gone] == ["not_confirmed"] and gone[0]["evidence"]["rounds"] in (6, 12, 18)  # looks of 6
     assert received == []  # never sent
     capsys.readouterr()
     assert t("regressions") == 0
@@ -556,8 +556,10 @@ def test_a_memory_step_is_found_at_its_commit_and_reported_after_confirmation(tm
     confirmed = [r for r in after["regressions"] if r["metric"] == "prove_peak_memory"]
     assert [(r["first_bad"], r["last_good"], r["verdict"]) for r in confirmed] == [(shas[5], shas[4], "confirmed")]
     evidence = confirmed[0]["evidence"]
-    # one look of 6 rounds, one value a run, p below a look's share of confirm_alpha
-    assert evidence["rounds"] == 6 and evidence["samples"] == [6, 6] and evidence["p_value"] < 0.01 / 3
+    # looks of 6 rounds (another look where a timing of the pair moved but was not settled), one value a
+    # run, p below a look's share of confirm_alpha
+    assert evidence["rounds"] in (6, 12, 18) and evidence["samples"] == [evidence["rounds"]] * 2
+    assert evidence["p_value"] < 0.01 / 3
     assert 1.3 < evidence["ratio"] < 1.6
     assert len(handler.received) == 1 and "prove_peak_memory" in handler.received[0]["text"]
 

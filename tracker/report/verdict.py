@@ -239,10 +239,11 @@ def judge_split(series: list[Point], lo: int, hi: int, k: int, min_effect: float
     apart = big and _apart(_run_medians(series, k - 1, lo - 1, -1, len(before)),
                            _run_medians(series, k, hi, 1, len(after)))
     at_end = (lo == 0 and k - lo < NEAR_END) or (hi == len(series) and hi - k < NEAR_END)
-    if min(k - lo, hi - k) < 2 and not at_end:  # one run between two steps: that run's load
-        return None, False
-    if min(k - lo, hi - k) >= 2 and mann_whitney(before, after) < alpha:
+    one_run = min(k - lo, hi - k) < 2
+    if (not one_run or not at_end) and mann_whitney(before, after) < alpha:
         return (Boundary(k, compare(before, after)) if big else None), True
+    if one_run and not at_end:  # one run beside a step found, not significant: never too early to tell
+        return None, False
     if big and at_end:  # a run or two at an end of the series cannot tell a step from their load: re-measure
         return Boundary(k, compare(before, after), decided=False), False
     if apart and not can_decide(len(before), len(after), alpha):
