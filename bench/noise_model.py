@@ -16,6 +16,11 @@ Fitted per metric kind and condition (all on the log scale, so a spread is a fac
   within     spread of the samples of one run around the run's mean (one revision's repeats)
   between    spread of run means beyond what `within` explains (a run's whole offset)
   sigma      spread of all samples around the condition's median
+  adjacent   correlation of the offsets of two runs measured one after the other (within a block): how much
+             of a run's offset is the machine's load of the moment, shared with the run beside it (what an
+             interleaved re-measurement A B A B ... has in common), rather than the run's own
+
+    python bench/noise_model.py --refit    fits the model again from the samples it keeps (no measuring)
 """
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from tracker.measure import run_measured  # noqa: E402
 
 MODEL_PATH = ROOT / "bench" / "noise_model.json"
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: adds `adjacent`
 KINDS = ("wall", "cpu", "memory")
 CONDITIONS = (0, 1, 2)   # busy neighbours of ours
 REPEATS = 3              # timing samples per run, as the tracker's default `repeats`
@@ -96,8 +101,9 @@ def _median(xs: list[float]) -> float:
     return (s[(len(s) - 1) // 2] + s[len(s) // 2]) / 2
 
 
-def fit_kind(runs: list[list[float]], quiet_median: float) -> dict:
-    """Spread and stretch of one metric kind under one condition, from its runs' samples."""
+def fit_kind(runs: list[list[float]], quiet_median: float, per_block: int = 1) -> dict:
+    """Spread and stretch of one metric kind under one condition, from its runs' samples (in the order they
+    were measured, `per_block` runs one after the other in each block)."""
     logs = [[math.log(x) for x in run] for run in runs]
     flat = [x for run in logs for x in run]
     per_run = len(logs[0])
@@ -106,15 +112,30 @@ def fit_kind(runs: list[list[float]], quiet_median: float) -> dict:
     centre = _median(flat)
     return {"median": math.exp(centre), "stretch": math.exp(centre - math.log(quiet_median)),
             "within": within, "between": between, "sigma": math.sqrt(_var(flat)),
-            "worst": max(abs(x - centre) for x in flat), "samples": len(flat)}
+            "worst": max(abs(x - centre) for x in flat), "samples": len(flat),
+            "adjacent": adjacent([_mean(run) for run in logs], per_block)}
 
 
-def fit(measured: dict[int, list[dict]]) -> dict:
+def adjacent(means: list[float], per_block: int) -> float:
+    """Correlation of the means of consecutive runs of one block (0 where there are no such pairs): the
+    share of the between-run spread that two runs measured back to back have in common."""
+    pairs = [(means[i], means[i + 1]) for i in range(len(means) - 1) if (i + 1) % per_block]
+    if len(pairs) < 3:
+        return 0.0
+    a, b = [x for x, _ in pairs], [y for _, y in pairs]
+    va, vb = _var(a), _var(b)
+    if va <= 0 or vb <= 0:
+        return 0.0
+    cov = sum((x - _mean(a)) * (y - _mean(b)) for x, y in pairs) / (len(pairs) - 1)
+    return max(0.0, min(1.0, cov / math.sqrt(va * vb)))
+
+
+def fit(measured: dict[int, list[dict]], per_block: int) -> dict:
     """{kind: {condition: fitted}} for every kind and condition."""
     out = {}
     for kind in KINDS:
         quiet = _median([x for run in measured[0] for x in run[kind]])
-        out[kind] = {str(c): fit_kind([run[kind] for run in measured[c]], quiet) for c in CONDITIONS}
+        out[kind] = {str(c): fit_kind([run[kind] for run in measured[c]], quiet, per_block) for c in CONDITIONS}
     return out
 
 
@@ -129,12 +150,36 @@ def load(path: Path = MODEL_PATH) -> dict:
     return data
 
 
+def refit(path: Path) -> None:
+    """The model at `path` fitted again from its own samples, at this version (the samples of a run were
+    kept in the order measured, `runs_per_block` of a condition one after the other)."""
+    data = json.loads(path.read_text())
+    per_block = data["how"].get("runs_per_block") or int(data["how"]["command"].rsplit("--runs", 1)[1].split()[0])
+    measured = {int(c): runs for c, runs in data["samples"].items()}
+    data.update(version=MODEL_VERSION, kinds=fit(measured, per_block))
+    data["how"]["runs_per_block"] = per_block
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    show(data)
+
+
+def show(model: dict) -> None:
+    for kind in KINDS:
+        for c in CONDITIONS:
+            f = model["kinds"][kind][str(c)]
+            print(f"{kind:6} {c} neighbour(s): median {f['median']:.4g}, stretch {f['stretch']:.2f}x, "
+                  f"within {f['within']:.3f}, between {f['between']:.3f}, sigma {f['sigma']:.3f}, "
+                  f"adjacent runs {f['adjacent']:.2f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--blocks", type=int, default=6)
     p.add_argument("--runs", type=int, default=3, help="runs per condition in each block")
     p.add_argument("--out", type=Path, default=MODEL_PATH)
+    p.add_argument("--refit", action="store_true", help="fit again from the samples kept in --out; measure nothing")
     o = p.parse_args()
+    if o.refit:
+        return refit(o.out)
     load_before = os.getloadavg()
     started = datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,21 +188,17 @@ def main() -> None:
         "version": MODEL_VERSION, "measured": started.isoformat(timespec="seconds"),
         "how": {"command": f"python bench/noise_model.py --blocks {o.blocks} --runs {o.runs}",
                 "cpu_child": CPU_CHILD, "memory_child": MEMORY_CHILD, "repeats_per_run": REPEATS,
-                "runs_per_condition": o.blocks * o.runs, "measured_by": "tracker.measure.run_measured",
+                "runs_per_condition": o.blocks * o.runs, "runs_per_block": o.runs, "measured_by": "tracker.measure.run_measured",
                 "neighbours": "python busy loops, each in a session of its own, started and stopped by pid",
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                 "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
                 "note": "the machine is shared with other engineers' builds and tests: 'quiet' means no "
                         "neighbour of ours, not an idle machine"},
-        "kinds": fit(measured),
+        "kinds": fit(measured, o.runs),
         "samples": {str(c): runs for c, runs in measured.items()},
     }
     o.out.write_text(json.dumps(model, indent=1) + "\n")
-    for kind in KINDS:
-        for c in CONDITIONS:
-            f = model["kinds"][kind][str(c)]
-            print(f"{kind:6} {c} neighbour(s): median {f['median']:.4g}, stretch {f['stretch']:.2f}x, "
-                  f"within {f['within']:.3f}, between {f['between']:.3f}, sigma {f['sigma']:.3f}")
+    show(model)
     print(f"written {o.out}")
 
 

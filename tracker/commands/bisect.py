@@ -155,26 +155,31 @@ class Probe:
                          ([x for r in g for x in samples(self.q.metric, r)] for g in groups))
 
     def ends_differ(self, between: int) -> bool:
-        """Both ends measured again, interleaved: is there a change to look for, and can these rounds tell?"""
+        """Both ends measured again, interleaved: is there a change to look for, and can these rounds tell?
+        Ends not told apart yet are measured again (up to PROBE_ATTEMPTS looks), as a probe is: one value a
+        run of a noisy metric may need more than one look to show a real step."""
         name, alpha, good, bad = self.q.metric.name, self.settings.confirm_alpha, self.good, self.bad
-        self.say(f"measuring both ends again, interleaved, {self.rounds} round(s)")
-        got = interleaved(self.m, [good.sha, bad.sha], self.q.model, self.q.variant, self.rounds, self.into / "ends")
-        groups = [got[good.sha], got[bad.sha]]
-        counts = [len(pooled(self.q.metric, g)) for g in groups]
-        if not all(counts):
-            self.say(f"cannot measure {name} at both ends")
-            return False
-        few = too_few_samples(*counts, self.rounds, alpha)
-        if few:
-            self.say(f"{name} at {good.label} and {bad.label}: {few}")
-            return False
-        says, why = self.weigh(groups, lambda xs, e: "differ" if differs(xs[0], xs[1], e, alpha) else "alike")
-        self.say(f"{name} {self.medians(groups)} at {good.label}, {bad.label} (n={counts[0]}+{counts[1]}); "
-                 f"{between} commit(s) in between" + (f"; {why}" if why else ""))
-        if says != "differ":
-            self.say("the ends do not differ when measured again interleaved: nothing to bisect")
-            return False
-        return True
+        groups: list[list[ModelResult]] = [[], []]
+        for look in range(PROBE_ATTEMPTS):
+            self.say(f"measuring both ends again, interleaved, {self.rounds} round(s)" + (" more" if look else ""))
+            got = interleaved(self.m, [good.sha, bad.sha], self.q.model, self.q.variant, self.rounds,
+                              self.into / "ends", look * self.rounds + 1)
+            groups = [groups[0] + got[good.sha], groups[1] + got[bad.sha]]
+            counts = [len(pooled(self.q.metric, g)) for g in groups]
+            if not all(counts):
+                self.say(f"cannot measure {name} at both ends")
+                return False
+            few = too_few_samples(*counts, self.rounds * (look + 1), alpha)
+            if few:
+                self.say(f"{name} at {good.label} and {bad.label}: {few}")
+                return False
+            says, why = self.weigh(groups, lambda xs, e: "differ" if differs(xs[0], xs[1], e, alpha) else "alike")
+            self.say(f"{name} {self.medians(groups)} at {good.label}, {bad.label} (n={counts[0]}+{counts[1]}); "
+                     f"{between} commit(s) in between" + (f"; {why}" if why else ""))
+            if says == "differ":
+                return True
+        self.say("the ends do not differ when measured again interleaved: nothing to bisect")
+        return False
 
     def place(self, revision) -> str | None:
         """"good" or "bad" by judge_probe over rounds of (good, probe, bad); measured again while it is like

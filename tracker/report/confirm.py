@@ -7,8 +7,14 @@ is the revision's. The fresh records go to their own directory (results/<fw>/rem
 the records of the run, and each verdict is kept in results/<fw>/confirmations.json (versioned, written
 atomically), so the next nightly does not measure the same pair again.
 
-A metric with one value a run (peak memory, a setup measured once) gets as many rounds as a test needs to
-reach `confirm_alpha` at all; a pair that still cannot reach it is "too_few", never "not_confirmed". A pair
+The unit of a verdict is the run, not the sample: the repeats of one run share that run's load (measured
+here: a run's whole offset spreads wall time by 0.29 on the log scale, its repeats around it by 0.17), so
+each run gives one value, the median of its samples, and the test is on those. Rounds come in looks
+(`LOOKS` at most, each of `rounds_for` rounds, each look tested at confirm_alpha / LOOKS so that all of them
+together keep confirm_alpha): a pair confirmed, or clearly not moving (under half the minimum effect),
+stops; one in between is measured again, as a perf sheriff retriggers a job. The revisions take turns in
+each round, and every other round the order is reversed (A B B A ...), so a load that grows or fades during
+the rounds falls on both alike. A pair that still cannot reach alpha is "too_few", never "not_confirmed". A pair
 not confirmed is not called noise before the adjacent pairs that moved the same way were measured too
 (tracker.report.verdict.settle). For a CPU-bound stage whose wall and CPU samples disagree, the wall
 verdict rests on the CPU samples.
@@ -16,6 +22,7 @@ verdict rests on the CPU samples.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Callable
 from datetime import datetime, timezone
@@ -40,6 +47,7 @@ from tracker.store.state import StateRead, peek
 from tracker.types import Say
 
 PASSES = 2  # a step, then its neighbours
+LOOKS = 3   # at most this many looks of rounds at a pair before it is judged on what it has
 
 
 class Remeasurer:
@@ -75,11 +83,12 @@ class Remeasurer:
 
 
 def interleaved(m: Remeasurer, shas: Sequence[str], model: str, variant: str, rounds: int,
-                into: Path) -> dict[str, list[ModelResult]]:
-    """Each revision `rounds` times, in turn (A B A B ...); the records of each, round by round."""
+                into: Path, first: int = 1) -> dict[str, list[ModelResult]]:
+    """Each revision `rounds` times, in turn, the order reversed every other round (A B, B A, ...: a load
+    that grows or fades falls on both alike); the records of each, round by round (numbered from `first`)."""
     out: dict[str, list[ModelResult]] = {sha: [] for sha in shas}
-    for i in range(1, rounds + 1):
-        for sha in shas:
+    for i in range(first, first + rounds):
+        for sha in (shas if i % 2 else list(reversed(shas))):
             rec = m.measure(sha, model, variant, into / f"round-{i}")
             if rec is not None and rec.status == Status.OK:
                 out[sha].append(rec)
@@ -92,10 +101,17 @@ def pooled(metric, recs: Sequence[ModelResult]) -> list[float]:
     return [x for r in recs for x in samples(metric, r)]
 
 
+def per_run(metric, recs: Sequence[ModelResult]) -> list[float]:
+    """One value a run, the median of its samples: the repeats of one run share its load, so they are not
+    independent draws and a test must not count them as such."""
+    return [statistics.median(v) for r in recs if (v := samples(metric, r))]
+
+
 def judge(good: Sequence[ModelResult], bad: Sequence[ModelResult], settings: Settings) -> dict[str, dict]:
-    """Every measured metric of a re-measured pair, from the pooled samples of each side."""
-    pooled_of = {m.name: (pooled(m, good), pooled(m, bad)) for m in METRICS if m.measured}
-    out = {name: decide(a, b, settings.effect(BY_NAME[name]), settings.confirm_alpha)
+    """Every measured metric of a re-measured pair, from one value a run of each side (`per_run`), each
+    look's share of confirm_alpha."""
+    pooled_of = {m.name: (per_run(m, good), per_run(m, bad)) for m in METRICS if m.measured}
+    out = {name: decide(a, b, settings.effect(BY_NAME[name]), look_alpha(settings))
            for name, (a, b) in pooled_of.items() if a and b}
     for name, verdict in out.items():
         cpu = cpu_metric(BY_NAME[name])
@@ -113,6 +129,22 @@ def decide(a: Sequence[float], b: Sequence[float], min_effect: float, alpha: flo
     if not can_decide(len(a), len(b), alpha, "greater"):
         return {"verdict": "too_few", "needs": samples_needed(alpha, "greater"), "alpha": alpha, **c.to_json()}
     return {"verdict": "confirmed" if big and c.p_value < alpha else "not_confirmed", **c.to_json()}
+
+
+def look_alpha(settings: Settings) -> float:
+    """The alpha of each look at a pair: together, LOOKS of them keep confirm_alpha (Bonferroni)."""
+    return settings.confirm_alpha / LOOKS
+
+
+def settled(verdicts: dict[str, dict], settings: Settings) -> bool:
+    """No more rounds needed: every metric that got worse is confirmed or moved under half its minimum
+    effect (measuring more would not change the verdict)."""
+    for name, v in verdicts.items():
+        half = math.log1p(settings.effect(BY_NAME[name])) / 2
+        ratio = v.get("ratio", 1.0)
+        if v["verdict"] != "confirmed" and ratio > 0 and math.isfinite(ratio) and math.log(ratio) >= half:
+            return False
+    return True
 
 
 def rest_on_cpu(wall: dict, cpu: dict, wall_a, wall_b, cpu_a, cpu_b) -> None:
@@ -247,24 +279,28 @@ def pairs_to_confirm(changes: Sequence[Change], limit: int) -> list[Pair]:
 
 
 def rounds_for(pair: Pair, settings: Settings) -> int:
-    """`rounds`, or more where a metric gives too few samples a round for any test to reach confirm_alpha
-    (peak memory and one-sample setup times give one a round: 5 rounds for p < 0.01)."""
-    return max(settings.rounds, math.ceil(samples_needed(settings.confirm_alpha, "greater") / pair.per_round))
+    """The rounds of one look: `rounds`, or more where too few runs a side could reach one look's alpha at
+    all (each run gives one value: 6 rounds for p < 0.01 / 3)."""
+    return max(settings.rounds, samples_needed(look_alpha(settings), "greater"))
 
 
 def confirm_pair(m: Remeasurer, pair: Pair, settings: Settings) -> dict | None:
     """Re-measure one pair interleaved, judge it, remember the verdict; None if it could not be measured."""
     into = FrameworkStore(m.layout, pair.framework).remeasured(pair.good, pair.bad, pair.model, pair.variant)
-    rounds = rounds_for(pair, settings)
-    m.say(f"{pair.framework} {pair.model} [{pair.variant}]: confirming {m.revision(pair.good).label} -> "
-          f"{m.revision(pair.bad).label}, {rounds} interleaved round(s)")
-    got = interleaved(m, [pair.good, pair.bad], pair.model, pair.variant, rounds, into)
-    if not got[pair.good] or not got[pair.bad]:
-        m.say(f"{pair.framework} {pair.model} [{pair.variant}]: could not be re-measured; stays a candidate")
-        return None
-    entry = {"rounds": rounds, "records": str(into),
-             "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             "metrics": judge(got[pair.good], got[pair.bad], settings)}
+    rounds, got = rounds_for(pair, settings), {pair.good: [], pair.bad: []}
+    for look in range(LOOKS):
+        m.say(f"{pair.framework} {pair.model} [{pair.variant}]: confirming {m.revision(pair.good).label} -> "
+              f"{m.revision(pair.bad).label}, {rounds} interleaved round(s)" + (" more" if look else ""))
+        more = interleaved(m, [pair.good, pair.bad], pair.model, pair.variant, rounds, into, look * rounds + 1)
+        got = {sha: got[sha] + more[sha] for sha in got}
+        if not got[pair.good] or not got[pair.bad]:
+            m.say(f"{pair.framework} {pair.model} [{pair.variant}]: could not be re-measured; stays a candidate")
+            return None
+        verdicts = judge(got[pair.good], got[pair.bad], settings)
+        if settled(verdicts, settings):
+            break
+    entry = {"rounds": rounds * (look + 1), "records": str(into),
+             "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metrics": verdicts}
     remember(confirmations_path(m.layout, pair.framework), pair.key, entry)
     return entry
 

@@ -12,7 +12,10 @@ from the published site: every sample of every stage is there, not one number pe
   smallest value for all of them. The split is then tested on the samples of the revisions just before and
   just after (a window): beyond the minimum effect of the metric's family and p below `detect_alpha`, it
   is a candidate; beyond the minimum effect with every sample apart but too few samples for any test to
-  reach alpha (the newest commit, or one near either end), it is "too early to tell". Only re-measuring
+  reach alpha, it is "too early to tell", and so is any split within two revisions of either end of the
+  series (the newest commit above all) that moved by the minimum effect without a significant test: the
+  samples of one run share that run's load, so a run or two cannot tell a step from it, and the nightly
+  re-measures the pair that night. Only re-measuring
   the pair interleaved on one machine (tracker.report.confirm) turns either into a regression.
 """
 from __future__ import annotations
@@ -38,6 +41,8 @@ DEFAULT_MIN_EFFECT = {"wall_time": 0.15, "cpu_time": 0.10, "memory": 0.10}
 WINDOW_SAMPLES = 9      # gather revisions either side of a boundary until this many samples ...
 WINDOW_REVISIONS = 8    # ... or this many revisions
 PLACE_MAX_SAMPLES = 1500  # beyond this many samples in a segment, a split is placed on one median a revision
+NEAR_END = 3            # a boundary with fewer revisions than this between it and an end of the series moved
+                        # by the minimum effect is too early to tell (the samples of one run share its load)
 CPU_BOUND = 0.7         # CPU time / wall time from which a stage is CPU-bound (its wall time can be stretched)
 SPREAD_FACTOR = 3       # wall spread this many times the CPU spread (plus the floor): wall samples stretched
 SPREAD_FLOOR = 0.05
@@ -49,7 +54,11 @@ class Settings:
     """How sure a verdict must be; from the "tracker_verdicts" table of asv.conf.json."""
 
     min_effect: dict = field(default_factory=lambda: dict(DEFAULT_MIN_EFFECT))
-    detect_alpha: float = 0.005
+    # the records only choose what to re-measure (a candidate is never reported before its re-measurement,
+    # tracker.report.confirm, decides at confirm_alpha), so their test screens rather than decides: a step
+    # the records show at p < 0.05 is worth the rounds; a stricter screen loses real steps of a noisy metric
+    # (a run's own offset spreads wall time by 0.29 here) before anyone re-measures them
+    detect_alpha: float = 0.05
     confirm_alpha: float = 0.01
     rounds: int = 5
     confirm_max: int = 10
@@ -123,6 +132,7 @@ class Change:
     neighbours: list = field(default_factory=list)  # adjacent pairs that moved the same way (Point, Point)
     pending: list = field(default_factory=list)  # pairs still to re-measure before this change is settled
     moved_from: str | None = None  # the pair it was first placed at, when a neighbour was confirmed instead
+    from_cpu: bool = False  # a wall-time step looked for where the same stage's CPU time stepped
     note: str = ""  # what a reader must know besides the figures: too early to tell, and why
     recs: dict = field(default_factory=dict, repr=False)  # sha -> record, for what the framework chose
 
@@ -136,7 +146,9 @@ class Change:
     @property
     def worse(self) -> bool:
         """Lower is better, but for the metrics that say otherwise (the accuracies against true labels)."""
-        if self.comparison is not None:
+        if self.status == "confirmed" and self.confirmation:  # a re-measurement confirms a rise only
+            rose = self.confirmation.get("ratio", 1.0) > 1
+        elif self.comparison is not None:
             rose = self.comparison.ratio > 1
         else:
             rose = self.bad.values[0] > self.good.values[0]
@@ -224,9 +236,17 @@ def judge_split(series: list[Point], lo: int, hi: int, k: int, min_effect: float
     """(the step at k or None, whether the two sides differ significantly) on the windows either side."""
     before, after = _window(series, k - 1, lo - 1, -1, window), _window(series, k, hi, 1, window)
     big = _log_ratio(before, after) >= math.log1p(min_effect)
-    if mann_whitney(before, after) < alpha:
+    apart = big and _apart(_run_medians(series, k - 1, lo - 1, -1, len(before)),
+                           _run_medians(series, k, hi, 1, len(after)))
+    at_end = (lo == 0 and k - lo < NEAR_END) or (hi == len(series) and hi - k < NEAR_END)
+    one_run = min(k - lo, hi - k) < 2
+    if (not one_run or not at_end) and mann_whitney(before, after) < alpha:
         return (Boundary(k, compare(before, after)) if big else None), True
-    if big and _apart(before, after) and not can_decide(len(before), len(after), alpha):
+    if one_run and not at_end:  # one run beside a step found, not significant: never too early to tell
+        return None, False
+    if big and at_end:  # a run or two at an end of the series cannot tell a step from their load: re-measure
+        return Boundary(k, compare(before, after), decided=False), False
+    if apart and not can_decide(len(before), len(after), alpha):
         return Boundary(k, compare(before, after), decided=False), False
     return None, False
 
@@ -267,7 +287,7 @@ def energy_gains(x: np.ndarray, cuts: np.ndarray) -> np.ndarray:
 
 
 def _apart(before: list[float], after: list[float]) -> bool:
-    """Every sample after the boundary beyond every sample before it, one way or the other."""
+    """Every value after the boundary beyond every value before it, one way or the other."""
     return max(before) < min(after) or min(before) > max(after)
 
 
@@ -275,6 +295,18 @@ def _log_ratio(before: list[float], after: list[float]) -> float:
     """|log(median(after) / median(before))|, 0 where it has no meaning."""
     a, b = statistics.median(before), statistics.median(after)
     return abs(math.log(b / a)) if a > 0 and b > 0 else 0.0
+
+
+def _run_medians(series: list[Point], start: int, stop: int, step: int, count: int) -> list[float]:
+    """The median of each revision of a window (the one of `count` samples from `start` outwards): a run is
+    the unit that moves as a whole when the machine's load does, so "apart" is judged run by run."""
+    out: list[float] = []
+    for i in range(start, stop, step):
+        if count <= 0:
+            break
+        out.append(statistics.median(series[i].values))
+        count -= len(series[i].values)
+    return out
 
 
 def _window(series: list[Point], start: int, stop: int, step: int, window: int = WINDOW_SAMPLES) -> list[float]:
@@ -381,6 +413,7 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
         else:
             for k in deterministic_changes(series):
                 out.append(Change(framework, model, variant, metric, series[k - 1], series[k]))
+    out += wall_where_cpu_stepped(out, every)
     for change in out:
         change.cpu_ratio = cpu_beside(change, every)
         change.disagreement = wall_beside(change, every)
@@ -401,6 +434,26 @@ def measured_changes(framework: str, model: str, variant: str, metric: Metric, s
             c.needs = revisions_needed(series, b.k, alpha)
             c.note = too_early_note(c.needs, alpha)
         out.append(c)
+    return out
+
+
+def wall_where_cpu_stepped(changes: list[Change], every: dict[str, list[Point]]) -> list[Change]:
+    """A wall-time candidate at every pair where the same stage's CPU time stepped and the wall time's own
+    segmentation placed none. The prover's own work shows in both clocks, but a run's load spreads wall time
+    far more (0.29 against 0.11 on the log scale here), so its step is often placed a commit off or not at
+    all; the pair is re-measured for the CPU step anyway, and the wall verdict there is the wall samples' own."""
+    out = []
+    for wall in (m for m in METRICS if m.measured and cpu_metric(m) is not None):
+        cpu = cpu_metric(wall)
+        placed = {c.bad.sha for c in changes if c.metric.name == wall.name}
+        values = {p.sha: p for p in every.get(wall.name, [])}
+        for c in changes:
+            if c.metric.name != cpu.name or c.bad.sha in placed or c.good.sha not in values \
+                    or c.bad.sha not in values:
+                continue
+            good, bad = values[c.good.sha], values[c.bad.sha]
+            out.append(Change(c.framework, c.model, c.variant, wall, good, bad, compare(good.values, bad.values),
+                              "candidate", pending=[(good, bad)], from_cpu=True, recs=c.recs))
     return out
 
 
@@ -444,9 +497,15 @@ def framework_changes(framework: str, results_dir: Path, settings: Settings, con
         for change in changes_of(framework, recs, settings):
             settle(change, confirmations)
             kept = out.get((change.metric.name, change.pair))
-            if kept is None or (kept.moved_from and not change.moved_from):  # one change a pair: its own first
+            if kept is None or _placed_by(change) < _placed_by(kept):  # one change a pair: its own first
                 out[(change.metric.name, change.pair)] = change
     return list(out.values())
+
+
+def _placed_by(change: Change) -> int:
+    """Which of two changes of one pair to keep: placed there by its own series (0), moved there from a
+    neighbour (1, the note says where it was first placed), looked for there after the CPU time (2)."""
+    return 1 if change.moved_from else 2 if change.from_cpu else 0
 
 
 def settle(change: Change, confirmations: dict[str, dict]) -> None:
