@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "tracker"
-LAYERS = ("config", "history", "adapters", "build", "run", "report", "publish", "commands", "cli")
+LAYERS = ("config", "history", "adapters", "build", "store", "run", "report", "publish", "commands", "cli")
 
 
 def module_name(path: Path) -> str:

@@ -22,8 +22,17 @@ from typing import Any
 
 from tracker import serial
 from tracker.fsutil import atomic_write_json, read_json, read_state
-from tracker.store.formats import RECORD_READABLE, RECORD_VERSION
-from tracker.store.paths import record_name
+
+RECORD_VERSION = 2            # records/<sha>/<model>--<variant>.json; 2: the record key (the store lists it)
+RECORD_READABLE = (1, 2)      # 1: no key, still read
+
+
+def record_stem(model: str, variant: str) -> str:
+    return f"{model}--{variant}"
+
+
+def record_name(model: str, variant: str) -> str:
+    return f"{record_stem(model, variant)}.json"
 
 
 

@@ -72,7 +72,6 @@ class FrameworkOutcome:
 
 def run(config: Config, layout: Layout, request: Request, say: Say = print) -> list[FrameworkOutcome]:
     names = request.frameworks or [f.name for f in config.frameworks]
-    asv.read_shared_config(config.root / "asv.conf.json")  # verdict settings and the site's: before any proof
     say(calibration.one_line(calibration.current(machine_info())))  # measured once per machine; every record has it
     progress = Progress()
     return [run_framework(config, config.framework(n), layout, request, say, progress) for n in names]
@@ -94,6 +93,7 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
     except HistoryError as exc:
         say(f"{fw.name}: skipped: {exc}")
         return _save_status(layout, FrameworkOutcome(fw.name, Status.UNAVAILABLE, str(exc)))
+    asv.read_shared_config(config.root / "asv.conf.json")  # verdict settings and the site's: before any proof
     outcome = FrameworkOutcome(fw.name, Status.OK, notes=list(ctx.history.status))
     for note in ctx.history.status:
         say(f"{fw.name}: {note}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracker.layout import Layout
+from tracker.records import record_name, record_stem  # noqa: F401  (the store names records so)
 
 ASV_MACHINE_FILE = "machine.json"
 ASV_BENCHMARKS_FILE = "benchmarks.json"
@@ -111,9 +112,3 @@ class FrameworkStore:
         return self.root / "logs"
 
 
-def record_stem(model: str, variant: str) -> str:
-    return f"{model}--{variant}"
-
-
-def record_name(model: str, variant: str) -> str:
-    return f"{record_stem(model, variant)}.json"
