@@ -16,7 +16,7 @@ the tracker's own code:
                  tracker.report.probe.judge_probe when that module exists (each probe measured in
                  interleaved rounds of good, probe, bad), else by today's tracker.commands.bisect.Probe
 
-Only the measurement is simulated: SimMeasurer stands where tracker.report.confirm.Remeasurer (and the
+Only the measurement is simulated: SimMeasurer stands where tracker.run.remeasure.Remeasurer (and the
 framework's measuring context it is made from) would.
 
 Histories (12-30 commits): flat ones, and ones with steps of 1.1x-3x up and down at random commits in every
@@ -228,7 +228,7 @@ class SimFramework:
 
 
 class SimMeasurer:
-    """Stands where tracker.report.confirm.Remeasurer does: a fresh record of a revision, drawn from the
+    """Stands where tracker.run.remeasure.Remeasurer does: a fresh record of a revision, drawn from the
     noise model under a load that changes at random from one measurement to the next (noisy histories)."""
 
     def __init__(self, h: History, noise: Noise, layout: Layout, rng: np.random.Generator):

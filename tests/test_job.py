@@ -17,7 +17,7 @@ from tracker.adapters import load_config
 from tracker.fsutil import read_json
 from tracker.history import open_history
 from tracker.layout import Layout
-from tracker.report.confirm import Remeasurer
+from tracker.run.remeasure import Remeasurer
 from tracker.run.context import open_framework
 from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision

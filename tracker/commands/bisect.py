@@ -28,7 +28,8 @@ from tracker.layout import Layout
 from tracker.lock import holding_lock
 from tracker.metrics import BY_NAME, Metric, samples, summary
 from tracker.records import ModelResult
-from tracker.report.confirm import Remeasurer, interleaved, pooled
+from tracker.report.confirm import pooled
+from tracker.run.remeasure import Remeasurer, interleaved
 from tracker.report.probe import BAD, NEITHER, differs, judge_probe, too_few_samples, weigh_clocks
 from tracker.report.verdict import Settings, load_settings
 from tracker.run.context import FrameworkContext, NotReady, open_to_measure

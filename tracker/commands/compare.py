@@ -32,7 +32,8 @@ from tracker.layout import Layout
 from tracker.lock import holding_lock
 from tracker.metrics import METRICS, Metric
 from tracker.publish.units import exact, format_value
-from tracker.report.confirm import Remeasurer, interleaved, pooled
+from tracker.report.confirm import pooled
+from tracker.run.remeasure import Remeasurer, interleaved
 from tracker.report.probe import too_few_samples, weigh_clocks
 from tracker.report.stats import compare as compare_samples, mann_whitney
 from tracker.report.verdict import Settings, load_settings
