@@ -15,22 +15,12 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { timed } from './timing.mjs';
 
 const [stage, argsFile, resultFile] = process.argv.slice(2);
 const args = JSON.parse(fs.readFileSync(argsFile, 'utf8'));
 const req = createRequire(path.join(args.prefix, 'package.json'));
 const P = 21888242871839275222246405745257275088548364400416034343698204186575808495617n; // bn254's r
-
-function cpuSeconds() {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
-
-async function timed(fn) {
-  const t0 = performance.now(), c0 = cpuSeconds();
-  const value = await fn();
-  return { value, wall: (performance.now() - t0) / 1000, cpu: cpuSeconds() - c0 };
-}
 
 async function repeated(fn) {
   const samples = [], cpu = [];

@@ -17,20 +17,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { timed } from './timing.mjs';
 
 const [stage, argsFile, resultFile] = process.argv.slice(2);
 const args = JSON.parse(fs.readFileSync(argsFile, 'utf8'));
-
-function cpuSeconds() {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
-
-async function timed(fn) {
-  const t0 = performance.now(), c0 = cpuSeconds();
-  const value = await fn();
-  return { value, wall: (performance.now() - t0) / 1000, cpu: cpuSeconds() - c0 };
-}
 
 function write(samples, cpu, data) {
   fs.writeFileSync(resultFile, JSON.stringify({ samples, cpu, data }));
