@@ -365,17 +365,17 @@ def test_compare_exits_1_on_a_regression_and_0_without(stepped, capsys, monkeypa
     monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
     t, shas = stepped
     capsys.readouterr()
-    assert t("compare", "-f", "synth", "-m", "linear", shas[STEP_AT - 1], shas[STEP_AT]) == 1
+    assert t("compare", "-f", "synth", "-m", "linear", "--rounds", "6", shas[STEP_AT - 1], shas[STEP_AT]) == 1
     table = capsys.readouterr().out
     line = next(x for x in table.splitlines() if "prove_cpu_time" in x)
     assert "slower" in line
-    assert t("compare", "-f", "synth", "-m", "linear", "--json", shas[0], shas[1]) == 0
+    assert t("compare", "-f", "synth", "-m", "linear", "--rounds", "6", "--json", shas[0], shas[1]) == 0
     out = capsys.readouterr().out
     rows = {r["metric"]: r for r in json.loads(out)["rows"]}
     # no regression claimed: the same code is "no change", or a move the test does not confirm on a busy machine
     assert rows["prove_cpu_time"]["verdict"] in ("no change", "not confirmed")
     assert rows["proof_size"]["verdict"] == "same"
-    assert rows["prove_cpu_time"]["samples"] == [9, 9]
+    assert rows["prove_cpu_time"]["samples"] == [6, 6]  # one value a run, 6 rounds
     assert t("compare", "-f", "synth", "-m", "linear", shas[BYTE_AT - 1], shas[BYTE_AT]) == 1
     line = next(x for x in capsys.readouterr().out.splitlines() if "proof_size" in x)
     assert "1,000 bytes" in line and "1,001 bytes" in line and "worse" in line
@@ -447,7 +447,7 @@ def test_too_few_samples_is_said_with_the_rounds_that_would_settle_it(stepped, c
     memory = rows["prove_peak_memory"]
     assert memory["verdict"] == "too few samples" and memory["samples"] == [2, 2]
     assert memory["needs"] == "too few samples (needs n >= 5 for p < 0.01; run --rounds 5)"
-    assert rows["prove_cpu_time"]["verdict"] == "slower"  # 6 + 6 timing samples can decide
+    assert rows["prove_cpu_time"]["verdict"] == "too few samples"  # timings too are one value a run: 2 + 2
     assert t("bisect", "-f", "synth", "-m", "linear", "--metric", "prove_peak_memory", "--rounds", "3",
              shas[0], shas[-1]) == 1
     out = capsys.readouterr().out
@@ -483,15 +483,22 @@ def test_compare_markdown_is_the_same_verdicts_with_the_unsettled_rows_apart(ste
     monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
     t, shas = stepped
     capsys.readouterr()
-    assert t("compare", "-f", "synth", "-m", "linear", "--markdown", shas[STEP_AT - 1], shas[STEP_AT]) == 1
+    assert t("compare", "-f", "synth", "-m", "linear", "--markdown", "--rounds", "6", shas[STEP_AT - 1], shas[STEP_AT]) == 1
     captured = capsys.readouterr()
     md, progress = captured.out, captured.err
-    assert md.startswith("### zkml-tracker compare: synth") and "round 1/3" in progress and "round 1/3" not in md
+    assert md.startswith("### zkml-tracker compare: synth") and "round 1/6" in progress and "round 1/6" not in md
     decided, _, apart = md.partition("#### Not confirmed or too few samples")
     row = next(x for x in decided.splitlines() if "| prove_cpu_time |" in x)
-    assert "**slower**" in row and "p=" in row and "n=9+9" in row
-    assert decided.count("**Regression**:") == 1 and "prove_cpu_time of linear [default] slower" in decided
-    # peak memory, 3 values a side: too few for p < 0.01, listed apart with the rounds that would do
+    assert "**slower**" in row and "p=" in row and "n=6+6" in row
+    summary = next(x for x in decided.splitlines() if x.startswith("**Regression**:"))
+    assert decided.count("**Regression**:") == 1 and "slower" in summary
+    assert all(line.count("|") == 8 for line in md.splitlines() if line.startswith("| "))
+    # two rounds: peak memory (and every timing, one value a run) has 2 a side, too few for p < 0.01, listed
+    # apart with the rounds that would do
+    assert t("compare", "-f", "synth", "-m", "linear", "--markdown", "--rounds", "2", shas[STEP_AT - 1],
+             shas[STEP_AT]) == 0
+    md = capsys.readouterr().out
+    _, _, apart = md.partition("#### Not confirmed or too few samples")
     memory = next(x for x in apart.splitlines() if "| prove_peak_memory |" in x)
     assert "too few samples" in memory and "run --rounds 5" in memory
     assert all(line.count("|") == 8 for line in md.splitlines() if line.startswith("| "))

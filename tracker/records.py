@@ -157,7 +157,7 @@ class Sizes(Declared):
 class Circuit(Declared):
     KIND = "circuit"
     FIELDS = {
-        "logrows": "log2 of the rows (halo2, Kimchi)", "rows": "rows (Kimchi)", "constraints": "R1CS constraints",
+        "logrows": "log2 of the rows (halo2, Kimchi, UltraHonk's circuit size)", "gates": "gates (UltraHonk)", "rows": "rows (Kimchi)", "constraints": "R1CS constraints",
         "wires": "R1CS wires", "private_inputs": "R1CS private inputs", "public_outputs": "R1CS public outputs",
         "public_values": "public values (zkml)", "ptau_power": "the powers of tau the circuit needs",
         "num_rows": "rows used (ezkl)", "total_assignments": "assignments (ezkl)",

@@ -2,8 +2,8 @@
 
 Builds both (through the build cache), measures them interleaved (BASE HEAD BASE HEAD ..., `rounds` of
 each) on this machine, and prints one table: metric, base, head, ratio, verdict, evidence. Timings and
-memory are judged on the pooled samples as confirmation judges them (minimum effect, then a one-sided
-Mann-Whitney test): "slower"/"larger" is a confirmed regression; a change of at least the minimum effect
+memory are judged on one value a run (the median of its samples: the repeats of a run share its load), as
+confirmation judges them (minimum effect, then a one-sided Mann-Whitney test): "slower"/"larger" is a confirmed regression; a change of at least the minimum effect
 that the test cannot confirm is "not confirmed"; where the sample counts could not reach p < alpha however
 large the change, "too few samples" with the rounds that would settle it. The wall time of a CPU-bound
 stage whose wall and CPU samples disagree (a neighbour stretched the wall clock) is judged on its CPU time,
@@ -32,7 +32,7 @@ from tracker.layout import Layout
 from tracker.lock import holding_lock
 from tracker.metrics import METRICS, Metric
 from tracker.publish.units import exact, format_value
-from tracker.report.confirm import pooled
+from tracker.report.confirm import per_run, pooled
 from tracker.run.remeasure import Remeasurer, interleaved
 from tracker.report.probe import too_few_samples, weigh_clocks
 from tracker.report.stats import compare as compare_samples, mann_whitney
@@ -86,10 +86,11 @@ def exact_row(metric: Metric, b: float, h: float) -> dict:
 
 def measured_row(metric: Metric, base_recs, head_recs, settings: Settings, rounds: int) -> dict:
     """The verdict on a measured metric, on its own samples or (a stretched wall clock) on CPU time."""
-    base, head = pooled(metric, base_recs), pooled(metric, head_recs)
+    base, head = per_run(metric, base_recs), per_run(metric, head_recs)
     alpha = settings.confirm_alpha
     word, why = weigh_clocks(metric, [base_recs, head_recs],
-                             lambda xs, e: measured_word(xs[0], xs[1], metric.unit, e, alpha), settings.effect)
+                             lambda xs, e: measured_word(xs[0], xs[1], metric.unit, e, alpha), settings.effect,
+                             values=per_run)
     row = {"verdict": word, **compare_samples(base, head, alternative="greater").to_json()}
     if why:
         row.update(basis="cpu_time", note=why)

@@ -271,8 +271,12 @@ def confirm_candidates(config: Config, layout: Layout, changes: Sequence[Change]
         for pair in pairs:
             m = measurers.get(pair.framework) or _measurer(config, layout, pair.framework, say)
             measurers[pair.framework] = m
-            if m is not False:
+            if m is False:
+                continue
+            try:
                 done += confirm_pair(m, pair, settings) is not None
+            except HistoryError as exc:  # the pair left the followed history (a branch re-pointed, renamed)
+                say(f"{pair.framework} {pair.model} [{pair.variant}]: not re-measured: {exc}; stays a candidate")
         if again is None:
             break
         changes = again()

@@ -104,14 +104,19 @@ def too_few_samples(n_before: int, n_after: int, rounds: int, alpha: float, alte
 Verdict = Callable[[list[list[float]], float], str]  # the samples of each revision, the minimum effect -> a word
 
 
+def _pooled(metric: Metric, recs: Sequence[ModelResult]) -> list[float]:
+    return [x for r in recs for x in samples(metric, r)]
+
+
 def weigh_clocks(metric: Metric, groups: Sequence[Sequence[ModelResult]], verdict: Verdict,
-                 effect: Callable[[Metric], float]) -> tuple[str, str]:
-    """`verdict` on the metric's samples of each group of records, and "" ; for the wall time of a CPU-bound
-    stage whose clocks disagree, `verdict` on its CPU time instead, and why (for the output to say)."""
-    wall = [[x for r in g for x in samples(metric, r)] for g in groups]
+                 effect: Callable[[Metric], float], values=_pooled) -> tuple[str, str]:
+    """`verdict` on the metric's values of each group of records (`values`: every sample, or one a run),
+    and "" ; for the wall time of a CPU-bound stage whose clocks disagree, `verdict` on its CPU time
+    instead, and why (for the output to say)."""
+    wall = [values(metric, g) for g in groups]
     says = verdict(wall, effect(metric))
     companion = cpu_metric(metric)
-    cpu = [[x for r in g for x in samples(companion, r)] for g in groups] if companion else []
+    cpu = [values(companion, g) for g in groups] if companion else []
     if not cpu or not all(cpu):
         return says, ""
     cpu_says = verdict(cpu, effect(companion))
