@@ -91,10 +91,10 @@ def test_an_undeclared_figure_fails_at_once_naming_it():
         rec.sizes["proof_kb"] = 1
     with pytest.raises(KeyError, match="accuracy: 'top5' is not a declared field"):
         rec.accuracy = {"top1_agreement": 1.0, "top5": 1.0}
-    with pytest.raises(KeyError, match="circuit: 'gates' is not a declared field"):
-        rec.circuit.update(gates=3)
-    with pytest.raises(AttributeError, match="circuit has no declared field 'gates'"):
-        rec.circuit.gates  # noqa: B018 - what metrics.py would read
+    with pytest.raises(KeyError, match="circuit: 'lanes' is not a declared field"):
+        rec.circuit.update(lanes=3)
+    with pytest.raises(AttributeError, match="circuit has no declared field 'lanes'"):
+        rec.circuit.lanes  # noqa: B018 - what metrics.py would read
     rec.accuracy = {"top1_agreement": 0.75}
     assert BY_NAME["accuracy_loss"].value(rec) == 0.25
 
