@@ -267,9 +267,7 @@ def _launcher_report(fd: int, argv: list[str]) -> tuple[int, float, int, float] 
         raise ChildError(f"cannot start {argv[0]}: {rest.partition(' ')[2]}")
     try:
         raw, cpu, maxrss_kb, wall = rest.split()
-        raw = int(raw)
-        status = -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
-        return status, float(cpu), int(maxrss_kb) * 1024, float(wall)
+        return _returncode(int(raw)), float(cpu), int(maxrss_kb) * 1024, float(wall)
     except ValueError:
         return None
 
@@ -442,8 +440,12 @@ def _wait(pid: int) -> tuple[int, float, int]:
             break
         except InterruptedError:
             continue
-    code = -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
-    return code, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+    return _returncode(raw), usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+
+
+def _returncode(raw: int) -> int:
+    """A wait status as subprocess spells it: the exit status, or minus the signal that ended the child."""
+    return -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
 
 
 def _poll(watch: _Watch, pid: int) -> None:
