@@ -4,8 +4,10 @@ about 21 min left".
 A run of the whole matrix takes about an hour, a nightly or a bisection minutes to hours; a line that says
 only "proving ..." leaves a user guessing. Each unit of work is one (framework, model, variant) proof of
 one revision. What a unit will cost is read from the records of earlier runs (the stages' own wall time,
-summed), else taken as the mean of the units this run has done so far; before either exists the line gives
-no estimate rather than a made-up one. Plain lines, no terminal control codes, so a log reads the same.
+summed), else taken as the mean of the units of the same framework this run has done so far (an o1js proof
+costs minutes where a circom one costs seconds: one framework's mean says nothing of another's). A framework
+with neither is named as not counted ("about 12 min left, besides 3 o1js proofs never timed here") rather
+than guessed; before anything is known the line gives no estimate. Plain lines, no terminal control codes, so a log reads the same.
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ class Progress:
     pending: list[Unit] = field(default_factory=list)
     estimates: dict[Unit, float] = field(default_factory=dict)
     done: int = 0
-    spent: list[float] = field(default_factory=list)
+    spent: dict[str, list[float]] = field(default_factory=dict)  # framework -> seconds of its units run
     clock: object = time.monotonic
 
     def plan(self, units: list[Unit], records_dir: Path) -> None:
@@ -63,8 +65,10 @@ class Progress:
 
     def starting(self, unit: Unit, what: str) -> str:
         """The line for a unit about to run: its place in the run and the time left, this unit included."""
-        left = self.left()
+        left, unknown = self._left()
         eta = f"; about {_duration(left)} left" if left is not None else ""
+        if eta and unknown:
+            eta += f", besides {_untimed(unknown)} never timed here"
         return f"[{self.done + 1}/{max(self.total, self.done + 1)}] {what}{eta}"
 
     def finished(self, unit: Unit, seconds: float | None) -> None:
@@ -73,7 +77,7 @@ class Progress:
             self.pending.remove(unit)
         self.done += 1
         if seconds is not None:
-            self.spent.append(seconds)
+            self.spent.setdefault(unit[0], []).append(seconds)
 
     def dropped(self, units: list[Unit]) -> None:
         """Units that will not run after all (a revision that did not build): out of the count."""
@@ -82,12 +86,29 @@ class Progress:
                 self.pending.remove(unit)
 
     def left(self) -> float | None:
-        """Seconds the pending units will take, or None while nothing is known to estimate from."""
-        typical = statistics.mean(self.spent) if self.spent else None
-        known = [self.estimates.get(u, typical) for u in self.pending]
-        if any(k is None for k in known):
-            return None
-        return float(sum(known))
+        """Seconds the pending units will take, or None while any of them has nothing to estimate from."""
+        seconds, unknown = self._left()
+        return None if unknown else seconds
+
+    def _left(self) -> tuple[float | None, list[str]]:
+        """Seconds the estimable pending units will take (None if none is), and the frameworks of the others."""
+        typical = {fw: statistics.mean(s) for fw, s in self.spent.items() if s}
+        known, unknown = [], []
+        for unit in self.pending:
+            seconds = self.estimates.get(unit, typical.get(unit[0]))
+            if seconds is None:
+                unknown.append(unit[0])
+            else:
+                known.append(seconds)
+        return (float(sum(known)) if known else None), unknown
+
+
+def _untimed(frameworks: list[str]) -> str:
+    """'3 o1js and 2 noir proofs', for the units nothing can estimate."""
+    counts = {fw: frameworks.count(fw) for fw in dict.fromkeys(frameworks)}
+    named = [f"{n} {fw}" for fw, n in counts.items()]
+    joined = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    return f"{joined} proof{'s' if len(frameworks) > 1 else ''}"
 
 
 def _duration(seconds: float) -> str:

@@ -71,14 +71,26 @@ class FrameworkOutcome:
 
 
 def run(config: Config, layout: Layout, request: Request, say: Say = print) -> list[FrameworkOutcome]:
+    """Every framework's revisions are chosen before the first proof, so the count and the time left on each
+    proving line are the whole run's, not the current framework's."""
     names = request.frameworks or [f.name for f in config.frameworks]
     say(calibration.one_line(calibration.current(machine_info())))  # measured once per machine; every record has it
     progress = Progress()
-    return [run_framework(config, config.framework(n), layout, request, say, progress) for n in names]
+    plans = [plan_framework(config, config.framework(n), layout, request, say, progress) for n in names]
+    return [run_plan(plan, request, progress) if isinstance(plan, FrameworkPlan) else plan for plan in plans]
 
 
-def run_framework(config: Config, fw: Framework, layout: Layout, request: Request, say: Say,
-                  progress: Progress | None = None) -> FrameworkOutcome:
+@dataclass
+class FrameworkPlan:
+    """A framework whose history is open and whose revisions are chosen: what is left is to prove them."""
+    ctx: FrameworkContext
+    outcome: FrameworkOutcome
+    revisions: list[Revision]
+
+
+def plan_framework(config: Config, fw: Framework, layout: Layout, request: Request, say: Say,
+                   progress: Progress) -> FrameworkPlan | FrameworkOutcome:
+    """Open the framework's history and choose its revisions; a framework that cannot run is its outcome."""
     ready = readiness(fw)  # a history out of reach is said by open_framework, with its notes
     if not ready.ready:
         say(f"{fw.name}: skipped: {ready.reason}")
@@ -109,10 +121,13 @@ def run_framework(config: Config, fw: Framework, layout: Layout, request: Reques
     say(f"{fw.name}: {len(revisions)} revision(s) to run: {', '.join(r.label for r in revisions) or 'none'}")
     if revisions:
         sink.prepare_machine(FrameworkStore(layout, fw.name))  # an unwritable results dir: said before any work
-    progress = progress or Progress()
     progress.plan(units(config, fw, request) * len(revisions), FrameworkStore(layout, fw.name).records)
-    outcome.revisions = [run_revision(ctx, revision, request, progress) for revision in revisions]
-    return _save_status(layout, outcome)
+    return FrameworkPlan(ctx, outcome, revisions)
+
+
+def run_plan(plan: FrameworkPlan, request: Request, progress: Progress) -> FrameworkOutcome:
+    plan.outcome.revisions = [run_revision(plan.ctx, revision, request, progress) for revision in plan.revisions]
+    return _save_status(plan.ctx.layout, plan.outcome)
 
 
 def choose_revisions(fw: Framework, history: History, layout: Layout, request: Request,
