@@ -276,7 +276,7 @@ def mark_skipped(result: ModelResult, stages: Sequence[str]) -> None:
 
 def generate_at_decimals(job: ModelJob, result: ModelResult, generate: Callable[[Any, int], Generated],
                          default: int, generator: str) -> Generated | None:
-    """What a code generator (circom's circuit, o1js's program) writes for `job.model` at the variant's
+    """What a code generator (circom's circuit, o1js's and Noir's programs) writes for `job.model` at the variant's
     `decimals` (kept in the settings), or None with the generator's reason in `result` when it cannot."""
     decimals = int(job.variant.as_dict().get("decimals", default))
     result.settings["decimals"] = decimals
