@@ -98,3 +98,24 @@ def test_no_regressions_posts_nothing(hook):
     url, handler = hook()
     assert report([], False, url) == 0
     assert handler.received == []
+
+
+def test_the_command_hands_a_typed_request_to_the_verdicts(tmp_path, capsys):
+    """`regressions` reads its arguments once into a RegressionsRequest: the logic runs from one, no argparse."""
+    import shutil
+    from pathlib import Path
+
+    from tests.synthetic import Step, config_text, make_repo
+    from tracker.commands.regressions import RegressionsRequest, report_verdicts
+    from tracker.config import read_config
+    from tracker.layout import Layout
+
+    make_repo(tmp_path / "repo", [Step()])
+    (tmp_path / "frameworks.yaml").write_text(config_text(tmp_path / "repo"))
+    shutil.copy(Path(__file__).parents[1] / "asv.conf.json", tmp_path)
+    config = read_config(tmp_path / "frameworks.yaml")
+    layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+    assert report_verdicts(config, layout, RegressionsRequest(frameworks=["synth"], as_json=True)) == 0
+    assert json.loads(capsys.readouterr().out)["regressions"] == []
+    assert report_verdicts(config, layout, RegressionsRequest()) == 0
+    assert "no regressions" in capsys.readouterr().out

@@ -321,6 +321,18 @@ def test_asv_page_is_made_to_load_its_libraries_from_the_site(tmp_path):
     assert 'src="vendor/jquery-jquery.min.js"' in html and (site / "vendor" / "jquery-jquery.min.js").is_file()
 
 
+
+def test_a_fresh_cache_takes_the_libraries_from_npms_own_cache(tmp_path):
+    """A fresh tracker cache takes asv's libraries from npm's cache (`npm install --offline`, which never asks
+    the registry); the install that asks it is for when npm's cache lacks one."""
+    from tracker.publish.offline import ensure_assets
+
+    assert ensure_assets(tmp_path / "first") is None  # npm's cache holds them from here on
+    assert ensure_assets(tmp_path / "second") is None
+    assert all(asset_path(tmp_path / "second", package, file).is_file() for _, package, file in ASSETS)
+    www = tmp_path / "second" / "asv-www"
+    assert (www / "npm-install-offline.log").is_file() and not (www / "npm-install.log").exists()
+
 # --- a real site in a real browser -------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import shutil
-from datetime import datetime, timezone
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,10 +20,12 @@ from asv.results import Results, iter_results_for_machine
 from benchmarks.benchmarks import SUITE
 from tests.synthetic import Step, config_text, make_repo
 from tracker.cli import main
+from tracker.config import read_config
 from tracker.layout import Layout
 from tracker.metrics import BY_NAME, METRICS
 from tracker.publish.offline import asset_dir, ensure_assets
 from tracker.records import ModelResult, StageResult, Status
+from tracker.run.asv import derive_config
 from tracker.store import asv as sink
 from tracker.store.formats import ASV_BENCHMARKS_VERSION
 from tracker.store.paths import FrameworkStore
@@ -182,3 +188,53 @@ def test_the_store_sits_below_run_publish_report_and_commands():
                 assert layer not in ("run", "publish", "report", "commands", "adapters", "build"), \
                     f"{path.name} imports {node.module}"
 
+
+
+# --- asv's own commands on what the store wrote -------------------------------------------------------------
+
+def asv_cli(*args: str, config: Path, home: Path) -> str:
+    """asv's command line (the interpreter's own asv), its output; a failure fails the test with it."""
+    done = subprocess.run([sys.executable, "-m", "asv", *args, "--config", str(config)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "HOME": str(home)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def two_revisions(store, tmp_path) -> tuple[Path, list[str]]:
+    """Two commits of a real repo written by the store (proof 1000 then 3000 bytes, prove 0.5 s then 0.25 s),
+    and the asv config the tracker derives for the framework."""
+    shas = make_repo(tmp_path / "repo", [Step(), Step()])
+    (tmp_path / "frameworks.yaml").write_text(config_text(tmp_path / "repo"))
+    fw = read_config(tmp_path / "frameworks.yaml").frameworks[0]
+    for day, (sha, proof, prove) in enumerate(zip(shas, (1000, 3000), (0.5, 0.25))):
+        rec = ModelResult("synth", sha, "linear", "default")
+        rec.add(StageResult("prove", Status.OK, samples_s=[prove] * 5, cpu_s=[prove] * 5, peak_rss_bytes=10 << 20))
+        rec.sizes["proof_bytes"] = proof
+        sink.write_revision(store, sha, WHEN + timedelta(days=day), [rec])
+    shared = Path(__file__).parents[1] / "asv.conf.json"
+    return derive_config(fw, tmp_path / "repo", "main", store.layout, shared), shas
+
+
+def test_asv_show_prints_the_figures_the_store_recorded(two_revisions, tmp_path):
+    config, shas = two_revisions
+    listed = asv_cli("show", config=config, home=tmp_path / "home")
+    assert "Machine    : test-machine" in listed and all(sha[:8] in listed for sha in shas)
+    shown = asv_cli("show", shas[1][:8], "--machine", "test-machine", "--details", config=config,
+                    home=tmp_path / "home")
+    blocks = {block.split(" ", 1)[0]: block for block in shown.split("\n\n") if block.startswith("benchmarks.")}
+    assert re.search(r"^\s+linear\s+3k\s*$", blocks[BY_NAME["proof_size"].benchmark], re.M)
+    prove = blocks[BY_NAME["prove_time"].benchmark]
+    assert re.search(r"^\s+linear\s+250±\S*ms\s*$", prove, re.M) and "repeat: 5" in prove  # the 5 samples
+    assert len(blocks) == len(METRICS)
+
+
+def test_asv_compare_between_two_revisions_the_store_wrote(two_revisions, tmp_path):
+    """asv compare needs no environment it built: it reads the results dir and the repo, as asv show does."""
+    config, shas = two_revisions
+    rows = asv_cli("compare", shas[0][:8], shas[1][:8], "--machine", "test-machine", config=config,
+                   home=tmp_path / "home")
+    proof = next(line for line in rows.splitlines() if "track_proof_size('linear', 'default')" in line)
+    prove = next(line for line in rows.splitlines() if "track_prove_time('linear', 'default')" in line)
+    assert [cell.strip() for cell in proof.split("|")[1:5]] == ["+", "1k", "3k", "3.00"]  # worse: asv's "+"
+    assert [cell.strip() for cell in prove.split("|")[1:5]][0::3] == ["-", "0.50"]  # better: asv's "-"

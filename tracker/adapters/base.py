@@ -21,6 +21,7 @@ from typing import Any, Callable, ClassVar, Sequence, TypeVar
 
 from tracker import energy
 from tracker.adapters import stage_cache
+from tracker.adapters.toolchains import NODE
 from tracker.fsutil import read_json
 from tracker.measure import ChildFailed, run_measured
 from tracker.metrics import MEASURED_STAGES
@@ -131,6 +132,22 @@ class Adapter(ABC):
     def not_reached(self, result: ModelResult) -> tuple[str, ...]:
         """The stages a failure kept from running: by default, those with no record."""
         return tuple(stage for stage in self.stages if stage not in result.stages)
+
+
+class FixedPointNodeAdapter(Adapter):
+    """Base of the adapters that write the zoo model as a program in fixed point (inputs and weights at
+    10^decimals) and run each stage as a node script: o1js and Noir. They share the stages, the variant
+    setting, the files measured and the default variant; each gives its script, labels and pipeline."""
+
+    toolchains = (NODE,)
+    variant_settings = {"decimals": (int,)}
+    stages = ("accuracy", "setup", "prove", "verify")
+    size_files = {"proof_bytes": "proof", "vk_bytes": "vk"}
+    default_decimals: ClassVar[int] = 3
+
+    @classmethod
+    def default_variants(cls) -> tuple[Variant, ...]:
+        return (Variant("default", (("decimals", cls.default_decimals),)),)
 
 
 @dataclass
@@ -259,7 +276,7 @@ def mark_skipped(result: ModelResult, stages: Sequence[str]) -> None:
 
 def generate_at_decimals(job: ModelJob, result: ModelResult, generate: Callable[[Any, int], Generated],
                          default: int, generator: str) -> Generated | None:
-    """What a code generator (circom's circuit, o1js's program) writes for `job.model` at the variant's
+    """What a code generator (circom's circuit, o1js's and Noir's programs) writes for `job.model` at the variant's
     `decimals` (kept in the settings), or None with the generator's reason in `result` when it cannot."""
     decimals = int(job.variant.as_dict().get("decimals", default))
     result.settings["decimals"] = decimals

@@ -16,6 +16,8 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
+from typing import Sequence
 
 from tracker.config import Config
 from tracker.layout import Layout
@@ -90,14 +92,29 @@ def confirm_all(config: Config, layout: Layout, frameworks, settings, say: Say =
     return confirm_candidates(config, layout, changes(), settings, say, again=changes)
 
 
+@dataclass(frozen=True)
+class RegressionsRequest:
+    """What `regressions` is asked for: which frameworks (None: all), JSON on stdout or a table, whether the
+    unsettled steps are re-measured first, and where regressions are posted (None: nowhere)."""
+
+    frameworks: Sequence[str] | None = None
+    as_json: bool = False
+    confirm: bool = False
+    webhook: str | None = None
+
+
 def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     """Reading takes no lock; `--confirm` measures and writes, so it holds the lock the other writers do."""
-    return (confirm_and_report if args.confirm else report_verdicts)(config, layout, args)
+    request = RegressionsRequest(frameworks=args.frameworks, as_json=args.json, confirm=args.confirm,
+                                 webhook=args.webhook or os.environ.get(WEBHOOK_ENV))
+    return (confirm_and_report if request.confirm else report_verdicts)(config, layout, request)
 
 
-def report_verdicts(config: Config, layout: Layout, args: argparse.Namespace) -> int:
-    verdicts = verdicts_confirmed(config, layout, args.frameworks, args.confirm, to_stderr if args.json else print)
-    return report(verdicts.regressions, args.json, args.webhook or os.environ.get(WEBHOOK_ENV), verdicts)
+def report_verdicts(config: Config, layout: Layout, request: RegressionsRequest) -> int:
+    """The verdicts (re-measured first when asked), reported: the exit status a scheduler reads."""
+    say = to_stderr if request.as_json else print
+    verdicts = verdicts_confirmed(config, layout, request.frameworks, request.confirm, say)
+    return report(verdicts.regressions, request.as_json, request.webhook, verdicts)
 
 
 confirm_and_report = holding_lock("regressions --confirm")(report_verdicts)

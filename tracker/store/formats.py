@@ -4,8 +4,8 @@ A reader refuses (or reads as of an older version, where it says so) a file whos
 know, so a format is changed here and nowhere else: bump its number and say what changed beside it.
 """
 
-# records/<sha>/<model>--<variant>.json: defined with the record type (adapters below the store fill it)
-from tracker.records import RECORD_READABLE, RECORD_VERSION  # noqa: E402,F401
+# records/<sha>/<model>--<variant>.json: tracker.records.RECORD_VERSION (and RECORD_READABLE, the versions
+# it still reads), kept with the record type, which the adapters below the store fill
 REVISIONS_VERSION = 1         # revisions.json: sha -> label, date, subject, version, position, line
 STATUS_VERSION = 1            # status.json: the last run's summary
 BUILD_FAILURE_VERSION = 1     # builds/<sha>.json: a build that failed, its recipe and whether to retry

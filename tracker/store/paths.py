@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracker.layout import Layout
-from tracker.records import record_name, record_stem  # noqa: F401  (the store names records so)
+from tracker.records import record_name, record_stem
 
 ASV_MACHINE_FILE = "machine.json"
 ASV_BENCHMARKS_FILE = "benchmarks.json"
@@ -19,6 +19,11 @@ STATUS_FILE = "status.json"
 CONFIRMATIONS_FILE = "confirmations.json"
 ASV_DIR = "asv"            # as Layout.asv_results names it
 RECORDS_DIR = "records"    # as Layout.records names it
+
+
+def _under_root(name: str) -> property:
+    """A FrameworkStore path that is `name` right under the framework's results."""
+    return property(lambda store: store.root / name, doc=f"results/<framework>/{name}")
 
 
 @dataclass(frozen=True)
@@ -33,26 +38,13 @@ class FrameworkStore:
         return self.layout.results / self.framework
 
     # --- state files -------------------------------------------------------------------------------------
-    @property
-    def revisions(self) -> Path:
-        return self.root / REVISIONS_FILE
-
-    @property
-    def status(self) -> Path:
-        return self.root / STATUS_FILE
-
-    @property
-    def confirmations(self) -> Path:
-        return self.root / CONFIRMATIONS_FILE
-
-    @property
-    def reported(self) -> Path:
-        return self.root / REPORTED_FILE
+    revisions = _under_root(REVISIONS_FILE)
+    status = _under_root(STATUS_FILE)
+    confirmations = _under_root(CONFIRMATIONS_FILE)
+    reported = _under_root(REPORTED_FILE)
 
     # --- records ---------------------------------------------------------------------------------------
-    @property
-    def records(self) -> Path:
-        return self.root / RECORDS_DIR
+    records = _under_root(RECORDS_DIR)
 
     def record_dir(self, sha: str) -> Path:
         return self.records / sha
@@ -60,9 +52,7 @@ class FrameworkStore:
     def record(self, sha: str, model: str, variant: str) -> Path:
         return self.record_dir(sha) / record_name(model, variant)
 
-    @property
-    def builds(self) -> Path:
-        return self.root / "builds"
+    builds = _under_root("builds")
 
     def build_failure(self, sha: str) -> Path:
         return self.builds / f"{sha}.json"
@@ -76,24 +66,25 @@ class FrameworkStore:
 
     # --- re-measurements (confirmations, bisect, compare), each pair of revisions its own dir ---------------
     def remeasured(self, good: str, bad: str, model: str, variant: str) -> Path:
-        return self.root / "remeasure" / f"{good[:8]}-{bad[:8]}" / record_stem(model, variant)
+        return self._pair("remeasure", good, bad, model, variant)
 
     def remeasured_all(self) -> list[Path]:
         return sorted(self.root.glob("remeasure/*-*/*--*"))
 
     def bisected(self, good: str, bad: str, model: str, variant: str) -> Path:
-        return self.root / "bisect" / f"{good[:8]}-{bad[:8]}" / record_stem(model, variant)
+        return self._pair("bisect", good, bad, model, variant)
 
     def compared(self, base: str, head: str, model: str, variant: str) -> Path:
-        return self.root / "compare" / f"{base[:8]}-{head[:8]}" / record_stem(model, variant)
+        return self._pair("compare", base, head, model, variant)
+
+    def _pair(self, kind: str, older: str, newer: str, model: str, variant: str) -> Path:
+        return self.root / kind / f"{older[:8]}-{newer[:8]}" / record_stem(model, variant)
 
     def other_line(self, version: str) -> Path:
         return self.root / "other-lines" / version
 
     # --- asv's results ----------------------------------------------------------------------------------
-    @property
-    def asv(self) -> Path:
-        return self.root / ASV_DIR
+    asv = _under_root(ASV_DIR)
 
     @property
     def asv_benchmarks(self) -> Path:
@@ -107,8 +98,6 @@ class FrameworkStore:
         pattern = f"*/{sha[:8]}-*.json" if sha else "*/*.json"
         return sorted(p for p in self.asv.glob(pattern) if p.name != ASV_MACHINE_FILE)
 
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
+    logs = _under_root("logs")
 
 
