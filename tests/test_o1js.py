@@ -3,13 +3,15 @@ one real proof at the newest release this file knows.
 
 The generator's check runs the generated module in node with BigInt arithmetic (no o1js, seconds). The
 other tests install o1js releases from npm into ZKML_TEST_CACHE (the tracker's own cache layout, about
-200 MB a release, reused by later runs). On the shared 2-core machine one compile + prove + verify of
-`linear` at 2.15.0 took minutes (the stage times are in the record); on a quiet machine, about a minute.
-Where its CPU goes (2.15.0, linear, seen at load 13): the compile 40 s, the prove 50 s (its compile from
-the setup's key cache 11 s of wall time), the first verification in a process 32-36 s, of which most is
-o1js computing the Lagrange basis of the wrap domain inside kimchi (not the reference string: read from
-the compile's cache instead, it saved nothing measurable), then 3-5 s a verification. Each stage
-compiles once, whatever its repeats; the tampered-output check pays a first verification again.
+200 MB a release, reused by later runs). One proof of `linear` at the newest release is made once, by a
+module fixture, and read by the tests that need it. Where its time goes (2.15.0, 1 sample a stage, seen
+at load 6-8, 228 s for the test): the npm prefix was already in the test cache; accuracy 3 s; the compile 64 s wall /
+41 s CPU; the prove stage 73 s (its compile from the setup's key cache 5 s, the proof 67 s / 48 s CPU);
+the verify stage 85 s, of which the first verification in the process is 68 s / 33 s CPU (o1js computing
+the wrap domain's Lagrange basis inside kimchi; setting o1js's SRS cache for verify, tried, wrote no
+basis and saved nothing), then 7 s / 3 s CPU a verification, then the proof claiming another output, rejected in the same
+process. Before, that rejection was checked in a second verify process, which paid the first
+verification's tens of seconds again.
 """
 from __future__ import annotations
 
