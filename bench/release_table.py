@@ -1,6 +1,6 @@
 """One framework's records as the README's per-release table: compile (setup), prove and verify, each as wall
-and CPU time (medians of the record's samples), peak prove memory, proof size, rows, accuracy, and the
-machine's load when the run began (the calibration's).
+and CPU time (medians of the record's samples), peak prove memory, proof size, rows, accuracy. The records keep
+no load of their own (the calibration's is of the run that first calibrated the machine): say it beside.
 
     python bench/release_table.py [--results results] [--framework o1js] [--model linear]
 
@@ -19,7 +19,7 @@ from tracker import records
 
 def row(rec, label: str) -> str:
     if rec.status != "ok":
-        return f"| {label} | {rec.model} | {rec.status}: {rec.reason} |" + " |" * 8
+        return f"| {label} | {rec.model} | {rec.status}: {rec.reason} |" + " |" * 7
 
     def times(stage: str) -> str:
         s = rec.stages.get(stage)
@@ -29,11 +29,10 @@ def row(rec, label: str) -> str:
 
     prove = rec.stages["prove"]
     acc = rec.accuracy
-    load = rec.calibration.get("load")
     return (f"| {label} | {rec.model} | {times('setup')} | {times('prove')} | {times('verify')} | "
             f"{prove.peak_rss_bytes / 2**20:,.0f} | {rec.sizes.get('proof_raw_bytes', '-'):,} | "
             f"{rec.circuit.get('rows', '-'):,} | {acc.get('top1_agreement', 0):.3f} / {acc.get('max_abs_error', 0):.4f} | "
-            f"{rec.provenance.get('verify_cold_s', '-')} | {'-' if load is None else f'{load:.1f}'} |")
+            f"{rec.provenance.get('verify_cold_s', '-')} |")
 
 
 def main() -> None:
@@ -45,8 +44,8 @@ def main() -> None:
     root = args.results / args.framework
     revisions = json.loads((root / "revisions.json").read_text())["revisions"]
     print("| release | model | compile s (wall / CPU) | prove s | verify s | prove peak MB | proof B | rows "
-          "| top-1 agreement / max abs error | first verify s | load |")
-    print("|---" * 11 + "|")
+          "| top-1 agreement / max abs error | first verify s |")
+    print("|---" * 10 + "|")
     order = sorted(revisions, key=lambda sha: revisions[sha].get("position", 0))
     for sha in order:
         for path in sorted((root / "records" / sha).glob("*.json")):

@@ -17,6 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { timed } from './timing.mjs';
 
 const [stage, argsFile, resultFile] = process.argv.slice(2);
@@ -143,7 +144,37 @@ async function prove(lib) {
   write(samples, cpu, { outputs: proof.publicOutput.map((f) => signed(lib.o1, f)), recompile_s: compiled.wall });
 }
 
+// A verification that never returns sleeps inside o1js with the main thread blocked, so no timer of this
+// thread can see it: a worker thread watches the process's CPU time, and where it stays below
+// ASLEEP_CPU_SHARE of the wall time for ASLEEP_S (a real verification on this 2-core machine at load 17
+// still gets about 0.12; the hung ones above got 0.01-0.04), it records the release `unsupported` with
+// what it saw and ends the process, instead of leaving it to the stage's timeout.
+const ASLEEP_S = 180, ASLEEP_CPU_SHARE = 0.05;
+
+function watchForSleep(what) {
+  const source = `
+    const { workerData: w } = require('node:worker_threads');
+    const fs = require('node:fs');
+    const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+    const seen = [[Date.now() / 1000, cpu()]];
+    setInterval(() => {
+      const now = [Date.now() / 1000, cpu()];
+      seen.push(now);
+      while (now[0] - seen[0][0] > w.window + 1) seen.shift();
+      const [t0, c0] = seen[0], wall = now[0] - t0, used = now[1] - c0;
+      if (wall >= w.window - 1 && used < w.share * wall) {
+        fs.writeFileSync(w.marker, w.what + ' never returns here: the process slept (' + used.toFixed(1) +
+          ' s of CPU in ' + wall.toFixed(0) + ' s)');
+        process.kill(process.pid, 'SIGKILL');
+      }
+    }, 10000);`;
+  const worker = new Worker(source, { eval: true, workerData: {
+    window: ASLEEP_S, share: ASLEEP_CPU_SHARE, what, marker: resultFile + '.unsupported' } });
+  worker.unref();
+}
+
 async function verify(lib) {
+  watchForSleep(`o1js ${lib.version}'s verification`);
   const json = JSON.parse(fs.readFileSync(args.proof, 'utf8'));
   const vk = JSON.parse(fs.readFileSync(args.vk, 'utf8')).data;
   const verifier = await verifierOf(lib, vk);
@@ -170,22 +201,24 @@ async function verify(lib) {
 // How a release verifies a proof read back from JSON: `prepare(json)` resolves to the check to time.
 // In 0.x verify(proof, vk) throws inside Pickles (0.12.1: "Cannot read properties of undefined", with the
 // vk then written as undefined) or never returns (0.12.1 and 0.14.1 with the vk's data: asleep, no
-// CPU): there, the program's own verify after a compile from the setup's cache. From 0.14 that one
-// never returns either in a process that has not proved (0.14.1 and 0.15.1: asleep, 11 s of CPU in 17
-// minutes), and does after one proof in the same process: there the stage proves once first (its time
-// is `warm_s`, outside the samples and the cold verification).
+// CPU): there, the program's own verify after a compile from the setup's cache. From 0.14 to 1.x a
+// verification never returns in a process that has not proved (0.14.1, 0.15.1: asleep, 11 s of CPU in 17
+// minutes; 1.8.0's verify(proof, vk): 15 s of CPU in 6 minutes), and does after one proof in the same
+// process (0.14.1): there the stage compiles from the cache and proves once first (`warm_s`, outside the
+// samples and the cold verification). 2.15.0 verifies in a fresh process.
 async function verifierOf(lib, vk) {
-  if (lib.major > 0) {
-    return { via: 'verify(proof, vk)', prepare: async (json) => () => lib.o1.verify(json, vk) };
-  }
+  const minor = Number(lib.version.split('.')[1]);
+  const warmFirst = lib.major === 1 || (lib.major === 0 && minor >= 14);
+  const direct = { via: 'verify(proof, vk)', prepare: async (json) => () => lib.o1.verify(json, vk) };
+  if (lib.major > 0 && !warmFirst) return direct;
   const { zk, A, values } = await program(lib);
   await zk.compile(A.compileOptions(args.cache));
-  const minor = Number(lib.version.split('.')[1]);
-  const warm = minor >= 14 ? await timed(() => zk.infer(values(args.image))) : undefined;
+  const warm = warmFirst ? await timed(() => zk.infer(values(args.image))) : undefined;
+  const after = warm ? ', after one proof in the process (0.14 to 1.x: a verification before any never returns)' : '';
+  if (lib.major > 0) return { ...direct, via: direct.via + after, warm_s: warm.wall };
   const ProofClass = (lib.o1.ZkProgram?.Proof ?? lib.o1.Experimental.ZkProgram.Proof)(zk);
   return {
-    via: "the program's verify after a compile from cache (0.x: verify(proof, vk) throws or hangs)" +
-      (warm ? ', after one proof in the process (from 0.14 a verification before any never returns)' : ''),
+    via: "the program's verify after a compile from cache (0.x: verify(proof, vk) throws or hangs)" + after,
     warm_s: warm?.wall,
     prepare: async (json) => {
       const proof = await ProofClass.fromJSON(json);
