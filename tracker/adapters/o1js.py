@@ -13,9 +13,12 @@ empty o1js cache in the stage's work dir, so each compile is a full one. The pro
 inside a node process, so the prove stage compiles again from that cache (its time is in the record's
 provenance, not in the prove samples) before proving; its peak memory is that whole process tree's.
 Verify needs only the proof and the verification key (in 0.x, where `verify(proof, vk)` throws or
-hangs, the stage uses the program's own verify after a compile from the cache); its first verification in
+hangs, the stage uses the program's own verify after a compile from the cache; from 0.14 to 1.x, where a
+first verification in a process that has not proved sleeps forever, it proves once first, and a
+verification that sleeps anyway is recorded `unsupported`); its first verification in
 a process also makes the verifier's reference string (tens of seconds of CPU), so it is timed apart
-(`verify_cold_s` in the provenance) and the samples are the verifications after it. `logrows` is the
+(`verify_cold_s` in the provenance) and the samples are the verifications after it. Then the same proof
+claiming another first output must be rejected (a verifier that accepts anything would be fast). `logrows` is the
 log2 of the method's rows, rounded up: the circuit Pickles proves around the method is larger.
 There is no trusted setup: Kimchi's reference string is made locally by o1js itself.
 """
@@ -120,6 +123,10 @@ def record_stage(job: ModelJob, result: ModelResult, program: Program, stage: st
     elif stage == "verify":
         result.provenance["verify_cold_s"] = f"{float(data.get('cold_s', 0)):.1f}"
         result.provenance["verify_via"] = str(data.get("via", ""))
+        if data.get("warm_s") is not None:
+            result.provenance["verify_warm_prove_s"] = f"{float(data['warm_s']):.1f}"
+        if data.get("rejects_altered_output"):
+            result.provenance["verify_rejects"] = "the same proof claiming another first output"
 
 
 def _base64_bytes(text: Any) -> int | None:

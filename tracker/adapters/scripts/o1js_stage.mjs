@@ -17,6 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { timed } from './timing.mjs';
 
 const [stage, argsFile, resultFile] = process.argv.slice(2);
@@ -53,6 +54,12 @@ function api({ o1, version, major }) {
     },
     proofOf(called) {
       return major >= 2 ? called.proof : called;
+    },
+    // the verification key's base64 data: compile resolves to { verificationKey: data } before 0.15 (seen
+    // in 0.12.1 and 0.14.1) and to { verificationKey: { data, hash } } from it
+    verificationKey(compiled) {
+      const vk = compiled.verificationKey;
+      return typeof vk === 'string' ? vk : vk.data;
     },
     compileOptions(dir) {
       return o1.Cache?.FileSystem ? { cache: o1.Cache.FileSystem(dir) } : undefined;
@@ -117,7 +124,7 @@ async function setup(lib) {
   fs.mkdirSync(args.cache, { recursive: true });
   const { zk, A } = await program(lib);
   const t = await timed(() => zk.compile(A.compileOptions(args.cache)));
-  fs.writeFileSync(args.vk, JSON.stringify({ data: t.value.verificationKey.data }));
+  fs.writeFileSync(args.vk, JSON.stringify({ data: A.verificationKey(t.value) }));
   write([t.wall], [t.cpu], { o1js: lib.version });
 }
 
@@ -137,22 +144,44 @@ async function prove(lib) {
   write(samples, cpu, { outputs: proof.publicOutput.map((f) => signed(lib.o1, f)), recompile_s: compiled.wall });
 }
 
+// A verification that never returns sleeps inside o1js with the main thread blocked, so no timer of this
+// thread can see it: a worker thread watches the process's CPU time, and where it stays below
+// ASLEEP_CPU_SHARE of the wall time for ASLEEP_S (a real verification on this 2-core machine at load 17
+// still gets about 0.12; the hung ones above got 0.01-0.04), it records the release `unsupported` with
+// what it saw and ends the process, instead of leaving it to the stage's timeout.
+const ASLEEP_S = 180, ASLEEP_CPU_SHARE = 0.05;
+
+function watchForSleep(what) {
+  const source = `
+    const { workerData: w } = require('node:worker_threads');
+    const fs = require('node:fs');
+    const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+    const seen = [[Date.now() / 1000, cpu()]];
+    setInterval(() => {
+      const now = [Date.now() / 1000, cpu()];
+      seen.push(now);
+      while (now[0] - seen[0][0] > w.window + 1) seen.shift();
+      const [t0, c0] = seen[0], wall = now[0] - t0, used = now[1] - c0;
+      if (wall >= w.window - 1 && used < w.share * wall) {
+        fs.writeFileSync(w.marker, w.what + ' never returns here: the process slept (' + used.toFixed(1) +
+          ' s of CPU in ' + wall.toFixed(0) + ' s)');
+        process.kill(process.pid, 'SIGKILL');
+      }
+    }, 10000);`;
+  const worker = new Worker(source, { eval: true, workerData: {
+    window: ASLEEP_S, share: ASLEEP_CPU_SHARE, what, marker: resultFile + '.unsupported' } });
+  worker.unref();
+}
+
 async function verify(lib) {
+  watchForSleep(`o1js ${lib.version}'s verification`);
   const json = JSON.parse(fs.readFileSync(args.proof, 'utf8'));
   const vk = JSON.parse(fs.readFileSync(args.vk, 'utf8')).data;
-  let check = () => lib.o1.verify(json, vk), via = 'verify(proof, vk)';
+  const verifier = await verifierOf(lib, vk);
+  const check = await verifier.prepare(json);
   // the first verification in a process also makes the verifier's reference string and Lagrange bases
   // (tens of seconds of CPU): timed apart, as `cold_s`; the samples are the verifications after it.
-  // In 0.x verify(proof, vk) throws inside Pickles (0.12.1: "Cannot read properties of undefined") or
-  // never returns (0.14.2: asleep, no CPU, for 16 minutes): there, the program's own verify after a
-  // compile from the setup's cache, which verifies 0.12.1's proofs (0.14.2's hangs too: unresolved).
-  let cold;
-  if (lib.major === 0) {
-    ({ check, cold } = await programVerify(lib, json));
-    via = "the program's verify after a compile from cache (0.x: verify(proof, vk) throws or hangs)";
-  } else {
-    cold = await timed(check);
-  }
+  const cold = await timed(check);
   if (cold.value !== true) throw new Error('verify: the proof was rejected');
   const samples = [], cpu = [];
   for (let i = 0; i < args.repeats; i++) {
@@ -161,16 +190,55 @@ async function verify(lib) {
     samples.push(t.wall);
     cpu.push(t.cpu);
   }
-  write(samples, cpu, { cold_s: cold.wall, cold_cpu_s: cold.cpu, via });
+  // a verifier that accepts anything would be fast: the same proof claiming another output must fail
+  if (await accepts(await verifier.prepare(altered(json, lib.o1.Field.ORDER)))) {
+    throw new Error('verify: a proof whose public output was altered was accepted');
+  }
+  write(samples, cpu, { cold_s: cold.wall, cold_cpu_s: cold.cpu, via: verifier.via, warm_s: verifier.warm_s,
+    rejects_altered_output: true });
 }
 
-async function programVerify(lib, json) {
-  const { zk, A } = await program(lib);
+// How a release verifies a proof read back from JSON: `prepare(json)` resolves to the check to time.
+// In 0.x verify(proof, vk) throws inside Pickles (0.12.1: "Cannot read properties of undefined", with the
+// vk then written as undefined) or never returns (0.12.1 and 0.14.1 with the vk's data: asleep, no
+// CPU): there, the program's own verify after a compile from the setup's cache. From 0.14 to 1.x a
+// verification never returns in a process that has not proved (0.14.1, 0.15.1: asleep, 11 s of CPU in 17
+// minutes; 1.8.0's verify(proof, vk): 15 s of CPU in 6 minutes), and does after one proof in the same
+// process (0.14.1): there the stage compiles from the cache and proves once first (`warm_s`, outside the
+// samples and the cold verification). 2.15.0 verifies in a fresh process.
+async function verifierOf(lib, vk) {
+  const minor = Number(lib.version.split('.')[1]);
+  const warmFirst = lib.major === 1 || (lib.major === 0 && minor >= 14);
+  const direct = { via: 'verify(proof, vk)', prepare: async (json) => () => lib.o1.verify(json, vk) };
+  if (lib.major > 0 && !warmFirst) return direct;
+  const { zk, A, values } = await program(lib);
   await zk.compile(A.compileOptions(args.cache));
+  const warm = warmFirst ? await timed(() => zk.infer(values(args.image))) : undefined;
+  const after = warm ? ', after one proof in the process (0.14 to 1.x: a verification before any never returns)' : '';
+  if (lib.major > 0) return { ...direct, via: direct.via + after, warm_s: warm.wall };
   const ProofClass = (lib.o1.ZkProgram?.Proof ?? lib.o1.Experimental.ZkProgram.Proof)(zk);
-  const proof = await ProofClass.fromJSON(json);
-  const check = () => zk.verify(proof);
-  return { check, cold: await timed(check) };
+  return {
+    via: "the program's verify after a compile from cache (0.x: verify(proof, vk) throws or hangs)" + after,
+    warm_s: warm?.wall,
+    prepare: async (json) => {
+      const proof = await ProofClass.fromJSON(json);
+      return () => zk.verify(proof);
+    },
+  };
+}
+
+function altered(json, order) {
+  const publicOutput = [...json.publicOutput];
+  publicOutput[0] = ((BigInt(publicOutput[0]) + 1n) % order).toString();
+  return { ...json, publicOutput };
+}
+
+async function accepts(check) {
+  try {
+    return (await check()) === true;
+  } catch {
+    return false;  // some releases throw on a proof they reject
+  }
 }
 
 async function accuracy(lib) {
