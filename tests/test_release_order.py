@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from asv.plugins.git import Git
+from packaging.version import Version
 
 from tests.test_history import Registry, _pypi_files
 from tracker import records
@@ -17,7 +18,7 @@ from tracker.cli import main
 from tracker.adapters import load_config
 from tracker.history import HistoryError, open_history
 from tracker.history.git import git, tags_at
-from tracker.history.registry import Release, ReleaseCommit, releases
+from tracker.history.registry import Release, ReleaseCommit, dates_disorder, dates_follow_versions, releases
 from tracker.layout import Layout
 from tracker.run.context import open_framework
 from tracker.run.runner import Request, choose_revisions
@@ -196,3 +197,38 @@ def test_run_of_an_older_lines_release_is_a_usage_error(tmp_path, pypi, capsys):
     assert err.strip().splitlines() == [
         "zkml-tracker: --revision 22.3.0: pkgfw: 22.3.0 is a release of the older line 22.3, kept on its own branch "
         "off the followed line 23.0 so that it is never judged against newer releases"]
+
+
+# --- a registry whose upload dates do not follow its versions -------------------------------------------
+
+SCRAMBLED = {  # o1js as this machine's npm registry dates it: the dates of its copies, not of the releases
+    "0.12.1": "2026-04-01T09:59:31Z", "0.15.1": "2026-03-21T18:56:40Z", "0.18.0": "2024-12-09T01:41:22Z",
+    "1.1.0": "2024-12-12T23:33:11Z", "1.2.0": "2026-03-26T07:44:12Z", "1.8.0": "2024-12-13T00:44:55Z",
+    "2.0.0": "2024-12-13T01:09:34Z", "2.10.0": "2025-10-06T13:55:19Z", "2.15.0": "2026-05-05T22:47:53Z",
+}
+
+
+def _releases_of(uploads: dict[str, str]) -> list[Release]:
+    return [Release(v, datetime.fromisoformat(t.replace("Z", "+00:00"))) for v, t in uploads.items()]
+
+
+def test_the_share_of_release_pairs_uploaded_against_their_versions():
+    # ezkl's interleaving: 22.3.0 after 23.0.2 and 23.0.3, 23.0.2 after 23.0.3: 3 of 21 pairs
+    assert dates_disorder(_releases_of(UPLOADS)) == pytest.approx(3 / 21)
+    assert dates_follow_versions(_releases_of(UPLOADS))
+    assert dates_disorder(_releases_of(SCRAMBLED)) > 0.3 and not dates_follow_versions(_releases_of(SCRAMBLED))
+    assert dates_disorder(_releases_of({"1.0.0": "2024-01-01T00:00:00Z"})) == 0.0
+
+
+def test_releases_dated_against_their_versions_are_followed_in_version_order_all_of_them(tmp_path, pypi):
+    """Where the dates say nothing of the order, no release is taken for a backport: the followed history
+    holds every release in version order (upload times would have put 1.x off it), and the run says why."""
+    pypi.serve("/pypi/pkg/json", pypi_answer(SCRAMBLED))
+    fw = load_config(releases_config(tmp_path)).framework("pkgfw")
+    history = open_history(fw, tmp_path / "cache")
+    ordered = sorted(SCRAMBLED, key=Version)
+    assert [r.label for r in history.revisions()] == ordered and not history.other_lines
+    assert any("upload dates do not follow the versions" in note and "by version alone" in note
+               for note in history.status)
+    repo, tags = history.repo_path, tags_at(history.repo_path)
+    assert git("rev-parse", f"{tags['1.1.0']}^", git_dir=repo).strip() == tags["0.18.0"]
