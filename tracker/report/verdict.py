@@ -155,6 +155,14 @@ class Change:
         return rose != self.metric.higher_is_better
 
     @property
+    def screened_rise(self) -> bool:
+        """Whether what chose this pair for re-measuring was a rise: its own records' step, or for a wall-time
+        change looked for beside a CPU step, the CPU time's rise (`wall_where_cpu_stepped` makes them only
+        there). A confirmation tests a rise, and a pair is re-measured for every metric at once, so a metric
+        whose records fell is tested there without having been chosen: its "rise" is not evidence."""
+        return self.from_cpu or (self.comparison is not None and self.comparison.ratio > 1)
+
+    @property
     def pair(self) -> str:
         return pair_key(self.model, self.variant, self.good.sha, self.bad.sha)
 
@@ -398,8 +406,10 @@ def _setting(value) -> str:
         else str(value)
 
 
-def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Settings) -> list[Change]:
-    """Every change of every metric in one (model, variant) series."""
+def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Settings,
+               confirmations: dict[str, dict] | None = None) -> list[Change]:
+    """Every change of every metric in one (model, variant) series, measured steps settled by the
+    re-measurements in `confirmations` (none: as the records alone place them)."""
     if not recs:
         return []
     model, variant = recs[0].model, recs[0].variant
@@ -413,11 +423,20 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
         else:
             for k in deterministic_changes(series):
                 out.append(Change(framework, model, variant, metric, series[k - 1], series[k]))
-    out += wall_where_cpu_stepped(out, every)
-    for change in out:
+    _beside_and_settled(out, every, confirmations or {})
+    # where the CPU time stepped once settled: a CPU step moved to a neighbouring pair takes its wall look along
+    out += _beside_and_settled(wall_where_cpu_stepped(out, every), every, confirmations or {})
+    return out
+
+
+def _beside_and_settled(changes: list[Change], every: dict[str, list[Point]], confirmations: dict[str, dict]) \
+        -> list[Change]:
+    """`changes`, each with the CPU time beside it and settled by its re-measurement (if one was made)."""
+    for change in changes:
         change.cpu_ratio = cpu_beside(change, every)
         change.disagreement = wall_beside(change, every)
-    return out
+        settle(change, confirmations)
+    return changes
 
 
 def measured_changes(framework: str, model: str, variant: str, metric: Metric, series: list[Point],
@@ -445,12 +464,13 @@ def wall_where_cpu_stepped(changes: list[Change], every: dict[str, list[Point]])
     out = []
     for wall in (m for m in METRICS if m.measured and cpu_metric(m) is not None):
         cpu = cpu_metric(wall)
-        placed = {c.bad.sha for c in changes if c.metric.name == wall.name}
+        placed = {(c.good.sha, c.bad.sha) for c in changes if c.metric.name == wall.name}
         values = {p.sha: p for p in every.get(wall.name, [])}
         for c in changes:
-            if c.metric.name != cpu.name or c.bad.sha in placed or c.good.sha not in values \
-                    or c.bad.sha not in values:
+            if c.metric.name != cpu.name or not c.worse or (c.good.sha, c.bad.sha) in placed \
+                    or c.good.sha not in values or c.bad.sha not in values:
                 continue
+            placed.add((c.good.sha, c.bad.sha))
             good, bad = values[c.good.sha], values[c.bad.sha]
             out.append(Change(c.framework, c.model, c.variant, wall, good, bad, compare(good.values, bad.values),
                               "candidate", pending=[(good, bad)], from_cpu=True, recs=c.recs))
@@ -494,8 +514,7 @@ def framework_changes(framework: str, results_dir: Path, settings: Settings, con
     order = revision_order(results_dir) if order is None else order
     out: dict[tuple[str, str], Change] = {}
     for recs in load_series(results_dir / "records", order, unreadable).values():
-        for change in changes_of(framework, recs, settings):
-            settle(change, confirmations)
+        for change in changes_of(framework, recs, settings, confirmations):
             kept = out.get((change.metric.name, change.pair))
             if kept is None or _placed_by(change) < _placed_by(kept):  # one change a pair: its own first
                 out[(change.metric.name, change.pair)] = change
@@ -541,9 +560,14 @@ def apply_confirmation(change: Change, pair: dict | None) -> None:
     judged = pair.get("metrics", {}).get(change.metric.name)
     if judged is None:  # no fresh samples: the stage was read back from the stage cache, or failed
         return
+    change.confirmation = {**judged, "rounds": pair.get("rounds"), "measured": pair.get("measured")}
+    if judged["verdict"] == "confirmed" and not change.screened_rise:
+        judged = {**judged, "verdict": "not_confirmed"}
+        change.confirmation.update(verdict="not_confirmed", contradicts=(
+            f"the records showed no rise here; measured again it rose {judged['ratio']:.2f}x: a rise no "
+            "screen chose (the pair was re-measured for another metric), not reported"))
     if judged["verdict"] != "too_few":
         change.status = judged["verdict"]
-    change.confirmation = {**judged, "rounds": pair.get("rounds"), "measured": pair.get("measured")}
     cpu = cpu_metric(change.metric)
     if cpu is not None and cpu.name in pair.get("metrics", {}):
         change.cpu_ratio = pair["metrics"][cpu.name]["ratio"]
