@@ -133,6 +133,7 @@ class Change:
     pending: list = field(default_factory=list)  # pairs still to re-measure before this change is settled
     moved_from: str | None = None  # the pair it was first placed at, when a neighbour was confirmed instead
     from_cpu: bool = False  # a wall-time step looked for where the same stage's CPU time stepped
+    cpu_stepped: bool = False  # a wall-time step whose pair is also where the same stage's CPU time rose
     note: str = ""  # what a reader must know besides the figures: too early to tell, and why
     recs: dict = field(default_factory=dict, repr=False)  # sha -> record, for what the framework chose
 
@@ -157,10 +158,9 @@ class Change:
     @property
     def screened_rise(self) -> bool:
         """Whether what chose this pair for re-measuring was a rise: its own records' step, or for a wall-time
-        change looked for beside a CPU step, the CPU time's rise (`wall_where_cpu_stepped` makes them only
-        there). A confirmation tests a rise, and a pair is re-measured for every metric at once, so a metric
+        change, the CPU time's rise over the same pair (one run a side can show a 1.7x wall step as a fall). A confirmation tests a rise, and a pair is re-measured for every metric at once, so a metric
         whose records fell is tested there without having been chosen: its "rise" is not evidence."""
-        return self.from_cpu or (self.comparison is not None and self.comparison.ratio > 1)
+        return self.from_cpu or self.cpu_stepped or (self.comparison is not None and self.comparison.ratio > 1)
 
     @property
     def pair(self) -> str:
@@ -423,9 +423,15 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
         else:
             for k in deterministic_changes(series):
                 out.append(Change(framework, model, variant, metric, series[k - 1], series[k]))
-    _beside_and_settled(out, every, confirmations or {})
+    confirmations = confirmations or {}
+    walls = [c for c in out if cpu_metric(c.metric) is not None]
+    _beside_and_settled([c for c in out if cpu_metric(c.metric) is None], every, confirmations)
+    rose = {(c.metric.name, c.good.sha, c.bad.sha) for c in out if c.metric.effect == "cpu_time" and c.worse}
+    for wall in walls:
+        wall.cpu_stepped = (cpu_metric(wall.metric).name, wall.good.sha, wall.bad.sha) in rose
+    _beside_and_settled(walls, every, confirmations)
     # where the CPU time stepped once settled: a CPU step moved to a neighbouring pair takes its wall look along
-    out += _beside_and_settled(wall_where_cpu_stepped(out, every), every, confirmations or {})
+    out += _beside_and_settled(wall_where_cpu_stepped(out, every), every, confirmations)
     return out
 
 
