@@ -59,7 +59,7 @@ class Settings:
     # the records show at p < 0.05 is worth the rounds; a stricter screen loses real steps of a noisy metric
     # (a run's own offset spreads wall time by 0.29 here) before anyone re-measures them
     detect_alpha: float = 0.05
-    confirm_alpha: float = 0.01
+    confirm_alpha: float = 0.005
     rounds: int = 5
     confirm_max: int = 10
 
