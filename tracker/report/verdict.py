@@ -59,7 +59,12 @@ class Settings:
     # the records show at p < 0.05 is worth the rounds; a stricter screen loses real steps of a noisy metric
     # (a run's own offset spreads wall time by 0.29 here) before anyone re-measures them
     detect_alpha: float = 0.05
+    # a nightly re-measures many pairs that did not move (the screen above lets a few in each night), so the
+    # rise it reports must be surer than one pair alone would need: at 0.01, the chance confirmations of
+    # pairs that did not move were 1-2 % of what the corpus reported (docs/verdicts.md)
     confirm_alpha: float = 0.005
+    # a question a user asks of one pair (compare, and bisect's ends and probes) has no such multitude
+    asked_alpha: float = 0.01
     rounds: int = 5
     confirm_max: int = 10
 
@@ -84,6 +89,7 @@ def load_settings(shared_config: Path) -> Settings:
     values = {}
     for name, check, hint in (("detect_alpha", _fraction, "a fraction between 0 and 1"),
                               ("confirm_alpha", _fraction, "a fraction between 0 and 1"),
+                              ("asked_alpha", _fraction, "a fraction between 0 and 1"),
                               ("rounds", _count, "a whole number of at least 1"),
                               ("confirm_max", _count, "a whole number of at least 1")):
         if name in table:
