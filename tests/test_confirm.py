@@ -108,3 +108,18 @@ def test_the_wall_look_follows_a_cpu_step_to_the_neighbour_it_settled_at():
     assert found[("prove_cpu_time", shas[4], shas[5])].moved_from
     wall = found[("prove_time", shas[4], shas[5])]
     assert wall.from_cpu and wall.worse and math.isclose(wall.confirmation["ratio"], 1.4)
+
+
+def test_a_nightlys_many_pairs_and_a_users_one_question_have_their_own_alpha(tmp_path):
+    import json
+
+    from tracker.config import ConfigError
+    from tracker.report.verdict import load_settings
+
+    assert (Settings().confirm_alpha, Settings().asked_alpha) == (0.005, 0.01)
+    conf = tmp_path / "asv.conf.json"
+    conf.write_text(json.dumps({"version": 1, "tracker_verdicts": {"asked_alpha": 0.02, "confirm_alpha": 0.001}}))
+    assert (load_settings(conf).asked_alpha, load_settings(conf).confirm_alpha) == (0.02, 0.001)
+    conf.write_text(json.dumps({"version": 1, "tracker_verdicts": {"asked_alpha": 2}}))
+    with pytest.raises(ConfigError, match="tracker_verdicts.asked_alpha"):
+        load_settings(conf)
