@@ -354,7 +354,7 @@ def bisect(h: History, m: SimMeasurer, kind: str, good: int, bad: int, settings:
     for look in range(PROBE_ATTEMPTS):  # the ends measured again until they differ, as Probe.ends_differ does
         got = interleaved(m, [q.good, q.bad], MODEL, VARIANT, settings.rounds, into, look * settings.rounds + 1)
         ends = ends[0] + pooled(metric, got[q.good]), ends[1] + pooled(metric, got[q.bad])
-        if compare(*ends).p_value < settings.confirm_alpha:
+        if compare(*ends).p_value < settings.asked_alpha:
             break
     else:
         return None
@@ -386,7 +386,7 @@ def _judged_placer(m: SimMeasurer, q: Question, settings: Settings):
             for s in pooled_samples:
                 pooled_samples[s] += pooled(q.metric, got[s])
             side = judge_probe(pooled_samples[q.good], pooled_samples[sha], pooled_samples[q.bad],
-                               settings.effect(q.metric), settings.confirm_alpha)
+                               settings.effect(q.metric), settings.asked_alpha)
             if side in ("good", "bad"):
                 return side
         return None

@@ -159,7 +159,7 @@ class Probe:
         """Both ends measured again, interleaved: is there a change to look for, and can these rounds tell?
         Ends not told apart yet are measured again (up to PROBE_ATTEMPTS looks), as a probe is: one value a
         run of a noisy metric may need more than one look to show a real step."""
-        name, alpha, good, bad = self.q.metric.name, self.settings.confirm_alpha, self.good, self.bad
+        name, alpha, good, bad = self.q.metric.name, self.settings.asked_alpha, self.good, self.bad
         groups: list[list[ModelResult]] = [[], []]
         for look in range(PROBE_ATTEMPTS):
             self.say(f"measuring both ends again, interleaved, {self.rounds} round(s)" + (" more" if look else ""))
@@ -185,7 +185,7 @@ class Probe:
     def place(self, revision) -> str | None:
         """"good" or "bad" by judge_probe over rounds of (good, probe, bad); measured again while it is like
         neither end; None when it cannot be measured or stays like neither (never "bad" on a guess)."""
-        alpha, shas = self.settings.confirm_alpha, [self.good.sha, revision.sha, self.bad.sha]
+        alpha, shas = self.settings.asked_alpha, [self.good.sha, revision.sha, self.bad.sha]
         groups: list[list[ModelResult]] = [[], [], []]
         for attempt in range(1, PROBE_ATTEMPTS + 1):
             got = interleaved(self.m, shas, self.q.model, self.q.variant, self.rounds,

@@ -87,7 +87,7 @@ def exact_row(metric: Metric, b: float, h: float) -> dict:
 def measured_row(metric: Metric, base_recs, head_recs, settings: Settings, rounds: int) -> dict:
     """The verdict on a measured metric, on its own samples or (a stretched wall clock) on CPU time."""
     base, head = per_run(metric, base_recs), per_run(metric, head_recs)
-    alpha = settings.confirm_alpha
+    alpha = settings.asked_alpha
     word, why = weigh_clocks(metric, [base_recs, head_recs],
                              lambda xs, e: measured_word(xs[0], xs[1], metric.unit, e, alpha), settings.effect,
                              values=per_run)

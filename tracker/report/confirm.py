@@ -9,7 +9,13 @@ atomically), so the next nightly does not measure the same pair again.
 
 The unit of a verdict is the run, not the sample: the repeats of one run share that run's load (measured
 here: a run's whole offset spreads wall time by 0.29 on the log scale, its repeats around it by 0.17), so
-each run gives one value, the median of its samples, and the test is on those. Rounds come in looks
+each run gives one value, the median of its samples, and the test is on those. The two runs of one round
+share the load of their moment too (the correlation of two timings measured back to back was 0.74-0.82 for
+wall time here, 0.28-0.55 for CPU time: bench/noise_model.json's `adjacent`), so for a timing the change is
+the median of the rounds' own ratios, and once the rounds are enough for it to reach alpha, the test is the
+signed-rank test of those ratios: a load that moved between rounds falls out of each ratio, where a test of
+the runs as two independent sets counts it as noise (for a 1.3x wall step, 18 rounds confirm about twice as
+often). Peak memory shares nothing between runs (no correlation measured), so its runs are two sets. Rounds come in looks
 (`LOOKS` at most, each of `rounds_for` rounds, each look tested at confirm_alpha / LOOKS so that all of them
 together keep confirm_alpha): a pair confirmed, or clearly not moving (under half the minimum effect),
 stops; one in between is measured again, as a perf sheriff retriggers a job. The revisions take turns in
@@ -36,7 +42,7 @@ from tracker.history import HistoryError
 from tracker.layout import Layout
 from tracker.metrics import BY_NAME, METRICS, cpu_metric, samples
 from tracker.records import ModelResult, Status
-from tracker.report.stats import can_decide, compare, samples_needed
+from tracker.report.stats import can_decide, compare, paired_compare, samples_needed, smallest_p_paired, with_p
 from tracker.report.verdict import Change, Settings, disagreement, pair_key
 from tracker.run.context import NotReady, open_to_measure
 from tracker.run.remeasure import Remeasurer, interleaved
@@ -47,6 +53,7 @@ from tracker.types import Say
 
 PASSES = 2  # a step, then its neighbours
 LOOKS = 3   # at most this many looks of rounds at a pair before it is judged on what it has
+SHARED_LOAD = frozenset({"wall_time", "cpu_time"})  # metric families whose two runs of a round share its load
 
 
 def pooled(metric, recs: Sequence[ModelResult]) -> list[float]:
@@ -59,12 +66,26 @@ def per_run(metric, recs: Sequence[ModelResult]) -> list[float]:
     return [statistics.median(v) for r in recs if (v := samples(metric, r))]
 
 
-def judge(good: Sequence[ModelResult], bad: Sequence[ModelResult], settings: Settings) -> dict[str, dict]:
+def by_round(metric, good: Sequence[ModelResult], bad: Sequence[ModelResult]) -> tuple[list[float], list[float]]:
+    """One value a run of each side, `good[i]` and `bad[i]` of the same round, rounds missing either dropped."""
+    pairs = [(statistics.median(a), statistics.median(b)) for g, r in zip(good, bad)
+             if (a := samples(metric, g)) and (b := samples(metric, r))]
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+def judge(good: Sequence[ModelResult], bad: Sequence[ModelResult], settings: Settings,
+          paired: bool = False) -> dict[str, dict]:
     """Every measured metric of a re-measured pair, from one value a run of each side (`per_run`), each
-    look's share of confirm_alpha."""
+    look's share of confirm_alpha. `paired`: good[i] and bad[i] were measured in the same round, so a
+    timing is judged round by round (see the module's docstring)."""
     pooled_of = {m.name: (per_run(m, good), per_run(m, bad)) for m in METRICS if m.measured}
-    out = {name: decide(a, b, settings.effect(BY_NAME[name]), look_alpha(settings))
-           for name, (a, b) in pooled_of.items() if a and b}
+    out = {}
+    for name, (a, b) in pooled_of.items():
+        if not (a and b):
+            continue
+        metric = BY_NAME[name]
+        rounds = by_round(metric, good, bad) if paired and metric.effect in SHARED_LOAD else None
+        out[name] = decide(*(rounds or (a, b)), settings.effect(metric), look_alpha(settings), paired=bool(rounds))
     for name, verdict in out.items():
         cpu = cpu_metric(BY_NAME[name])
         if cpu is not None and cpu.name in out:
@@ -72,15 +93,23 @@ def judge(good: Sequence[ModelResult], bad: Sequence[ModelResult], settings: Set
     return out
 
 
-def decide(a: Sequence[float], b: Sequence[float], min_effect: float, alpha: float) -> dict:
+def decide(a: Sequence[float], b: Sequence[float], min_effect: float, alpha: float, paired: bool = False) -> dict:
     """One metric of a re-measured pair: "confirmed" when `b` is larger by at least the minimum effect and a
-    one-sided Mann-Whitney test gives p below alpha; "too_few" when these sample counts cannot reach alpha
-    at all (the evidence then says how many would); else "not_confirmed"."""
-    c = compare(a, b, alternative="greater")
+    one-sided test gives p below alpha; "too_few" when these sample counts cannot reach alpha at all (the
+    evidence then says how many would); else "not_confirmed". `paired` (a[i] and b[i] of one round): the
+    change is the median of the rounds' ratios, and the signed-rank test of them decides where that many
+    rounds can reach alpha, else Mann-Whitney on the runs."""
+    c, test = compare(a, b, alternative="greater"), "Mann-Whitney"
+    if paired and min(a + b) > 0:
+        rounds = paired_compare(a, b, alternative="greater")
+        if smallest_p_paired(len(a), "greater") < alpha:
+            c, test = rounds, "signed-rank, paired by round"
+        else:
+            c = with_p(rounds, c.p_value)
     big = c.ratio > 0 and math.isfinite(c.ratio) and math.log(c.ratio) >= math.log1p(min_effect)
     if not can_decide(len(a), len(b), alpha, "greater"):
         return {"verdict": "too_few", "needs": samples_needed(alpha, "greater"), "alpha": alpha, **c.to_json()}
-    return {"verdict": "confirmed" if big and c.p_value < alpha else "not_confirmed", **c.to_json()}
+    return {"verdict": "confirmed" if big and c.p_value < alpha else "not_confirmed", "test": test, **c.to_json()}
 
 
 def look_alpha(settings: Settings) -> float:
@@ -166,7 +195,7 @@ def judged_again(store: FrameworkStore, settings: Settings) -> dict[str, dict]:
         model, _, variant = into.name.partition("--")
         out[pair_key(model, variant, got.good, got.bad)] = {
             "rounds": got.rounds, "records": str(into), "measured": got.measured,
-            "metrics": judge(got.records[got.good], got.records[got.bad], settings)}
+            "metrics": judge(got.records[got.good], got.records[got.bad], settings, paired=got.paired)}
     return out
 
 
@@ -179,6 +208,7 @@ class Remeasured:
     records: dict[str, list[ModelResult]]
     rounds: int
     measured: str
+    paired: bool = False  # every round holds one record of each side: records[good][i], records[bad][i] a round
 
 
 def remeasured(into: Path) -> Remeasured | None:
@@ -187,9 +217,13 @@ def remeasured(into: Path) -> Remeasured | None:
     good8, _, bad8 = into.parent.name.partition("-")
     got: dict[str, list[ModelResult]] = {}
     round_dirs = sorted(into.glob("round-*"), key=lambda d: int(d.name.partition("-")[2] or 0))
-    paths = [p for d in round_dirs for p in sorted(d.glob(f"*/{into.name}.json"))]
-    for rec in map(records.load, paths):
-        if rec is not None and rec.status == Status.OK:
+    paths, whole = [], True
+    for d in round_dirs:
+        mine = sorted(d.glob(f"*/{into.name}.json"))
+        paths += mine
+        kept = [rec for rec in map(records.load, mine) if rec is not None and rec.status == Status.OK]
+        whole = whole and len(kept) == 2 and kept[0].revision != kept[1].revision
+        for rec in kept:
             got.setdefault(rec.revision, []).append(rec)
     newest = max((p.stat().st_mtime for p in paths), default=0.0)
     rounds = len(round_dirs)
@@ -197,7 +231,8 @@ def remeasured(into: Path) -> Remeasured | None:
     bad = next((sha for sha in got if sha.startswith(bad8)), None)
     if good is None or bad is None:
         return None
-    return Remeasured(good, bad, got, rounds, datetime.fromtimestamp(newest, timezone.utc).isoformat(timespec="seconds"))
+    return Remeasured(good, bad, got, rounds, datetime.fromtimestamp(newest, timezone.utc).isoformat(timespec="seconds"),
+                      whole)
 
 
 @dataclass
@@ -232,7 +267,7 @@ def pairs_to_confirm(changes: Sequence[Change], limit: int) -> list[Pair]:
 
 def rounds_for(pair: Pair, settings: Settings) -> int:
     """The rounds of one look: `rounds`, or more where too few runs a side could reach one look's alpha at
-    all (each run gives one value: 6 rounds for p < 0.01 / 3)."""
+    all (each run gives one value: 6 rounds for p < 0.005 / 3, 1/924 at complete separation)."""
     return max(settings.rounds, samples_needed(look_alpha(settings), "greater"))
 
 
@@ -240,15 +275,17 @@ def confirm_pair(m: Remeasurer, pair: Pair, settings: Settings) -> dict | None:
     """Re-measure one pair interleaved, judge it, remember the verdict; None if it could not be measured."""
     into = FrameworkStore(m.layout, pair.framework).remeasured(pair.good, pair.bad, pair.model, pair.variant)
     rounds, got = rounds_for(pair, settings), {pair.good: [], pair.bad: []}
+    whole = True  # every round gave a record of each side, so good[i] and bad[i] shared a round
     for look in range(LOOKS):
         m.say(f"{pair.framework} {pair.model} [{pair.variant}]: confirming {m.revision(pair.good).label} -> "
               f"{m.revision(pair.bad).label}, {rounds} interleaved round(s)" + (" more" if look else ""))
         more = interleaved(m, [pair.good, pair.bad], pair.model, pair.variant, rounds, into, look * rounds + 1)
         got = {sha: got[sha] + more[sha] for sha in got}
+        whole = whole and len(more[pair.good]) == len(more[pair.bad]) == rounds
         if not got[pair.good] or not got[pair.bad]:
             m.say(f"{pair.framework} {pair.model} [{pair.variant}]: could not be re-measured; stays a candidate")
             return None
-        verdicts = judge(got[pair.good], got[pair.bad], settings)
+        verdicts = judge(got[pair.good], got[pair.bad], settings, paired=whole)
         if settled(verdicts, settings):
             break
     entry = {"rounds": rounds * (look + 1), "records": str(into),

@@ -188,6 +188,8 @@ def note_of(change, known: dict) -> str:
     why = judged.get("disagreement") or change.disagreement
     if why:
         notes.append(why)
+    if judged.get("contradicts"):
+        notes.append(judged["contradicts"])
     if change.from_cpu:
         notes.append("looked for where the stage's CPU time stepped")
     if change.moved_from:

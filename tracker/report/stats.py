@@ -5,10 +5,13 @@
   samples without ties, normal approximation with the tie correction otherwise.
 - `ratio_interval`: how large the change is, as the ratio of medians with a bootstrap interval
   (percentile method, fixed seed so that the same samples always give the same interval).
+- `signed_rank` and `paired_compare`: two revisions measured side by side in rounds (A B, B A, ...), each
+  round's pair sharing the load of its moment: the ratio within each round is the evidence, ranked by
+  size (Wilcoxon's signed-rank test), and the median of those ratios is the change.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from math import comb, erf, sqrt
 from typing import Sequence
@@ -138,3 +141,77 @@ def can_decide(n_before: int, n_after: int, alpha: float, alternative: str = "tw
 def samples_needed(alpha: float, alternative: str = "two-sided", limit: int = 100) -> int:
     """The fewest samples a side (equal sides) with which p < alpha can be reached; `limit` if none."""
     return next((n for n in range(1, limit + 1) if can_decide(n, n, alpha, alternative)), limit)
+
+
+@lru_cache(maxsize=None)
+def _w_counts(n: int) -> tuple[int, ...]:
+    """How many of the 2^n sign patterns of ranks 1..n give each sum of positive ranks W = 0..n(n+1)/2."""
+    counts = [1]
+    for r in range(1, n + 1):
+        out = counts + [0] * r
+        for w, c in enumerate(counts):
+            out[w + r] += c
+        counts = out
+    return tuple(counts)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of x, ties given their average rank."""
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(1, len(x) + 1)
+    for value in np.unique(x):
+        same = x == value
+        ranks[same] = ranks[same].mean()
+    return ranks
+
+
+def signed_rank(d: Sequence[float], alternative: str = "two-sided") -> float:
+    """p-value that the paired differences `d` lie above zero ("greater"), below ("less") or either way
+    (Wilcoxon's signed-rank test; zero differences dropped). Exact without ties up to EXACT_MAX pairs,
+    else the normal approximation with tie and continuity corrections."""
+    d = np.asarray(d, float)
+    d = d[d != 0]
+    n = len(d)
+    if n == 0:
+        return 1.0
+    size = np.abs(d)
+    ranks = _ranks(size)
+    w = float(ranks[d > 0].sum())
+    if len(np.unique(size)) == n and n <= EXACT_MAX:
+        counts = np.array(_w_counts(n), dtype=float)
+        upper, lower = counts[int(np.ceil(w)):].sum() / 2 ** n, counts[:int(np.floor(w)) + 1].sum() / 2 ** n
+    else:
+        _, tie_sizes = np.unique(size, return_counts=True)
+        sd = sqrt(n * (n + 1) * (2 * n + 1) / 24 - (tie_sizes ** 3 - tie_sizes).sum() / 48)
+        mean = n * (n + 1) / 4
+        upper = 0.5 * (1 - erf((w - mean - 0.5) / sd / sqrt(2))) if sd > 0 else 1.0
+        lower = 0.5 * (1 - erf((mean - w - 0.5) / sd / sqrt(2))) if sd > 0 else 1.0
+    if alternative == "greater":
+        return float(min(1.0, upper))
+    if alternative == "less":
+        return float(min(1.0, lower))
+    return float(min(1.0, 2 * min(upper, lower)))
+
+
+def smallest_p_paired(pairs: int, alternative: str = "two-sided") -> float:
+    """The smallest p-value the signed-rank test can give with this many pairs (every one the same way)."""
+    if pairs == 0:
+        return 1.0
+    return min(1.0, 0.5 ** pairs * (1 if alternative in ("greater", "less") else 2))
+
+
+def paired_compare(a: Sequence[float], b: Sequence[float], alternative: str = "two-sided") -> Comparison:
+    """`a[i]` and `b[i]` measured in the same round: the change is the median of the rounds' ratios b/a
+    (bootstrap interval over the rounds), the p-value the signed-rank test of their logarithms."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    d = np.log(b / a)
+    rng = np.random.default_rng(SEED)
+    medians = np.exp(np.median(rng.choice(d, size=(BOOTSTRAP_DRAWS, len(d))), axis=1))
+    low, high = np.percentile(medians, [2.5, 97.5])
+    return Comparison(float(np.median(a)), float(np.median(b)), float(np.exp(np.median(d))), float(low),
+                      float(high), signed_rank(d, alternative), len(a), len(b))
+
+
+def with_p(c: Comparison, p_value: float) -> Comparison:
+    return replace(c, p_value=p_value)

@@ -59,7 +59,12 @@ class Settings:
     # the records show at p < 0.05 is worth the rounds; a stricter screen loses real steps of a noisy metric
     # (a run's own offset spreads wall time by 0.29 here) before anyone re-measures them
     detect_alpha: float = 0.05
-    confirm_alpha: float = 0.01
+    # a nightly re-measures many pairs that did not move (the screen above lets a few in each night), so the
+    # rise it reports must be surer than one pair alone would need: at 0.01, the chance confirmations of
+    # pairs that did not move were 1-2 % of what the corpus reported (docs/verdicts.md)
+    confirm_alpha: float = 0.005
+    # a question a user asks of one pair (compare, and bisect's ends and probes) has no such multitude
+    asked_alpha: float = 0.01
     rounds: int = 5
     confirm_max: int = 10
 
@@ -84,6 +89,7 @@ def load_settings(shared_config: Path) -> Settings:
     values = {}
     for name, check, hint in (("detect_alpha", _fraction, "a fraction between 0 and 1"),
                               ("confirm_alpha", _fraction, "a fraction between 0 and 1"),
+                              ("asked_alpha", _fraction, "a fraction between 0 and 1"),
                               ("rounds", _count, "a whole number of at least 1"),
                               ("confirm_max", _count, "a whole number of at least 1")):
         if name in table:
@@ -133,6 +139,7 @@ class Change:
     pending: list = field(default_factory=list)  # pairs still to re-measure before this change is settled
     moved_from: str | None = None  # the pair it was first placed at, when a neighbour was confirmed instead
     from_cpu: bool = False  # a wall-time step looked for where the same stage's CPU time stepped
+    cpu_stepped: bool = False  # a wall-time step whose pair is also where the same stage's CPU time rose
     note: str = ""  # what a reader must know besides the figures: too early to tell, and why
     recs: dict = field(default_factory=dict, repr=False)  # sha -> record, for what the framework chose
 
@@ -153,6 +160,13 @@ class Change:
         else:
             rose = self.bad.values[0] > self.good.values[0]
         return rose != self.metric.higher_is_better
+
+    @property
+    def screened_rise(self) -> bool:
+        """Whether what chose this pair for re-measuring was a rise: its own records' step, or for a wall-time
+        change, the CPU time's rise over the same pair (one run a side can show a 1.7x wall step as a fall). A confirmation tests a rise, and a pair is re-measured for every metric at once, so a metric
+        whose records fell is tested there without having been chosen: its "rise" is not evidence."""
+        return self.from_cpu or self.cpu_stepped or (self.comparison is not None and self.comparison.ratio > 1)
 
     @property
     def pair(self) -> str:
@@ -398,8 +412,10 @@ def _setting(value) -> str:
         else str(value)
 
 
-def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Settings) -> list[Change]:
-    """Every change of every metric in one (model, variant) series."""
+def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Settings,
+               confirmations: dict[str, dict] | None = None) -> list[Change]:
+    """Every change of every metric in one (model, variant) series, measured steps settled by the
+    re-measurements in `confirmations` (none: as the records alone place them)."""
     if not recs:
         return []
     model, variant = recs[0].model, recs[0].variant
@@ -413,11 +429,26 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
         else:
             for k in deterministic_changes(series):
                 out.append(Change(framework, model, variant, metric, series[k - 1], series[k]))
-    out += wall_where_cpu_stepped(out, every)
-    for change in out:
+    confirmations = confirmations or {}
+    walls = [c for c in out if cpu_metric(c.metric) is not None]
+    _beside_and_settled([c for c in out if cpu_metric(c.metric) is None], every, confirmations)
+    rose = {(c.metric.name, c.good.sha, c.bad.sha) for c in out if c.metric.effect == "cpu_time" and c.worse}
+    for wall in walls:
+        wall.cpu_stepped = (cpu_metric(wall.metric).name, wall.good.sha, wall.bad.sha) in rose
+    _beside_and_settled(walls, every, confirmations)
+    # where the CPU time stepped once settled: a CPU step moved to a neighbouring pair takes its wall look along
+    out += _beside_and_settled(wall_where_cpu_stepped(out, every), every, confirmations)
+    return out
+
+
+def _beside_and_settled(changes: list[Change], every: dict[str, list[Point]], confirmations: dict[str, dict]) \
+        -> list[Change]:
+    """`changes`, each with the CPU time beside it and settled by its re-measurement (if one was made)."""
+    for change in changes:
         change.cpu_ratio = cpu_beside(change, every)
         change.disagreement = wall_beside(change, every)
-    return out
+        settle(change, confirmations)
+    return changes
 
 
 def measured_changes(framework: str, model: str, variant: str, metric: Metric, series: list[Point],
@@ -445,12 +476,13 @@ def wall_where_cpu_stepped(changes: list[Change], every: dict[str, list[Point]])
     out = []
     for wall in (m for m in METRICS if m.measured and cpu_metric(m) is not None):
         cpu = cpu_metric(wall)
-        placed = {c.bad.sha for c in changes if c.metric.name == wall.name}
+        placed = {(c.good.sha, c.bad.sha) for c in changes if c.metric.name == wall.name}
         values = {p.sha: p for p in every.get(wall.name, [])}
         for c in changes:
-            if c.metric.name != cpu.name or c.bad.sha in placed or c.good.sha not in values \
-                    or c.bad.sha not in values:
+            if c.metric.name != cpu.name or not c.worse or (c.good.sha, c.bad.sha) in placed \
+                    or c.good.sha not in values or c.bad.sha not in values:
                 continue
+            placed.add((c.good.sha, c.bad.sha))
             good, bad = values[c.good.sha], values[c.bad.sha]
             out.append(Change(c.framework, c.model, c.variant, wall, good, bad, compare(good.values, bad.values),
                               "candidate", pending=[(good, bad)], from_cpu=True, recs=c.recs))
@@ -494,8 +526,7 @@ def framework_changes(framework: str, results_dir: Path, settings: Settings, con
     order = revision_order(results_dir) if order is None else order
     out: dict[tuple[str, str], Change] = {}
     for recs in load_series(results_dir / "records", order, unreadable).values():
-        for change in changes_of(framework, recs, settings):
-            settle(change, confirmations)
+        for change in changes_of(framework, recs, settings, confirmations):
             kept = out.get((change.metric.name, change.pair))
             if kept is None or _placed_by(change) < _placed_by(kept):  # one change a pair: its own first
                 out[(change.metric.name, change.pair)] = change
@@ -541,9 +572,14 @@ def apply_confirmation(change: Change, pair: dict | None) -> None:
     judged = pair.get("metrics", {}).get(change.metric.name)
     if judged is None:  # no fresh samples: the stage was read back from the stage cache, or failed
         return
+    change.confirmation = {**judged, "rounds": pair.get("rounds"), "measured": pair.get("measured")}
+    if judged["verdict"] == "confirmed" and not change.screened_rise:
+        judged = {**judged, "verdict": "not_confirmed"}
+        change.confirmation.update(verdict="not_confirmed", contradicts=(
+            f"the records showed no rise here; measured again it rose {judged['ratio']:.2f}x: a rise no "
+            "screen chose (the pair was re-measured for another metric), not reported"))
     if judged["verdict"] != "too_few":
         change.status = judged["verdict"]
-    change.confirmation = {**judged, "rounds": pair.get("rounds"), "measured": pair.get("measured")}
     cpu = cpu_metric(change.metric)
     if cpu is not None and cpu.name in pair.get("metrics", {}):
         change.cpu_ratio = pair["metrics"][cpu.name]["ratio"]
