@@ -7,12 +7,19 @@ are dated one day apart from a fixed start, with a fixed author, so their shas a
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 START = 1_700_000_000
+# The interpreter the stages and the build run under: this one, isolated and without site. `python3` from
+# PATH may be a pyenv shim (0.3 s a start on the test machine, against 0.02 s), and every stage starts the
+# prover `repeats` times in every run and every confirmation round: start-up was most of the suite's time,
+# and noise the steps had to stand out of.
+PYTHON = f"{shlex.quote(sys.executable)} -I -S"
 PROVER = textwrap.dedent("""\
     import os, sys, time
     DELAY, PROOF_BYTES, WORK, STALL_IF, ALLOC_MB = {delay!r}, {proof_bytes!r}, {work!r}, {stall_if!r}, {alloc_mb!r}
@@ -78,8 +85,8 @@ def config_text(repo: Path, nightly_max: int = 50) -> str:
             model_format: ONNX
             repo: {repo}
             history: {{kind: commits, branch: main, select: {{nightly_max: {nightly_max}}}}}
-            build: {{kind: commands, commands: ["python3 -c 'import ast; ast.parse(open(\\"prover.py\\").read())'"]}}
+            build: {{kind: commands, commands: ["{PYTHON} -c 'import ast; ast.parse(open(\\"prover.py\\").read())'"]}}
             stages:
-              prove: "python3 {{src}}/prover.py prove {{workdir}}"
-              verify: "python3 {{src}}/prover.py verify {{workdir}}"
+              prove: "{PYTHON} {{src}}/prover.py prove {{workdir}}"
+              verify: "{PYTHON} {{src}}/prover.py verify {{workdir}}"
         """)

@@ -260,7 +260,7 @@ def test_a_stage_limit_takes_no_log_cap(tmp_path):
 @pytest.mark.slow
 def test_the_next_nightly_builds_again_a_build_killed_from_outside_but_not_a_broken_one(tmp_path, monkeypatch,
                                                                                         capsys):
-    from tests.synthetic import config_text as synth_config
+    from tests.synthetic import PYTHON, config_text as synth_config
     from tests.test_nightly import Tracker
     monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
     good, broken = make_repo(tmp_path / "repo", [Step(), Step(broken=True)])
@@ -270,7 +270,7 @@ def test_the_next_nightly_builds_again_a_build_killed_from_outside_but_not_a_bro
         if [ ! -e {flag} ]; then touch {flag}; echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; sleep 600; fi
         """)
     tracker = Tracker(tmp_path, tmp_path / "repo")
-    recipe = "commands: [\"python3 -c 'import ast; ast.parse(open(\\\"prover.py\\\").read())'\"]"
+    recipe = f"commands: [\"{PYTHON} -c 'import ast; ast.parse(open(\\\"prover.py\\\").read())'\"]"
     assert recipe in synth_config(tmp_path / "repo")
     ours = f'commands: ["bash {tmp_path}/build.sh"]'
     tracker.config.write_text(synth_config(tmp_path / "repo").replace(recipe, ours))

@@ -245,7 +245,7 @@ def test_a_failure_the_config_caused_runs_again_once_the_config_is_fixed(tmp_pat
     repo = tmp_path / "repo"
     shas = make_repo(repo, [Step(delay=0.05, proof_bytes=1200) for _ in range(2)])
     good = config_text(repo)
-    bad = good.replace("python3 {src}/prover.py prove {workdir}", "python3 {src}/prover.py prove {workdir}/nope")
+    bad = good.replace("prover.py prove {workdir}", "prover.py prove {workdir}/nope")
     t = tracker(tmp_path, repo, site_assets, bad)
     assert t("nightly", "-m", "linear") == 0
     assert "2 new revision(s) run" in capsys.readouterr().out
