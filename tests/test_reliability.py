@@ -225,7 +225,8 @@ def test_the_tracker_killed_mid_run_loses_nothing_and_the_rerun_does_only_what_i
         assert child.poll() is None, "the run ended before it could be killed"
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
-        assert survivors(str(t.root), grace=0.5) == [], "a child of the killed tracker is still running"
+        # the reaper acts when the killed tracker's end of its pipe closes: a moment, longer on a loaded machine
+        assert survivors(str(t.root), grace=3.0) == [], "a child of the killed tracker is still running"
         assert_no_torn_json(t.results, t.cache)
         snapshots.append(t.files())
 
