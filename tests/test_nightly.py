@@ -101,7 +101,17 @@ def test_steps_then_bisect_find_the_same_commits(tmp_path, env, capsys):
     # the two changes made on purpose (a `run` does not re-measure: on a loaded machine the 0.05 s of CPU
     # time of the sleeping prover may show a candidate too, which confirmation would dismiss)
     rows = [r for r in t.regressions(capsys) if r["metric"] in ("prove_time", "proof_size")]
-    assert sorted(r["metric"] for r in rows) == ["proof_size", "prove_time"]
+    assert [r["metric"] for r in rows].count("proof_size") == 1
+
+    def spans_the_step(row: dict) -> bool:  # its sampled pair has the slow commit between them
+        return shas.index(row["range_start"] or row["last_good"]) < SLOW_AT <= shas.index(row["first_bad"])
+
+    # the records only screen: a prove-time pair that did not move may be a candidate beside the real one
+    # (wall time on a shared machine), never confirmed without re-measuring; bisect is asked of the real one
+    timed = [r for r in rows if r["metric"] == "prove_time"]
+    assert any(spans_the_step(r) for r in timed), timed
+    assert all(r["verdict"] != "confirmed" for r in timed if not spans_the_step(r)), timed
+    rows = [r for r in rows if r["metric"] == "proof_size" or spans_the_step(r)]
     found = {}
     for row in rows:
         good = row["range_start"] or row["last_good"]
