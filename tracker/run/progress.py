@@ -7,11 +7,13 @@ one revision. What a unit will cost is read from the records of earlier runs (th
 summed), else taken as the mean of the units of the same framework this run has done so far (an o1js proof
 costs minutes where a circom one costs seconds: one framework's mean says nothing of another's). A framework
 with neither is named as not counted ("about 12 min left, besides 3 o1js proofs never timed here") rather
-than guessed; before anything is known the line gives no estimate. Plain lines, no terminal control codes, so a log reads the same.
+than guessed; before anything is known the line gives no estimate. Plain lines, no terminal control codes,
+so a log reads the same.
 """
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,8 +107,7 @@ class Progress:
 
 def _untimed(frameworks: list[str]) -> str:
     """'3 o1js and 2 noir proofs', for the units nothing can estimate."""
-    counts = {fw: frameworks.count(fw) for fw in dict.fromkeys(frameworks)}
-    named = [f"{n} {fw}" for fw, n in counts.items()]
+    named = [f"{n} {fw}" for fw, n in Counter(frameworks).items()]
     joined = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
     return f"{joined} proof{'s' if len(frameworks) > 1 else ''}"
 
