@@ -103,3 +103,6 @@ def test_the_default_job_runs_only_what_it_holds_and_says_what_it_left_out(tmp_p
     assert list((results / "synth" / "records").rglob("*.json")) and not (results / "slow").exists()
     assert main(args + ["--all"]) == 0
     assert "left out" not in capsys.readouterr().out and list((results / "slow" / "records").rglob("*.json"))
+    assert main(args[:4] + ["list"]) == 0
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line[:1].strip()}
+    assert listed["slow"].endswith("(not in the default job: run -f slow)") and "default job" not in listed["synth"]
