@@ -18,8 +18,7 @@ from tracker.cli import main
 from tracker.adapters import load_config
 from tracker.history import HistoryError, open_history
 from tracker.history.git import git, tags_at
-from tracker.history.registry import (Release, ReleaseCommit, dates_disorder, dates_follow_versions, derive_history,
-                                      releases)
+from tracker.history.registry import Release, ReleaseCommit, dates_disorder, dates_follow_versions, derive_history
 from tracker.layout import Layout
 from tracker.run.context import open_framework
 from tracker.run.runner import Request, choose_revisions
