@@ -40,7 +40,7 @@ from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json, read_state, set_aside
 from tracker.history import HistoryError
 from tracker.layout import Layout
-from tracker.metrics import BY_NAME, METRICS, cpu_metric, samples
+from tracker.metrics import BY_NAME, METRICS, SHARED_LOAD, cpu_metric, samples
 from tracker.records import ModelResult, Status
 from tracker.report.stats import can_decide, compare, paired_compare, samples_needed, smallest_p_paired, with_p
 from tracker.report.verdict import Change, Settings, disagreement, pair_key
@@ -53,7 +53,6 @@ from tracker.types import Say
 
 PASSES = 2  # a step, then its neighbours
 LOOKS = 3   # at most this many looks of rounds at a pair before it is judged on what it has
-SHARED_LOAD = frozenset({"wall_time", "cpu_time"})  # metric families whose two runs of a round share its load
 
 
 def pooled(metric, recs: Sequence[ModelResult]) -> list[float]:
