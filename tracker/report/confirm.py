@@ -266,7 +266,7 @@ def pairs_to_confirm(changes: Sequence[Change], limit: int) -> list[Pair]:
 
 def rounds_for(pair: Pair, settings: Settings) -> int:
     """The rounds of one look: `rounds`, or more where too few runs a side could reach one look's alpha at
-    all (each run gives one value: 6 rounds for p < 0.005 / 3, 1/924 at complete separation)."""
+    all (each run gives one value: 7 rounds for p < 0.003 / 3, 1/3432 at complete separation)."""
     return max(settings.rounds, samples_needed(look_alpha(settings), "greater"))
 
 
