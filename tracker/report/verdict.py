@@ -141,7 +141,7 @@ class Change:
     cpu_ratio: float | None = None  # beside a wall-time change: the same stage's CPU time, same pair
     disagreement: str | None = None  # beside a wall-time change: why its wall samples are not to be trusted
     needs: int | None = None  # too early: how many more revisions would decide (None: only a re-measurement)
-    neighbours: list = field(default_factory=list)  # adjacent pairs that moved the same way (Point, Point)
+    neighbours: list = field(default_factory=list)  # pairs up to two revisions off where the step could be (Point, Point)
     pending: list = field(default_factory=list)  # pairs still to re-measure before this change is settled
     moved_from: str | None = None  # the pair it was first placed at, when a neighbour was confirmed instead
     from_cpu: bool = False  # a wall-time step looked for where the same stage's CPU time stepped
