@@ -74,3 +74,24 @@ def test_a_probe_is_placed_on_its_runs_relative_to_the_load_of_their_round():
     assert judge_probe(*relative, 0.15, ALPHA) == BAD
     assert in_rounds(BY_NAME["prove_peak_memory"], groups) is None   # memory's runs share no load
     assert in_rounds(wall, [groups[0][:5], groups[1], groups[2]]) is None  # a round without all three
+
+
+def test_interleaved_rounds_alternate_their_order_and_a_second_look_counts_on_from_the_first(tmp_path):
+    """A second look of 6 rounds after 6 says "round 7/12", not "7/6"; each round reverses the order."""
+    from types import SimpleNamespace
+
+    from tracker.records import ModelResult, Status
+    from tracker.run.remeasure import interleaved
+
+    ran, lines = [], []
+
+    def measure(sha, model, variant, into):
+        ran.append((into.name, sha))
+        return ModelResult("fw", sha, model, variant, status=Status.OK)
+
+    m = SimpleNamespace(fw=SimpleNamespace(name="fw"), measure=measure, say=lines.append,
+                        revision=lambda sha: SimpleNamespace(label=sha.upper()))
+    got = interleaved(m, ["a", "b"], "linear", "default", 6, tmp_path, first=7)
+    assert [len(v) for v in got.values()] == [6, 6]
+    assert ran[:4] == [("round-7", "a"), ("round-7", "b"), ("round-8", "b"), ("round-8", "a")]
+    assert lines[0] == "  fw linear [default] round 7/12 A: ok" and lines[-1].startswith("  fw linear [default] round 12/12")

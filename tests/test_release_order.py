@@ -12,13 +12,13 @@ import pytest
 from asv.plugins.git import Git
 from packaging.version import Version
 
-from tests.test_history import Registry, _pypi_files
+from tests.test_history import PKG, Registry, _pypi_files
 from tracker import records
 from tracker.cli import main
 from tracker.adapters import load_config
 from tracker.history import HistoryError, open_history
 from tracker.history.git import git, tags_at
-from tracker.history.registry import Release, ReleaseCommit, dates_disorder, dates_follow_versions, releases
+from tracker.history.registry import Release, ReleaseCommit, dates_disorder, dates_follow_versions, derive_history
 from tracker.layout import Layout
 from tracker.run.context import open_framework
 from tracker.run.runner import Request, choose_revisions
@@ -232,3 +232,19 @@ def test_releases_dated_against_their_versions_are_followed_in_version_order_all
                for note in history.status)
     repo, tags = history.repo_path, tags_at(history.repo_path)
     assert git("rev-parse", f"{tags['1.1.0']}^", git_dir=repo).strip() == tags["0.18.0"]
+
+
+def test_the_note_and_the_chain_judge_the_same_releases_those_derived_before_included(tmp_path):
+    """A registry that stops listing its scrambled releases leaves them in the derived repository, where the
+    chain still places them by version: the run must still say so, not judge the few it lists today."""
+    repo = tmp_path / "d.git"
+    derive_history(PKG, _releases_of(SCRAMBLED), repo)
+    today = {v: SCRAMBLED[v] for v in ("0.18.0", "1.1.0", "2.0.0")}   # in order on their own
+    assert dates_follow_versions(_releases_of(today))
+    notes: list[str] = []
+    revisions = derive_history(PKG, _releases_of(today), repo, notes)
+    assert [r.label for r in revisions] == sorted(SCRAMBLED, key=Version)
+    assert len(notes) == 1 and "by version alone" in notes[0]
+    fresh: list[str] = []
+    derive_history(PKG, _releases_of(today), tmp_path / "e.git", fresh)
+    assert fresh == []      # alone, their dates follow their versions: nothing to say, backports told apart

@@ -204,6 +204,26 @@ def test_a_step_moved_onto_a_pair_found_in_its_own_right_is_reported_once(tmp_pa
                                             "neighbouring pair"), ("prove_cpu_time", shas[5], "")]
 
 
+def test_a_wall_step_at_the_newest_commit_that_cpu_time_does_not_show_is_not_too_early_to_tell(tmp_path):
+    """README command 1 beside other work: noir's newest release read verify wall 3.05x (spread 80 %), CPU
+    1.04x, and was listed "too early to tell". The machine moved; a CPU step beside it is still listed."""
+    from tracker.report.regressions import all_changes
+
+    def fill(cpu_at_end: float, i: int, r: records.ModelResult) -> None:
+        wall = (1.0, 1.01, 0.99) if i < 9 else (2.4, 3.9, 3.0)   # stretched, and spread far above CPU's
+        cpu = [x * (cpu_at_end if i == 9 else 1.0) for x in (0.9, 0.91, 0.89)]
+        r.add(records.StageResult("prove", samples_s=list(wall), cpu_s=cpu, peak_rss_bytes=100 * 2 ** 20))
+
+    for name in ("flat", "stepped"):
+        (tmp_path / name).mkdir()
+    config, layout, shas = _synth_layout(tmp_path / "flat", 10, lambda i, r: fill(1.02, i, r))
+    assert all_changes(config, layout) == []
+    config, layout, shas = _synth_layout(tmp_path / "stepped", 10, lambda i, r: fill(1.4, i, r))
+    found = {(c.metric.name, c.status): c for c in all_changes(config, layout)}
+    assert set(found) == {("prove_time", "too_early"), ("prove_cpu_time", "too_early")}
+    assert "judged on CPU time" in found["prove_time", "too_early"].disagreement
+
+
 def test_a_re_measurement_that_cannot_reach_alpha_says_too_few_and_wall_rests_on_cpu():
     from tracker.report.confirm import Pair, decide, judge, rounds_for
 

@@ -152,6 +152,12 @@ class _At:
             raise self.fail(f"must be at most {maximum}, got {value}")
         return value
 
+    def boolean(self) -> bool:
+        value = self.scalar()
+        if not isinstance(value, bool):
+            raise self.fail(f"must be true or false, got {value!r}")
+        return value
+
     def number(self, minimum: float = 0, maximum: float | None = None) -> float:
         """A finite number above `minimum`: NaN compares false with everything, so it would pass any bound."""
         value = self.scalar()
@@ -295,7 +301,7 @@ def _lines(items: list[_At]) -> dict[str, int]:
 
 
 FRAMEWORK_KEYS = ("name", "adapter", "proof_system", "setup", "model_format", "repo", "history", "build",
-                  "variants", "limits", "pros", "cons", "stages")
+                  "variants", "limits", "pros", "cons", "stages", "default_job")
 STAGE_NAMES = ("setup", "prove", "verify")
 
 
@@ -323,6 +329,7 @@ def _framework(at: _At, path: Path) -> Framework:
         pros=keys["pros"].strings() if "pros" in keys else (),
         cons=keys["cons"].strings() if "cons" in keys else (),
         stages=_stages(keys["stages"]) if "stages" in keys else (),
+        default_job=keys["default_job"].boolean() if "default_job" in keys else True,
         line=at.line,
     )
 

@@ -107,6 +107,7 @@ class Framework:
     pros: tuple[str, ...] = ()
     cons: tuple[str, ...] = ()
     stages: tuple[tuple[str, str], ...] = ()
+    default_job: bool = True  # false: `run` without --framework leaves it out (a framework too slow for it)
     line: int = 0
 
     def variant(self, name: str) -> Variant:

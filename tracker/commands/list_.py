@@ -34,7 +34,7 @@ def framework_rows(config: Config, layout: Layout, names=None, state: StateRead 
         ready = readiness(fw, layout.cache)
         rows.append({
             "name": fw.name, "proof_system": fw.proof_system, "history": fw.history.kind,
-            "variants": list(fw.variant_names),
+            "variants": list(fw.variant_names), "default_job": fw.default_job,
             "status": "not yet supported" if ready.state == UNSUPPORTED else ready.state,
             "reason": ready.reason,
             "revisions": revision_rows(layout, fw, state),
@@ -72,7 +72,8 @@ def main(config: Config, layout: Layout, args: argparse.Namespace) -> int:
     width = max((len(r["proof_system"]) for r in rows), default=0)
     for row in rows:
         print(f"{row['name']:14} {row['proof_system']:{width}} history: {row['history']:9} "
-              f"variants: {','.join(row['variants']):20} {row['status']}")
+              f"variants: {','.join(row['variants']):20} {row['status']}"
+              f"{'' if row['default_job'] else ' (not in the default job: run -f ' + row['name'] + ')'}")
         if row["reason"]:
             print(f"{'':16}{row['reason']}")
         for rev in row["revisions"]:

@@ -21,7 +21,10 @@ def setup_arguments(sub: argparse._SubParsersAction) -> None:
 
 def add_selection_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--framework", "-f", action="append", dest="frameworks", metavar="NAME",
-                   help="a framework from frameworks.yaml (repeatable; default: all)")
+                   help="a framework from frameworks.yaml (repeatable; default: the default job, every framework "
+                        "but those marked `default_job: false`)")
+    p.add_argument("--all", action="store_true", dest="every_framework",
+                   help="every framework in frameworks.yaml, those left out of the default job included")
     p.add_argument("--revision", "-r", action="append", dest="revisions", metavar="REV",
                    help="a commit, tag or release version (repeatable)")
     p.add_argument("--latest", type=int, metavar="N", help="the N most recent revisions")
@@ -62,7 +65,8 @@ def request_from(args: argparse.Namespace) -> Request:
     """`run`'s arguments (add_selection_arguments) as the runner's typed request."""
     return Request(frameworks=args.frameworks, revisions=args.revisions, latest=args.latest, range=args.range,
                    steps=args.steps, shard=args.shard, models=args.models, suite=args.suite,
-                   variants=args.variants, repeats=args.repeats, eval_count=args.eval_count, force=args.force)
+                   variants=args.variants, repeats=args.repeats, eval_count=args.eval_count, force=args.force,
+                   default_job=not args.frameworks and not args.every_framework)
 
 
 @holding_lock("run")

@@ -179,6 +179,14 @@ def dates_follow_versions(found: list[Release]) -> bool:
     return dates_disorder(found) <= DATES_DISORDER_MAX
 
 
+def disorder_note(found: list[Release]) -> str:
+    """What a run says when fork_points cannot read the dates of these releases ("" where it can)."""
+    if dates_follow_versions(found):
+        return ""
+    return (f"the registry's upload dates do not follow the versions ({dates_disorder(found):.0%} of "
+            f"release pairs the other way round): releases placed by version alone, no backport told apart")
+
+
 def fork_points(found: list[Release]) -> dict[str, str | None]:
     """version -> the version of its parent commit (None for the root): each line's releases chained in
     version order, a line's first release on the newest older-line release uploaded before it (or, where
@@ -201,13 +209,17 @@ def fork_points(found: list[Release]) -> dict[str, str | None]:
     return parent
 
 
-def derive_history(package: Package, found: list[Release], repo: Path) -> list[Revision]:
+def derive_history(package: Package, found: list[Release], repo: Path, notes: list[str] | None = None) -> list[Revision]:
     """The derived repository for the releases `found` and those derived before; the revisions on `main`,
-    the newest line, oldest first (see the module's docstring for the shape and why)."""
+    the newest line, oldest first (see the module's docstring for the shape and why). Where the dates of
+    these releases cannot be read, `notes` gets the line that says so, judged on the same releases."""
     if not (repo / "HEAD").exists():
         repo.mkdir(parents=True, exist_ok=True)
         git("init", "--quiet", "--bare", "--initial-branch=main", str(repo))
     known = {r.version: r for r in [*_derived_before(repo), *found]}
+    note = disorder_note(list(known.values()))
+    if note and notes is not None:
+        notes.append(note)
     parents = fork_points(list(known.values()))
     commits: dict[str, ReleaseCommit] = {}
     for version in parents:  # parents come first: lines in order, each in version order

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Callable
 
 from tracker.history.git import GitError, ensure_mirror, export_tree, first_parent, head_ref, resolve, tags_at
-from tracker.history.registry import (DATES_DISORDER_MAX, RegistryError, dates_disorder, derive_history,
-                                      line_name, line_of, other_lines, releases, revisions_of)
+from tracker.history.registry import (RegistryError, derive_history, line_name, line_of, other_lines, releases,
+                                      revisions_of)
 from tracker.history.revisions import Revision
 from tracker.types import Framework
 
@@ -144,12 +144,8 @@ def _releases(fw: Framework, cache: Path) -> History:
     """The history derived from the registry, its releases mapped to their upstream tags where the repo is at hand."""
     found, note = releases(fw.history.package, cache)
     repo = derived_path(fw, cache)
-    revisions = derive_history(fw.history.package, found, repo)
     notes = [note] if note else []
-    disorder = dates_disorder(found)
-    if disorder > DATES_DISORDER_MAX:
-        notes.append(f"the registry's upload dates do not follow the versions ({disorder:.0%} of "
-                     f"release pairs the other way round): releases placed by version alone, no backport told apart")
+    revisions = derive_history(fw.history.package, found, repo, notes)
     history = History(repo, head_ref("main"), "", notes, derived=True, _revisions=revisions,
                       other_lines=other_lines(repo, revisions))
     if fw.repo:

@@ -254,13 +254,20 @@ def framework_state(fw: Framework, layout: Layout, has_records: bool, status: di
     if unsupported:
         return Status.UNSUPPORTED, unsupported
     if status is None:
-        return (Status.OK, "") if has_records else (Status.NOT_RUN, "no results yet")
+        return (Status.OK, "") if has_records else (Status.NOT_RUN, never_run(fw))
     if status.get("status") not in (None, Status.OK):
         return status["status"], status.get("reason", "")
     runs = status.get("revisions", [])
     if not has_records and runs and all(r.get("status") == Status.BUILD_FAILED for r in runs):
         return Status.BUILD_FAILED, runs[-1].get("reason", "")
-    return (Status.OK, "") if has_records else (Status.NOT_RUN, "no results yet")
+    return (Status.OK, "") if has_records else (Status.NOT_RUN, never_run(fw))
+
+
+def never_run(fw: Framework) -> str:
+    """Why a card has no figures when no run has tried the framework: the default job leaves some out."""
+    if fw.default_job:
+        return "no results yet"
+    return f"left out of the default job (too slow for it): zkml-tracker run -f {fw.name}"
 
 
 def build_failures(layout: Layout, fw: str) -> list[tuple[str, str]]:

@@ -55,6 +55,6 @@ def interleaved(m: Remeasurer, shas: Sequence[str], model: str, variant: str, ro
             rec = m.measure(sha, model, variant, into / f"round-{i}")
             if rec is not None and rec.status == Status.OK:
                 out[sha].append(rec)
-            m.say(f"  {m.fw.name} {model} [{variant}] round {i}/{rounds} {m.revision(sha).label}: "
+            m.say(f"  {m.fw.name} {model} [{variant}] round {i}/{first + rounds - 1} {m.revision(sha).label}: "
                   f"{rec.status if rec else 'no build'}")
     return out

@@ -50,6 +50,7 @@ class Request:
     repeats: int | None = None
     eval_count: int | None = None
     force: bool = False
+    default_job: bool = False  # README command 1: no framework named, so those with `default_job: false` stay out
 
 
 @dataclass
@@ -73,11 +74,22 @@ class FrameworkOutcome:
 def run(config: Config, layout: Layout, request: Request, say: Say = print) -> list[FrameworkOutcome]:
     """Every framework's revisions are chosen before the first proof, so the count and the time left on each
     proving line are the whole run's, not the current framework's."""
-    names = request.frameworks or [f.name for f in config.frameworks]
+    names = request.frameworks or [f.name for f in config.frameworks if f.default_job or not request.default_job]
+    for fw in left_out(config, request):
+        say(f"{fw.name}: left out of the default job (`default_job: false`, the framework at {config.path.name} "
+            f"line {fw.line}); `zkml-tracker run -f {fw.name}` runs it")
     say(calibration.one_line(calibration.current(machine_info())))  # measured once per machine; every record has it
     progress = Progress()
     plans = [plan_framework(config, config.framework(n), layout, request, say, progress) for n in names]
     return [run_plan(plan, request, progress) if isinstance(plan, FrameworkPlan) else plan for plan in plans]
+
+
+def left_out(config: Config, request: Request) -> list[Framework]:
+    """The frameworks the default job does not run because they would take it past its time (o1js's Pickles
+    proofs take minutes each): named on every such run, so a user knows they exist and how to run them."""
+    if request.frameworks or not request.default_job:
+        return []
+    return [fw for fw in config.frameworks if not fw.default_job]
 
 
 @dataclass
