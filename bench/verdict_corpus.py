@@ -69,6 +69,10 @@ try:  # the probe judgement of the bisect rewrite, where it has landed
     from tracker.report.probe import judge_probe
 except ImportError:
     judge_probe = None
+try:  # a probe's runs taken relative to the load of their round, where bisect does so
+    from tracker.report.probe import in_rounds
+except ImportError:
+    in_rounds = None
 
 KINDS = ("wall", "cpu", "memory")
 METRIC = {"wall": BY_NAME["prove_time"], "cpu": BY_NAME["prove_cpu_time"], "memory": BY_NAME["prove_peak_memory"]}
@@ -376,17 +380,19 @@ def _todays_placer(m: SimMeasurer, q: Question, settings: Settings, ends):
 
 
 def _judged_placer(m: SimMeasurer, q: Question, settings: Settings):
-    """Each probe measured in interleaved rounds of good, probe, bad, judged by judge_probe; "neither" is
-    measured again, up to PROBE_ATTEMPTS times, then the search stops undecided."""
+    """Each probe measured in interleaved rounds of good, probe, bad, judged by judge_probe on the values
+    bisect gives it (each run's samples relative to its round's load, `in_rounds`, where that exists; else
+    the samples as measured); "neither" is measured again, up to PROBE_ATTEMPTS times, then the search stops undecided."""
     def place(i: int) -> str | None:
         sha = m.h.sha(i)
-        pooled_samples: dict[str, list[float]] = {q.good: [], sha: [], q.bad: []}
+        recs: dict[str, list] = {q.good: [], sha: [], q.bad: []}
         for _ in range(PROBE_ATTEMPTS):
             got = interleaved(m, [q.good, sha, q.bad], MODEL, VARIANT, settings.rounds, m.layout.results)
-            for s in pooled_samples:
-                pooled_samples[s] += pooled(q.metric, got[s])
-            side = judge_probe(pooled_samples[q.good], pooled_samples[sha], pooled_samples[q.bad],
-                               settings.effect(q.metric), settings.asked_alpha)
+            for s in recs:
+                recs[s] += got[s]
+            groups = [recs[q.good], recs[sha], recs[q.bad]]
+            values = (in_rounds and in_rounds(q.metric, groups)) or [pooled(q.metric, g) for g in groups]
+            side = judge_probe(*values, settings.effect(q.metric), settings.asked_alpha)
             if side in ("good", "bad"):
                 return side
         return None

@@ -41,7 +41,7 @@ def test_a_timing_is_judged_round_by_round_where_the_load_moved_between_rounds()
     for both runs of a round: as two sets of runs the 1.3x step drowns in it; round by round it stands."""
     load = [1.0, 1.8, 0.7, 1.4, 2.0, 0.8, 1.2, 1.6, 0.6, 1.1, 1.9, 0.9]
     good = [_rec("a", 1.0 * x, 0.3, 250_000_000 + 1000 * i) for i, x in enumerate(load)]
-    bad = [_rec("b", 1.3 * x * (1 + (i % 3) / 100), 0.3, 250_000_000 - 1000 * i) for i, x in enumerate(load)]
+    bad = [_rec("b", 1.3 * x * (1 + i / 1000), 0.3, 250_000_000 - 1000 * i) for i, x in enumerate(load)]
     apart, rounds = judge(good, bad, Settings()), judge(good, bad, Settings(), paired=True)
     assert apart["prove_time"]["verdict"] == "not_confirmed" and apart["prove_time"]["test"] == "Mann-Whitney"
     assert rounds["prove_time"]["verdict"] == "confirmed"
@@ -116,7 +116,7 @@ def test_a_nightlys_many_pairs_and_a_users_one_question_have_their_own_alpha(tmp
     from tracker.config import ConfigError
     from tracker.report.verdict import load_settings
 
-    assert (Settings().confirm_alpha, Settings().asked_alpha) == (0.005, 0.01)
+    assert (Settings().confirm_alpha, Settings().asked_alpha) == (0.003, 0.01)
     conf = tmp_path / "asv.conf.json"
     conf.write_text(json.dumps({"version": 1, "tracker_verdicts": {"asked_alpha": 0.02, "confirm_alpha": 0.001}}))
     assert (load_settings(conf).asked_alpha, load_settings(conf).confirm_alpha) == (0.02, 0.001)

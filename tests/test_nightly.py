@@ -39,11 +39,12 @@ class Tracker:
                      "--cache", str(cache or self.root / "cache"), *args, ])
 
     def regressions(self, capsys) -> list[dict]:
-        """The regressions, and the timing steps not yet confirmed (a `run` does not re-measure)."""
+        """The regressions, and the timing steps not yet confirmed (a `run` does not re-measure): candidates,
+        and steps too early to tell (a few sampled revisions, one value each, cannot reach p < 0.05)."""
         capsys.readouterr()
         self("regressions", "--json")
         report = json.loads(capsys.readouterr().out)
-        return report["regressions"] + report["candidates"]
+        return report["regressions"] + report["candidates"] + report["too_early"]
 
     def asv_points(self) -> dict[str, dict]:
         """commit -> {benchmark: value} from asv's result files."""

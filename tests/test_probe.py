@@ -46,6 +46,36 @@ def test_a_stretched_wall_clock_gives_way_to_cpu_time_for_a_cpu_bound_stage_only
     assert not cpu_bound(waiting, cpu) and cpu_decides(waiting, cpu, BAD, GOOD, 0.15) == ""
 
 
+def test_a_probe_is_placed_on_its_runs_relative_to_the_load_of_their_round():
+    """A load that moves between rounds (a neighbour comes and goes) and falls on the three runs of a round
+    alike: across rounds the ends overlap and no side can be told; taken over its round's load, the probe
+    stands where the bad end does."""
+    from tracker.metrics import BY_NAME
+    from tracker.records import ModelResult, StageResult
+    from tracker.report.probe import in_rounds
+
+    loads = [1.0, 2.0, 0.7, 1.6, 1.1, 2.3]
+
+    def runs(sha: str, level: float) -> list[ModelResult]:
+        out = []
+        for i, load in enumerate(loads):
+            r = ModelResult("synth", sha, "linear", "default")
+            wall = [level * load * (1 + 0.01 * j + 0.002 * i) for j in range(3)]
+            r.add(StageResult("prove", samples_s=wall, cpu_s=[w / 4 for w in wall], peak_rss_bytes=2 ** 20))
+            out.append(r)
+        return out
+
+    groups = [runs("g", 1.0), runs("p", 1.25), runs("b", 1.25)]
+    wall = BY_NAME["prove_time"]
+    pooled = [[x for r in g for x in r.stages["prove"].samples_s] for g in groups]
+    assert judge_probe(*pooled, 0.15, ALPHA) == NEITHER           # the load between rounds hides the step
+    relative = in_rounds(wall, groups)
+    assert [len(v) for v in relative] == [18, 18, 18]             # every sample, each run's over its round's load
+    assert judge_probe(*relative, 0.15, ALPHA) == BAD
+    assert in_rounds(BY_NAME["prove_peak_memory"], groups) is None   # memory's runs share no load
+    assert in_rounds(wall, [groups[0][:5], groups[1], groups[2]]) is None  # a round without all three
+
+
 def test_interleaved_rounds_alternate_their_order_and_a_second_look_counts_on_from_the_first(tmp_path):
     """A second look of 6 rounds after 6 says "round 7/12", not "7/6"; each round reverses the order."""
     from types import SimpleNamespace

@@ -148,8 +148,8 @@ class Probe:
     def say(self, line: str) -> None:
         self.m.say(f"bisect: {line}")
 
-    def weigh(self, groups: list[list[ModelResult]], verdict) -> tuple[str, str]:
-        return weigh_clocks(self.q.metric, groups, verdict, self.settings.effect)
+    def weigh(self, groups: list[list[ModelResult]], verdict, rounds: bool = False) -> tuple[str, str]:
+        return weigh_clocks(self.q.metric, groups, verdict, self.settings.effect, rounds=rounds)
 
     def medians(self, groups: list[list[ModelResult]]) -> str:
         return ", ".join(f"{statistics.median(xs):.4g}" if xs else "-" for xs in
@@ -195,7 +195,7 @@ class Probe:
             if not pooled(self.q.metric, groups[1]):
                 self.say(f"{revision.label} could not be measured; stopping")
                 return None
-            side, why = self.weigh(groups, lambda xs, e: judge_probe(*xs, e, alpha))
+            side, why = self.weigh(groups, lambda xs, e: judge_probe(*xs, e, alpha), rounds=True)
             seen = f"{self.q.metric.name} {self.medians(groups)} (good, {revision.label}, bad)"
             self.say(f"{revision.label}: {seen} -> {side}" + (f"; {why}" if why else ""))
             if side != NEITHER:

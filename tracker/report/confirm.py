@@ -21,7 +21,7 @@ together keep confirm_alpha): a pair confirmed, or clearly not moving (under hal
 stops; one in between is measured again, as a perf sheriff retriggers a job. The revisions take turns in
 each round, and every other round the order is reversed (A B B A ...), so a load that grows or fades during
 the rounds falls on both alike. A pair that still cannot reach alpha is "too_few", never "not_confirmed". A pair
-not confirmed is not called noise before the adjacent pairs that moved the same way were measured too
+not confirmed is not called noise before the pairs up to two revisions either side where it could be were measured too
 (tracker.report.verdict.settle). For a CPU-bound stage whose wall and CPU samples disagree, the wall
 verdict rests on the CPU samples.
 """
@@ -40,7 +40,7 @@ from tracker.config import Config
 from tracker.fsutil import atomic_write_json, read_json, read_state, set_aside
 from tracker.history import HistoryError
 from tracker.layout import Layout
-from tracker.metrics import BY_NAME, METRICS, cpu_metric, samples
+from tracker.metrics import BY_NAME, METRICS, SHARED_LOAD, cpu_metric, samples
 from tracker.records import ModelResult, Status
 from tracker.report.stats import can_decide, compare, paired_compare, samples_needed, smallest_p_paired, with_p
 from tracker.report.verdict import Change, Settings, disagreement, pair_key
@@ -53,7 +53,6 @@ from tracker.types import Say
 
 PASSES = 2  # a step, then its neighbours
 LOOKS = 3   # at most this many looks of rounds at a pair before it is judged on what it has
-SHARED_LOAD = frozenset({"wall_time", "cpu_time"})  # metric families whose two runs of a round share its load
 
 
 def pooled(metric, recs: Sequence[ModelResult]) -> list[float]:
@@ -267,7 +266,7 @@ def pairs_to_confirm(changes: Sequence[Change], limit: int) -> list[Pair]:
 
 def rounds_for(pair: Pair, settings: Settings) -> int:
     """The rounds of one look: `rounds`, or more where too few runs a side could reach one look's alpha at
-    all (each run gives one value: 6 rounds for p < 0.005 / 3, 1/924 at complete separation)."""
+    all (each run gives one value: 7 rounds for p < 0.003 / 3, 1/3432 at complete separation)."""
     return max(settings.rounds, samples_needed(look_alpha(settings), "greater"))
 
 

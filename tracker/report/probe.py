@@ -16,7 +16,9 @@ import math
 import statistics
 from typing import Callable, Sequence
 
-from tracker.metrics import Metric, cpu_metric, samples
+import numpy as np
+
+from tracker.metrics import SHARED_LOAD, Metric, cpu_metric, samples
 from tracker.records import ModelResult
 from tracker.report.stats import mann_whitney, samples_needed, smallest_p
 
@@ -108,17 +110,39 @@ def _pooled(metric: Metric, recs: Sequence[ModelResult]) -> list[float]:
     return [x for r in recs for x in samples(metric, r)]
 
 
+def in_rounds(metric: Metric, groups: Sequence[Sequence[ModelResult]]) -> list[list[float]] | None:
+    """The samples of each group, each run's taken relative to the load of its round: divided by the
+    geometric mean of the first and the last group's run medians in that round (bisect's two ends). The
+    runs of one round share the machine's load of that moment (wall time above all), so a probe is placed
+    on how it stands between the ends measured beside it, not on a load that moved between rounds (in the
+    corpus, 30 bisections of wall-time steps of 1.3x and more in 684 stopped undecided or wrong this way,
+    36 on the samples as measured). None where the groups do not hold one run in every round (a run
+    failed), or the metric's runs share no load (peak memory)."""
+    if metric.effect not in SHARED_LOAD or len({len(g) for g in groups}) != 1:
+        return None
+    runs = [[samples(metric, r) for r in g] for g in groups]
+    if not all(v for g in runs for v in g):
+        return None
+    logs = np.log(np.maximum([[statistics.median(v) for v in g] for g in runs], 1e-300))
+    load = np.exp((logs[0] + logs[-1]) / 2)
+    return [[x / load[i] for i, v in enumerate(g) for x in v] for g in runs]
+
+
 def weigh_clocks(metric: Metric, groups: Sequence[Sequence[ModelResult]], verdict: Verdict,
-                 effect: Callable[[Metric], float], values=_pooled) -> tuple[str, str]:
-    """`verdict` on the metric's values of each group of records (`values`: every sample, or one a run),
-    and "" ; for the wall time of a CPU-bound stage whose clocks disagree, `verdict` on its CPU time
-    instead, and why (for the output to say)."""
+                 effect: Callable[[Metric], float], values=_pooled, rounds: bool = False) -> tuple[str, str]:
+    """`verdict` on the metric's values of each group of records (`values`: every sample, or one a run;
+    with `rounds`, one a run relative to its round's load where `in_rounds` can), and "" ; for the wall
+    time of a CPU-bound stage whose clocks disagree, `verdict` on its CPU time instead, and why (for the
+    output to say)."""
+    def judged(m: Metric, raw: list[list[float]]) -> str:
+        return verdict((rounds and in_rounds(m, groups)) or raw, effect(m))
+
     wall = [values(metric, g) for g in groups]
-    says = verdict(wall, effect(metric))
+    says = judged(metric, wall)
     companion = cpu_metric(metric)
     cpu = [values(companion, g) for g in groups] if companion else []
     if not cpu or not all(cpu):
         return says, ""
-    cpu_says = verdict(cpu, effect(companion))
+    cpu_says = judged(companion, cpu)
     why = cpu_decides(wall, cpu, says, cpu_says, effect(metric))
     return (cpu_says, why) if why else (says, "")

@@ -9,14 +9,18 @@ from the published site: every sample of every stage is there, not one number pe
   by binary segmentation. Where a segment is split comes from all of its samples (the energy distance of
   the log samples either side, `split_order`), never from a p-value: with a few revisions a side every
   boundary near a step separates its windows completely, and a Mann-Whitney p-value is then the same
-  smallest value for all of them. The split is then tested on the samples of the revisions just before and
-  just after (a window): beyond the minimum effect of the metric's family and p below `detect_alpha`, it
-  is a candidate; beyond the minimum effect with every sample apart but too few samples for any test to
-  reach alpha, it is "too early to tell", and so is any split within two revisions of either end of the
-  series (the newest commit above all) that moved by the minimum effect without a significant test: the
-  samples of one run share that run's load, so a run or two cannot tell a step from it, and the nightly
-  re-measures the pair that night. Only re-measuring
-  the pair interleaved on one machine (tracker.report.confirm) turns either into a regression.
+  smallest value for all of them. The split is then tested on the revisions just before and just after
+  (a window of WINDOW_RUNS a side), one value a revision, the median of its samples: the samples of one
+  run share that run's load (a run's offset spreads wall time by 0.29 here, its repeats around it by
+  0.17), so they are one observation, not three (counted as three, some 360 boundaries per 1,000 commits
+  that did not move passed the screen in the corpus, bench/verdict_corpus.py). Beyond the minimum effect
+  of the metric's family and p below `detect_alpha`, it is a candidate; beyond the minimum effect with
+  every value apart but too few revisions for any test to reach alpha, it is "too early to tell", and so
+  is any split within two revisions of either end of the series (the newest commit above all) that moved
+  by the minimum effect without a significant test: a run or two cannot tell a step from their load, and
+  the nightly re-measures the pair that night. Only re-measuring the pair interleaved on one machine
+  (tracker.report.confirm) turns either into a regression; a pair not confirmed has the pairs up to two
+  revisions either side that split the series best re-measured before it is called noise.
 """
 from __future__ import annotations
 
@@ -38,8 +42,9 @@ from tracker.store.state import history_order, read_index
 SETTINGS_KEY = "tracker_verdicts"
 # minimum effects, as a fraction of the old value; why these numbers: README "How a verdict is made"
 DEFAULT_MIN_EFFECT = {"wall_time": 0.15, "cpu_time": 0.10, "memory": 0.10}
-WINDOW_SAMPLES = 9      # gather revisions either side of a boundary until this many samples ...
-WINDOW_REVISIONS = 8    # ... or this many revisions
+WINDOW_RUNS = 5         # a boundary is tested on at most this many revisions either side, one value each
+NEIGHBOUR_REACH = 2     # a step not confirmed at its pair is looked for this many revisions either side ...
+NEIGHBOURS = 2          # ... at this many pairs at most
 PLACE_MAX_SAMPLES = 1500  # beyond this many samples in a segment, a split is placed on one median a revision
 NEAR_END = 3            # a boundary with fewer revisions than this between it and an end of the series moved
                         # by the minimum effect is too early to tell (the samples of one run share its load)
@@ -59,10 +64,11 @@ class Settings:
     # the records show at p < 0.05 is worth the rounds; a stricter screen loses real steps of a noisy metric
     # (a run's own offset spreads wall time by 0.29 here) before anyone re-measures them
     detect_alpha: float = 0.05
-    # a nightly re-measures many pairs that did not move (the screen above lets a few in each night), so the
-    # rise it reports must be surer than one pair alone would need: at 0.01, the chance confirmations of
-    # pairs that did not move were 1-2 % of what the corpus reported (docs/verdicts.md)
-    confirm_alpha: float = 0.005
+    # a nightly re-measures many pairs that did not move (the screen above lets a few in each night, and a
+    # run or two at either end of a series cannot tell a step from its load), so the rise it reports must be
+    # surer than one pair alone would need: the corpus re-measures some 1,250 such pairs for every 500 real
+    # steps, and at 0.005 wall time's precision was 97.2 % on seed 2 (docs/verdicts.md)
+    confirm_alpha: float = 0.003
     # a question a user asks of one pair (compare, and bisect's ends and probes) has no such multitude
     asked_alpha: float = 0.01
     rounds: int = 5
@@ -135,7 +141,7 @@ class Change:
     cpu_ratio: float | None = None  # beside a wall-time change: the same stage's CPU time, same pair
     disagreement: str | None = None  # beside a wall-time change: why its wall samples are not to be trusted
     needs: int | None = None  # too early: how many more revisions would decide (None: only a re-measurement)
-    neighbours: list = field(default_factory=list)  # adjacent pairs that moved the same way (Point, Point)
+    neighbours: list = field(default_factory=list)  # pairs up to two revisions off where the step could be (Point, Point)
     pending: list = field(default_factory=list)  # pairs still to re-measure before this change is settled
     moved_from: str | None = None  # the pair it was first placed at, when a neighbour was confirmed instead
     from_cpu: bool = False  # a wall-time step looked for where the same stage's CPU time stepped
@@ -220,7 +226,7 @@ class Boundary:
     decided: bool = True
 
 
-def segment(series: list[Point], min_effect: float, alpha: float, window: int = WINDOW_SAMPLES) -> list[Boundary]:
+def segment(series: list[Point], min_effect: float, alpha: float, window: int = WINDOW_RUNS) -> list[Boundary]:
     """Steps by binary segmentation, oldest first. Each segment is split where its samples split best
     (`split_order`: every sample of the segment, not a window, so a saturated test cannot tie); the split is
     then tested on the windows either side. Significant: a step if beyond the minimum effect, and both
@@ -240,18 +246,19 @@ def segment(series: list[Point], min_effect: float, alpha: float, window: int = 
 
 
 def measured_steps(series: list[Point], min_effect: float, alpha: float,
-                   window: int = WINDOW_SAMPLES) -> list[tuple[int, Comparison]]:
+                   window: int = WINDOW_RUNS) -> list[tuple[int, Comparison]]:
     """The significant steps of a measured series (index, comparison), oldest first."""
     return [(b.k, b.comparison) for b in segment(series, min_effect, alpha, window) if b.decided]
 
 
 def judge_split(series: list[Point], lo: int, hi: int, k: int, min_effect: float, alpha: float,
                   window: int) -> tuple[Boundary | None, bool]:
-    """(the step at k or None, whether the two sides differ significantly) on the windows either side."""
-    before, after = _window(series, k - 1, lo - 1, -1, window), _window(series, k, hi, 1, window)
+    """(the step at k or None, whether the two sides differ significantly) on the windows either side, one
+    value a revision (`run_values`): the samples of one run share its load, so a test that counts them as
+    several sends boundaries that did not move to re-measurement by the hundred."""
+    before, after = run_values(series, k - 1, lo - 1, -1, window), run_values(series, k, hi, 1, window)
     big = _log_ratio(before, after) >= math.log1p(min_effect)
-    apart = big and _apart(_run_medians(series, k - 1, lo - 1, -1, len(before)),
-                           _run_medians(series, k, hi, 1, len(after)))
+    apart = big and _apart(before, after)
     at_end = (lo == 0 and k - lo < NEAR_END) or (hi == len(series) and hi - k < NEAR_END)
     one_run = min(k - lo, hi - k) < 2
     if (not one_run or not at_end) and mann_whitney(before, after) < alpha:
@@ -311,56 +318,56 @@ def _log_ratio(before: list[float], after: list[float]) -> float:
     return abs(math.log(b / a)) if a > 0 and b > 0 else 0.0
 
 
-def _run_medians(series: list[Point], start: int, stop: int, step: int, count: int) -> list[float]:
-    """The median of each revision of a window (the one of `count` samples from `start` outwards): a run is
-    the unit that moves as a whole when the machine's load does, so "apart" is judged run by run."""
-    out: list[float] = []
-    for i in range(start, stop, step):
-        if count <= 0:
-            break
-        out.append(statistics.median(series[i].values))
-        count -= len(series[i].values)
-    return out
+def run_values(series: list[Point], start: int, stop: int, step: int, window: int = WINDOW_RUNS) -> list[float]:
+    """One value a revision (the median of its samples) from `start` outwards (towards `stop`), at most
+    `window` of them: a run is the unit that moves as a whole when the machine's load
+    does, so the records are judged run by run."""
+    return [statistics.median(series[i].values) for i in range(start, stop, step)[:window]]
 
 
-def _window(series: list[Point], start: int, stop: int, step: int, window: int = WINDOW_SAMPLES) -> list[float]:
-    """Samples of the revisions from `start` outwards (towards `stop`) until there are enough."""
-    out: list[float] = []
-    for i in range(start, stop, step)[:WINDOW_REVISIONS]:
-        out += series[i].values
-        if len(out) >= window:
-            break
-    return out
-
-
-def revisions_needed(series: list[Point], k: int, alpha: float, window: int = WINDOW_SAMPLES) -> int | None:
+def revisions_needed(series: list[Point], k: int, alpha: float, window: int = WINDOW_RUNS) -> int | None:
     """How many more revisions after the newest would let the windows at k reach alpha (None: no number of
     them would, the step is at the oldest end: only a re-measurement can tell)."""
-    before = _window(series, k - 1, -1, -1, window)
-    per = len(series[-1].values) or 1
-    for extra in range(1, WINDOW_REVISIONS + 1):
-        count = 0
-        for n in ([len(p.values) for p in series[k:]] + [per] * extra)[:WINDOW_REVISIONS]:
-            count += n
-            if count >= window:
-                break
-        if can_decide(len(before), count, alpha):
+    before, have = len(run_values(series, k - 1, -1, -1, window)), len(series) - k
+    for extra in range(1, window + 1):
+        if can_decide(before, min(have + extra, window), alpha):
             return extra
     return None
 
 
 def neighbours(series: list[Point], k: int, rose: bool, min_effect: float) -> list[tuple[Point, Point]]:
-    """The adjacent pairs (k - 1 and k + 1) whose own two revisions moved the same way by half the minimum
-    effect or more: where the step may really be when the pair at k is not confirmed (a revision whose
-    samples lie between the two levels, as a loaded machine leaves them, can move the placement by one)."""
-    out = []
-    for j in (k - 1, k + 1):
-        if 1 <= j < len(series):
-            a, b = series[j - 1].values, series[j].values
-            if _log_ratio(list(a), list(b)) >= math.log1p(min_effect) / 2 and \
-                    (statistics.median(b) > statistics.median(a)) == rose:
-                out.append((series[j - 1], series[j]))
-    return out
+    """Where the step may really be when the pair at k is not confirmed: of the boundaries j up to
+    NEIGHBOUR_REACH revisions either side whose own two revisions moved the same way by half the minimum
+    effect (a revision half way between the levels, as a loaded machine leaves one, moves the placement),
+    or that `could_be_at` (a pair's own two runs of a noisy metric can fall across a real step), the
+    NEIGHBOURS that split the revisions around k best (energy distance of one value a revision). One value
+    a run of a metric as noisy as its step (peak memory: 0.13 against a 1.2x step) leaves a step placed two
+    revisions off as often as one."""
+    near = [j for j in range(k - NEIGHBOUR_REACH, k + NEIGHBOUR_REACH + 1)
+            if j != k and 1 <= j < len(series) and (_pair_moved(series, j, rose, min_effect) or
+                                                       could_be_at(series, j, k, rose, min_effect))]
+    lo, hi = max(0, k - WINDOW_RUNS), min(len(series), k + WINDOW_RUNS)
+    x = np.log(np.maximum([statistics.median(p.values) for p in series[lo:hi]], 1e-300))
+    gain = dict(zip(range(lo + 1, hi), energy_gains(x, np.arange(1, hi - lo))))
+    return [(series[j - 1], series[j]) for j in sorted(sorted(near, key=lambda j: -gain[j])[:NEIGHBOURS])]
+
+
+def _pair_moved(series: list[Point], j: int, rose: bool, min_effect: float) -> bool:
+    a, b = list(series[j - 1].values), list(series[j].values)
+    return _log_ratio(a, b) >= math.log1p(min_effect) / 2 and (statistics.median(b) > statistics.median(a)) == rose
+
+
+def could_be_at(series: list[Point], j: int, k: int, rose: bool, min_effect: float) -> bool:
+    """Whether a step placed at k may be at j instead: the two revisions before both and the two after
+    both moved the way the step did by half the minimum effect, and every revision between j and k is
+    nearer the level a step at j gives it (the new one if j comes first, the old one if k does)."""
+    a, b = min(j, k), max(j, k)
+    before, after = run_values(series, a - 1, -1, -1, 2), run_values(series, b, len(series), 1, 2)
+    old, new = math.log(statistics.median(before)), math.log(statistics.median(after))
+    if (new > old) != rose or abs(new - old) < math.log1p(min_effect) / 2:
+        return False
+    nearer_new = [abs(math.log(x) - new) < abs(math.log(x) - old) for x in run_values(series, a, b, 1, b - a)]
+    return all(nearer_new) if j < k else not any(nearer_new)
 
 
 # --- what a step is beside: CPU time, and the settings the framework chose ------------------------------
