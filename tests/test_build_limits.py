@@ -9,7 +9,6 @@ cached as a verdict on the commit.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
