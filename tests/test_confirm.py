@@ -123,3 +123,23 @@ def test_a_nightlys_many_pairs_and_a_users_one_question_have_their_own_alpha(tmp
     conf.write_text(json.dumps({"version": 1, "tracker_verdicts": {"asked_alpha": 2}}))
     with pytest.raises(ConfigError, match="tracker_verdicts.asked_alpha"):
         load_settings(conf)
+
+
+def test_a_pair_is_settled_when_the_metrics_that_asked_for_it_are_not_when_a_wandering_one_is():
+    """The synthetic prover's verify stage is a process start-up: it wanders 1.1-1.2x with the load and was
+    never settled, so a confirmed 2x prove step took three looks. The pair waits for what asked for it (and
+    that metric's other clock), and for every metric where nothing is known of who asked."""
+    from tracker.report.confirm import pairs_to_confirm, settled
+
+    verdicts = {"prove_time": {**_flat(), "ratio": 2.0, "verdict": "confirmed"},
+                "prove_cpu_time": {**_flat(), "ratio": 2.0, "verdict": "confirmed"},
+                "verify_time": {**_flat(0.02), "ratio": 1.18, "verdict": "not_confirmed"}}
+    settings = Settings()
+    assert not settled(verdicts, settings)
+    assert settled(verdicts, settings, frozenset({"prove_cpu_time"}))
+    assert not settled(verdicts, settings, frozenset({"prove_cpu_time", "verify_cpu_time"}))  # its wall clock
+    a, b = Point("a" * 40, (1.0, 1.01, 0.99)), Point("b" * 40, (2.0, 2.01, 1.99))
+    steps = [Change("synth", "linear", "default", BY_NAME[name], a, b, compare(a.values, b.values), "candidate",
+                    pending=[(a, b)]) for name in ("prove_cpu_time", "prove_time")]
+    [pair] = pairs_to_confirm(steps, 5)
+    assert pair.asked == frozenset({"prove_cpu_time", "prove_time"}) and settled(verdicts, settings, pair.asked)

@@ -116,15 +116,29 @@ def look_alpha(settings: Settings) -> float:
     return settings.confirm_alpha / LOOKS
 
 
-def settled(verdicts: dict[str, dict], settings: Settings) -> bool:
+def settled(verdicts: dict[str, dict], settings: Settings, asked: frozenset[str] = frozenset()) -> bool:
     """No more rounds needed: every metric that got worse is confirmed or moved under half its minimum
-    effect (measuring more would not change the verdict)."""
+    effect (measuring more would not change the verdict). Only the metrics that asked for the pair (and
+    their other clock) are waited for, where known: a verify stage that is a process start-up wanders
+    1.1-1.2x with the load and, waited for, took a 2x prove step through three looks instead of one."""
     for name, v in verdicts.items():
+        if asked and name not in with_other_clock(asked):
+            continue
         half = math.log1p(settings.effect(BY_NAME[name])) / 2
         ratio = v.get("ratio", 1.0)
         if v["verdict"] != "confirmed" and ratio > 0 and math.isfinite(ratio) and math.log(ratio) >= half:
             return False
     return True
+
+
+def with_other_clock(names: frozenset[str]) -> set[str]:
+    """The metrics named, with the CPU time of each wall time and the wall time of each CPU time."""
+    out = set(names)
+    for metric in METRICS:
+        cpu = cpu_metric(metric)
+        if cpu is not None and (metric.name in names or cpu.name in names):
+            out |= {metric.name, cpu.name}
+    return out
 
 
 def rest_on_cpu(wall: dict, cpu: dict, wall_a, wall_b, cpu_a, cpu_b) -> None:
@@ -243,6 +257,7 @@ class Pair:
     bad: str
     key: str
     per_round: int = 1  # the fewest samples one round gives of the metrics it is measured for
+    asked: frozenset[str] = frozenset()  # the metrics whose steps asked for this pair (empty: every metric)
 
 
 def pairs_to_confirm(changes: Sequence[Change], limit: int) -> list[Pair]:
@@ -260,6 +275,7 @@ def pairs_to_confirm(changes: Sequence[Change], limit: int) -> list[Pair]:
             per = min(len(good.values), len(bad.values)) or 1
             pair = seen.setdefault(key, Pair(c.framework, c.model, c.variant, good.sha, bad.sha, key, per))
             pair.per_round = min(pair.per_round, per)
+            pair.asked = pair.asked | {c.metric.name}
             rank[key] = min(rank.get(key, (2, 0.0)), (c.status == "too_early", -abs(math.log(c.comparison.ratio))))
     return sorted(seen.values(), key=lambda p: rank[p.key])[:max(limit, 0)]
 
@@ -285,7 +301,7 @@ def confirm_pair(m: Remeasurer, pair: Pair, settings: Settings) -> dict | None:
             m.say(f"{pair.framework} {pair.model} [{pair.variant}]: could not be re-measured; stays a candidate")
             return None
         verdicts = judge(got[pair.good], got[pair.bad], settings, paired=whole)
-        if settled(verdicts, settings):
+        if settled(verdicts, settings, pair.asked):
             break
     entry = {"rounds": rounds * (look + 1), "records": str(into),
              "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metrics": verdicts}
