@@ -44,7 +44,7 @@ def test_framework_json_has_the_fields_in_order():
     ezkl = load_config(ROOT / "frameworks.yaml").framework("ezkl")
     data = through_json(ezkl)
     assert list(data) == ["name", "adapter", "proof_system", "setup_kind", "model_format", "repo", "history",
-                          "build", "variants", "limits", "pros", "cons", "stages", "line"]
+                          "build", "variants", "limits", "pros", "cons", "stages", "default_job", "line"]
     assert data["history"] == {"kind": "releases", "package": {"registry": "pypi", "name": "ezkl"},
                                "branch": "main", "select": {"latest": 2, "pinned": [], "range": None, "steps": None,
                                                             "nightly_max": 5}}
