@@ -180,10 +180,10 @@ def cpu_metric(metric: Metric) -> Metric | None:
     return next((m for m in METRICS if m.effect == "cpu_time" and m.stage == metric.stage), None)
 
 
-# the stages whose timings and memory are metrics: re-measuring one must run it, never read it back
 # the effect families whose runs measured back to back share the load of their moment (the correlation of two
 # timings measured one after the other was 0.74-0.82 for wall time here, 0.28-0.55 for CPU time, none for peak
 # memory: bench/noise_model.json's `adjacent`), so runs of one round are compared within the round
 SHARED_LOAD = frozenset({"wall_time", "cpu_time"})
 
+# the stages whose timings and memory are metrics: re-measuring one must run it, never read it back
 MEASURED_STAGES = frozenset(m.stage for m in METRICS if m.measured)

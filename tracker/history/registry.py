@@ -179,15 +179,13 @@ def dates_follow_versions(found: list[Release]) -> bool:
     return dates_disorder(found) <= DATES_DISORDER_MAX
 
 
-def disorder_note(found: list[Release]) -> str:
-    """What a run says when fork_points cannot read the dates of these releases ("" where it can)."""
-    if dates_follow_versions(found):
-        return ""
-    return (f"the registry's upload dates do not follow the versions ({dates_disorder(found):.0%} of "
+def disorder_note(disorder: float) -> str:
+    """What a run says when fork_points is told the dates cannot be read (a disorder above the bound)."""
+    return (f"the registry's upload dates do not follow the versions ({disorder:.0%} of "
             f"release pairs the other way round): releases placed by version alone, no backport told apart")
 
 
-def fork_points(found: list[Release]) -> dict[str, str | None]:
+def fork_points(found: list[Release], dated: bool) -> dict[str, str | None]:
     """version -> the version of its parent commit (None for the root): each line's releases chained in
     version order, a line's first release on the newest older-line release uploaded before it (or, where
     none was, the newest older-line release at all). Where the upload dates do not follow the versions
@@ -196,7 +194,6 @@ def fork_points(found: list[Release]) -> dict[str, str | None]:
     lines: dict[Line, list[Release]] = {}
     for r in sorted(found, key=lambda r: Version(r.version)):
         lines.setdefault(line_of(r.version), []).append(r)
-    dated = dates_follow_versions(found)
     parent: dict[str, str | None] = {}
     older: list[Release] = []
     for line in sorted(lines):
@@ -217,10 +214,11 @@ def derive_history(package: Package, found: list[Release], repo: Path, notes: li
         repo.mkdir(parents=True, exist_ok=True)
         git("init", "--quiet", "--bare", "--initial-branch=main", str(repo))
     known = {r.version: r for r in [*_derived_before(repo), *found]}
-    note = disorder_note(list(known.values()))
-    if note and notes is not None:
-        notes.append(note)
-    parents = fork_points(list(known.values()))
+    disorder = dates_disorder(list(known.values()))
+    dated = disorder <= DATES_DISORDER_MAX
+    if not dated and notes is not None:
+        notes.append(disorder_note(disorder))
+    parents = fork_points(list(known.values()), dated)
     commits: dict[str, ReleaseCommit] = {}
     for version in parents:  # parents come first: lines in order, each in version order
         parent = parents[version]

@@ -121,8 +121,9 @@ def settled(verdicts: dict[str, dict], settings: Settings, asked: frozenset[str]
     effect (measuring more would not change the verdict). Only the metrics that asked for the pair (and
     their other clock) are waited for, where known: a verify stage that is a process start-up wanders
     1.1-1.2x with the load and, waited for, took a 2x prove step through three looks instead of one."""
+    waited = with_other_clock(asked) if asked else set(verdicts)
     for name, v in verdicts.items():
-        if asked and name not in with_other_clock(asked):
+        if name not in waited:
             continue
         half = math.log1p(settings.effect(BY_NAME[name])) / 2
         ratio = v.get("ratio", 1.0)

@@ -74,8 +74,9 @@ class FrameworkOutcome:
 def run(config: Config, layout: Layout, request: Request, say: Say = print) -> list[FrameworkOutcome]:
     """Every framework's revisions are chosen before the first proof, so the count and the time left on each
     proving line are the whole run's, not the current framework's."""
-    names = request.frameworks or [f.name for f in config.frameworks if f.default_job or not request.default_job]
-    for fw in left_out(config, request):
+    skipped = left_out(config, request)
+    names = request.frameworks or [f.name for f in config.frameworks if f not in skipped]
+    for fw in skipped:
         say(f"{fw.name}: left out of the default job (`default_job: false`, the framework at {config.path.name} "
             f"line {fw.line}); `zkml-tracker run -f {fw.name}` runs it")
     say(calibration.one_line(calibration.current(machine_info())))  # measured once per machine; every record has it
