@@ -139,6 +139,66 @@ def test_a_stage_records_the_energy_it_used_and_the_record_its_calibration(tmp_p
     assert bare.stages["prove"].energy_j is None and bare.energy.startswith("not measured here")
 
 
+def _after_each_run(binary: Path, counter: Path, microjoules: int) -> Path:
+    """The calibration program, then the package counter moved by `microjoules` as the packages would have
+    while it ran (these machines have no counter that moves by itself)."""
+    wrapper = binary.parent / "modmul-with-energy"
+    wrapper.write_text(f'#!/bin/sh\n"{binary}" "$@" || exit $?\n'
+                       f'echo $(( $(cat {counter}) + {microjoules} )) > {counter}\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+@needs_go
+def test_mmops_per_watt_is_the_multiplications_done_over_the_joules_read(tmp_path):
+    root = _powercap(tmp_path / "powercap", {"intel-rapl:0": (5_000_000, 10**12)})
+    wrapper = _after_each_run(calibration.build_program(tmp_path), root / "intel-rapl:0" / "energy_uj", 2_000_000)
+    scores, why = calibration.per_watt(wrapper, root, 20_000, 2)
+    assert why == "" and set(scores) == set(MODULI)
+    done = 20_000 * 4 * os.cpu_count() * 2                  # rounds x chains x cores x repeats, on all cores
+    for name in MODULI:
+        assert scores[name] == pytest.approx(done / 2.0 / 1e6)    # 2 J a run: M multiplications a joule
+
+
+@needs_go
+def test_a_counter_that_does_not_move_or_is_absent_gives_no_score_and_says_why(tmp_path, monkeypatch):
+    root = _powercap(tmp_path / "powercap", {"intel-rapl:0": (5_000_000, 10**12)})
+    scores, why = calibration.per_watt(calibration.build_program(tmp_path), root, 20_000, 1)
+    assert scores == {} and why.startswith("not measured here: the package counters under ") and "did not move" in why
+    monkeypatch.setenv(energy.ROOT_ENV, str(tmp_path / "absent"))
+    cal = calibration.calibrate(MACHINE, "k", tmp_path, rounds=20_000, repeats=2)
+    assert cal.measured and cal.per_watt == {}
+    assert cal.summary()["energy"].startswith("not measured here: no ") and "mmops_per_watt" not in cal.summary()
+    assert "MMOPS per Watt: not measured here: no " in calibration.describe(cal)
+    kept = calibration.Calibration.from_json(json.loads(json.dumps(cal.to_json())))
+    assert kept.energy == cal.energy and kept.rates == cal.rates
+
+
+def test_a_kept_score_is_in_the_summary_and_the_description():
+    cal = calibration.Calibration("k", MACHINE, "2026-12-04T00:00:00+00:00",
+                                  rates={"bn254_fr": {"single": calibration.Rate.of([4e7, 5e7])}},
+                                  per_watt={"bn254_fr": 1.25})
+    kept = calibration.Calibration.from_json(cal.to_json())
+    assert kept.per_watt == {"bn254_fr": 1.25} and kept.summary()["mmops_per_watt"] == {"bn254_fr": 1.25}
+    assert "MMOPS per Watt, all cores: BN254 scalar field (254-bit) 1.25" in calibration.describe(kept)
+    assert calibration.Calibration.from_json({**cal.to_json(), "version": 1}) is None   # measured again
+
+
+def test_the_cpu_model_is_part_of_the_machine_and_of_the_calibration_key(tmp_path):
+    from tracker.records import cpu_model, machine_info
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7763 64-Core Processor\n\n"
+                    "processor\t: 1\nmodel name\t: AMD EPYC 7763 64-Core Processor\n")
+    assert cpu_model(info) == "AMD EPYC 7763 64-Core Processor"
+    info.write_text("processor\t: 0\nBogoMIPS\t: 108.00\n\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n")
+    assert cpu_model(info) == "Raspberry Pi 4 Model B Rev 1.4"
+    assert cpu_model(tmp_path / "absent") == ""
+    assert "cpu_model" in machine_info()
+    other_cpu = {**MACHINE, "cpu_model": "AMD EPYC 7763 64-Core Processor"}
+    assert calibration.calibration_key(other_cpu) != calibration.calibration_key({**MACHINE, "cpu_model": "Xeon"})
+
+
 def _calibrated(key: str, median: float, spread: float) -> dict:
     return {"key": key, "mmops": {"bn254_fr": {"per_cpu_second": {"median": median, "spread": spread, "n": 5}}}}
 
