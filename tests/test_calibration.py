@@ -221,3 +221,75 @@ def test_a_step_across_a_changed_calibration_is_the_machines(tmp_path):
     change = Change("fw", "mlp", "default", BY_NAME["prove_cpu_time"], Point("a" * 40, (1.0,)),
                     Point("b" * 40, (2.0,)), status="candidate")
     assert machine_change(layout, change) == "calibration BN254 42.0 -> 21.0 M multiplications a CPU second"
+
+
+def _run_on_cpu(t, cpuinfo: Path | None, cache: Path, shas: list[str]) -> None:
+    """`run` as a child on this host, its /proc/cpuinfo replaced by `cpuinfo` in a mount namespace of its
+    own (root only): what a runner sees after its CPU was changed under the same host name."""
+    command = [sys.executable, "-m", "tracker", "--config", str(t.config), "--results", str(t.results),
+               "--html", str(t.html), "--cache", str(t.root / "cache"), "run", "-m", "linear", "--no-publish",
+               *(x for sha in shas for x in ("-r", sha))]
+    if cpuinfo is not None:
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   'mount --bind "$0" /proc/cpuinfo && exec "$@"', str(cpuinfo), *command]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "ZKML_TRACKER_MACHINE": "one-runner",
+           "XDG_CACHE_HOME": str(cache)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _slower(cal: calibration.Calibration, machine: dict, factor: float) -> calibration.Calibration:
+    """The calibration a CPU `factor` times slower would have measured (this machine cannot be slowed)."""
+    rates = {f: {w: calibration.Rate.of([x / factor for x in r.samples]) for w, r in by.items()}
+             for f, by in cal.rates.items()}
+    return calibration.Calibration(calibration.calibration_key(machine), machine, cal.measured_at, cal.library,
+                                   rates, load=cal.load, energy=cal.energy)
+
+
+@needs_go
+@pytest.mark.slow
+def test_a_step_where_the_cpu_and_its_calibration_changed_is_the_machines_not_the_frameworks(tmp_path, capsys):
+    """One host under one machine name runs the first four commits; then its CPU is another (the kernel names
+    another model), whose calibration does half the multiplications a CPU second, and the prover's wall time
+    grows by 0.3 s. `regressions` files the step under "machine changed" with the two calibrations, not as a
+    candidate; the same records with one calibration throughout make it the framework's candidate."""
+    from tests.synthetic import Step, make_repo
+    from tests.test_faults_readers import report
+    from tests.test_nightly import Tracker
+    from tracker.fsutil import atomic_write_json, read_json
+    from tracker.records import machine_info
+
+    if os.geteuid() != 0 or subprocess.run(["unshare", "--mount", "true"]).returncode != 0:
+        pytest.skip("another CPU model for a child needs a mount namespace (root)")
+    stall, repo, cache = tmp_path / "slow-cpu", tmp_path / "repo", tmp_path / "xdg"
+    shas = make_repo(repo, [Step(delay=0.0, stall_if=str(stall)) for _ in range(7)])
+    t = Tracker(tmp_path, repo)
+    fast = calibration.current(machine_info(), cache / "zkml-tracker")     # measured here, for real
+    assert fast.measured, fast.reason
+    _run_on_cpu(t, None, cache, shas[:4])
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: A slower CPU\n\nprocessor\t: 1\nmodel name\t: A slower CPU\n")
+    slow = _slower(fast, {**machine_info(), "cpu_model": "A slower CPU"}, 2.0)
+    atomic_write_json(cache / "zkml-tracker" / "calibration" / f"{slow.key}.json", slow.to_json())
+    stall.write_text("")
+    _run_on_cpu(t, cpuinfo, cache, shas[4:])
+
+    record = lambda sha: t.results / "synth" / "records" / sha / "linear--default.json"  # noqa: E731
+    assert read_json(record(shas[4]))["machine"]["cpu_model"] == "A slower CPU"
+    assert read_json(record(shas[4]))["calibration"]["key"] == slow.key != fast.key
+    status, rep, _ = report(t, capsys)
+    assert status == 0 and rep["regressions"] == [], rep
+    assert shas[4] not in [r["first_bad"] for r in rep["candidates"] + rep["too_early"]], rep
+    [step] = [r for r in rep["machine_changed"] if r["metric"] == "prove_time"]
+    assert step["first_bad"] == shas[4] and step["ratio"] > 1.3
+    before, after = fast.rate() / 1e6, slow.rate() / 1e6
+    assert step["evidence"]["machines"] == \
+        f"calibration BN254 {before:.1f} -> {after:.1f} M multiplications a CPU second"
+
+    for sha in shas[4:]:   # the control: one calibration on both sides, and the step is the framework's
+        data = read_json(record(sha))
+        atomic_write_json(record(sha), {**data, "calibration": fast.summary()})
+    status, rep, _ = report(t, capsys)
+    assert rep["machine_changed"] == [], rep["machine_changed"]
+    assert shas[4] in [r["first_bad"] for r in rep["candidates"] + rep["too_early"] if r["metric"] == "prove_time"]
