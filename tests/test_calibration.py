@@ -20,6 +20,7 @@ import pytest
 from tests.test_readme_adapter import _job, prover_on_path, readme_adapter  # noqa: F401 - a fixture
 from tracker import calibration, energy
 from tracker.calibration import MODULI
+from tracker.fsutil import atomic_write_json
 from tracker.store.paths import FrameworkStore
 
 needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="the calibration is built with Go")
@@ -199,6 +200,17 @@ def test_the_cpu_model_is_part_of_the_machine_and_of_the_calibration_key(tmp_pat
     assert calibration.calibration_key(other_cpu) != calibration.calibration_key({**MACHINE, "cpu_model": "Xeon"})
 
 
+def test_another_tracker_version_is_calibrated_again(tmp_path, monkeypatch):
+    key = calibration.calibration_key(MACHINE)
+    atomic_write_json(tmp_path / "calibration" / f"{key}.json",
+                      calibration.Calibration(key, MACHINE, "2026-12-04T00:00:00+00:00",
+                                              rates={"bn254_fr": {"single": calibration.Rate.of([4e7])}}).to_json())
+    assert calibration.current(MACHINE, tmp_path, measure=False).measured              # kept for this version
+    monkeypatch.setattr(calibration, "__version__", calibration.__version__ + ".next")
+    again = calibration.current(MACHINE, tmp_path, measure=False)
+    assert again.key != key and not again.measured and "not calibrated yet" in again.reason
+
+
 def _calibrated(key: str, median: float, spread: float) -> dict:
     return {"key": key, "mmops": {"bn254_fr": {"per_cpu_second": {"median": median, "spread": spread, "n": 5}}}}
 
@@ -256,7 +268,7 @@ def test_a_step_where_the_cpu_and_its_calibration_changed_is_the_machines_not_th
     from tests.synthetic import Step, make_repo
     from tests.test_faults_readers import report
     from tests.test_nightly import Tracker
-    from tracker.fsutil import atomic_write_json, read_json
+    from tracker.fsutil import read_json
     from tracker.records import machine_info
 
     if os.geteuid() != 0 or subprocess.run(["unshare", "--mount", "true"]).returncode != 0:
