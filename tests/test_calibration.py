@@ -305,3 +305,27 @@ def test_a_step_where_the_cpu_and_its_calibration_changed_is_the_machines_not_th
     status, rep, _ = report(t, capsys)
     assert rep["machine_changed"] == [], rep["machine_changed"]
     assert shas[4] in [r["first_bad"] for r in rep["candidates"] + rep["too_early"] if r["metric"] == "prove_time"]
+
+
+@needs_go
+def test_a_bisect_on_a_machine_never_calibrated_calibrates_it_and_its_records_carry_it(tmp_path, monkeypatch, capsys):
+    """bisect runs revisions without `run`: it too measures the calibration first, so the records it makes
+    carry it rather than "not calibrated yet"."""
+    from tests.synthetic import Step, make_repo
+    from tests.test_nightly import Tracker
+    from tracker.fsutil import read_json
+
+    gocache = subprocess.run(["go", "env", "GOCACHE"], capture_output=True, text=True, check=True).stdout.strip()
+    monkeypatch.setenv("GOCACHE", gocache)              # Go's own build cache stays where it was
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))   # a machine with no calibration kept
+    shas = make_repo(tmp_path / "repo", [Step(delay=0.0, proof_bytes=1200 if i >= 2 else 1000) for i in range(4)])
+    t = Tracker(tmp_path, tmp_path / "repo")
+    assert t("bisect", "-f", "synth", "-m", "linear", "--metric", "proof_size", shas[0], shas[-1]) == 0
+    out = capsys.readouterr().out
+    assert f"first commit with the new proof_size: {shas[2]}" in out
+    assert "machine calibration (gnark-crypto" in out and "M/s modular multiplications a CPU second" in out
+    made = sorted((t.results / "synth" / "records").glob("*/linear--default.json"))
+    assert len(made) >= 3
+    for path in made:
+        cal = read_json(path)["calibration"]
+        assert cal["mmops"]["bn254_fr"]["per_cpu_second"]["median"] > 1, (path, cal)

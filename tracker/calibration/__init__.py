@@ -153,6 +153,17 @@ def current(machine: dict[str, str], cache: Path | None = None, measure: bool = 
     return made
 
 
+def before_measuring(say) -> Calibration:
+    """This machine's calibration, measured now if none is kept, and said: every command that measures
+    stages (run, nightly, bisect, compare, confirmations) calls it first, so the records it makes carry the
+    calibration (they read the kept one) rather than "not calibrated yet"."""
+    from tracker.records import machine_info
+
+    cal = current(machine_info())
+    say(one_line(cal))
+    return cal
+
+
 def calibrate(machine: dict[str, str], key: str, cache: Path, rounds: int = ROUNDS,
               repeats: int = REPEATS) -> Calibration:
     """Build the program (once per source) and run it: the rates of every field on one core and on all,
