@@ -277,10 +277,12 @@ def test_bisect_and_compare_rebuild_a_torn_revisions_json_before_they_read_it(t,
 
 # --- two hosts under one machine name ------------------------------------------------------------------
 
-def run_as_host(host: str, root: Path, repo: Path, *args: str) -> subprocess.CompletedProcess:
+def run_as_host(host: str, root: Path, repo: Path, *args: str, kernel: tuple[str, ...] = ()) -> \
+        subprocess.CompletedProcess:
     """The tracker as a child on a host of that name: its own UTS namespace (root only), so the records it
-    makes name that host, as a second runner's would."""
-    command = [sys.executable, "-m", "tracker", "--config", str(root / "frameworks.yaml"), "--results",
+    makes name that host, as a second runner's would; `kernel` runs it under a command that changes the
+    kernel release it sees (`setarch x86_64 --uname-2.6`), as a runner with another kernel would."""
+    command = [*kernel, sys.executable, "-m", "tracker", "--config", str(root / "frameworks.yaml"), "--results",
                str(root / "results"), "--html", str(root / "html"), "--cache", str(root / "cache"), *args]
     script = f'hostname {host} && exec "$@"'
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ZKML_TRACKER_MACHINE": "shared-runner"}

@@ -47,6 +47,11 @@ def test_a_read_only_asv_results_dir_is_one_line_with_the_systems_reason_before_
         assert "build" not in (read_json(t.results / "synth" / "status.json") or {}).get("reason", "")
 
 
+GIT_SAYS = {"a plain directory": "'{repo}' does not appear to be a git repository",
+            "a subdirectory of a clone": "'{repo}' does not appear to be a git repository",
+            "a file": "invalid gitfile format: {repo}"}
+
+
 @pytest.mark.parametrize("what", ["a plain directory", "a subdirectory of a clone", "a file", "nothing"])
 def test_a_local_repo_that_is_not_a_git_repository_is_not_ready_and_run_fails_it(tmp_path, capsys, what):
     clone = tmp_path / "clone"
@@ -65,6 +70,8 @@ def test_a_local_repo_that_is_not_a_git_repository_is_not_ready_and_run_fails_it
            if what == "nothing" else f"repo: {repo} is not a git repository (")
     assert out[0].startswith("synth ") and out[0].endswith(" failed")
     assert out[1].strip().startswith(why) and out[1].strip().endswith("give 'repo:' a git clone")
+    if what != "nothing":  # git's own reason, not its closing advice ("... and the repository exists.")
+        assert out[1].strip() == f"{why}fatal: {GIT_SAYS[what].format(repo=repo)}): give 'repo:' a git clone"
     assert t("run", *LINEAR) == 1
     said = capsys.readouterr().out
     assert re.search(rf"^synth: failed: {re.escape(why)}", said, re.M)

@@ -32,7 +32,7 @@ SAFE_PROTOCOLS = ("-c", "protocol.allow=never", "-c", "protocol.https.allow=alwa
 
 
 class GitError(Exception):
-    """A git command failed; the message is git's last line."""
+    """A git command failed; the message is git's own reason (its first `fatal:` line, else its last line)."""
 
 
 def git(*args: str, cwd: Path | None = None, git_dir: Path | None = None, env: dict | None = None,
@@ -45,8 +45,15 @@ def git(*args: str, cwd: Path | None = None, git_dir: Path | None = None, env: d
         return captured([*argv, *args], stdin=stdin, env=full_env, cwd=cwd, timeout_s=timeout, binary=binary)
     except ChildTimeout:
         raise GitError(f"git {args[0]} timed out after {timeout:g} s") from None
-    except ChildFailed as exc:  # git's last line, or that it could not start
-        raise GitError(exc.reason) from None
+    except ChildFailed as exc:
+        raise GitError(git_reason(exc)) from None
+
+
+def git_reason(failed: ChildFailed) -> str:
+    """The line that says why git failed: its first `fatal:` line. Its last line is often advice that reads as
+    the opposite ("... and the repository exists.", after "does not appear to be a git repository")."""
+    fatal = [line for line in failed.log_tail.splitlines() if line.startswith("fatal: ")]
+    return fatal[0] if fatal else failed.reason
 
 
 def check_revision(rev: str) -> str:
