@@ -15,6 +15,7 @@ from tests.synthetic import Step, add_commit, config_text, make_repo
 from tests.test_faults_state import one_line, read_only
 from tests.test_reliability import Tracker
 from tracker.fsutil import read_json
+from tracker.history.git import GitError, git
 
 LINEAR = ["-m", "linear", "--repeats", "1", "--no-publish"]
 
@@ -86,3 +87,15 @@ def test_a_git_repository_given_by_path_is_ready(tmp_path, capsys):
     t = Tracker(tmp_path / "t", config_text(repo))
     assert t("list") == 0
     assert capsys.readouterr().out.splitlines()[0].endswith(" ready")
+
+
+def test_git_says_why_a_remote_failed_not_its_closing_advice(tmp_path):
+    """git closes a failed remote with "Please make sure ... and the repository exists.": the reason it gives
+    is the line before (ssh's own words where ssh failed), so that is the one a user is shown."""
+    with pytest.raises(GitError) as refused:
+        git("ls-remote", "ssh://127.0.0.1:9/r.git", timeout=30)  # nothing listens on port 9
+    assert str(refused.value) in ("ssh: connect to host 127.0.0.1 port 9: Connection refused",
+                                  "error: cannot run ssh: No such file or directory")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(GitError, match=r"^fatal: '.*plain' does not appear to be a git repository$"):
+        git("ls-remote", str(tmp_path / "plain"), timeout=30)
