@@ -144,8 +144,9 @@ def with_other_clock(names: frozenset[str]) -> set[str]:
 
 def rest_on_cpu(wall: dict, cpu: dict, wall_a, wall_b, cpu_a, cpu_b) -> None:
     """A wall-time verdict of a CPU-bound stage whose wall and CPU samples disagree takes the CPU verdict:
-    a commit is never blamed on wall samples a neighbour stretched."""
-    why = disagreement(wall_a, wall_b, cpu_a, cpu_b)
+    a commit is never blamed on wall samples a neighbour stretched (a verdict paired by round: only where
+    they were stretched, see `disagreement`)."""
+    why = disagreement(wall_a, wall_b, cpu_a, cpu_b, paired=wall.get("test", "").startswith("signed-rank"))
     if why:
         wall["disagreement"] = why
         if wall["verdict"] == "confirmed" and cpu["verdict"] != "confirmed":

@@ -35,6 +35,7 @@ import numpy as np
 from tracker import records
 from tracker.config import ConfigError
 from tracker.metrics import METRICS, Metric, cpu_metric, samples
+from tracker.report.probe import cpu_bound, spread
 from tracker.report.stats import Comparison, can_decide, compare, mann_whitney, samples_needed
 from tracker.store.paths import REVISIONS_FILE
 from tracker.store.state import history_order, read_index
@@ -45,10 +46,11 @@ DEFAULT_MIN_EFFECT = {"wall_time": 0.15, "cpu_time": 0.10, "memory": 0.10}
 WINDOW_RUNS = 5         # a boundary is tested on at most this many revisions either side, one value each
 NEIGHBOUR_REACH = 2     # a step not confirmed at its pair is looked for this many revisions either side ...
 NEIGHBOURS = 2          # ... at this many pairs at most
+BUMP_RUNS = (2, 3)       # a segment found flat is searched for a run of this many revisions apart from both sides
+SIDE_REACH = 3          # ... or this many on the one side its re-measured pair's level points to (`side_of`)
 PLACE_MAX_SAMPLES = 1500  # beyond this many samples in a segment, a split is placed on one median a revision
 NEAR_END = 3            # a boundary with fewer revisions than this between it and an end of the series moved
                         # by the minimum effect is too early to tell (the samples of one run share its load)
-CPU_BOUND = 0.7         # CPU time / wall time from which a stage is CPU-bound (its wall time can be stretched)
 SPREAD_FACTOR = 3       # wall spread this many times the CPU spread (plus the floor): wall samples stretched
 SPREAD_FLOOR = 0.05
 NOT_CHOSEN = frozenset({"calibration_data", "calibration_samples"})  # inputs of the run, not the framework's choices
@@ -142,6 +144,7 @@ class Change:
     disagreement: str | None = None  # beside a wall-time change: why its wall samples are not to be trusted
     needs: int | None = None  # too early: how many more revisions would decide (None: only a re-measurement)
     neighbours: list = field(default_factory=list)  # pairs up to two revisions off where the step could be (Point, Point)
+    reach: list = field(default_factory=list)  # (offset, Point, Point): every pair up to SIDE_REACH off, best split first
     pending: list = field(default_factory=list)  # pairs still to re-measure before this change is settled
     moved_from: str | None = None  # the pair it was first placed at, when a neighbour was confirmed instead
     from_cpu: bool = False  # a wall-time step looked for where the same stage's CPU time stepped
@@ -224,6 +227,7 @@ class Boundary:
     k: int
     comparison: Comparison
     decided: bool = True
+    bump: bool = False  # one end of a short run apart from both sides (`bump`): more revisions will not tell
 
 
 def segment(series: list[Point], min_effect: float, alpha: float, window: int = WINDOW_RUNS) -> list[Boundary]:
@@ -232,6 +236,7 @@ def segment(series: list[Point], min_effect: float, alpha: float, window: int = 
     then tested on the windows either side. Significant: a step if beyond the minimum effect, and both
     sides are searched again. Not significant: the next best split is tried; none: the segment is flat."""
     found: list[Boundary] = []
+    cut: list[int] = []  # splits whose sides differ significantly by less than the minimum effect
     pending = [(0, len(series))]
     while pending:
         lo, hi = pending.pop()
@@ -239,10 +244,62 @@ def segment(series: list[Point], min_effect: float, alpha: float, window: int = 
             boundary, significant = judge_split(series, lo, hi, k, min_effect, alpha, window)
             if boundary is not None:
                 found.append(boundary)
+            elif significant:
+                cut.append(k)
             if significant or boundary is not None:
                 pending += [(lo, k), (k, hi)]
                 break
-    return sorted(found, key=lambda b: b.k)
+        else:
+            short = bump(series, lo, hi, min_effect, window)
+            if short:
+                found += short
+                pending += [(lo, short[0].k), (short[1].k, hi)]
+    return sorted(recut(series, cut, found, min_effect, alpha, window), key=lambda b: b.k)
+
+
+def recut(series: list[Point], cut: list[int], found: list[Boundary], min_effect: float, alpha: float,
+          window: int) -> list[Boundary]:
+    """The boundaries found, those too early to tell judged again between the steps found either side of
+    them, and the splits made for a difference under the minimum effect judged again the same way. A
+    split's windows are laid before the steps beside it are known, so they can hold a change and its
+    undoing (230 MB four times, 340 MB twice, 230 MB again: at the first split the later side's median is
+    230 MB and only the order of the samples differs, and once split there, the change is the edge of two
+    segments, never a boundary of either), and a window reaching from an end of the series across a step
+    beside it reads that step as one at the end (too early to tell, re-measured for nothing)."""
+    def between(k: int, pool: list[Boundary]) -> tuple[int, int]:
+        return (max((b.k for b in pool if b.k < k), default=0), min((b.k for b in pool if b.k > k), default=len(series)))
+
+    added = [b for k in cut if (b := judge_split(series, *between(k, found), k, min_effect, alpha, window)[0])]
+    pool, kept = found + added, list(added)
+    for b in found:
+        again = b if b.decided or b.bump else judge_split(series, *between(b.k, pool), b.k, min_effect, alpha,
+                                                           window)[0]
+        if again is not None:
+            kept.append(again)
+    return kept
+
+
+def bump(series: list[Point], lo: int, hi: int, min_effect: float, window: int) -> list[Boundary]:
+    """In a segment where no split is a step: a run of BUMP_RUNS revisions each beyond every revision of the
+    windows either side (at least two a side) by the minimum effect, as its two boundaries,
+    too early to tell (only a re-measurement decides); the largest such run, or none. A change undone two
+    revisions later (230 MB, 340 MB twice, 230 MB again) has the level it returns to on the far side of
+    every split of the segment, so no split's windows separate, and binary segmentation reads it as flat."""
+    best = None
+    for m in BUMP_RUNS:
+        for a in range(lo + 1, hi - m):
+            inner = run_values(series, a, a + m, 1, m)
+            before, after = run_values(series, a - 1, lo - 1, -1, window), run_values(series, a + m, hi, 1, window)
+            if min(len(before), len(after)) < 2:
+                continue
+            height = _clearance(before + after, inner)
+            if height >= math.log1p(min_effect) and (best is None or height > best[0]):
+                best = (height, a, before, inner, after)
+    if best is None:
+        return []
+    _, a, before, inner, after = best
+    return [Boundary(a, compare(before, inner), decided=False, bump=True),
+            Boundary(a + len(inner), compare(inner, after), decided=False, bump=True)]
 
 
 def measured_steps(series: list[Point], min_effect: float, alpha: float,
@@ -307,6 +364,14 @@ def energy_gains(x: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
+def _clearance(outside: list[float], inner: list[float]) -> float:
+    """How far (log scale) every inner value lies beyond every outside value, above them all or below them
+    all; 0 or less where they overlap."""
+    if min(outside + inner) <= 0:
+        return 0.0
+    return max(math.log(min(inner) / max(outside)), math.log(min(outside) / max(inner)))
+
+
 def _apart(before: list[float], after: list[float]) -> bool:
     """Every value after the boundary beyond every value before it, one way or the other."""
     return max(before) < min(after) or min(before) > max(after)
@@ -352,6 +417,43 @@ def neighbours(series: list[Point], k: int, rose: bool, min_effect: float) -> li
     return [(series[j - 1], series[j]) for j in sorted(sorted(near, key=lambda j: -gain[j])[:NEIGHBOURS])]
 
 
+def reach(series: list[Point], k: int) -> list[tuple[int, Point, Point]]:
+    """Every pair up to SIDE_REACH revisions either side of a step placed at k, as (offset, good, bad), the
+    pairs that split the revisions around k best first (energy distance of one value a revision): where
+    to look once the re-measured pair at k says on which side the step lies (`side_of`)."""
+    lo, hi = max(0, k - WINDOW_RUNS - 1), min(len(series), k + WINDOW_RUNS + 1)
+    x = np.log(np.maximum([statistics.median(p.values) for p in series[lo:hi]], 1e-300))
+    gain = dict(zip(range(lo + 1, hi), energy_gains(x, np.arange(1, hi - lo))))
+    near = [j for j in range(k - SIDE_REACH, k + SIDE_REACH + 1) if j != k and 1 <= j < len(series)]
+    return [(j - k, series[j - 1], series[j]) for j in sorted(near, key=lambda j: -gain[j])]
+
+
+def side_of(change: "Change", judged: dict | None) -> int:
+    """Where a step not confirmed at its pair lies, from the pair measured again: both its revisions at the
+    level the records show before the step, it lies later (+1); at the level after it, earlier (-1); 0
+    where the re-measurement cannot say (no levels, or a level no nearer one than the other). The records'
+    one value a revision places a 1.2x memory step (against a run-to-run spread of 0.13) up to three
+    revisions off; the pair's interleaved runs put its two revisions on one level far more surely."""
+    if not judged or change.comparison is None:
+        return 0
+    old, new, before, after = (change.comparison.before, change.comparison.after, judged.get("before"),
+                               judged.get("after"))
+    if not all(isinstance(v, (int, float)) and v > 0 for v in (old, new, before, after)) or old == new:
+        return 0
+    level = (math.log(before) + math.log(after)) / 2
+    to_old, to_new = abs(level - math.log(old)), abs(level - math.log(new))
+    return 1 if to_old < to_new else -1 if to_new < to_old else 0
+
+
+def looked_for(change: "Change", judged: dict | None) -> list[tuple[Point, Point]]:
+    """The pairs to re-measure for a step not confirmed at its pair: the NEIGHBOURS best pairs within
+    SIDE_REACH on the side its re-measured pair points to, else its `neighbours`."""
+    side = side_of(change, judged)
+    if not side or not change.reach:
+        return change.neighbours
+    return [(good, bad) for offset, good, bad in change.reach if offset * side > 0][:NEIGHBOURS]
+
+
 def _pair_moved(series: list[Point], j: int, rose: bool, min_effect: float) -> bool:
     a, b = list(series[j - 1].values), list(series[j].values)
     return _log_ratio(a, b) >= math.log1p(min_effect) / 2 and (statistics.median(b) > statistics.median(a)) == rose
@@ -372,27 +474,26 @@ def could_be_at(series: list[Point], j: int, k: int, rose: bool, min_effect: flo
 
 # --- what a step is beside: CPU time, and the settings the framework chose ------------------------------
 
-def spread(values: Sequence[float]) -> float:
-    """(max - min) / median: how far one revision's samples stray."""
-    mid = statistics.median(values)
-    return (max(values) - min(values)) / mid if mid > 0 else 0.0
-
-
 def disagreement(wall_a: Sequence[float], wall_b: Sequence[float], cpu_a: Sequence[float],
-                 cpu_b: Sequence[float]) -> str | None:
-    """Why the wall samples of a CPU-bound stage cannot be trusted, or None. A neighbour on a shared
-    machine stretches wall time and leaves the CPU time of a CPU-bound prover where it was: wall spread far
-    above CPU spread, or a wall ratio the CPU time does not show. The verdict then rests on CPU time."""
+                 cpu_b: Sequence[float], paired: bool = False) -> str | None:
+    """Why the wall samples of a CPU-bound stage (`cpu_bound`) cannot be trusted, or None. A neighbour on a
+    shared machine stretches wall time and leaves the CPU time of a CPU-bound prover where it was: wall
+    spread far above CPU spread, or a wall ratio the CPU time does not show. The verdict then rests on CPU
+    time. `paired`: the wall verdict was taken round by round of interleaved runs, each round's two runs
+    under one load, so a neighbour that came and went falls out of each round's ratio; a ratio the CPU time
+    does not show is then the stage's own (it started to wait: a sleep, I/O), and only a spread far above
+    the CPU's sets the wall samples aside (in the corpus, a 1.4x-2x paired wall rise of a stage at 0.29 of
+    its wall time on CPU was set aside 9 times in 184 steps that way)."""
     if not (wall_a and wall_b and cpu_a and cpu_b) or statistics.median(wall_a) <= 0:
         return None
-    if statistics.median(cpu_a) / statistics.median(wall_a) < CPU_BOUND:
+    if not cpu_bound([wall_a, wall_b], [cpu_a, cpu_b]):
         return None  # the stage waits (I/O, sleep): wall time is its own evidence
     wall_r = statistics.median(wall_b) / statistics.median(wall_a)
     cpu_r = statistics.median(cpu_b) / statistics.median(cpu_a) if statistics.median(cpu_a) > 0 else 1.0
     wall_s, cpu_s = max(spread(wall_a), spread(wall_b)), max(spread(cpu_a), spread(cpu_b))
     stretched = wall_s > SPREAD_FACTOR * cpu_s + SPREAD_FLOOR
     unseen = abs(math.log(wall_r)) > SPREAD_FLOOR and abs(math.log(cpu_r)) < abs(math.log(wall_r)) / 2
-    if not (stretched or unseen):
+    if not (stretched or (unseen and not paired)):
         return None
     return (f"wall and CPU time disagree (wall {wall_r:.2f}x, spread {wall_s:.0%}; CPU {cpu_r:.2f}x, "
             f"spread {cpu_s:.0%}): judged on CPU time")
@@ -440,6 +541,8 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
     walls = [c for c in out if cpu_metric(c.metric) is not None]
     _beside_and_settled([c for c in out if cpu_metric(c.metric) is None], every, confirmations)
     rose = {(c.metric.name, c.good.sha, c.bad.sha) for c in out if c.metric.effect == "cpu_time" and c.worse}
+    rose |= {(c.metric.name, *c.moved_from.split("|")[2:]) for c in out
+             if c.metric.effect == "cpu_time" and c.worse and c.moved_from}
     for wall in walls:
         wall.cpu_stepped = (cpu_metric(wall.metric).name, wall.good.sha, wall.bad.sha) in rose
     _beside_and_settled(walls, every, confirmations)
@@ -478,9 +581,10 @@ def measured_changes(framework: str, model: str, variant: str, metric: Metric, s
         c = Change(framework, model, variant, metric, series[b.k - 1], series[b.k], b.comparison,
                    "candidate" if b.decided else "too_early", recs=by_sha)
         c.neighbours = neighbours(series, b.k, b.comparison.ratio > 1, effect)
+        c.reach = reach(series, b.k)
         c.pending = [(c.good, c.bad)]  # to re-measure, until a confirmation settles it
         if not b.decided:
-            c.needs = revisions_needed(series, b.k, alpha)
+            c.needs = None if b.bump else revisions_needed(series, b.k, alpha)
             c.note = too_early_note(c.needs, alpha)
         out.append(c)
     return out
@@ -567,18 +671,34 @@ def settle(change: Change, confirmations: dict[str, dict]) -> None:
     apply_confirmation(change, confirmations[change.pair])
     if change.status != "not_confirmed":
         return
-    for good, bad in change.neighbours:
-        key = pair_key(change.model, change.variant, good.sha, bad.sha)
-        judged = confirmations.get(key, {}).get("metrics", {}).get(change.metric.name)
-        if key not in confirmations:
+    near = confirmed_near(change, confirmations)
+    if near:
+        change.moved_from, (change.good, change.bad) = change.pair, near[0]
+        change.status, change.confirmation = "not_confirmed", None
+        apply_confirmation(change, confirmations[change.pair])
+        return
+    own = confirmations[change.pair].get("metrics", {}).get(change.metric.name)
+    for good, bad in looked_for(change, own):
+        if pair_key(change.model, change.variant, good.sha, bad.sha) not in confirmations:
             change.pending.append((good, bad))
-        elif judged and judged["verdict"] == "confirmed":
-            change.moved_from, change.good, change.bad, change.pending = change.pair, good, bad, []
-            change.status, change.confirmation = "not_confirmed", None
-            apply_confirmation(change, confirmations[key])
-            return
     if change.pending:
         change.status = "candidate"
+
+
+def confirmed_near(change: Change, confirmations: dict[str, dict]) -> list[tuple[Point, Point]]:
+    """The pairs near a step not confirmed at its own (its `reach`, else its `neighbours`) already measured
+    again with its metric confirmed there, nearest first: whichever step asked for their re-measurement, the
+    step is there (two steps of one metric side by side in the corpus had the second's pair confirmed, and
+    nothing to report it by)."""
+    near = [(abs(offset), good, bad) for offset, good, bad in change.reach] or \
+        [(0, good, bad) for good, bad in change.neighbours]
+    out = []
+    for _, good, bad in sorted(near, key=lambda t: t[0]):
+        judged = confirmations.get(pair_key(change.model, change.variant, good.sha, bad.sha), {}) \
+            .get("metrics", {}).get(change.metric.name)
+        if judged and judged["verdict"] == "confirmed":
+            out.append((good, bad))
+    return out
 
 
 def apply_confirmation(change: Change, pair: dict | None) -> None:
