@@ -494,6 +494,9 @@ def score_history(h: History, found: dict, scores: dict[str, Score], bisected: d
         s.remeasured_runs += found.get("remeasured_runs", 0)
         worse = h.worse_at(kind)
         s.right += sum(j in worse for j in reported)
+        if misses is not None:
+            misses += [{**describe_miss(h, kind, j, 1.0, found[kind], False), "wrong_report": True}
+                       for j in reported if j not in worse]
         s.misplaced += sum(j not in worse and any(abs(j - w) <= TOLERANCE for w in worse) for j in reported)
         if h.flat(kind):
             s.flat_commits += h.commits
@@ -609,8 +612,8 @@ def main() -> None:
     p.add_argument("--busier", action="store_true",
                    help="a held-out machine: every condition one neighbour busier (quiet runs as beside one)")
     p.add_argument("--misses", type=Path,
-                   help="also write every step not reported at its commit here, one JSON object a line, with what the "
-                        "engine saw near it (to class the misses)")
+                   help="also write every step not reported at its commit (and every report where nothing got worse, "
+                        "wrong_report) here, one JSON object a line, with what the engine saw near it (to class them)")
     o = p.parse_args()
     model = load_noise_model(o.noise)
     kinds = busier(model["kinds"]) if o.busier else model["kinds"]

@@ -146,7 +146,7 @@ def rest_on_cpu(wall: dict, cpu: dict, wall_a, wall_b, cpu_a, cpu_b) -> None:
     """A wall-time verdict of a CPU-bound stage whose wall and CPU samples disagree takes the CPU verdict:
     a commit is never blamed on wall samples a neighbour stretched (a verdict paired by round: only where
     they were stretched, see `disagreement`)."""
-    why = disagreement(wall_a, wall_b, cpu_a, cpu_b, paired=wall.get("test", "").startswith("signed-rank"))
+    why = disagreement(wall_a, wall_b, cpu_a, cpu_b, only_stretched=wall.get("test", "").startswith("signed-rank"))
     if why:
         wall["disagreement"] = why
         if wall["verdict"] == "confirmed" and cpu["verdict"] != "confirmed":

@@ -142,9 +142,10 @@ class Change:
     remeasured: bool = False  # its pair was measured again (a metric with no fresh samples stays a candidate)
     cpu_ratio: float | None = None  # beside a wall-time change: the same stage's CPU time, same pair
     disagreement: str | None = None  # beside a wall-time change: why its wall samples are not to be trusted
+    stretched: bool = False  # ... and whether they were stretched (spread far above the CPU samples')
     needs: int | None = None  # too early: how many more revisions would decide (None: only a re-measurement)
     neighbours: list = field(default_factory=list)  # pairs up to two revisions off where the step could be (Point, Point)
-    reach: list = field(default_factory=list)  # (offset, Point, Point): every pair up to SIDE_REACH off, best split first
+    reach: list = field(default_factory=list)  # (offset, Point, Point, plausible): pairs up to SIDE_REACH off, best first
     pending: list = field(default_factory=list)  # pairs still to re-measure before this change is settled
     moved_from: str | None = None  # the pair it was first placed at, when a neighbour was confirmed instead
     from_cpu: bool = False  # a wall-time step looked for where the same stage's CPU time stepped
@@ -254,29 +255,20 @@ def segment(series: list[Point], min_effect: float, alpha: float, window: int = 
             if short:
                 found += short
                 pending += [(lo, short[0].k), (short[1].k, hi)]
-    return sorted(recut(series, cut, found, min_effect, alpha, window), key=lambda b: b.k)
+    return sorted(found + recut(series, cut, found, min_effect, alpha, window), key=lambda b: b.k)
 
 
 def recut(series: list[Point], cut: list[int], found: list[Boundary], min_effect: float, alpha: float,
           window: int) -> list[Boundary]:
-    """The boundaries found, those too early to tell judged again between the steps found either side of
-    them, and the splits made for a difference under the minimum effect judged again the same way. A
-    split's windows are laid before the steps beside it are known, so they can hold a change and its
-    undoing (230 MB four times, 340 MB twice, 230 MB again: at the first split the later side's median is
-    230 MB and only the order of the samples differs, and once split there, the change is the edge of two
-    segments, never a boundary of either), and a window reaching from an end of the series across a step
-    beside it reads that step as one at the end (too early to tell, re-measured for nothing)."""
-    def between(k: int, pool: list[Boundary]) -> tuple[int, int]:
-        return (max((b.k for b in pool if b.k < k), default=0), min((b.k for b in pool if b.k > k), default=len(series)))
+    """The splits made for a difference under the minimum effect, judged again between the steps found
+    either side of them. A split's windows are laid before the steps beside it are known, so they can hold
+    a change and its undoing (230 MB four times, 340 MB twice, 230 MB again: at the first split the later
+    side's median is 230 MB and only the order of the samples differs), and once split there, the change
+    is the edge of two segments, never a boundary of either."""
+    def between(k: int) -> tuple[int, int]:
+        return (max((b.k for b in found if b.k < k), default=0), min((b.k for b in found if b.k > k), default=len(series)))
 
-    added = [b for k in cut if (b := judge_split(series, *between(k, found), k, min_effect, alpha, window)[0])]
-    pool, kept = found + added, list(added)
-    for b in found:
-        again = b if b.decided or b.bump else judge_split(series, *between(b.k, pool), b.k, min_effect, alpha,
-                                                           window)[0]
-        if again is not None:
-            kept.append(again)
-    return kept
+    return [b for k in cut if (b := judge_split(series, *between(k), k, min_effect, alpha, window)[0])]
 
 
 def bump(series: list[Point], lo: int, hi: int, min_effect: float, window: int) -> list[Boundary]:
@@ -417,15 +409,18 @@ def neighbours(series: list[Point], k: int, rose: bool, min_effect: float) -> li
     return [(series[j - 1], series[j]) for j in sorted(sorted(near, key=lambda j: -gain[j])[:NEIGHBOURS])]
 
 
-def reach(series: list[Point], k: int) -> list[tuple[int, Point, Point]]:
-    """Every pair up to SIDE_REACH revisions either side of a step placed at k, as (offset, good, bad), the
-    pairs that split the revisions around k best first (energy distance of one value a revision): where
-    to look once the re-measured pair at k says on which side the step lies (`side_of`)."""
+def reach(series: list[Point], k: int, rose: bool, min_effect: float) -> list[tuple[int, Point, Point, bool]]:
+    """Every pair up to SIDE_REACH revisions either side of a step placed at k, as (offset, good, bad,
+    plausible), the pairs that split the revisions around k best first (energy distance of one value a
+    revision): where to look once the re-measured pair at k says on which side the step lies (`side_of`).
+    Plausible: the pair's own revisions moved the step's way, or the step `could_be_at` it."""
     lo, hi = max(0, k - WINDOW_RUNS - 1), min(len(series), k + WINDOW_RUNS + 1)
     x = np.log(np.maximum([statistics.median(p.values) for p in series[lo:hi]], 1e-300))
     gain = dict(zip(range(lo + 1, hi), energy_gains(x, np.arange(1, hi - lo))))
     near = [j for j in range(k - SIDE_REACH, k + SIDE_REACH + 1) if j != k and 1 <= j < len(series)]
-    return [(j - k, series[j - 1], series[j]) for j in sorted(near, key=lambda j: -gain[j])]
+    return [(j - k, series[j - 1], series[j],
+             _pair_moved(series, j, rose, min_effect) or could_be_at(series, j, k, rose, min_effect))
+            for j in sorted(near, key=lambda j: -gain[j])]
 
 
 def side_of(change: "Change", judged: dict | None) -> int:
@@ -446,12 +441,12 @@ def side_of(change: "Change", judged: dict | None) -> int:
 
 
 def looked_for(change: "Change", judged: dict | None) -> list[tuple[Point, Point]]:
-    """The pairs to re-measure for a step not confirmed at its pair: the NEIGHBOURS best pairs within
-    SIDE_REACH on the side its re-measured pair points to, else its `neighbours`."""
+    """The pairs to re-measure for a step not confirmed at its pair: the NEIGHBOURS best plausible pairs
+    within SIDE_REACH on the side its re-measured pair points to, else its `neighbours`."""
     side = side_of(change, judged)
     if not side or not change.reach:
         return change.neighbours
-    return [(good, bad) for offset, good, bad in change.reach if offset * side > 0][:NEIGHBOURS]
+    return [(good, bad) for offset, good, bad, plausible in change.reach if offset * side > 0 and plausible][:NEIGHBOURS]
 
 
 def _pair_moved(series: list[Point], j: int, rose: bool, min_effect: float) -> bool:
@@ -475,15 +470,15 @@ def could_be_at(series: list[Point], j: int, k: int, rose: bool, min_effect: flo
 # --- what a step is beside: CPU time, and the settings the framework chose ------------------------------
 
 def disagreement(wall_a: Sequence[float], wall_b: Sequence[float], cpu_a: Sequence[float],
-                 cpu_b: Sequence[float], paired: bool = False) -> str | None:
+                 cpu_b: Sequence[float], only_stretched: bool = False) -> str | None:
     """Why the wall samples of a CPU-bound stage (`cpu_bound`) cannot be trusted, or None. A neighbour on a
     shared machine stretches wall time and leaves the CPU time of a CPU-bound prover where it was: wall
     spread far above CPU spread, or a wall ratio the CPU time does not show. The verdict then rests on CPU
-    time. `paired`: the wall verdict was taken round by round of interleaved runs, each round's two runs
-    under one load, so a neighbour that came and went falls out of each round's ratio; a ratio the CPU time
-    does not show is then the stage's own (it started to wait: a sleep, I/O), and only a spread far above
-    the CPU's sets the wall samples aside (in the corpus, a 1.4x-2x paired wall rise of a stage at 0.29 of
-    its wall time on CPU was set aside 9 times in 184 steps that way)."""
+    time. `only_stretched`: only a spread far above the CPU's counts, where a ratio the CPU time does not
+    show is as likely the stage's own (it started to wait: a sleep, I/O). So for a wall verdict taken round
+    by round of interleaved runs (tracker.report.confirm): each round's two runs share one load, and a
+    neighbour that came and went falls out of each round's ratio (in the corpus, a 1.4x-2x paired wall rise
+    of a stage at 0.29 of its wall time on CPU was set aside 9 times in 184 steps when the ratio counted)."""
     if not (wall_a and wall_b and cpu_a and cpu_b) or statistics.median(wall_a) <= 0:
         return None
     if not cpu_bound([wall_a, wall_b], [cpu_a, cpu_b]):
@@ -493,7 +488,7 @@ def disagreement(wall_a: Sequence[float], wall_b: Sequence[float], cpu_a: Sequen
     wall_s, cpu_s = max(spread(wall_a), spread(wall_b)), max(spread(cpu_a), spread(cpu_b))
     stretched = wall_s > SPREAD_FACTOR * cpu_s + SPREAD_FLOOR
     unseen = abs(math.log(wall_r)) > SPREAD_FLOOR and abs(math.log(cpu_r)) < abs(math.log(wall_r)) / 2
-    if not (stretched or (unseen and not paired)):
+    if not (stretched or (unseen and not only_stretched)):
         return None
     return (f"wall and CPU time disagree (wall {wall_r:.2f}x, spread {wall_s:.0%}; CPU {cpu_r:.2f}x, "
             f"spread {cpu_s:.0%}): judged on CPU time")
@@ -552,12 +547,14 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
 
 
 def the_machine_moved(change: Change, settings: Settings) -> bool:
-    """A wall step too early to tell whose clocks disagree and whose CPU time moved less than its minimum
-    effect: a neighbour stretched one run (README command 1 beside other work: wall 3.05x, CPU 1.04x), not
-    the framework. Listed, it would send a reader after the machine; a candidate is left for its
-    re-measurement to settle, which it does on CPU time."""
+    """A wall step too early to tell whose wall samples were stretched far beyond the CPU's and whose CPU
+    time moved less than its minimum effect: a neighbour stretched one run (README command 1 beside other
+    work: wall 3.05x, spread 80 %, CPU 1.04x), not the framework. Listed, it would send a reader after the
+    machine; a candidate is left for its re-measurement to settle, which it does on CPU time. A wall rise
+    the CPU time does not show, its samples no wider than the CPU's, is a stage that started to wait as
+    often as a neighbour: it is re-measured (the corpus lost wait steps at the newest commits otherwise)."""
     cpu = cpu_metric(change.metric)
-    return (change.status == "too_early" and cpu is not None and change.disagreement is not None
+    return (change.status == "too_early" and cpu is not None and change.stretched
             and change.cpu_ratio is not None and change.cpu_ratio > 0
             and abs(math.log(change.cpu_ratio)) < math.log1p(settings.effect(cpu)))
 
@@ -568,6 +565,7 @@ def _beside_and_settled(changes: list[Change], every: dict[str, list[Point]], co
     for change in changes:
         change.cpu_ratio = cpu_beside(change, every)
         change.disagreement = wall_beside(change, every)
+        change.stretched = wall_beside(change, every, only_stretched=True) is not None
         settle(change, confirmations)
     return changes
 
@@ -581,7 +579,7 @@ def measured_changes(framework: str, model: str, variant: str, metric: Metric, s
         c = Change(framework, model, variant, metric, series[b.k - 1], series[b.k], b.comparison,
                    "candidate" if b.decided else "too_early", recs=by_sha)
         c.neighbours = neighbours(series, b.k, b.comparison.ratio > 1, effect)
-        c.reach = reach(series, b.k)
+        c.reach = reach(series, b.k, b.comparison.ratio > 1, effect)
         c.pending = [(c.good, c.bad)]  # to re-measure, until a confirmation settles it
         if not b.decided:
             c.needs = None if b.bump else revisions_needed(series, b.k, alpha)
@@ -631,14 +629,14 @@ def cpu_beside(change: Change, every: dict[str, list[Point]]) -> float | None:
     return statistics.median(after) / statistics.median(before)
 
 
-def wall_beside(change: Change, every: dict[str, list[Point]]) -> str | None:
+def wall_beside(change: Change, every: dict[str, list[Point]], only_stretched: bool = False) -> str | None:
     """For a wall-time change, whether its pair's wall and CPU samples disagree (see `disagreement`)."""
     cpu = cpu_metric(change.metric)
     if cpu is None:
         return None
     values = {p.sha: p.values for p in every.get(cpu.name, [])}
     return disagreement(change.good.values, change.bad.values, values.get(change.good.sha, ()),
-                        values.get(change.bad.sha, ()))
+                        values.get(change.bad.sha, ()), only_stretched)
 
 
 def framework_changes(framework: str, results_dir: Path, settings: Settings, confirmations: dict[str, dict],
@@ -690,7 +688,7 @@ def confirmed_near(change: Change, confirmations: dict[str, dict]) -> list[tuple
     again with its metric confirmed there, nearest first: whichever step asked for their re-measurement, the
     step is there (two steps of one metric side by side in the corpus had the second's pair confirmed, and
     nothing to report it by)."""
-    near = [(abs(offset), good, bad) for offset, good, bad in change.reach] or \
+    near = [(abs(offset), good, bad) for offset, good, bad, _ in change.reach] or \
         [(0, good, bad) for good, bad in change.neighbours]
     out = []
     for _, good, bad in sorted(near, key=lambda t: t[0]):
