@@ -475,10 +475,9 @@ def disagreement(wall_a: Sequence[float], wall_b: Sequence[float], cpu_a: Sequen
     shared machine stretches wall time and leaves the CPU time of a CPU-bound prover where it was: wall
     spread far above CPU spread, or a wall ratio the CPU time does not show. The verdict then rests on CPU
     time. `only_stretched`: only a spread far above the CPU's counts, where a ratio the CPU time does not
-    show is as likely the stage's own (it started to wait: a sleep, I/O). So for a wall verdict taken round
-    by round of interleaved runs (tracker.report.confirm): each round's two runs share one load, and a
-    neighbour that came and went falls out of each round's ratio (in the corpus, a 1.4x-2x paired wall rise
-    of a stage at 0.29 of its wall time on CPU was set aside 9 times in 184 steps when the ratio counted)."""
+    show is as likely the stage's own (it started to wait: a sleep, I/O), as for a wall step too early to
+    tell (`the_machine_moved`). A verdict paired by round is not judged by this at all
+    (tracker.report.confirm.rest_on_cpu)."""
     if not (wall_a and wall_b and cpu_a and cpu_b) or statistics.median(wall_a) <= 0:
         return None
     if not cpu_bound([wall_a, wall_b], [cpu_a, cpu_b]):
@@ -648,9 +647,14 @@ def framework_changes(framework: str, results_dir: Path, settings: Settings, con
     for recs in load_series(results_dir / "records", order, unreadable).values():
         for change in changes_of(framework, recs, settings, confirmations):
             kept = out.get((change.metric.name, change.pair))
-            if kept is None or _placed_by(change) < _placed_by(kept):  # one change a pair: its own first
+            if kept is None or _kept_first(change) < _kept_first(kept):  # one change a pair
                 out[(change.metric.name, change.pair)] = change
     return list(out.values())
+
+
+def _kept_first(change: Change) -> tuple[bool, int]:
+    """Of two changes of one pair, the confirmed one, then the one `_placed_by` its own series."""
+    return change.status != "confirmed", _placed_by(change)
 
 
 def _placed_by(change: Change) -> int:
@@ -669,7 +673,7 @@ def settle(change: Change, confirmations: dict[str, dict]) -> None:
     apply_confirmation(change, confirmations[change.pair])
     if change.status != "not_confirmed":
         return
-    near = confirmed_near(change, confirmations)
+    near = confirmed_near(change, confirmations) if change.screened_rise else []
     if near:
         change.moved_from, (change.good, change.bad) = change.pair, near[0]
         change.status, change.confirmation = "not_confirmed", None
@@ -687,7 +691,8 @@ def confirmed_near(change: Change, confirmations: dict[str, dict]) -> list[tuple
     """The pairs near a step not confirmed at its own (its `reach`, else its `neighbours`) already measured
     again with its metric confirmed there, nearest first: whichever step asked for their re-measurement, the
     step is there (two steps of one metric side by side in the corpus had the second's pair confirmed, and
-    nothing to report it by)."""
+    nothing to report it by). Only for a step a rise chose (`Change.screened_rise`): a fall moved onto a
+    rise confirmed nearby would stand there not confirmed, in the way of the rise's own change."""
     near = [(abs(offset), good, bad) for offset, good, bad, _ in change.reach] or \
         [(0, good, bad) for good, bad in change.neighbours]
     out = []
