@@ -21,9 +21,9 @@ together keep confirm_alpha): a pair confirmed, or clearly not moving (under hal
 stops; one in between is measured again, as a perf sheriff retriggers a job. The revisions take turns in
 each round, and every other round the order is reversed (A B B A ...), so a load that grows or fades during
 the rounds falls on both alike. A pair that still cannot reach alpha is "too_few", never "not_confirmed". A pair
-not confirmed is not called noise before the pairs up to two revisions either side where it could be were measured too
-(tracker.report.verdict.settle). For a CPU-bound stage whose wall and CPU samples disagree, the wall
-verdict rests on the CPU samples.
+not confirmed is not called noise before the pairs up to three revisions off where it could be were measured too
+(tracker.report.verdict.settle). For a CPU-bound stage whose wall and CPU samples disagree, a wall verdict of
+runs judged as two sets rests on the CPU samples (one paired by round has the neighbour divided out already).
 """
 from __future__ import annotations
 

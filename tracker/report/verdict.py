@@ -19,8 +19,10 @@ from the published site: every sample of every stage is there, not one number pe
   is any split within two revisions of either end of the series (the newest commit above all) that moved
   by the minimum effect without a significant test: a run or two cannot tell a step from their load, and
   the nightly re-measures the pair that night. Only re-measuring the pair interleaved on one machine
-  (tracker.report.confirm) turns either into a regression; a pair not confirmed has the pairs up to two
-  revisions either side that split the series best re-measured before it is called noise.
+  (tracker.report.confirm) turns either into a regression; a pair not confirmed has the pairs up to three
+  revisions off on the side its re-measured level points to re-measured before it is called noise, and
+  takes a pair near it already confirmed for its metric. A segment no split cuts is searched for a change
+  undone two or three revisions later (`bump`), which binary segmentation alone reads as flat.
 """
 from __future__ import annotations
 
