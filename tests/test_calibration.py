@@ -329,3 +329,20 @@ def test_a_bisect_on_a_machine_never_calibrated_calibrates_it_and_its_records_ca
     for path in made:
         cal = read_json(path)["calibration"]
         assert cal["mmops"]["bn254_fr"]["per_cpu_second"]["median"] > 1, (path, cal)
+
+
+@needs_go
+def test_two_processes_starting_together_measure_the_calibration_once(tmp_path):
+    """Two trackers starting at once on a machine with no calibration kept (shards, test workers): one
+    measures, the other waits and reads what it kept, so both sets of records carry the same figures."""
+    calibration.current(MACHINE, tmp_path / "warm")       # the Go program built once, outside the race
+    shutil.copytree(tmp_path / "warm" / "calibration" / "bin", tmp_path / "cold" / "calibration" / "bin")
+    code = ("import json, sys; from pathlib import Path; from tracker import calibration; "
+            f"c = calibration.current({MACHINE!r}, Path(sys.argv[1])); "
+            "print(json.dumps([c.measured_at, c.to_json()['rates']]))")
+    both = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "cold")], stdout=subprocess.PIPE,
+                             text=True) for _ in range(2)]
+    seen = [json.loads(p.communicate(timeout=600)[0]) for p in both]
+    assert all(p.returncode == 0 for p in both)
+    assert seen[0] == seen[1]            # the same measurement, samples and all: one process made it
+    assert len(list((tmp_path / "cold" / "calibration").glob("*.json"))) == 1

@@ -15,6 +15,8 @@ the memory system, not with the multiplication rate; a normalised figure is a gu
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -25,7 +27,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from tracker import __version__, energy
 from tracker.fsutil import atomic_write_json, read_json
@@ -147,10 +149,31 @@ def current(machine: dict[str, str], cache: Path | None = None, measure: bool = 
         return kept
     if not measure:
         return Calibration(key, machine, reason="not calibrated yet on this machine (run `zkml-tracker machine`)")
-    made = calibrate(machine, key, cache)
-    if made.measured:
-        atomic_write_json(path, made.to_json())
+    with measuring_alone(path):
+        kept = Calibration.from_json(read_json(path))   # another process may have made it while we waited
+        if kept is not None and kept.key == key:
+            return kept
+        made = calibrate(machine, key, cache)
+        if made.measured:
+            atomic_write_json(path, made.to_json())
     return made
+
+
+@contextlib.contextmanager
+def measuring_alone(path: Path) -> Iterator[None]:
+    """One process measures a machine's calibration at a time; the others wait, then read what it kept.
+
+    Two trackers starting together on one machine (shards, test workers) would otherwise each measure
+    while the other loads the cores, and the later write would replace the calibration the first one's
+    records already carry: a calibration change inside one history, which the verdicts read as the machine
+    moving."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)   # closing releases the lock
 
 
 def before_measuring(say) -> Calibration:
