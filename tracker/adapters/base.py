@@ -249,7 +249,8 @@ def timed_stage(job: ModelJob, result: ModelResult, stage: str, command: str, re
     """A shell command as a stage, run `repeats` times (at least once) by TIMED_SCRIPT, which reports
     each run's wall time, its start-up included. An environment variable goes in the command itself."""
     out = job.workdir / f"{stage}.json"
-    argv = [sys.executable, TIMED_SCRIPT, out, str(max(1, repeats)), command]
+    # the script needs only the standard library: -I -S spares it the venv's site (50 ms a stage here)
+    argv = [sys.executable, "-I", "-S", TIMED_SCRIPT, out, str(max(1, repeats)), command]
     return run_stage(job, result, StageCall(stage, argv, out, cwd=cwd))
 
 
