@@ -31,6 +31,7 @@ def machine_ptau_dir() -> Path:
     return Path(os.environ.setdefault("ZKML_PTAU_DIR", str(test_cache_dir() / "ptau")))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Which tests pytest-xdist keeps on one worker (`-n 2 --dist loadgroup`, pyproject's addopts): every
     test that builds into the tracker cache, since nothing stops two workers building one revision into one
