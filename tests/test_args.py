@@ -52,6 +52,10 @@ CASES = [  # (command line after the global options, the line said)
      "--variant nope: synth has no such variant (it has default)"),
     (["bisect", "-f", "synth", "-m", "linear", "--repeats", "0", "--metric", "prove_time", "HEAD~3", "HEAD"],
      "--repeats 0: must be 1 or more"),
+    (["bisect", "-f", "synth", "-m", "linear", "--rounds", "0", "--metric", "prove_time", "HEAD~3", "HEAD"],
+     "--rounds 0: must be 1 or more"),
+    (["bisect", "-f", "synth", "-m", "linear", "--rounds", "-3", "--metric", "prove_time", "HEAD~3", "HEAD"],
+     "--rounds -3: must be 1 or more"),
     (["bisect", "-f", "synth", "-m", "linear", "--metric", "prove_time", "nope", "HEAD"],
      "good nope: synth: unknown revision 'nope'"),
     (["regressions", "-f", "nope"], "--framework nope: unknown framework (known: synth)"),
@@ -74,6 +78,7 @@ def test_a_wrong_name_or_count_is_one_line_and_exit_2_before_any_work(tracker, c
 @pytest.mark.parametrize("shard, said", [("0/2", "shard '0/2': need 1 <= I <= N"),
                                          ("3/2", "shard '3/2': need 1 <= I <= N"),
                                          ("1/0", "shard '1/0': need 1 <= I <= N"),
+                                         ("1/-2", "shard '1/-2': need 1 <= I <= N"),
                                          ("a/b", "'a/b' is not I/N")])
 def test_a_shard_out_of_range_is_one_line_and_exit_2(tracker, capsys, shard, said):
     root, _ = tracker

@@ -20,6 +20,7 @@ import pytest
 from tests.test_readme_adapter import _job, prover_on_path, readme_adapter  # noqa: F401 - a fixture
 from tracker import calibration, energy
 from tracker.calibration import MODULI
+from tracker.fsutil import atomic_write_json
 from tracker.store.paths import FrameworkStore
 
 needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="the calibration is built with Go")
@@ -139,6 +140,77 @@ def test_a_stage_records_the_energy_it_used_and_the_record_its_calibration(tmp_p
     assert bare.stages["prove"].energy_j is None and bare.energy.startswith("not measured here")
 
 
+def _after_each_run(binary: Path, counter: Path, microjoules: int) -> Path:
+    """The calibration program, then the package counter moved by `microjoules` as the packages would have
+    while it ran (these machines have no counter that moves by itself)."""
+    wrapper = binary.parent / "modmul-with-energy"
+    wrapper.write_text(f'#!/bin/sh\n"{binary}" "$@" || exit $?\n'
+                       f'echo $(( $(cat {counter}) + {microjoules} )) > {counter}\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+@needs_go
+def test_mmops_per_watt_is_the_multiplications_done_over_the_joules_read(tmp_path):
+    root = _powercap(tmp_path / "powercap", {"intel-rapl:0": (5_000_000, 10**12)})
+    wrapper = _after_each_run(calibration.build_program(tmp_path), root / "intel-rapl:0" / "energy_uj", 2_000_000)
+    scores, why = calibration.per_watt(wrapper, root, 20_000, 2)
+    assert why == "" and set(scores) == set(MODULI)
+    done = 20_000 * 4 * os.cpu_count() * 2                  # rounds x chains x cores x repeats, on all cores
+    for name in MODULI:
+        assert scores[name] == pytest.approx(done / 2.0 / 1e6)    # 2 J a run: M multiplications a joule
+
+
+@needs_go
+def test_a_counter_that_does_not_move_or_is_absent_gives_no_score_and_says_why(tmp_path, monkeypatch):
+    root = _powercap(tmp_path / "powercap", {"intel-rapl:0": (5_000_000, 10**12)})
+    scores, why = calibration.per_watt(calibration.build_program(tmp_path), root, 20_000, 1)
+    assert scores == {} and why.startswith("not measured here: the package counters under ") and "did not move" in why
+    monkeypatch.setenv(energy.ROOT_ENV, str(tmp_path / "absent"))
+    cal = calibration.calibrate(MACHINE, "k", tmp_path, rounds=20_000, repeats=2)
+    assert cal.measured and cal.per_watt == {}
+    assert cal.summary()["energy"].startswith("not measured here: no ") and "mmops_per_watt" not in cal.summary()
+    assert "MMOPS per Watt: not measured here: no " in calibration.describe(cal)
+    kept = calibration.Calibration.from_json(json.loads(json.dumps(cal.to_json())))
+    assert kept.energy == cal.energy and kept.rates == cal.rates
+
+
+def test_a_kept_score_is_in_the_summary_and_the_description():
+    cal = calibration.Calibration("k", MACHINE, "2026-12-04T00:00:00+00:00",
+                                  rates={"bn254_fr": {"single": calibration.Rate.of([4e7, 5e7])}},
+                                  per_watt={"bn254_fr": 1.25})
+    kept = calibration.Calibration.from_json(cal.to_json())
+    assert kept.per_watt == {"bn254_fr": 1.25} and kept.summary()["mmops_per_watt"] == {"bn254_fr": 1.25}
+    assert "MMOPS per Watt, all cores: BN254 scalar field (254-bit) 1.25" in calibration.describe(kept)
+    assert calibration.Calibration.from_json({**cal.to_json(), "version": 1}) is None   # measured again
+
+
+def test_the_cpu_model_is_part_of_the_machine_and_of_the_calibration_key(tmp_path):
+    from tracker.records import cpu_model, machine_info
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7763 64-Core Processor\n\n"
+                    "processor\t: 1\nmodel name\t: AMD EPYC 7763 64-Core Processor\n")
+    assert cpu_model(info) == "AMD EPYC 7763 64-Core Processor"
+    info.write_text("processor\t: 0\nBogoMIPS\t: 108.00\n\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n")
+    assert cpu_model(info) == "Raspberry Pi 4 Model B Rev 1.4"
+    assert cpu_model(tmp_path / "absent") == ""
+    assert "cpu_model" in machine_info()
+    other_cpu = {**MACHINE, "cpu_model": "AMD EPYC 7763 64-Core Processor"}
+    assert calibration.calibration_key(other_cpu) != calibration.calibration_key({**MACHINE, "cpu_model": "Xeon"})
+
+
+def test_another_tracker_version_is_calibrated_again(tmp_path, monkeypatch):
+    key = calibration.calibration_key(MACHINE)
+    atomic_write_json(tmp_path / "calibration" / f"{key}.json",
+                      calibration.Calibration(key, MACHINE, "2026-12-04T00:00:00+00:00",
+                                              rates={"bn254_fr": {"single": calibration.Rate.of([4e7])}}).to_json())
+    assert calibration.current(MACHINE, tmp_path, measure=False).measured              # kept for this version
+    monkeypatch.setattr(calibration, "__version__", calibration.__version__ + ".next")
+    again = calibration.current(MACHINE, tmp_path, measure=False)
+    assert again.key != key and not again.measured and "not calibrated yet" in again.reason
+
+
 def _calibrated(key: str, median: float, spread: float) -> dict:
     return {"key": key, "mmops": {"bn254_fr": {"per_cpu_second": {"median": median, "spread": spread, "n": 5}}}}
 
@@ -161,3 +233,99 @@ def test_a_step_across_a_changed_calibration_is_the_machines(tmp_path):
     change = Change("fw", "mlp", "default", BY_NAME["prove_cpu_time"], Point("a" * 40, (1.0,)),
                     Point("b" * 40, (2.0,)), status="candidate")
     assert machine_change(layout, change) == "calibration BN254 42.0 -> 21.0 M multiplications a CPU second"
+
+
+def _run_on_cpu(t, cpuinfo: Path | None, cache: Path, shas: list[str]) -> None:
+    """`run` as a child on this host, its /proc/cpuinfo replaced by `cpuinfo` in a mount namespace of its
+    own (root only): what a runner sees after its CPU was changed under the same host name."""
+    command = [sys.executable, "-m", "tracker", "--config", str(t.config), "--results", str(t.results),
+               "--html", str(t.html), "--cache", str(t.root / "cache"), "run", "-m", "linear", "--no-publish",
+               *(x for sha in shas for x in ("-r", sha))]
+    if cpuinfo is not None:
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   'mount --bind "$0" /proc/cpuinfo && exec "$@"', str(cpuinfo), *command]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "ZKML_TRACKER_MACHINE": "one-runner",
+           "XDG_CACHE_HOME": str(cache)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _slower(cal: calibration.Calibration, machine: dict, factor: float) -> calibration.Calibration:
+    """The calibration a CPU `factor` times slower would have measured (this machine cannot be slowed)."""
+    rates = {f: {w: calibration.Rate.of([x / factor for x in r.samples]) for w, r in by.items()}
+             for f, by in cal.rates.items()}
+    return calibration.Calibration(calibration.calibration_key(machine), machine, cal.measured_at, cal.library,
+                                   rates, load=cal.load, energy=cal.energy)
+
+
+@needs_go
+@pytest.mark.slow
+def test_a_step_where_the_cpu_and_its_calibration_changed_is_the_machines_not_the_frameworks(tmp_path, capsys):
+    """One host under one machine name runs the first four commits; then its CPU is another (the kernel names
+    another model), whose calibration does half the multiplications a CPU second, and the prover's wall time
+    grows by 0.3 s. `regressions` files the step under "machine changed" with the two calibrations, not as a
+    candidate; the same records with one calibration throughout make it the framework's candidate."""
+    from tests.synthetic import Step, make_repo
+    from tests.test_faults_readers import report
+    from tests.test_nightly import Tracker
+    from tracker.fsutil import read_json
+    from tracker.records import machine_info
+
+    if os.geteuid() != 0 or subprocess.run(["unshare", "--mount", "true"]).returncode != 0:
+        pytest.skip("another CPU model for a child needs a mount namespace (root)")
+    stall, repo, cache = tmp_path / "slow-cpu", tmp_path / "repo", tmp_path / "xdg"
+    shas = make_repo(repo, [Step(delay=0.0, stall_if=str(stall)) for _ in range(7)])
+    t = Tracker(tmp_path, repo)
+    fast = calibration.current(machine_info(), cache / "zkml-tracker")     # measured here, for real
+    assert fast.measured, fast.reason
+    _run_on_cpu(t, None, cache, shas[:4])
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: A slower CPU\n\nprocessor\t: 1\nmodel name\t: A slower CPU\n")
+    slow = _slower(fast, {**machine_info(), "cpu_model": "A slower CPU"}, 2.0)
+    atomic_write_json(cache / "zkml-tracker" / "calibration" / f"{slow.key}.json", slow.to_json())
+    stall.write_text("")
+    _run_on_cpu(t, cpuinfo, cache, shas[4:])
+
+    record = lambda sha: t.results / "synth" / "records" / sha / "linear--default.json"  # noqa: E731
+    assert read_json(record(shas[4]))["machine"]["cpu_model"] == "A slower CPU"
+    assert read_json(record(shas[4]))["calibration"]["key"] == slow.key != fast.key
+    status, rep, _ = report(t, capsys)
+    assert status == 0 and rep["regressions"] == [], rep
+    assert shas[4] not in [r["first_bad"] for r in rep["candidates"] + rep["too_early"]], rep
+    [step] = [r for r in rep["machine_changed"] if r["metric"] == "prove_time"]
+    assert step["first_bad"] == shas[4] and step["ratio"] > 1.3
+    before, after = fast.rate() / 1e6, slow.rate() / 1e6
+    assert step["evidence"]["machines"] == \
+        f"calibration BN254 {before:.1f} -> {after:.1f} M multiplications a CPU second"
+
+    for sha in shas[4:]:   # the control: one calibration on both sides, and the step is the framework's
+        data = read_json(record(sha))
+        atomic_write_json(record(sha), {**data, "calibration": fast.summary()})
+    status, rep, _ = report(t, capsys)
+    assert rep["machine_changed"] == [], rep["machine_changed"]
+    assert shas[4] in [r["first_bad"] for r in rep["candidates"] + rep["too_early"] if r["metric"] == "prove_time"]
+
+
+@needs_go
+def test_a_bisect_on_a_machine_never_calibrated_calibrates_it_and_its_records_carry_it(tmp_path, monkeypatch, capsys):
+    """bisect runs revisions without `run`: it too measures the calibration first, so the records it makes
+    carry it rather than "not calibrated yet"."""
+    from tests.synthetic import Step, make_repo
+    from tests.test_nightly import Tracker
+    from tracker.fsutil import read_json
+
+    gocache = subprocess.run(["go", "env", "GOCACHE"], capture_output=True, text=True, check=True).stdout.strip()
+    monkeypatch.setenv("GOCACHE", gocache)              # Go's own build cache stays where it was
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))   # a machine with no calibration kept
+    shas = make_repo(tmp_path / "repo", [Step(delay=0.0, proof_bytes=1200 if i >= 2 else 1000) for i in range(4)])
+    t = Tracker(tmp_path, tmp_path / "repo")
+    assert t("bisect", "-f", "synth", "-m", "linear", "--metric", "proof_size", shas[0], shas[-1]) == 0
+    out = capsys.readouterr().out
+    assert f"first commit with the new proof_size: {shas[2]}" in out
+    assert "machine calibration (gnark-crypto" in out and "M/s modular multiplications a CPU second" in out
+    made = sorted((t.results / "synth" / "records").glob("*/linear--default.json"))
+    assert len(made) >= 3
+    for path in made:
+        cal = read_json(path)["calibration"]
+        assert cal["mmops"]["bn254_fr"]["per_cpu_second"]["median"] > 1, (path, cal)

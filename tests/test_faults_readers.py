@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -275,12 +276,50 @@ def test_bisect_and_compare_rebuild_a_torn_revisions_json_before_they_read_it(t,
     assert read_json(index)["revisions"] == before
 
 
+# --- shards of one framework, merged ----------------------------------------------------------------------
+
+def test_merged_shards_keep_a_confirmed_verdict_and_what_the_nightly_told(t, tmp_path, capsys, site_assets):
+    """Two shards of one framework's results: A confirmed the timing step and a real nightly told it; B
+    re-measured the other pairs and told nothing. Merged with B last, the step stays confirmed and the next
+    nightly tells nothing new (the merge kept the last shard's files alone: the step went back to candidate
+    and the nightly told it again)."""
+    t, shas = t
+    b = tmp_path / "shard-b"
+    shutil.copytree(t.results, b)
+    index = read_json(b / "synth" / "confirmations.json")
+    confirming = [k for k, v in index["pairs"].items()
+                  if any(m.get("verdict") == "confirmed" for m in v["metrics"].values())]
+    assert confirming
+    for key in confirming:  # B never measured the pairs that confirmed the step
+        del index["pairs"][key]
+        good, bad = key.split("|")[2:]
+        shutil.rmtree(b / "synth" / "remeasure" / f"{good[:8]}-{bad[:8]}")
+    (b / "synth" / "confirmations.json").write_text(json.dumps(index))
+    assert t("nightly", "-m", "linear", "--no-publish") == 3  # A tells its regressions, and keeps what it told
+    assert re.search(r"; [1-9][0-9]* new regression\(s\)", capsys.readouterr().out)
+
+    merged = tmp_path / "merged"
+    shutil.copytree(t.root, merged, symlinks=True, ignore=shutil.ignore_patterns("results"))
+    (merged / "cache" / "asv-www").symlink_to(site_assets)
+    m = Tracker.__new__(Tracker)
+    m.root, m.config, m.results, m.html = merged, merged / "frameworks.yaml", merged / "results", merged / "html"
+    assert m("publish", "--merge", str(t.results), str(b)) == 0
+    assert "merged 2 shard(s): synth" in capsys.readouterr().out
+    status, rep, _ = report(m, capsys)
+    assert status == 3 and both(shas) <= found(rep)
+    assert m("nightly", "-m", "linear", "--no-publish") == 0
+    out = capsys.readouterr().out
+    assert "0 new revision(s) run; 0 candidate pair(s) re-measured; 0 new regression(s)" in out
+
+
 # --- two hosts under one machine name ------------------------------------------------------------------
 
-def run_as_host(host: str, root: Path, repo: Path, *args: str) -> subprocess.CompletedProcess:
+def run_as_host(host: str, root: Path, repo: Path, *args: str, kernel: tuple[str, ...] = ()) -> \
+        subprocess.CompletedProcess:
     """The tracker as a child on a host of that name: its own UTS namespace (root only), so the records it
-    makes name that host, as a second runner's would."""
-    command = [sys.executable, "-m", "tracker", "--config", str(root / "frameworks.yaml"), "--results",
+    makes name that host, as a second runner's would; `kernel` runs it under a command that changes the
+    kernel release it sees (`setarch x86_64 --uname-2.6`), as a runner with another kernel would."""
+    command = [*kernel, sys.executable, "-m", "tracker", "--config", str(root / "frameworks.yaml"), "--results",
                str(root / "results"), "--html", str(root / "html"), "--cache", str(root / "cache"), *args]
     script = f'hostname {host} && exec "$@"'
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ZKML_TRACKER_MACHINE": "shared-runner"}

@@ -1,4 +1,5 @@
-"""results/.tracker.lock is never followed: a link put there leaves what it points to as it was.
+"""results/.tracker.lock is never followed: a link put there (symbolic or hard) leaves what it points to as
+it was.
 
 Real commands (`publish`, `run`) on a real results dir; the links, files and FIFO are real.
 """
@@ -52,6 +53,21 @@ def test_a_dangling_link_makes_no_file_where_it_points(tracker, capsys):
     assert _command(tracker, "publish") == EXIT_OS_ERROR
     assert "a symbolic link (to" in capsys.readouterr().err
     assert not target.exists()
+
+
+@pytest.mark.parametrize("command", [["publish"], ["run", "--no-publish", "-m", "linear"]])
+def test_a_lock_that_is_a_hard_link_to_another_file_is_refused_and_the_file_is_untouched(tracker, capsys, command):
+    """A hard link is a second name for the other file: truncating the lock would empty that file."""
+    other = tracker / "precious.bin"
+    other.write_bytes(PRECIOUS)
+    lock = tracker / "results" / ".tracker.lock"
+    os.link(other, lock)
+    assert _command(tracker, *command) == EXIT_OS_ERROR
+    assert capsys.readouterr().err.splitlines() == [
+        f"zkml-tracker: {lock}: a hard link (2 names for one file), not the tracker's lock file: not written; "
+        f"remove it"]
+    assert other.read_bytes() == PRECIOUS
+    assert not (tracker / "results" / "synth").exists()
 
 
 def test_a_fifo_as_the_lock_is_refused_without_waiting(tracker, capsys):

@@ -122,6 +122,19 @@ def test_steps_then_bisect_find_the_same_commits(tmp_path, env, capsys):
     assert found == {"prove_time": shas[SLOW_AT], "proof_size": shas[LARGE_AT]}
 
 
+def test_bisect_of_a_size_the_same_at_both_ends_names_no_commit(tmp_path, env, capsys):
+    """Asked to bisect a deterministic metric whose ends agree, bisect says so and names nobody (exit 1):
+    'the first commit with the new value' would be a guess."""
+    repo = tmp_path / "repo"
+    shas = make_repo(repo, [Step(delay=0.0, proof_bytes=1000) for _ in range(4)])
+    t = Tracker(tmp_path, repo)
+    assert t("bisect", "-f", "synth", "-m", "linear", "--metric", "proof_size", shas[0], shas[-1]) == 1
+    out = capsys.readouterr().out
+    assert "proof_size is the same at both ends: nothing to bisect" in out
+    assert "first commit with the new" not in out
+    assert len(list((t.results / "synth" / "records").glob("*/linear--default.json"))) == 2   # the ends only
+
+
 def test_a_step_on_the_newest_commit_is_confirmed_and_reported_the_night_it_lands(tmp_path, env, capsys):
     """Five quiet commits, then one whose prover does twice the CPU work: with three samples after the step
     no test on the records can tell, so the nightly measures it against its parent, interleaved, that night."""

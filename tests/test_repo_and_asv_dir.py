@@ -15,6 +15,7 @@ from tests.synthetic import Step, add_commit, config_text, make_repo
 from tests.test_faults_state import one_line, read_only
 from tests.test_reliability import Tracker
 from tracker.fsutil import read_json
+from tracker.history.git import GitError, git
 
 LINEAR = ["-m", "linear", "--repeats", "1", "--no-publish"]
 
@@ -47,6 +48,11 @@ def test_a_read_only_asv_results_dir_is_one_line_with_the_systems_reason_before_
         assert "build" not in (read_json(t.results / "synth" / "status.json") or {}).get("reason", "")
 
 
+GIT_SAYS = {"a plain directory": "'{repo}' does not appear to be a git repository",
+            "a subdirectory of a clone": "'{repo}' does not appear to be a git repository",
+            "a file": "invalid gitfile format: {repo}"}
+
+
 @pytest.mark.parametrize("what", ["a plain directory", "a subdirectory of a clone", "a file", "nothing"])
 def test_a_local_repo_that_is_not_a_git_repository_is_not_ready_and_run_fails_it(tmp_path, capsys, what):
     clone = tmp_path / "clone"
@@ -65,6 +71,8 @@ def test_a_local_repo_that_is_not_a_git_repository_is_not_ready_and_run_fails_it
            if what == "nothing" else f"repo: {repo} is not a git repository (")
     assert out[0].startswith("synth ") and out[0].endswith(" failed")
     assert out[1].strip().startswith(why) and out[1].strip().endswith("give 'repo:' a git clone")
+    if what != "nothing":  # git's own reason, not its closing advice ("... and the repository exists.")
+        assert out[1].strip() == f"{why}fatal: {GIT_SAYS[what].format(repo=repo)}): give 'repo:' a git clone"
     assert t("run", *LINEAR) == 1
     said = capsys.readouterr().out
     assert re.search(rf"^synth: failed: {re.escape(why)}", said, re.M)
@@ -79,3 +87,15 @@ def test_a_git_repository_given_by_path_is_ready(tmp_path, capsys):
     t = Tracker(tmp_path / "t", config_text(repo))
     assert t("list") == 0
     assert capsys.readouterr().out.splitlines()[0].endswith(" ready")
+
+
+def test_git_says_why_a_remote_failed_not_its_closing_advice(tmp_path):
+    """git closes a failed remote with "Please make sure ... and the repository exists.": the reason it gives
+    is the line before (ssh's own words where ssh failed), so that is the one a user is shown."""
+    with pytest.raises(GitError) as refused:
+        git("ls-remote", "ssh://127.0.0.1:9/r.git", timeout=30)  # nothing listens on port 9
+    assert str(refused.value) in ("ssh: connect to host 127.0.0.1 port 9: Connection refused",
+                                  "error: cannot run ssh: No such file or directory")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(GitError, match=r"^fatal: '.*plain' does not appear to be a git repository$"):
+        git("ls-remote", str(tmp_path / "plain"), timeout=30)

@@ -29,6 +29,7 @@ from tracker.adapters import load_config
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.layout import Layout
 from tracker.metrics import BY_NAME
+from tracker.publish.differences import format_modmuls
 from tracker.publish.charts import PLOT_W, Item, log_bar_chart
 from tracker.publish.offline import ASSETS, asset_path, localize
 from tracker.publish.site import asv_graph_url, write_site
@@ -479,7 +480,8 @@ def test_cpu_time_has_a_machine_normalised_figure(tmp_path):
     html, _ = two_frameworks(tmp_path)
     p = Page(html)
     cell = p.cell("halo", "mlp", "default", "prove_cpu_time")["text"]
-    assert cell == "2.5 s100 M"          # 2.5 CPU s x 40 M multiplications a second; shown one at a time
+    assert cell == "2.5 s100 Mmul"       # 2.5 CPU s x 40 M multiplications a second; shown one at a time
+    assert format_modmuls(754_338) == "754 kmul" and format_modmuls(12) == "12 mul"
     assert 'id="normalise"' in html
 
 

@@ -14,7 +14,8 @@ people. Reading commands (`list`, `regressions`, `preview`) take no lock.
 The lock file is opened with O_NOFOLLOW and must be a regular file: a symbolic link put there (by mistake
 or by another user) is never followed, so the pid line can never be written into the file it points to;
 the command stops at once with one line naming the link and where it leads, exit 74 as for any file the
-tracker cannot use.
+tracker cannot use. A hard link is refused the same way (a file with another name elsewhere): truncating
+it would write the pid line into that other file too.
 """
 from __future__ import annotations
 
@@ -73,9 +74,14 @@ def open_lock_file(path: Path) -> int:
             raise
         raise OSError(errno.ELOOP, f"a symbolic link (to {os.readlink(path)}), not the tracker's lock file: not "
                                    f"followed; remove it", str(path)) from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file, so not the tracker's lock file; remove it", str(path))
+    if info.st_nlink != 1:
+        os.close(fd)
+        raise OSError(errno.EMLINK, f"a hard link ({info.st_nlink} names for one file), not the tracker's lock "
+                                    f"file: not written; remove it", str(path))
     return fd
 
 

@@ -254,16 +254,32 @@ def is_current(record: "ModelResult", key: str) -> bool:
 
 
 def machine_info() -> dict[str, str]:
-    """Enough about the machine to tell two figures apart: name, CPU, cores, Python."""
+    """Enough about the machine to tell two figures apart: name, CPU (its model where the kernel names it),
+    cores, Python. The calibration is keyed on it (tracker.calibration): a host moved to another CPU under
+    the same name and core count is measured again."""
     import os
 
     return {
         "host": platform.node(),
         "cpu": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "cores": str(os.cpu_count()),
         "system": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
     }
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model as Linux names it ("model name" on x86, "Model" on some ARM boards); "" elsewhere."""
+    try:
+        lines = cpuinfo.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model") and value.strip():
+            return value.strip()
+    return ""
 
 
 def machine_of(machine) -> str:

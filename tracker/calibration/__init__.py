@@ -6,7 +6,9 @@ sumchecks), so their rate is what makes two machines' prove times comparable, an
 multiplication on BN254's scalar field and BLS12-381's base field, on one core and on all of them, a few
 repeats each; the result is kept per machine (under the user's cache, shared by every checkout) and made
 again when the machine's description, the tracker's version or the program changes. Every record carries
-its summary, so a record read years later says what the machine could do.
+its summary, so a record read years later says what the machine could do. Where the package energy counters
+are readable (tracker.energy), each field is run once more on all cores with the counters read around it:
+multiplications per joule, the seed report's MMOPS per Watt; elsewhere the calibration says why not.
 
 What it does not capture: provers bound by memory bandwidth (large FFTs, witness generation) scale with
 the memory system, not with the multiplication rate; a normalised figure is a guide, not a conversion.
@@ -25,11 +27,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tracker import __version__
+from tracker import __version__, energy
 from tracker.fsutil import atomic_write_json, read_json
 from tracker.measure import ChildFailed, captured
 
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2   # 2: MMOPS per Watt where energy is read (a kept 1 is measured again)
 SOURCE_DIR = Path(__file__).parent
 SOURCES = ("modmul.go", "go.mod", "go.sum")
 LIBRARY = "gnark-crypto v0.22.0"
@@ -73,6 +75,8 @@ class Calibration:
     rates: dict[str, dict[str, Rate]] = field(default_factory=dict)   # field -> "single" | "all" -> Rate
     reason: str = ""
     load: float = -1.0   # the 1-minute load average when it was measured: the wall rates depend on it
+    per_watt: dict[str, float] = field(default_factory=dict)   # field -> MMOPS per Watt on all cores
+    energy: str = ""     # why there is no per_watt ("not measured here: ..."); "" where there is
 
     @property
     def measured(self) -> bool:
@@ -86,14 +90,16 @@ class Calibration:
         """What a record carries: the key, and per field and worker count the median rate and its spread."""
         if not self.measured:
             return {"key": self.key, "status": "not measured", "reason": self.reason}
+        score = {"mmops_per_watt": self.per_watt} if self.per_watt else {"energy": self.energy}
         return {"key": self.key, "library": self.library, "measured_at": self.measured_at, "load": self.load,
                 "mmops": {f: {w: {"median": r.median / 1e6, "spread": r.spread, "n": len(r.samples)}
-                              for w, r in by.items()} for f, by in self.rates.items()}}
+                              for w, r in by.items()} for f, by in self.rates.items()}, **score}
 
     def to_json(self) -> dict[str, Any]:
         return {"version": CALIBRATION_VERSION, "key": self.key, "machine": self.machine,
                 "measured_at": self.measured_at, "library": self.library, "reason": self.reason, "load": self.load,
-                "rates": {f: {w: list(r.samples) for w, r in by.items()} for f, by in self.rates.items()}}
+                "rates": {f: {w: list(r.samples) for w, r in by.items()} for f, by in self.rates.items()},
+                "per_watt": self.per_watt, "energy": self.energy}
 
     @classmethod
     def from_json(cls, data: Any) -> "Calibration | None":
@@ -103,7 +109,8 @@ class Calibration:
             rates = {f: {w: Rate.of([float(x) for x in s]) for w, s in by.items()}
                      for f, by in data["rates"].items()}
             return cls(data["key"], dict(data["machine"]), data["measured_at"], data["library"], rates,
-                       data.get("reason", ""), float(data.get("load", -1.0)))
+                       data.get("reason", ""), float(data.get("load", -1.0)),
+                       {f: float(v) for f, v in data.get("per_watt", {}).items()}, str(data.get("energy", "")))
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
@@ -146,9 +153,21 @@ def current(machine: dict[str, str], cache: Path | None = None, measure: bool = 
     return made
 
 
+def before_measuring(say) -> Calibration:
+    """This machine's calibration, measured now if none is kept, and said: every command that measures
+    stages (run, nightly, bisect, compare, confirmations) calls it first, so the records it makes carry the
+    calibration (they read the kept one) rather than "not calibrated yet"."""
+    from tracker.records import machine_info
+
+    cal = current(machine_info())
+    say(one_line(cal))
+    return cal
+
+
 def calibrate(machine: dict[str, str], key: str, cache: Path, rounds: int = ROUNDS,
               repeats: int = REPEATS) -> Calibration:
-    """Build the program (once per source) and run it: the rates of every field on one core and on all."""
+    """Build the program (once per source) and run it: the rates of every field on one core and on all,
+    and where the machine reads its energy, the multiplications per joule on all cores."""
     try:
         binary = build_program(cache)
         out = captured([binary, "-rounds", str(rounds), "-repeats", str(repeats)], timeout_s=RUN_TIMEOUT_S)
@@ -157,8 +176,38 @@ def calibrate(machine: dict[str, str], key: str, cache: Path, rounds: int = ROUN
         return Calibration(key, machine, reason=f"calibration failed: {exc.reason}")
     except (ValueError, KeyError, TypeError) as exc:
         return Calibration(key, machine, reason=f"calibration failed: {exc}")
+    load = os.getloadavg()[0]
+    scores, why = per_watt(binary, energy.powercap_root(), rounds, repeats)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return Calibration(key, machine, now, LIBRARY, report, load=os.getloadavg()[0])
+    return Calibration(key, machine, now, LIBRARY, report, load=load, per_watt=scores, energy=why)
+
+
+def per_watt(binary: Path, root: Path, rounds: int, repeats: int) -> tuple[dict[str, float], str]:
+    """The seed report's score: each field's multiplications on all cores over the joules the packages used
+    meanwhile (M per joule = MMOPS per Watt), a run of that field alone between two readings of the counters;
+    ({}, why) where the machine reads no energy. A neighbour's energy is counted too: on a shared machine
+    the figure is a floor, never a model standing in for a reading."""
+    scores = {}
+    for name in FIELDS:
+        meter, why = energy.meter_or_reason(root)
+        if meter is None:
+            return {}, why
+        try:
+            out = captured([binary, "-rounds", str(rounds), "-repeats", str(repeats), "-field", name,
+                            "-all-cores-only"], timeout_s=RUN_TIMEOUT_S)
+            parse_report(out, rounds)   # the products checked: the count below is the one done
+        except ChildFailed as exc:
+            return {}, f"not measured: the energy run of {name} failed: {exc.reason}"
+        except (ValueError, KeyError, TypeError) as exc:
+            return {}, f"not measured: the energy run of {name} failed: {exc}"
+        joules, why = energy.read_or_reason(meter, "")
+        if joules is None:
+            return {}, why
+        if joules <= 0:
+            return {}, f"not measured here: the package counters under {root} did not move while {name} ran"
+        run = json.loads(out)["fields"][name]["all"]
+        scores[name] = run["multiplications_per_worker"] * run["workers"] * len(run["rates"]) / joules / 1e6
+    return scores, ""
 
 
 def parse_report(text: str, rounds: int) -> dict[str, dict[str, Rate]]:
@@ -218,6 +267,11 @@ def describe(cal: Calibration) -> str:
     for name, by in cal.rates.items():
         parts = [f"{w} {r.median / 1e6:.1f} M/s (spread {r.spread:.0%}, n={len(r.samples)})" for w, r in by.items()]
         lines.append(f"  {FIELDS.get(name, name)}: " + "; ".join(parts))
+    if cal.per_watt:
+        lines.append("  MMOPS per Watt, all cores: " + "; ".join(
+            f"{FIELDS.get(name, name)} {score:.2f}" for name, score in cal.per_watt.items()))
+    else:
+        lines.append(f"  MMOPS per Watt: {cal.energy or 'not measured'}")
     return "\n".join(lines)
 
 

@@ -123,14 +123,26 @@ const rusageThread = 1 // RUSAGE_THREAD (Linux)
 func main() {
 	rounds := flag.Int64("rounds", 2_000_000, "rounds per worker and repeat (each round is 4 multiplications)")
 	repeats := flag.Int("repeats", 5, "repeats of each measurement")
+	only := flag.String("field", "", "measure this field alone (bn254_fr or bls12_381_fp; default both)")
+	allOnly := flag.Bool("all-cores-only", false, "measure on all cores only (an energy reading around it)")
 	flag.Parse()
 	fields := map[string]fieldOps{"bn254_fr": {bnChain}, "bls12_381_fp": {blsChain}}
+	if *only != "" {
+		f, ok := fields[*only]
+		if !ok {
+			os.Stderr.WriteString("modmul: unknown field " + *only + "\n")
+			os.Exit(2)
+		}
+		fields = map[string]fieldOps{*only: f}
+	}
 	report := map[string]any{"version": 1, "cores": runtime.NumCPU(), "chains": chains, "fields": map[string]any{}}
 	for name, f := range fields {
-		report["fields"].(map[string]any)[name] = map[string]run{
-			"single": measure(f, 1, *rounds, *repeats),
-			"all":    measure(f, runtime.NumCPU(), *rounds, *repeats),
+		runs := map[string]run{}
+		if !*allOnly {
+			runs["single"] = measure(f, 1, *rounds, *repeats)
 		}
+		runs["all"] = measure(f, runtime.NumCPU(), *rounds, *repeats)
+		report["fields"].(map[string]any)[name] = runs
 	}
 	enc := json.NewEncoder(os.Stdout)
 	if err := enc.Encode(report); err != nil {

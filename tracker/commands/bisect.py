@@ -95,6 +95,9 @@ def bisect_recorded(ctx: FrameworkContext, q: Question, ends, candidates) -> str
         return None
     say(f"bisect: {name} {v_good:.4g} at {ends[0].label}, {v_bad:.4g} at {ends[1].label}; "
         f"{len(candidates)} commit(s) in between")
+    if v_good == v_bad:  # nothing changed between the ends: naming a commit would be a guess
+        say(f"bisect: {name} is the same at both ends: nothing to bisect")
+        return None
     lo, hi = -1, len(candidates)
     while hi - lo > 1:
         mid = (lo + hi) // 2

@@ -32,7 +32,7 @@ SAFE_PROTOCOLS = ("-c", "protocol.allow=never", "-c", "protocol.https.allow=alwa
 
 
 class GitError(Exception):
-    """A git command failed; the message is git's last line."""
+    """A git command failed; the message is git's own reason (its first `fatal:` line, else its last line)."""
 
 
 def git(*args: str, cwd: Path | None = None, git_dir: Path | None = None, env: dict | None = None,
@@ -45,8 +45,26 @@ def git(*args: str, cwd: Path | None = None, git_dir: Path | None = None, env: d
         return captured([*argv, *args], stdin=stdin, env=full_env, cwd=cwd, timeout_s=timeout, binary=binary)
     except ChildTimeout:
         raise GitError(f"git {args[0]} timed out after {timeout:g} s") from None
-    except ChildFailed as exc:  # git's last line, or that it could not start
-        raise GitError(exc.reason) from None
+    except ChildFailed as exc:
+        raise GitError(git_reason(exc)) from None
+
+
+# what git adds after the reason when a remote fails, whatever the reason (ssh's refusal, a plain dir, ...)
+GIT_BOILERPLATE = ("fatal: Could not read from remote repository.", "Please make sure you have the correct access rights",
+                   "and the repository exists.")
+
+
+def git_reason(failed: ChildFailed) -> str:
+    """The line that says why git failed: its first `fatal:` line, else `error:` line, else the first line
+    of its own. Its last line is often advice that reads as the opposite ("... and the repository
+    exists.", after "does not appear to be a git repository")."""
+    lines = [line.strip() for line in failed.log_tail.splitlines()]
+    lines = [line for line in lines if line and line not in GIT_BOILERPLATE and not line.startswith("Cloning into")]
+    for prefix in ("fatal: ", "error: ", ""):
+        found = [line for line in lines if line.startswith(prefix)]
+        if found:
+            return found[0]
+    return failed.reason
 
 
 def check_revision(rev: str) -> str:

@@ -130,10 +130,10 @@ def normalised_cpu(cpu_s: float | None, calibration: dict) -> float | None:
 
 
 def format_modmuls(value: float | None) -> str:
-    """A count of modular multiplications for a cell: 12.3 G."""
+    """A count of modular multiplications for a cell, with its unit so it is never read as seconds: 12.3 G mul."""
     if value is None:
         return "–"
-    for scale, name in ((1e12, "T"), (1e9, "G"), (1e6, "M")):
+    for scale, name in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if value >= scale:
-            return f"{significant(value / scale)} {name}"
-    return significant(value)
+            return f"{significant(value / scale)} {name}mul"
+    return f"{significant(value)} mul"

@@ -11,7 +11,10 @@ renamed into the series by publish.
 A record of a commit the results already hold from another host (records carry the machine that made
 them) is never put over it: that commit's record and asv result stay as they were, and one line names
 both hosts. Two hosts under one name are two machines; a timing step between them is labelled "machine
-changed" by the report, never a regression.
+changed" by the report, never a regression. Likewise a shard whose asv description of the machine name
+(`asv/<machine>/machine.json`: os and kernel, cpu, cores, RAM) differs from the one the results bind the
+name to keeps its results, which asv graphs as a series of their own, but never rebinds the name: the
+results' description stays, and one line names both.
 """
 from __future__ import annotations
 
@@ -20,8 +23,10 @@ from pathlib import Path
 from tracker.fsutil import atomic_copy, atomic_write_json, read_json, read_state
 from tracker.records import machine_of
 from tracker.report.reported import NAME, merged, read_reported, write_reported
+from tracker.store.asv import MACHINE_FIELDS
 from tracker.store.formats import CONFIRMATIONS_VERSION, REVISIONS_VERSION
-from tracker.store.paths import ASV_DIR, CONFIRMATIONS_FILE, RECORDS_DIR, REVISIONS_FILE, STATUS_FILE
+from tracker.store.paths import (ASV_DIR, ASV_MACHINE_FILE, CONFIRMATIONS_FILE, RECORDS_DIR, REVISIONS_FILE,
+                                 STATUS_FILE)
 
 
 def framework_dirs(shard: Path) -> list[Path]:
@@ -58,7 +63,9 @@ def _merge_framework(src: Path, dest: Path) -> None:
             continue
         rel = path.relative_to(src)
         target = dest / rel
-        if rel.name == REVISIONS_FILE:
+        if rel.name == ASV_MACHINE_FILE and len(rel.parts) == 3 and target.exists():
+            _keep_machine_description(target, path, dest, src)
+        elif rel.name == REVISIONS_FILE:
             _union(target, path, "revisions", REVISIONS_VERSION)
         elif rel.name == CONFIRMATIONS_FILE:
             _union(target, path, "pairs", CONFIRMATIONS_VERSION, newer="measured")
@@ -72,6 +79,37 @@ def _merge_framework(src: Path, dest: Path) -> None:
         (ours, theirs), count = next(iter(apart.values())), len(apart)
         print(f"{dest.name}: {count} commit(s) in {src} were measured by {theirs}, and the results already hold "
               f"them from {ours}, under one machine name: kept apart (ours stay; theirs are left in the shard)")
+
+
+def _keep_machine_description(ours: Path, theirs: Path, dest: Path, src: Path) -> None:
+    """A machine name the shard describes otherwise than the results do keeps the results' description
+    (what the next runs reuse); said in one line naming both, with the hosts whose records each side holds."""
+    mine, other = description(ours), description(theirs)
+    if not mine or not other or mine == other:
+        return
+    differ = [f for f in MACHINE_FIELDS if mine.get(f) != other.get(f)]
+    ours_said = ", ".join(f"{f} {mine.get(f, '?')}" for f in differ)
+    theirs_said = ", ".join(f"{f} {other.get(f, '?')}" for f in differ)
+    print(f"{dest.name}: machine name {ours.parent.name} is described in {src} as {theirs_said} ({record_hosts(src)}), "
+          f"and the results bind it to {ours_said} ({record_hosts(dest)}): kept apart (the name keeps the "
+          f"results' description; the shard's results keep theirs and are graphed as a series of their own)")
+
+
+def description(machine_file: Path) -> dict[str, str]:
+    """The fields of an asv machine description that name a machine (empty if unreadable)."""
+    data = read_json(machine_file)
+    return {f: str(data[f]) for f in MACHINE_FIELDS if f in data} if isinstance(data, dict) else {}
+
+
+def record_hosts(fw_dir: Path) -> str:
+    """The hosts named by a framework's records ("host-a, host-b"), for a line that must tell machines apart."""
+    hosts = set()
+    for path in fw_dir.glob(f"{RECORDS_DIR}/*/*.json"):
+        record = read_json(path)
+        machine = record.get("machine") if isinstance(record, dict) else None
+        if isinstance(machine, dict) and isinstance(machine.get("host"), str):
+            hosts.add(machine["host"])
+    return ", ".join(sorted(hosts)) or "no records"
 
 
 def other_hosts(src: Path, dest: Path) -> dict[str, tuple[str, str]]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from tracker import calibration
 from tracker.adapters import get_adapter
 from tracker.adapters.base import Adapter
 from tracker.adapters.readiness import readiness
@@ -81,4 +82,5 @@ def open_to_measure(config: Config, layout: Layout, fw: Framework, say: Say) -> 
     ready = readiness(fw, layout.cache)
     if not ready.ready:
         raise NotReady(f"{fw.name} cannot run here ({ready.state}): {ready.reason}")
+    calibration.before_measuring(say)   # the records it makes carry this machine's calibration
     return open_framework(config, layout, fw, say)

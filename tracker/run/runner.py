@@ -20,7 +20,7 @@ from tracker.fsutil import read_json
 from tracker.history import History, HistoryError, select
 from tracker.history.revisions import Revision
 from tracker.layout import Layout
-from tracker.records import Status, machine_info
+from tracker.records import Status
 from tracker.run.context import FrameworkContext, open_framework
 from tracker.run.job import JobDirs, RevisionJob
 from tracker.run.pipeline import prove_revision
@@ -79,7 +79,7 @@ def run(config: Config, layout: Layout, request: Request, say: Say = print) -> l
     for fw in skipped:
         say(f"{fw.name}: left out of the default job (`default_job: false`, the framework at {config.path.name} "
             f"line {fw.line}); `zkml-tracker run -f {fw.name}` runs it")
-    say(calibration.one_line(calibration.current(machine_info())))  # measured once per machine; every record has it
+    calibration.before_measuring(say)  # measured once per machine; every record has it
     progress = Progress()
     plans = [plan_framework(config, config.framework(n), layout, request, say, progress) for n in names]
     return [run_plan(plan, request, progress) if isinstance(plan, FrameworkPlan) else plan for plan in plans]
