@@ -275,15 +275,29 @@ def verdicts(h: History, m: SimMeasurer, settings: Settings) -> dict[str, dict[s
     (either direction) and of the regressions reported after it."""
     recs = [record(h, m.noise, i, h.load[i], m.rng, m.fw.name) for i in range(h.commits)]
     results = store(m, recs)
-    out = {kind: {"candidates": [], "reported": []} for kind in KINDS}
+    out = {kind: {"candidates": [], "reported": [], "first": [], "final": []} for kind in KINDS}
     for kind, c in by_kind(read_changes(m, results, settings)):
         out[kind]["candidates"].append(m.index[c.bad.sha])
+        out[kind]["first"].append(_seen(m, c))
     confirm_all(m, results, settings)
     out["remeasured_runs"] = m.runs
     for kind, c in by_kind(read_changes(m, results, settings)):
+        out[kind]["final"].append(_seen(m, c))
         if c.worse and c.status == "confirmed":
             out[kind]["reported"].append(m.index[c.bad.sha])
+    stored = confirm.load_confirmations(confirm.confirmations_path(m.layout, m.fw.name))
+    for kind in KINDS:
+        out[kind]["pairs"] = {m.index[key.split("|")[3]]: entry["metrics"].get(METRIC[kind].name)
+                              for key, entry in stored.items() if METRIC[kind].name in entry.get("metrics", {})}
     return out
+
+
+def _seen(m: SimMeasurer, c) -> dict:
+    """What the engine said of one change, for the list of misses (--misses): where, how, how sure."""
+    conf = c.confirmation or {}
+    return {"at": m.index[c.bad.sha], "status": c.status, "ratio": round(c.comparison.ratio, 3),
+            "p": conf.get("p_value"), "remeasured": conf.get("ratio"),
+            "moved_from": m.index[c.moved_from.split("|")[3]] if c.moved_from else None}
 
 
 def nightly(h: History, m: SimMeasurer, settings: Settings) -> dict[str, set[int]]:
@@ -462,7 +476,8 @@ def score_nights(h: History, landed: dict[str, set[int]], scores: dict[str, Scor
                 scores[kind].same_night += k in landed[kind]
 
 
-def score_history(h: History, found: dict, scores: dict[str, Score], bisected: dict[str, list]) -> None:
+def score_history(h: History, found: dict, scores: dict[str, Score], bisected: dict[str, list],
+                  misses: list | None = None) -> None:
     for kind in KINDS:
         s, reported = scores[kind], found[kind]["reported"]
         for k, r in h.steps[kind]:
@@ -471,12 +486,17 @@ def score_history(h: History, found: dict, scores: dict[str, Score], bisected: d
                 hit = any(abs(j - k) <= TOLERANCE for j in reported)
                 s.found += hit
                 s.exact += k in reported
+                if misses is not None and k not in reported:
+                    misses.append(describe_miss(h, kind, k, r, found[kind], hit))
                 s.missed_near_end += not hit and min(k - 1, h.commits - 1 - k) < TOLERANCE
         s.reports += len(reported)
         s.commits += h.commits
         s.remeasured_runs += found.get("remeasured_runs", 0)
         worse = h.worse_at(kind)
         s.right += sum(j in worse for j in reported)
+        if misses is not None:
+            misses += [{**describe_miss(h, kind, j, 1.0, found[kind], False), "wrong_report": True}
+                       for j in reported if j not in worse]
         s.misplaced += sum(j not in worse and any(abs(j - w) <= TOLERANCE for w in worse) for j in reported)
         if h.flat(kind):
             s.flat_commits += h.commits
@@ -488,8 +508,24 @@ def score_history(h: History, found: dict, scores: dict[str, Score], bisected: d
             s.bisect_undecided += named is None
 
 
+def describe_miss(h: History, kind: str, k: int, r: float, found: dict, near: bool) -> dict:
+    """One step not reported at its commit, with what a reader needs to class it: its size, how far it lies
+    from either end, the nearest other change of the kind, the load around it, and what the engine saw
+    near it before and after confirming (changes within 3 commits; the pairs re-measured there)."""
+    others = [(j, q) for j, q in h.steps[kind] if j != k]
+    nearest = min(others, key=lambda s: abs(s[0] - k), default=None)
+    close = lambda xs: [x for x in xs if abs(x["at"] - k) <= 3]
+    return {"history": h.index, "kind": kind, "commits": h.commits, "at": k, "ratio": round(r, 3),
+            "from_start": k, "from_end": h.commits - 1 - k, "near_reported": near,
+            "nearest_step": None if nearest is None else {"at": nearest[0], "ratio": round(nearest[1], 3)},
+            "drift": h.drift.get(kind), "load": h.load[max(0, k - 2):k + 2], "noisy": h.noisy,
+            "first": close(found["first"]), "final": close(found["final"]),
+            "pairs": {j: found["pairs"][j] and {x: found["pairs"][j].get(x) for x in ("verdict", "ratio", "p_value")}
+                      for j in sorted(found["pairs"]) if abs(j - k) <= 3}}
+
+
 def run_corpus(histories: int, seed: int, noise: Noise | None = None, settings: Settings | None = None,
-               nights: bool = False) -> dict:
+               nights: bool = False, misses: list | None = None) -> dict:
     """Every history through the engine (and night by night, with `nights`); {kind: Score}."""
     noise = noise or Noise(load_noise_model()["kinds"])
     settings = settings or Settings()
@@ -506,7 +542,7 @@ def run_corpus(histories: int, seed: int, noise: Noise | None = None, settings: 
                     if max(r, 1 / r) >= THRESHOLD[kind]:
                         good, bad = bisect_ends(h, kind, k, m.rng)
                         bisected[kind].append((k, bisect(h, m, kind, good, bad, settings)))
-            score_history(h, found, scores, bisected)
+            score_history(h, found, scores, bisected, misses)
             if nights:
                 night_layout = Layout(layout.results / "nightly", layout.html, layout.cache)
                 night_m = SimMeasurer(h, noise, night_layout, np.random.default_rng([seed, index, 2]))
@@ -575,10 +611,16 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="also write the counts here")
     p.add_argument("--busier", action="store_true",
                    help="a held-out machine: every condition one neighbour busier (quiet runs as beside one)")
+    p.add_argument("--misses", type=Path,
+                   help="also write every step not reported at its commit (and every report where nothing got worse, "
+                        "wrong_report) here, one JSON object a line, with what the engine saw near it (to class them)")
     o = p.parse_args()
     model = load_noise_model(o.noise)
     kinds = busier(model["kinds"]) if o.busier else model["kinds"]
-    scores = run_corpus(o.histories, o.seed, Noise(kinds), nights=o.nightly)
+    misses: list | None = [] if o.misses else None
+    scores = run_corpus(o.histories, o.seed, Noise(kinds), nights=o.nightly, misses=misses)
+    if o.misses:
+        o.misses.write_text("".join(json.dumps(x, default=str) + "\n" for x in misses))
     rule = bisect_rule()
     print(f"{o.histories} histories, seed {o.seed}{', busier machine' if o.busier else ''}; noise model measured {model['measured']}; "
           f"bisect probes placed by {rule}\n")

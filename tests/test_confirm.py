@@ -40,8 +40,9 @@ def test_a_timing_is_judged_round_by_round_where_the_load_moved_between_rounds()
     """The machine's load doubled and halved from round to round (a neighbour coming and going), the same
     for both runs of a round: as two sets of runs the 1.3x step drowns in it; round by round it stands."""
     load = [1.0, 1.8, 0.7, 1.4, 2.0, 0.8, 1.2, 1.6, 0.6, 1.1, 1.9, 0.9]
-    good = [_rec("a", 1.0 * x, 0.3, 250_000_000 + 1000 * i) for i, x in enumerate(load)]
-    bad = [_rec("b", 1.3 * x * (1 + i / 1000), 0.3, 250_000_000 - 1000 * i) for i, x in enumerate(load)]
+    # a stage that waits (0.1 s of CPU in 1 s and more of wall time: not CPU-bound), so its wall time stands
+    good = [_rec("a", 1.0 * x, 0.1, 250_000_000 + 1000 * i) for i, x in enumerate(load)]
+    bad = [_rec("b", 1.3 * x * (1 + i / 1000), 0.1, 250_000_000 - 1000 * i) for i, x in enumerate(load)]
     apart, rounds = judge(good, bad, Settings()), judge(good, bad, Settings(), paired=True)
     assert apart["prove_time"]["verdict"] == "not_confirmed" and apart["prove_time"]["test"] == "Mann-Whitney"
     assert rounds["prove_time"]["verdict"] == "confirmed"
@@ -143,3 +144,23 @@ def test_a_pair_is_settled_when_the_metrics_that_asked_for_it_are_not_when_a_wan
                     pending=[(a, b)]) for name in ("prove_cpu_time", "prove_time")]
     [pair] = pairs_to_confirm(steps, 5)
     assert pair.asked == frozenset({"prove_cpu_time", "prove_time"}) and settled(verdicts, settings, pair.asked)
+
+
+def test_a_cpu_bound_stage_that_starts_to_wait_is_confirmed_round_by_round_and_a_neighbour_is_not():
+    """A CPU-bound stage (half its wall time on CPU, 0.31 after) whose wall time rose 1.6x in every
+    interleaved round while its CPU time stayed: no neighbour does that to both runs of every round, so the
+    stage started to wait and the rise is its own. A neighbour that stretched the later revision's runs in
+    4 rounds of 10 leaves the other rounds flat: not confirmed, round by round; as two sets of runs (a round
+    lost a run) the wall samples spread far above the CPU's are set aside for CPU time."""
+    wobble = [1.0, 1.02, 0.99, 1.01, 0.98, 1.03, 1.0, 0.97, 1.02, 1.0]
+    good = [_rec("a", 1.0 * x, 0.5, 250_000_000 + 1000 * i) for i, x in enumerate(wobble)]
+    waits = [_rec("b", 1.6 * x, 0.5 * (1 + i / 1000), 250_000_000 - 1000 * i) for i, x in enumerate(wobble)]
+    verdict = judge(good, waits, Settings(), paired=True)["prove_time"]
+    assert verdict["test"] == "signed-rank, paired by round" and verdict["verdict"] == "confirmed", verdict
+    assert "disagreement" not in verdict
+    # the same pair as two sets of runs: a CPU-bound stage's wall ratio the CPU time does not show rests on CPU
+    assert judge(good, waits, Settings())["prove_time"]["verdict"] == "not_confirmed"
+    stretched = [_rec("b", x * (2.2 if i % 3 == 0 else 1.0) * 1.001, 0.5, 250_000_000) for i, x in enumerate(wobble)]
+    assert judge(good, stretched, Settings(), paired=True)["prove_time"]["verdict"] == "not_confirmed"
+    verdict = judge(good, stretched, Settings())["prove_time"]
+    assert verdict["verdict"] == "not_confirmed" and "judged on CPU time" in verdict["disagreement"]

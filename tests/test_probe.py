@@ -95,3 +95,23 @@ def test_interleaved_rounds_alternate_their_order_and_a_second_look_counts_on_fr
     assert [len(v) for v in got.values()] == [6, 6]
     assert ran[:4] == [("round-7", "a"), ("round-7", "b"), ("round-8", "b"), ("round-8", "a")]
     assert lines[0] == "  fw linear [default] round 7/12 A: ok" and lines[-1].startswith("  fw linear [default] round 12/12")
+
+
+def test_bisect_and_the_verdicts_hold_a_stage_cpu_bound_by_one_threshold():
+    """One CPU_BOUND for bisect's probes and for the verdicts of the records and of a confirmation: a
+    CPU-bound prover on this shared machine spends about 0.3 of its wall time on CPU (it waits for a core),
+    and its wall samples stretched by a neighbour are set aside by both; a stage that mostly waits keeps its
+    wall time in both, on either side of the threshold alike."""
+    from tracker.report.probe import CPU_BOUND
+    from tracker.report.verdict import disagreement
+
+    cpu = [0.30, 0.31, 0.29]
+    for share, bound in ((CPU_BOUND * 1.2, True), (CPU_BOUND * 0.8, False), (0.3, True), (0.9, True), (0.1, False)):
+        good = [c / share for c in cpu]
+        stretched = [good[0], good[1] * 1.9, good[2] * 1.4]   # a neighbour, CPU time unmoved
+        assert cpu_bound([good, good], [cpu, cpu]) == bound, share
+        assert (disagreement(good, stretched, cpu, cpu) is not None) == bound, share
+        assert (cpu_decides([good, stretched], [cpu, cpu], BAD, GOOD, 0.15) != "") == bound, share
+    # a revision that started to wait (its share fell below the threshold) is not CPU-bound: its wall time stands
+    good, waits = [c / 0.3 for c in cpu], [c / 0.3 * 2.5 for c in cpu]
+    assert disagreement(good, waits, cpu, cpu) is None and not cpu_bound([good, waits], [cpu, cpu])

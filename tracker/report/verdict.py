@@ -19,8 +19,10 @@ from the published site: every sample of every stage is there, not one number pe
   is any split within two revisions of either end of the series (the newest commit above all) that moved
   by the minimum effect without a significant test: a run or two cannot tell a step from their load, and
   the nightly re-measures the pair that night. Only re-measuring the pair interleaved on one machine
-  (tracker.report.confirm) turns either into a regression; a pair not confirmed has the pairs up to two
-  revisions either side that split the series best re-measured before it is called noise.
+  (tracker.report.confirm) turns either into a regression; a pair not confirmed has the pairs up to three
+  revisions off on the side its re-measured level points to re-measured before it is called noise, and
+  takes a pair near it already confirmed for its metric. A segment no split cuts is searched for a change
+  undone two or three revisions later (`bump`), which binary segmentation alone reads as flat.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ import numpy as np
 from tracker import records
 from tracker.config import ConfigError
 from tracker.metrics import METRICS, Metric, cpu_metric, samples
+from tracker.report.probe import cpu_bound, spread
 from tracker.report.stats import Comparison, can_decide, compare, mann_whitney, samples_needed
 from tracker.store.paths import REVISIONS_FILE
 from tracker.store.state import history_order, read_index
@@ -45,10 +48,11 @@ DEFAULT_MIN_EFFECT = {"wall_time": 0.15, "cpu_time": 0.10, "memory": 0.10}
 WINDOW_RUNS = 5         # a boundary is tested on at most this many revisions either side, one value each
 NEIGHBOUR_REACH = 2     # a step not confirmed at its pair is looked for this many revisions either side ...
 NEIGHBOURS = 2          # ... at this many pairs at most
+BUMP_RUNS = (2, 3)       # a segment found flat is searched for a run of this many revisions apart from both sides
+SIDE_REACH = 3          # ... or this many on the one side its re-measured pair's level points to (`side_of`)
 PLACE_MAX_SAMPLES = 1500  # beyond this many samples in a segment, a split is placed on one median a revision
 NEAR_END = 3            # a boundary with fewer revisions than this between it and an end of the series moved
                         # by the minimum effect is too early to tell (the samples of one run share its load)
-CPU_BOUND = 0.7         # CPU time / wall time from which a stage is CPU-bound (its wall time can be stretched)
 SPREAD_FACTOR = 3       # wall spread this many times the CPU spread (plus the floor): wall samples stretched
 SPREAD_FLOOR = 0.05
 NOT_CHOSEN = frozenset({"calibration_data", "calibration_samples"})  # inputs of the run, not the framework's choices
@@ -140,8 +144,10 @@ class Change:
     remeasured: bool = False  # its pair was measured again (a metric with no fresh samples stays a candidate)
     cpu_ratio: float | None = None  # beside a wall-time change: the same stage's CPU time, same pair
     disagreement: str | None = None  # beside a wall-time change: why its wall samples are not to be trusted
+    stretched: bool = False  # ... and whether they were stretched (spread far above the CPU samples')
     needs: int | None = None  # too early: how many more revisions would decide (None: only a re-measurement)
     neighbours: list = field(default_factory=list)  # pairs up to two revisions off where the step could be (Point, Point)
+    reach: list = field(default_factory=list)  # (offset, Point, Point, plausible): pairs up to SIDE_REACH off, best first
     pending: list = field(default_factory=list)  # pairs still to re-measure before this change is settled
     moved_from: str | None = None  # the pair it was first placed at, when a neighbour was confirmed instead
     from_cpu: bool = False  # a wall-time step looked for where the same stage's CPU time stepped
@@ -224,6 +230,7 @@ class Boundary:
     k: int
     comparison: Comparison
     decided: bool = True
+    bump: bool = False  # one end of a short run apart from both sides (`bump`): more revisions will not tell
 
 
 def segment(series: list[Point], min_effect: float, alpha: float, window: int = WINDOW_RUNS) -> list[Boundary]:
@@ -232,6 +239,7 @@ def segment(series: list[Point], min_effect: float, alpha: float, window: int = 
     then tested on the windows either side. Significant: a step if beyond the minimum effect, and both
     sides are searched again. Not significant: the next best split is tried; none: the segment is flat."""
     found: list[Boundary] = []
+    cut: list[int] = []  # splits whose sides differ significantly by less than the minimum effect
     pending = [(0, len(series))]
     while pending:
         lo, hi = pending.pop()
@@ -239,10 +247,53 @@ def segment(series: list[Point], min_effect: float, alpha: float, window: int = 
             boundary, significant = judge_split(series, lo, hi, k, min_effect, alpha, window)
             if boundary is not None:
                 found.append(boundary)
+            elif significant:
+                cut.append(k)
             if significant or boundary is not None:
                 pending += [(lo, k), (k, hi)]
                 break
-    return sorted(found, key=lambda b: b.k)
+        else:
+            short = bump(series, lo, hi, min_effect, window)
+            if short:
+                found += short
+                pending += [(lo, short[0].k), (short[1].k, hi)]
+    return sorted(found + recut(series, cut, found, min_effect, alpha, window), key=lambda b: b.k)
+
+
+def recut(series: list[Point], cut: list[int], found: list[Boundary], min_effect: float, alpha: float,
+          window: int) -> list[Boundary]:
+    """The splits made for a difference under the minimum effect, judged again between the steps found
+    either side of them. A split's windows are laid before the steps beside it are known, so they can hold
+    a change and its undoing (230 MB four times, 340 MB twice, 230 MB again: at the first split the later
+    side's median is 230 MB and only the order of the samples differs), and once split there, the change
+    is the edge of two segments, never a boundary of either."""
+    def between(k: int) -> tuple[int, int]:
+        return (max((b.k for b in found if b.k < k), default=0), min((b.k for b in found if b.k > k), default=len(series)))
+
+    return [b for k in cut if (b := judge_split(series, *between(k), k, min_effect, alpha, window)[0])]
+
+
+def bump(series: list[Point], lo: int, hi: int, min_effect: float, window: int) -> list[Boundary]:
+    """In a segment where no split is a step: a run of BUMP_RUNS revisions each beyond every revision of the
+    windows either side (at least two a side) by the minimum effect, as its two boundaries,
+    too early to tell (only a re-measurement decides); the largest such run, or none. A change undone two
+    revisions later (230 MB, 340 MB twice, 230 MB again) has the level it returns to on the far side of
+    every split of the segment, so no split's windows separate, and binary segmentation reads it as flat."""
+    best = None
+    for m in BUMP_RUNS:
+        for a in range(lo + 1, hi - m):
+            inner = run_values(series, a, a + m, 1, m)
+            before, after = run_values(series, a - 1, lo - 1, -1, window), run_values(series, a + m, hi, 1, window)
+            if min(len(before), len(after)) < 2:
+                continue
+            height = _clearance(before + after, inner)
+            if height >= math.log1p(min_effect) and (best is None or height > best[0]):
+                best = (height, a, before, inner, after)
+    if best is None:
+        return []
+    _, a, before, inner, after = best
+    return [Boundary(a, compare(before, inner), decided=False, bump=True),
+            Boundary(a + len(inner), compare(inner, after), decided=False, bump=True)]
 
 
 def measured_steps(series: list[Point], min_effect: float, alpha: float,
@@ -307,6 +358,14 @@ def energy_gains(x: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
+def _clearance(outside: list[float], inner: list[float]) -> float:
+    """How far (log scale) every inner value lies beyond every outside value, above them all or below them
+    all; 0 or less where they overlap."""
+    if min(outside + inner) <= 0:
+        return 0.0
+    return max(math.log(min(inner) / max(outside)), math.log(min(outside) / max(inner)))
+
+
 def _apart(before: list[float], after: list[float]) -> bool:
     """Every value after the boundary beyond every value before it, one way or the other."""
     return max(before) < min(after) or min(before) > max(after)
@@ -352,6 +411,46 @@ def neighbours(series: list[Point], k: int, rose: bool, min_effect: float) -> li
     return [(series[j - 1], series[j]) for j in sorted(sorted(near, key=lambda j: -gain[j])[:NEIGHBOURS])]
 
 
+def reach(series: list[Point], k: int, rose: bool, min_effect: float) -> list[tuple[int, Point, Point, bool]]:
+    """Every pair up to SIDE_REACH revisions either side of a step placed at k, as (offset, good, bad,
+    plausible), the pairs that split the revisions around k best first (energy distance of one value a
+    revision): where to look once the re-measured pair at k says on which side the step lies (`side_of`).
+    Plausible: the pair's own revisions moved the step's way, or the step `could_be_at` it."""
+    lo, hi = max(0, k - WINDOW_RUNS - 1), min(len(series), k + WINDOW_RUNS + 1)
+    x = np.log(np.maximum([statistics.median(p.values) for p in series[lo:hi]], 1e-300))
+    gain = dict(zip(range(lo + 1, hi), energy_gains(x, np.arange(1, hi - lo))))
+    near = [j for j in range(k - SIDE_REACH, k + SIDE_REACH + 1) if j != k and 1 <= j < len(series)]
+    return [(j - k, series[j - 1], series[j],
+             _pair_moved(series, j, rose, min_effect) or could_be_at(series, j, k, rose, min_effect))
+            for j in sorted(near, key=lambda j: -gain[j])]
+
+
+def side_of(change: "Change", judged: dict | None) -> int:
+    """Where a step not confirmed at its pair lies, from the pair measured again: both its revisions at the
+    level the records show before the step, it lies later (+1); at the level after it, earlier (-1); 0
+    where the re-measurement cannot say (no levels, or a level no nearer one than the other). The records'
+    one value a revision places a 1.2x memory step (against a run-to-run spread of 0.13) up to three
+    revisions off; the pair's interleaved runs put its two revisions on one level far more surely."""
+    if not judged or change.comparison is None:
+        return 0
+    old, new, before, after = (change.comparison.before, change.comparison.after, judged.get("before"),
+                               judged.get("after"))
+    if not all(isinstance(v, (int, float)) and v > 0 for v in (old, new, before, after)) or old == new:
+        return 0
+    level = (math.log(before) + math.log(after)) / 2
+    to_old, to_new = abs(level - math.log(old)), abs(level - math.log(new))
+    return 1 if to_old < to_new else -1 if to_new < to_old else 0
+
+
+def looked_for(change: "Change", judged: dict | None) -> list[tuple[Point, Point]]:
+    """The pairs to re-measure for a step not confirmed at its pair: the NEIGHBOURS best plausible pairs
+    within SIDE_REACH on the side its re-measured pair points to, else its `neighbours`."""
+    side = side_of(change, judged)
+    if not side or not change.reach:
+        return change.neighbours
+    return [(good, bad) for offset, good, bad, plausible in change.reach if offset * side > 0 and plausible][:NEIGHBOURS]
+
+
 def _pair_moved(series: list[Point], j: int, rose: bool, min_effect: float) -> bool:
     a, b = list(series[j - 1].values), list(series[j].values)
     return _log_ratio(a, b) >= math.log1p(min_effect) / 2 and (statistics.median(b) > statistics.median(a)) == rose
@@ -372,27 +471,25 @@ def could_be_at(series: list[Point], j: int, k: int, rose: bool, min_effect: flo
 
 # --- what a step is beside: CPU time, and the settings the framework chose ------------------------------
 
-def spread(values: Sequence[float]) -> float:
-    """(max - min) / median: how far one revision's samples stray."""
-    mid = statistics.median(values)
-    return (max(values) - min(values)) / mid if mid > 0 else 0.0
-
-
 def disagreement(wall_a: Sequence[float], wall_b: Sequence[float], cpu_a: Sequence[float],
-                 cpu_b: Sequence[float]) -> str | None:
-    """Why the wall samples of a CPU-bound stage cannot be trusted, or None. A neighbour on a shared
-    machine stretches wall time and leaves the CPU time of a CPU-bound prover where it was: wall spread far
-    above CPU spread, or a wall ratio the CPU time does not show. The verdict then rests on CPU time."""
+                 cpu_b: Sequence[float], only_stretched: bool = False) -> str | None:
+    """Why the wall samples of a CPU-bound stage (`cpu_bound`) cannot be trusted, or None. A neighbour on a
+    shared machine stretches wall time and leaves the CPU time of a CPU-bound prover where it was: wall
+    spread far above CPU spread, or a wall ratio the CPU time does not show. The verdict then rests on CPU
+    time. `only_stretched`: only a spread far above the CPU's counts, where a ratio the CPU time does not
+    show is as likely the stage's own (it started to wait: a sleep, I/O), as for a wall step too early to
+    tell (`the_machine_moved`). A verdict paired by round is not judged by this at all
+    (tracker.report.confirm.rest_on_cpu)."""
     if not (wall_a and wall_b and cpu_a and cpu_b) or statistics.median(wall_a) <= 0:
         return None
-    if statistics.median(cpu_a) / statistics.median(wall_a) < CPU_BOUND:
+    if not cpu_bound([wall_a, wall_b], [cpu_a, cpu_b]):
         return None  # the stage waits (I/O, sleep): wall time is its own evidence
     wall_r = statistics.median(wall_b) / statistics.median(wall_a)
     cpu_r = statistics.median(cpu_b) / statistics.median(cpu_a) if statistics.median(cpu_a) > 0 else 1.0
     wall_s, cpu_s = max(spread(wall_a), spread(wall_b)), max(spread(cpu_a), spread(cpu_b))
     stretched = wall_s > SPREAD_FACTOR * cpu_s + SPREAD_FLOOR
     unseen = abs(math.log(wall_r)) > SPREAD_FLOOR and abs(math.log(cpu_r)) < abs(math.log(wall_r)) / 2
-    if not (stretched or unseen):
+    if not (stretched or (unseen and not only_stretched)):
         return None
     return (f"wall and CPU time disagree (wall {wall_r:.2f}x, spread {wall_s:.0%}; CPU {cpu_r:.2f}x, "
             f"spread {cpu_s:.0%}): judged on CPU time")
@@ -440,6 +537,8 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
     walls = [c for c in out if cpu_metric(c.metric) is not None]
     _beside_and_settled([c for c in out if cpu_metric(c.metric) is None], every, confirmations)
     rose = {(c.metric.name, c.good.sha, c.bad.sha) for c in out if c.metric.effect == "cpu_time" and c.worse}
+    rose |= {(c.metric.name, *c.moved_from.split("|")[2:]) for c in out
+             if c.metric.effect == "cpu_time" and c.worse and c.moved_from}
     for wall in walls:
         wall.cpu_stepped = (cpu_metric(wall.metric).name, wall.good.sha, wall.bad.sha) in rose
     _beside_and_settled(walls, every, confirmations)
@@ -449,12 +548,14 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
 
 
 def the_machine_moved(change: Change, settings: Settings) -> bool:
-    """A wall step too early to tell whose clocks disagree and whose CPU time moved less than its minimum
-    effect: a neighbour stretched one run (README command 1 beside other work: wall 3.05x, CPU 1.04x), not
-    the framework. Listed, it would send a reader after the machine; a candidate is left for its
-    re-measurement to settle, which it does on CPU time."""
+    """A wall step too early to tell whose wall samples were stretched far beyond the CPU's and whose CPU
+    time moved less than its minimum effect: a neighbour stretched one run (README command 1 beside other
+    work: wall 3.05x, spread 80 %, CPU 1.04x), not the framework. Listed, it would send a reader after the
+    machine; a candidate is left for its re-measurement to settle, which it does on CPU time. A wall rise
+    the CPU time does not show, its samples no wider than the CPU's, is a stage that started to wait as
+    often as a neighbour: it is re-measured (the corpus lost wait steps at the newest commits otherwise)."""
     cpu = cpu_metric(change.metric)
-    return (change.status == "too_early" and cpu is not None and change.disagreement is not None
+    return (change.status == "too_early" and cpu is not None and change.stretched
             and change.cpu_ratio is not None and change.cpu_ratio > 0
             and abs(math.log(change.cpu_ratio)) < math.log1p(settings.effect(cpu)))
 
@@ -465,6 +566,7 @@ def _beside_and_settled(changes: list[Change], every: dict[str, list[Point]], co
     for change in changes:
         change.cpu_ratio = cpu_beside(change, every)
         change.disagreement = wall_beside(change, every)
+        change.stretched = wall_beside(change, every, only_stretched=True) is not None
         settle(change, confirmations)
     return changes
 
@@ -478,9 +580,10 @@ def measured_changes(framework: str, model: str, variant: str, metric: Metric, s
         c = Change(framework, model, variant, metric, series[b.k - 1], series[b.k], b.comparison,
                    "candidate" if b.decided else "too_early", recs=by_sha)
         c.neighbours = neighbours(series, b.k, b.comparison.ratio > 1, effect)
+        c.reach = reach(series, b.k, b.comparison.ratio > 1, effect)
         c.pending = [(c.good, c.bad)]  # to re-measure, until a confirmation settles it
         if not b.decided:
-            c.needs = revisions_needed(series, b.k, alpha)
+            c.needs = None if b.bump else revisions_needed(series, b.k, alpha)
             c.note = too_early_note(c.needs, alpha)
         out.append(c)
     return out
@@ -527,14 +630,14 @@ def cpu_beside(change: Change, every: dict[str, list[Point]]) -> float | None:
     return statistics.median(after) / statistics.median(before)
 
 
-def wall_beside(change: Change, every: dict[str, list[Point]]) -> str | None:
+def wall_beside(change: Change, every: dict[str, list[Point]], only_stretched: bool = False) -> str | None:
     """For a wall-time change, whether its pair's wall and CPU samples disagree (see `disagreement`)."""
     cpu = cpu_metric(change.metric)
     if cpu is None:
         return None
     values = {p.sha: p.values for p in every.get(cpu.name, [])}
     return disagreement(change.good.values, change.bad.values, values.get(change.good.sha, ()),
-                        values.get(change.bad.sha, ()))
+                        values.get(change.bad.sha, ()), only_stretched)
 
 
 def framework_changes(framework: str, results_dir: Path, settings: Settings, confirmations: dict[str, dict],
@@ -546,9 +649,14 @@ def framework_changes(framework: str, results_dir: Path, settings: Settings, con
     for recs in load_series(results_dir / "records", order, unreadable).values():
         for change in changes_of(framework, recs, settings, confirmations):
             kept = out.get((change.metric.name, change.pair))
-            if kept is None or _placed_by(change) < _placed_by(kept):  # one change a pair: its own first
+            if kept is None or _kept_first(change) < _kept_first(kept):  # one change a pair
                 out[(change.metric.name, change.pair)] = change
     return list(out.values())
+
+
+def _kept_first(change: Change) -> tuple[bool, int]:
+    """Of two changes of one pair, the confirmed one, then the one `_placed_by` its own series."""
+    return change.status != "confirmed", _placed_by(change)
 
 
 def _placed_by(change: Change) -> int:
@@ -567,18 +675,35 @@ def settle(change: Change, confirmations: dict[str, dict]) -> None:
     apply_confirmation(change, confirmations[change.pair])
     if change.status != "not_confirmed":
         return
-    for good, bad in change.neighbours:
-        key = pair_key(change.model, change.variant, good.sha, bad.sha)
-        judged = confirmations.get(key, {}).get("metrics", {}).get(change.metric.name)
-        if key not in confirmations:
+    near = confirmed_near(change, confirmations) if change.screened_rise else []
+    if near:
+        change.moved_from, (change.good, change.bad) = change.pair, near[0]
+        change.status, change.confirmation = "not_confirmed", None
+        apply_confirmation(change, confirmations[change.pair])
+        return
+    own = confirmations[change.pair].get("metrics", {}).get(change.metric.name)
+    for good, bad in looked_for(change, own):
+        if pair_key(change.model, change.variant, good.sha, bad.sha) not in confirmations:
             change.pending.append((good, bad))
-        elif judged and judged["verdict"] == "confirmed":
-            change.moved_from, change.good, change.bad, change.pending = change.pair, good, bad, []
-            change.status, change.confirmation = "not_confirmed", None
-            apply_confirmation(change, confirmations[key])
-            return
     if change.pending:
         change.status = "candidate"
+
+
+def confirmed_near(change: Change, confirmations: dict[str, dict]) -> list[tuple[Point, Point]]:
+    """The pairs near a step not confirmed at its own (its `reach`, else its `neighbours`) already measured
+    again with its metric confirmed there, nearest first: whichever step asked for their re-measurement, the
+    step is there (two steps of one metric side by side in the corpus had the second's pair confirmed, and
+    nothing to report it by). Only for a step a rise chose (`Change.screened_rise`): a fall moved onto a
+    rise confirmed nearby would stand there not confirmed, in the way of the rise's own change."""
+    near = [(abs(offset), good, bad) for offset, good, bad, _ in change.reach] or \
+        [(0, good, bad) for good, bad in change.neighbours]
+    out = []
+    for _, good, bad in sorted(near, key=lambda t: t[0]):
+        judged = confirmations.get(pair_key(change.model, change.variant, good.sha, bad.sha), {}) \
+            .get("metrics", {}).get(change.metric.name)
+        if judged and judged["verdict"] == "confirmed":
+            out.append((good, bad))
+    return out
 
 
 def apply_confirmation(change: Change, pair: dict | None) -> None:
