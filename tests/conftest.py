@@ -1,6 +1,7 @@
 """Shared fixtures: where tests may cache slow things (venvs, npm prefixes, SRS/ptau files) between runs."""
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import sys
@@ -12,19 +13,58 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def test_cache() -> Path:
-    """A cache that outlives one test session (CI starts with none and fills it once)."""
+def test_cache_dir() -> Path:
     path = Path(os.environ.get("ZKML_TEST_CACHE", "/tmp/zkml-test-cache"))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
+@pytest.fixture(scope="session")
+def test_cache() -> Path:
+    """A cache that outlives one test session (CI starts with none and fills it once)."""
+    return test_cache_dir()
+
+
 @pytest.fixture(scope="session", autouse=True)
-def machine_ptau_dir(test_cache) -> Path:
+def machine_ptau_dir() -> Path:
     """The machine-wide ptau directory (tracker.adapters.ptau) inside the test cache, unless one is set."""
-    path = Path(os.environ.setdefault("ZKML_PTAU_DIR", str(test_cache / "ptau")))
-    return path
+    return Path(os.environ.setdefault("ZKML_PTAU_DIR", str(test_cache_dir() / "ptau")))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Which tests pytest-xdist keeps on one worker (`-n 2 --dist loadgroup`, pyproject's addopts): every
+    test that builds into the tracker cache, since nothing stops two workers building one revision into one
+    dir at once, and each module whose tests share a module fixture, made once; the others go one by one."""
+    for item in items:
+        if "tracker_cache" in item.fixturenames:
+            group = "tracker-cache"
+        elif any(defs[-1].scope == "module" for defs in item._fixtureinfo.name2fixturedefs.values()):
+            group = item.module.__name__
+        else:
+            continue
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def installed_assets(test_cache: Path) -> str | None:
+    """asv's page libraries in the test cache (tracker.publish.offline), installed by one worker at a time:
+    None when they are there, else why not."""
+    from tracker.publish.offline import ensure_assets
+
+    with open(test_cache / "asv-www.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return ensure_assets(test_cache)
+
+
+@pytest.fixture(scope="session")
+def site_assets(test_cache) -> Path:
+    """asv's page libraries, installed from npm once for the session (publish copies them into each site)."""
+    from tracker.publish.offline import asset_dir
+
+    why = installed_assets(test_cache)
+    if why:
+        pytest.skip(f"asv's page libraries cannot be installed here: {why}")
+    return asset_dir(test_cache)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ PROVER = textwrap.dedent("""\
         total = 0
         for i in range(WORK):  # CPU-bound work: a neighbour stretches its wall time, not its CPU time
             total += i * i
-        time.sleep(DELAY + (0.3 if STALL_IF and os.path.exists(STALL_IF) else 0.0))
+        time.sleep(DELAY + ({stall_s!r} if STALL_IF and os.path.exists(STALL_IF) else 0.0))
         with open(os.path.join(workdir, "proof"), "wb") as f:
             f.write(b"p" * PROOF_BYTES)
     elif stage == "verify":
@@ -42,7 +42,8 @@ class Step:
     delay: float = 0.1
     proof_bytes: int = 1000
     work: int = 0  # loop iterations of CPU-bound work in prove (about 10 million a second)
-    stall_if: str = ""  # while this file exists, prove waits 0.3 s more: wall time stretched, CPU time not
+    stall_if: str = ""  # while this file exists, prove waits stall_s more: wall time stretched, CPU time not
+    stall_s: float = 0.3
     alloc_mb: int = 0  # prove holds this many MB while it works
     broken: bool = False  # a commit whose build fails
     subject: str = ""
@@ -67,7 +68,7 @@ def add_commit(path: Path, step: Step, index: int | None = None) -> str:
     if index is None:
         index = int(_git(path, "rev-list", "--count", "HEAD"))
     source = PROVER.format(delay=step.delay, proof_bytes=step.proof_bytes, work=step.work, stall_if=step.stall_if,
-                           alloc_mb=step.alloc_mb)
+                           stall_s=step.stall_s, alloc_mb=step.alloc_mb)
     (path / "prover.py").write_text(source + ("def broken(:\n" if step.broken else ""))
     _git(path, "add", "prover.py")
     _git(path, "commit", "-q", "--allow-empty", "-m", step.subject or f"commit {index}", when=START + index * 86400)

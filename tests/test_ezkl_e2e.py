@@ -26,12 +26,12 @@ RELEASES = ("22.2.4", "23.0.5")  # 22.3.0, released after 23.0.2, is on its own 
 pytestmark = pytest.mark.slow
 
 
-def test_two_releases_give_one_point_per_release_for_every_metric(tmp_path, test_cache, monkeypatch, capsys):
+def test_two_releases_give_one_point_per_release_for_every_metric(tmp_path, tracker_cache, monkeypatch, capsys):
     monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
     results, html = tmp_path / "results", tmp_path / "html"
-    shutil.rmtree(test_cache / "tracker-cache" / "stage-data", ignore_errors=True)  # keys, witnesses made here
+    shutil.rmtree(tracker_cache / "stage-data", ignore_errors=True)  # keys, witnesses made here
     args = ["--config", str(ROOT / "frameworks.yaml"), "--results", str(results), "--html", str(html),
-            "--cache", str(test_cache / "tracker-cache")]
+            "--cache", str(tracker_cache)]
     status = main([*args, "run", "-f", "ezkl", "-r", RELEASES[0], "-r", RELEASES[1], "-m", "linear",
                    "--variant", "resources", "--repeats", "2", "--eval-count", "240"])
     out = capsys.readouterr().out
@@ -62,7 +62,7 @@ def test_two_releases_give_one_point_per_release_for_every_metric(tmp_path, test
     assert latest["provenance"]["accuracy_workers"] == str(workers)
     assert latest["accuracy"]["n"] == 240 and latest["accuracy"]["top1_agreement"] >= 0.99
     assert len(latest["stages"]["accuracy"]["samples_s"]) == 240
-    assert_ezkl_calibrated_on_training_images(latest, test_cache / "tracker-cache", 240)
+    assert_ezkl_calibrated_on_training_images(latest, tracker_cache, 240)
 
     # proved again (--force): new prove samples, the same witnesses read back, not made again
     assert main([*args, "run", "-f", "ezkl", "-r", RELEASES[1], "-m", "linear", "--variant", "resources",

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from tests.synthetic import START, Step, _git, add_commit, config_text, make_repo
-from tests.test_faults_state import site_assets  # noqa: F401 - asv's page libraries, as a fixture
 from tracker.cli import main
 from tracker.commands.regressions import EXIT_ALERT_FAILED, report
 from tracker.adapters import load_config

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.synthetic import Step, make_repo
-from tests.test_faults_state import site_assets, truncate  # noqa: F401 - asv's page libraries, as a fixture
+from tests.test_faults_state import truncate
 from tests.test_nightly import Tracker
 from tracker.adapters import load_config
 from tracker.fsutil import read_json

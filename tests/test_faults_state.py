@@ -19,7 +19,6 @@ import pytest
 from tests.synthetic import Step, add_commit, config_text, make_repo
 from tests.test_reliability import Tracker, assert_no_torn_json, survivors, wait_for
 from tracker.fsutil import read_json
-from tracker.publish.offline import asset_dir, ensure_assets
 
 pytestmark = pytest.mark.slow
 LINEAR = ["-m", "linear", "--repeats", "1"]
@@ -28,15 +27,6 @@ LINEAR = ["-m", "linear", "--repeats", "1"]
 @pytest.fixture(autouse=True)
 def machine(monkeypatch):
     monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
-
-
-@pytest.fixture(scope="session")
-def site_assets(test_cache) -> Path:
-    """asv's page libraries, installed from npm once for the session (publish copies them into each site)."""
-    why = ensure_assets(test_cache)
-    if why:
-        pytest.skip(f"asv's page libraries cannot be installed here: {why}")
-    return asset_dir(test_cache)
 
 
 def tracker(tmp_path: Path, repo: Path, site_assets: Path, text: str | None = None) -> Tracker:

@@ -44,13 +44,13 @@ def config(repo: Path) -> str:
 
 @pytest.mark.skipif(not (REPO / ".git").exists() and not (REPO / "HEAD").exists(),
                     reason=f"no local copy of the keras2circom repo at {REPO} (set ZKML_KERAS2CIRCOM_REPO)")
-def test_transpiled_linear_model_proves_and_the_2x_build_failure_is_reported(tmp_path, test_cache, monkeypatch,
-                                                                             capsys):
+def test_transpiled_linear_model_proves_and_the_2x_build_failure_is_reported(tmp_path, tracker_cache,
+                                                                             monkeypatch, capsys):
     monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
     path = tmp_path / "frameworks.yaml"
     path.write_text(config(REPO))
     (tmp_path / "asv.conf.json").write_text((ROOT / "asv.conf.json").read_text())
-    status = main(["--config", str(path), "--cache", str(test_cache / "tracker-cache"), "run", "-f", "keras2circom",
+    status = main(["--config", str(path), "--cache", str(tracker_cache), "run", "-f", "keras2circom",
                    "-r", LAST_1X, "-r", NEWEST, "-m", "linear", "-m", "mlp", "--repeats", "2", "--eval-count", "50"])
     out = capsys.readouterr().out
     assert status == 1, out  # the newest commit cannot be built from npm
@@ -77,7 +77,7 @@ CIRCOMLIB_ML = Path(os.environ.get("ZKML_CIRCOMLIB_ML_DIR", "/tmp/circomlib-ml")
 
 @pytest.mark.skipif(not (REPO / ".git").exists() or not (CIRCOMLIB_ML / "circuits" / "Dense.circom").exists(),
                     reason=f"needs a clone of keras2circom at {REPO} and of circomlib-ml (2.x) at {CIRCOMLIB_ML}")
-def test_newest_transpiler_with_circomlib_ml_2_from_a_local_copy(tmp_path, test_cache):
+def test_newest_transpiler_with_circomlib_ml_2_from_a_local_copy(tmp_path, tracker_cache):
     """0a29566 with circomlib-ml 2.x from its repo: cnn's circuit matches the float model; the tiny dense
     nets fail with the transpiler's own reasons. No proof: the cnn needs ptau power 15 (many minutes)."""
     from tracker.adapters import get_adapter
@@ -91,7 +91,7 @@ def test_newest_transpiler_with_circomlib_ml_2_from_a_local_copy(tmp_path, test_
     path = tmp_path / "frameworks.yaml"
     path.write_text(config(REPO).replace('"npm install --no-audit --no-fund"',
                                          f'"npm install --no-audit --no-fund --install-links {CIRCOMLIB_ML}"'))
-    framework, cache = load_config(path).framework("keras2circom"), test_cache / "tracker-cache"
+    framework, cache = load_config(path).framework("keras2circom"), tracker_cache
     history = open_history(framework, cache)
     revision = history.resolve(NEWEST)
     adapter = get_adapter("keras2circom")

@@ -14,7 +14,6 @@ import pytest
 
 from tests.synthetic import Step, make_repo
 from tests.test_faults_readers import run_as_host
-from tests.test_faults_state import site_assets  # noqa: F401 - asv's page libraries, as a fixture
 from tests.test_nightly import Tracker
 from tracker.fsutil import read_json
 from tracker.layout import Layout

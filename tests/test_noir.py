@@ -79,9 +79,8 @@ def test_the_generated_program_has_one_function_a_layer_with_its_sizes():
         generate(get_model("784_56_10"), 12)
 
 
-def noir_job(test_cache: Path, workdir: Path, model: str, eval_count: int) -> ModelJob:
+def noir_job(cache: Path, workdir: Path, model: str, eval_count: int) -> ModelJob:
     """A job at bb.js 0.82.3 (with Noir 1.0.0-beta.7), built into the test cache once."""
-    cache = test_cache / "tracker-cache"
     fw = load_config(ROOT / "frameworks.yaml").framework("noir")
     revision = Revision("0823" + "0" * 36, "0.82.3", datetime(2025, 4, 1, tzinfo=timezone.utc), version="0.82.3")
     outcome = ensure_build(fw, revision, get_adapter("noir"), cache)
@@ -92,9 +91,9 @@ def noir_job(test_cache: Path, workdir: Path, model: str, eval_count: int) -> Mo
 
 @pytest.mark.slow
 @needs_node
-def test_the_compiled_cnn_agrees_with_the_float_model(test_cache, tmp_path):
+def test_the_compiled_cnn_agrees_with_the_float_model(tracker_cache, tmp_path):
     """Conv, max pooling and ReLU in Noir: noir_wasm compiles the program, noir_js executes it (no proof)."""
-    job = noir_job(test_cache, tmp_path, "cnn", 30)
+    job = noir_job(tracker_cache, tmp_path, "cnn", 30)
     result = job.new_result()
     program = NoirAdapter().program(job, result)
     out = tmp_path / "accuracy.json"
@@ -108,8 +107,8 @@ def test_the_compiled_cnn_agrees_with_the_float_model(test_cache, tmp_path):
 
 @pytest.mark.slow
 @needs_node
-def test_linear_proves_and_verifies_with_a_locally_made_crs(test_cache, tmp_path):
-    job = noir_job(test_cache, tmp_path, "linear", 50)
+def test_linear_proves_and_verifies_with_a_locally_made_crs(tracker_cache, tmp_path):
+    job = noir_job(tracker_cache, tmp_path, "linear", 50)
     result = NoirAdapter().prove(job)
     assert result.status == "ok", result.reason
     assert result.provenance["noir_version"].startswith("1.0.0-beta.7+")

@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 from asv.environment import get_env_name
 
+from tests.conftest import installed_assets
 from tests.synthetic import Step, config_text, make_repo
 from tracker.fsutil import read_json
+from tracker.publish.offline import asset_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = "%d.%d" % sys.version_info[:2]
@@ -57,7 +59,8 @@ class Checkout:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, test_cache):
     base = tmp_path_factory.mktemp("series")
-    assets = test_cache / "asv-www"
+    installed_assets(test_cache)  # or each checkout's publish installs them (one at a time, not two workers)
+    assets = asset_dir(test_cache)
     assets.mkdir(exist_ok=True)
     shas = make_repo(base / "repo", [Step(delay=0.01, proof_bytes=1000 + 100 * i) for i in range(4)])
     one = Checkout(base / "one" / "zkml-tracker", base / "repo", assets)

@@ -18,12 +18,13 @@ from asv import util
 from asv.results import Results, iter_results_for_machine
 
 from benchmarks.benchmarks import SUITE
+from tests.conftest import installed_assets
 from tests.synthetic import Step, config_text, make_repo
 from tracker.cli import main
 from tracker.config import read_config
 from tracker.layout import Layout
 from tracker.metrics import BY_NAME, METRICS
-from tracker.publish.offline import asset_dir, ensure_assets
+from tracker.publish.offline import asset_dir
 from tracker.records import ModelResult, StageResult, Status
 from tracker.run.asv import derive_config
 from tracker.store import asv as sink
@@ -131,7 +132,7 @@ def test_results_of_the_main_branch_keep_their_graphs(tmp_path, monkeypatch, cap
     shutil.copy(Path(__file__).parents[1] / "asv.conf.json", tmp_path)
     shutil.copytree(DATA / "results", tmp_path / "results")
     (tmp_path / "cache").mkdir()
-    if not ensure_assets(test_cache):
+    if not installed_assets(test_cache):
         (tmp_path / "cache" / "asv-www").symlink_to(asset_dir(test_cache))
     args = ["--config", str(tmp_path / "frameworks.yaml"), "--results", str(tmp_path / "results"),
             "--html", str(tmp_path / "html"), "--cache", str(tmp_path / "cache")]

@@ -34,13 +34,13 @@ CONFIG = textwrap.dedent("""\
     """)
 
 
-def test_variants_are_series_and_a_memory_cap_is_a_result(tmp_path, test_cache, monkeypatch, capsys):
+def test_variants_are_series_and_a_memory_cap_is_a_result(tmp_path, tracker_cache, monkeypatch, capsys):
     monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
     config = tmp_path / "frameworks.yaml"
     config.write_text(CONFIG)
     (tmp_path / "asv.conf.json").write_text((ROOT / "asv.conf.json").read_text())
     assert load_config(config).framework("ezkl").variant("capped").limits.memory_mb == 120
-    status = main(["--config", str(config), "--cache", str(test_cache / "tracker-cache"), "run", "-f", "ezkl",
+    status = main(["--config", str(config), "--cache", str(tracker_cache), "run", "-f", "ezkl",
                    "-r", "23.0.5", "-m", "mlp", "--repeats", "1", "--eval-count", "100"])
     assert status == 1  # one variant failed; the run went on and published
     records = {p.stem.split("--")[1]: json.loads(p.read_text())

@@ -592,7 +592,10 @@ def test_a_step_that_vanishes_when_remeasured_is_not_confirmed_and_not_sent(tmp_
     """No real step: the newest five commits ran while the machine was slow. Nothing is raised."""
     monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
     stall = tmp_path / "machine-is-busy"
-    t, shas = tracker_for(tmp_path, [Step(delay=0.05, work=WORK, stall_if=str(stall)) for _ in range(8)], "noisy")
+    # a 1 s stall: at load 10-12 on 2 cores the 0.3 s of CPU work spreads its wall time by more than 0.3 s, and
+    # 3 + 5 values a revision then missed p < 0.05 (too early to tell, not a candidate)
+    t, shas = tracker_for(tmp_path, [Step(delay=0.05, work=WORK, stall_if=str(stall), stall_s=1.0) for _ in range(8)],
+                          "noisy")
     assert t("run", "-m", "linear", "--no-publish", "-r", shas[0], "-r", shas[1], "-r", shas[2]) == 0
     stall.touch()
     assert t("run", "-m", "linear", "--no-publish", *(x for sha in shas[3:] for x in ("-r", sha))) == 0

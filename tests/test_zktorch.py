@@ -77,7 +77,7 @@ def zktorch_config(repo: str) -> str:
 
 @pytest.mark.skipif(not REPO, reason="needs a clone of zkTorch: set ZKML_ZKTORCH_REPO=/path/to/zk-torch "
                                      "(its first cargo build compiles arkworks, plonky2 and tract: 20-30 min)")
-def test_newest_commit_builds_with_cargo_and_proves_a_tiny_net(tmp_path, test_cache):
+def test_newest_commit_builds_with_cargo_and_proves_a_tiny_net(tmp_path, tracker_cache):
     from tracker.adapters import get_adapter
     from tracker.build import ensure_build
     from tracker.adapters import load_config
@@ -85,7 +85,7 @@ def test_newest_commit_builds_with_cargo_and_proves_a_tiny_net(tmp_path, test_ca
     from tracker.models.zoo import get_model
 
     (tmp_path / "frameworks.yaml").write_text(zktorch_config(REPO))
-    fw, cache = load_config(tmp_path / "frameworks.yaml").framework("zktorch"), test_cache / "tracker-cache"
+    fw, cache = load_config(tmp_path / "frameworks.yaml").framework("zktorch"), tracker_cache
     history = open_history(fw, cache)
     revision = history.resolve(NEWEST)
     built = ensure_build(fw, revision, get_adapter("zktorch"), cache, checkout=history.checkout_fn(revision))

@@ -93,6 +93,8 @@ def _in_worker(exchange: _Exchange, work, args: tuple, deadline_s: float, late: 
     if worker.is_alive():
         _shut(exchange)
         raise DeadlineExceeded(late)
+    if isinstance(exchange.error, TimeoutError):  # its socket's own timeout, the deadline too, came first
+        raise DeadlineExceeded(late)
     if exchange.error is not None:
         raise exchange.error if isinstance(exchange.error, NetError) else NetError(_why(exchange.error))
 

@@ -246,14 +246,25 @@ def remeasured(into: Path) -> Remeasured | None:
         whole = whole and len(kept) == 2 and kept[0].revision != kept[1].revision
         for rec in kept:
             got.setdefault(rec.revision, []).append(rec)
-    newest = max((p.stat().st_mtime for p in paths), default=0.0)
     rounds = len(round_dirs)
     good = next((sha for sha in got if sha.startswith(good8)), None)
     bad = next((sha for sha in got if sha.startswith(bad8)), None)
     if good is None or bad is None:
         return None
-    return Remeasured(good, bad, got, rounds, datetime.fromtimestamp(newest, timezone.utc).isoformat(timespec="seconds"),
-                      whole)
+    return Remeasured(good, bad, got, rounds, measured_at(paths), whole)
+
+
+def round_records(into: Path) -> list[Path]:
+    """Every record file of a pair's remeasure dir, round by round."""
+    return sorted(into.glob(f"round-*/*/{into.name}.json"))
+
+
+def measured_at(paths: Sequence[Path]) -> str:
+    """When a pair was re-measured: its newest record's time, to the second. The verdict kept at the end of
+    the rounds and one judged again from the records (confirmations.json lost) say the same time, where the
+    clock read after judging could be a second later than the last record (seen on a loaded machine)."""
+    newest = max((p.stat().st_mtime for p in paths), default=0.0)
+    return datetime.fromtimestamp(newest, timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -312,7 +323,7 @@ def confirm_pair(m: Remeasurer, pair: Pair, settings: Settings) -> dict | None:
         if settled(verdicts, settings, pair.asked):
             break
     entry = {"rounds": rounds * (look + 1), "records": str(into),
-             "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metrics": verdicts}
+             "measured": measured_at(round_records(into)), "metrics": verdicts}
     remember(confirmations_path(m.layout, pair.framework), pair.key, entry)
     return entry
 
