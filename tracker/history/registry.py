@@ -175,10 +175,6 @@ def dates_disorder(found: list[Release]) -> float:
     return later_seen / pairs if pairs else 0.0
 
 
-def dates_follow_versions(found: list[Release]) -> bool:
-    return dates_disorder(found) <= DATES_DISORDER_MAX
-
-
 def disorder_note(disorder: float) -> str:
     """What a run says when fork_points is told the dates cannot be read (a disorder above the bound)."""
     return (f"the registry's upload dates do not follow the versions ({disorder:.0%} of "
