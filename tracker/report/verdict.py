@@ -403,11 +403,8 @@ def neighbours(series: list[Point], k: int, rose: bool, min_effect: float) -> li
     a run of a metric as noisy as its step (peak memory: 0.13 against a 1.2x step) leaves a step placed two
     revisions off as often as one."""
     near = [j for j in range(k - NEIGHBOUR_REACH, k + NEIGHBOUR_REACH + 1)
-            if j != k and 1 <= j < len(series) and (_pair_moved(series, j, rose, min_effect) or
-                                                       could_be_at(series, j, k, rose, min_effect))]
-    lo, hi = max(0, k - WINDOW_RUNS), min(len(series), k + WINDOW_RUNS)
-    x = np.log(np.maximum([statistics.median(p.values) for p in series[lo:hi]], 1e-300))
-    gain = dict(zip(range(lo + 1, hi), energy_gains(x, np.arange(1, hi - lo))))
+            if j != k and 1 <= j < len(series) and plausible(series, j, k, rose, min_effect)]
+    gain = split_gains(series, max(0, k - WINDOW_RUNS), min(len(series), k + WINDOW_RUNS))
     return [(series[j - 1], series[j]) for j in sorted(sorted(near, key=lambda j: -gain[j])[:NEIGHBOURS])]
 
 
@@ -416,13 +413,23 @@ def reach(series: list[Point], k: int, rose: bool, min_effect: float) -> list[tu
     plausible), the pairs that split the revisions around k best first (energy distance of one value a
     revision): where to look once the re-measured pair at k says on which side the step lies (`side_of`).
     Plausible: the pair's own revisions moved the step's way, or the step `could_be_at` it."""
-    lo, hi = max(0, k - WINDOW_RUNS - 1), min(len(series), k + WINDOW_RUNS + 1)
-    x = np.log(np.maximum([statistics.median(p.values) for p in series[lo:hi]], 1e-300))
-    gain = dict(zip(range(lo + 1, hi), energy_gains(x, np.arange(1, hi - lo))))
+    gain = split_gains(series, max(0, k - WINDOW_RUNS - 1), min(len(series), k + WINDOW_RUNS + 1))
     near = [j for j in range(k - SIDE_REACH, k + SIDE_REACH + 1) if j != k and 1 <= j < len(series)]
-    return [(j - k, series[j - 1], series[j],
-             _pair_moved(series, j, rose, min_effect) or could_be_at(series, j, k, rose, min_effect))
+    return [(j - k, series[j - 1], series[j], plausible(series, j, k, rose, min_effect))
             for j in sorted(near, key=lambda j: -gain[j])]
+
+
+def split_gains(series: list[Point], lo: int, hi: int) -> dict[int, float]:
+    """boundary j -> how well it splits the revisions lo..hi-1 in two (energy distance of one value a
+    revision, the log of its median), for every j strictly inside."""
+    x = np.log(np.maximum([statistics.median(p.values) for p in series[lo:hi]], 1e-300))
+    return dict(zip(range(lo + 1, hi), energy_gains(x, np.arange(1, hi - lo))))
+
+
+def plausible(series: list[Point], j: int, k: int, rose: bool, min_effect: float) -> bool:
+    """Whether a step placed at k may really be at j: the pair's own revisions moved the step's way, or
+    the step `could_be_at` it."""
+    return _pair_moved(series, j, rose, min_effect) or could_be_at(series, j, k, rose, min_effect)
 
 
 def side_of(change: "Change", judged: dict | None) -> int:
