@@ -133,12 +133,13 @@ def test_a_memory_change_undone_two_revisions_later_is_found_at_both_ends(seed):
 def _placed(series: list[Point], k: int):
     from tracker.metrics import BY_NAME
     from tracker.report.stats import compare
-    from tracker.report.verdict import Change, neighbours, reach
+    from tracker.report.verdict import Change, neighbours, reach, span_of
 
     values = [p.values[0] for p in series]
     c = Change("synth", "linear", "default", BY_NAME["prove_peak_memory"], series[k - 1], series[k],
                compare(values[max(0, k - 5):k], values[k:k + 5]), "candidate")
     c.neighbours, c.reach = neighbours(series, k, True, 0.10), reach(series, k, True, 0.10)
+    c.span = span_of(series, k)
     return c
 
 
@@ -151,14 +152,18 @@ def test_a_step_not_confirmed_at_its_pair_is_looked_for_on_the_side_its_re_measu
     early = _placed(series, 3)           # the noise at 3 drew the step two revisions early
     flat = {"verdict": "not_confirmed", "ratio": 1.0, "before": 230 * 2 ** 20, "after": 231 * 2 ** 20,
             "interval": [1, 1], "p_value": 0.6, "samples": [7, 7]}
+    moved = {**flat, "verdict": "confirmed", "ratio": 1.3, "p_value": 1e-4}
     confirmations = {early.pair: {"rounds": 7, "metrics": {"prove_peak_memory": flat}}}
+    for c in (early, _placed(series, 7)):  # the spans 0 -> 6 and 3 -> 10 moved: the step is in each
+        confirmations[pair_key("linear", "default", c.span[0].sha, c.span[1].sha)] = {
+            "rounds": 7, "metrics": {"prove_peak_memory": moved}}
     settle(early, confirmations)
     later = {series.index(bad) for _, bad in early.pending}
     assert early.status == "candidate" and 5 in later and all(j > 3 for j in later), later
     # measured again at the new level instead: the step is earlier
     late = _placed(series, 7)
     high = {**flat, "before": 300 * 2 ** 20, "after": 301 * 2 ** 20}
-    settle(late, {late.pair: {"rounds": 7, "metrics": {"prove_peak_memory": high}}})
+    settle(late, {**confirmations, late.pair: {"rounds": 7, "metrics": {"prove_peak_memory": high}}})
     assert late.status == "candidate" and 5 in {series.index(bad) for _, bad in late.pending}
     assert all(series.index(bad) < 7 for _, bad in late.pending)
     # a pair up to three revisions off already measured again with the metric confirmed (for whatever step
@@ -169,6 +174,72 @@ def test_a_step_not_confirmed_at_its_pair_is_looked_for_on_the_side_its_re_measu
     again = _placed(series, 3)
     settle(again, confirmations)
     assert (again.status, again.bad.sha, again.moved_from) == ("confirmed", series[5].sha, early.pair)
+
+
+def test_a_step_not_confirmed_at_its_pair_is_searched_for_in_its_span_before_it_is_called_noise():
+    """The records put a 230 -> 300 MB step (at 6) at 3: the revisions either end of its reach (0 and 6)
+    are measured again as one pair first. Not moved, the step was noise; moved, its pairs are measured two
+    at a time until one is confirmed, wherever the records' levels pointed."""
+    from tracker.report.verdict import pair_key, settle
+
+    series = _memory([230, 231, 229, 290, 231, 230, 300, 298, 301, 299, 300])
+    key = lambda good, bad: pair_key("linear", "default", good.sha, bad.sha)
+    flat = {"verdict": "not_confirmed", "ratio": 1.0, "before": 250 * 2 ** 20, "after": 251 * 2 ** 20,
+            "interval": [1, 1], "p_value": 0.6, "samples": [7, 7]}
+    step = {**flat, "verdict": "confirmed", "ratio": 1.3, "p_value": 1e-4}
+    placed = _placed(series, 3)
+    assert (series.index(placed.span[0]), series.index(placed.span[1])) == (0, 6)
+    confirmations = {placed.pair: {"rounds": 7, "metrics": {"prove_peak_memory": flat}}}
+    settle(placed, confirmations)
+    assert placed.status == "candidate" and placed.pending == [placed.span]
+
+    noise = _placed(series, 3)  # the span did not move: noise, nothing more to measure
+    settle(noise, {**confirmations, key(*placed.span): {"rounds": 7, "metrics": {"prove_peak_memory": flat}}})
+    assert (noise.status, noise.pending) == ("not_confirmed", [])
+
+    confirmations[key(*placed.span)] = {"rounds": 7, "metrics": {"prove_peak_memory": step}}
+    seen, rounds = set(), 0
+    while rounds < 6:  # bounded: the reach holds six pairs
+        rounds += 1
+        c = _placed(series, 3)
+        settle(c, confirmations)
+        if c.status != "candidate":
+            break
+        assert len(c.pending) <= 2 and not seen & set(c.pending)
+        seen |= set(c.pending)
+        for good, bad in c.pending:
+            confirmations[key(good, bad)] = {"rounds": 7, "metrics": {
+                "prove_peak_memory": step if series.index(bad) == 6 else flat}}
+    assert (c.status, series.index(c.bad), c.moved_from) == ("confirmed", 6, placed.pair)
+
+
+def test_a_pair_confirmed_for_a_metric_no_change_stands_at_is_reported():
+    """Two steps side by side (1.5x at 5, 1.4x more at 6): the records place one, at 5; the pair 5 -> 6,
+    measured again as its neighbour and confirmed, is a step of its own, where the records rose too."""
+    from tracker.report.verdict import pair_key
+
+    levels = [1.0] * 5 + [1.5] + [2.1] * 6
+    recs = []
+    for i, level in enumerate(levels):
+        r = records.ModelResult("synth", f"{i:040x}", "linear", "default")
+        r.add(records.StageResult("prove", samples_s=[level * x for x in (1.0, 1.02, 0.98)],
+                                  cpu_s=[level * x for x in (1.0, 1.02, 0.98)]))
+        recs.append(r)
+    judged = {"before": 1.0, "after": 1.4, "ratio": 1.4, "interval": [1.3, 1.5], "p_value": 1e-5,
+              "samples": [7, 7], "verdict": "confirmed"}
+    both = {"rounds": 7, "metrics": {m: judged for m in ("prove_time", "prove_cpu_time")}}
+    confirmations = {pair_key("linear", "default", f"{j - 1:040x}", f"{j:040x}"): both for j in (5, 6)}
+    found = {(c.metric.name, int(c.bad.sha, 16)) for c in changes_of("synth", recs, Settings(), confirmations)
+             if c.status == "confirmed"}
+    assert found == {("prove_time", 5), ("prove_time", 6), ("prove_cpu_time", 5), ("prove_cpu_time", 6)}
+    # confirmed where the records fell instead: no rise chose it, nothing is reported there
+    levels[6:] = [1.2] * 6
+    for r, level in zip(recs[6:], levels[6:]):
+        r.stages["prove"] = records.StageResult("prove", samples_s=[level * x for x in (1.0, 1.02, 0.98)],
+                                                cpu_s=[level * x for x in (1.0, 1.02, 0.98)])
+    found = {(c.metric.name, int(c.bad.sha, 16)) for c in changes_of("synth", recs, Settings(), confirmations)
+             if c.status == "confirmed"}
+    assert 6 not in {k for _, k in found}
 
 
 def test_a_step_on_the_newest_commit_is_too_early_to_tell_and_says_what_would_settle_it(tmp_path):
@@ -699,6 +770,12 @@ def test_a_pair_judged_noise_is_listed_apart_on_the_site_and_not_measured_again(
     remember(confirmations_path(layout, "synth"), changes[0].pair, {"rounds": 5, "metrics": {"prove_time": {
         "verdict": "not_confirmed", "before": 1.0, "after": 1.02, "ratio": 1.02, "interval": [0.97, 1.08],
         "p_value": 0.31, "samples": [15, 15]}}})
+    # not confirmed at its pair: the revisions either end of its reach are measured as one pair before
+    # the step is called noise
+    assert [(p.good, p.bad) for p in pairs_to_confirm(all_changes(config, layout), 10)] == [(shas[0], shas[5])]
+    remember(confirmations_path(layout, "synth"), f"linear|default|{shas[0]}|{shas[5]}", {"rounds": 5, "metrics": {
+        "prove_time": {"verdict": "not_confirmed", "before": 1.0, "after": 1.03, "ratio": 1.03,
+                       "interval": [0.97, 1.09], "p_value": 0.4, "samples": [5, 5]}}})
     v = find_verdicts(config, layout)
     assert v.regressions == [] and v.candidates == []
     assert [(r.metric, r.first_bad, r.evidence["p_value"]) for r in v.not_confirmed] == \

@@ -51,7 +51,7 @@ from tracker.store.paths import FrameworkStore
 from tracker.store.state import StateRead, peek
 from tracker.types import Say
 
-PASSES = 2  # a step, then its neighbours
+PASSES = 4  # a step, its span, then its pairs NEIGHBOURS at a time (tracker.report.verdict.searched)
 LOOKS = 3   # at most this many looks of rounds at a pair before it is judged on what it has
 
 

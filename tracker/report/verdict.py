@@ -148,6 +148,7 @@ class Change:
     needs: int | None = None  # too early: how many more revisions would decide (None: only a re-measurement)
     neighbours: list = field(default_factory=list)  # pairs up to two revisions off where the step could be (Point, Point)
     reach: list = field(default_factory=list)  # (offset, Point, Point, plausible): pairs up to SIDE_REACH off, best first
+    span: tuple | None = None  # (Point, Point): the revisions either end of its reach, re-measured as one pair
     pending: list = field(default_factory=list)  # pairs still to re-measure before this change is settled
     moved_from: str | None = None  # the pair it was first placed at, when a neighbour was confirmed instead
     from_cpu: bool = False  # a wall-time step looked for where the same stage's CPU time stepped
@@ -458,6 +459,33 @@ def looked_for(change: "Change", judged: dict | None) -> list[tuple[Point, Point
     return [(good, bad) for offset, good, bad, plausible in change.reach if offset * side > 0 and plausible][:NEIGHBOURS]
 
 
+def span_of(series: list[Point], k: int) -> tuple[Point, Point] | None:
+    """The revisions either end of the pairs up to SIDE_REACH off a step placed at k: measured again as one
+    pair, they say whether the step is anywhere near before its pairs are searched one by one."""
+    lo, hi = max(0, k - 1 - SIDE_REACH), min(len(series) - 1, k + SIDE_REACH)
+    return None if (lo, hi) == (k - 1, k) else (series[lo], series[hi])
+
+
+def searched(change: "Change", judged: dict | None, confirmations: dict[str, dict]) -> list[tuple[Point, Point]]:
+    """The pairs to re-measure next for a step not confirmed at its pair, none confirmed within reach: first
+    its `span` (the revisions either end of its reach, as one pair); a span that did not move either says the
+    step was noise. Confirmed, the step is somewhere in it, so its pairs are re-measured NEIGHBOURS at a
+    time, those `looked_for` first, then the rest of its reach (best split first), until one is confirmed
+    or none is left. One value a revision (peak memory), or wall samples as loaded as the step is large,
+    place a step up to three revisions off and on either side of where the records put it."""
+    measured = lambda good, bad: pair_key(change.model, change.variant, good.sha, bad.sha) in confirmations
+    if change.span is None:
+        return [(g, b) for g, b in looked_for(change, judged) if not measured(g, b)]
+    span = confirmations.get(pair_key(change.model, change.variant, change.span[0].sha, change.span[1].sha))
+    if span is None:
+        return [change.span]
+    if span.get("metrics", {}).get(change.metric.name, {}).get("verdict") != "confirmed":
+        return []
+    order = looked_for(change, judged) + [(g, b) for _, g, b, _ in change.reach]
+    left = list(dict.fromkeys((g, b) for g, b in order if not measured(g, b)))
+    return left[:NEIGHBOURS]
+
+
 def _pair_moved(series: list[Point], j: int, rose: bool, min_effect: float) -> bool:
     a, b = list(series[j - 1].values), list(series[j].values)
     return _log_ratio(a, b) >= math.log1p(min_effect) / 2 and (statistics.median(b) > statistics.median(a)) == rose
@@ -551,6 +579,7 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
     _beside_and_settled(walls, every, confirmations)
     # where the CPU time stepped once settled: a CPU step moved to a neighbouring pair takes its wall look along
     out += _beside_and_settled(wall_where_cpu_stepped(out, every), every, confirmations)
+    out += _beside_and_settled(confirmed_alone(out, every, confirmations, settings), every, confirmations)
     return [c for c in out if not the_machine_moved(c, settings)]
 
 
@@ -588,6 +617,7 @@ def measured_changes(framework: str, model: str, variant: str, metric: Metric, s
                    "candidate" if b.decided else "too_early", recs=by_sha)
         c.neighbours = neighbours(series, b.k, b.comparison.ratio > 1, effect)
         c.reach = reach(series, b.k, b.comparison.ratio > 1, effect)
+        c.span = span_of(series, b.k)
         c.pending = [(c.good, c.bad)]  # to re-measure, until a confirmation settles it
         if not b.decided:
             c.needs = None if b.bump else revisions_needed(series, b.k, alpha)
@@ -614,6 +644,41 @@ def wall_where_cpu_stepped(changes: list[Change], every: dict[str, list[Point]])
             good, bad = values[c.good.sha], values[c.bad.sha]
             out.append(Change(c.framework, c.model, c.variant, wall, good, bad, compare(good.values, bad.values),
                               "candidate", pending=[(good, bad)], from_cpu=True, recs=c.recs))
+    return out
+
+
+def confirmed_alone(changes: list[Change], every: dict[str, list[Point]], confirmations: dict[str, dict],
+                    settings: Settings) -> list[Change]:
+    """A change at every neighbouring pair of the series re-measured and confirmed for a measured metric
+    that no change of that metric stands at: two steps side by side (a CPU step at 10 and a wait at 11) each
+    had their pair confirmed, one change moved onto the first and the second's pair, re-measured as its
+    neighbour, had nothing to report it by. Only where a rise chose it: the pair's own records rose by half
+    the metric's minimum effect, or for a wall time, the same stage's CPU time was confirmed there too."""
+    if not changes:
+        return []
+    first = changes[0]
+    stood = {(c.metric.name, c.good.sha, c.bad.sha) for c in changes}
+
+    def rose(metric: Metric | None, good: Point, bad: Point) -> bool:
+        """Confirmed at the pair, where its own records rose too."""
+        series = every.get(metric.name, []) if metric else []
+        j = next((j for j in range(1, len(series)) if (series[j - 1].sha, series[j].sha) == (good.sha, bad.sha)), 0)
+        pair = confirmations.get(pair_key(first.model, first.variant, good.sha, bad.sha), {}).get("metrics", {})
+        return bool(j) and pair.get(metric.name, {}).get("verdict") == "confirmed" \
+            and _pair_moved(series, j, True, settings.effect(metric))
+
+    out = []
+    for metric in (m for m in METRICS if m.measured):
+        series = every.get(metric.name, [])
+        for good, bad in zip(series, series[1:]):
+            if (metric.name, good.sha, bad.sha) in stood:
+                continue
+            cpu_too = rose(cpu_metric(metric), good, bad)
+            confirmed = confirmations.get(pair_key(first.model, first.variant, good.sha, bad.sha), {}) \
+                .get("metrics", {}).get(metric.name, {}).get("verdict") == "confirmed"
+            if confirmed and (cpu_too or rose(metric, good, bad)):
+                out.append(Change(first.framework, first.model, first.variant, metric, good, bad,
+                                  compare(good.values, bad.values), "candidate", cpu_stepped=cpu_too, recs=first.recs))
     return out
 
 
@@ -689,9 +754,7 @@ def settle(change: Change, confirmations: dict[str, dict]) -> None:
         apply_confirmation(change, confirmations[change.pair])
         return
     own = confirmations[change.pair].get("metrics", {}).get(change.metric.name)
-    for good, bad in looked_for(change, own):
-        if pair_key(change.model, change.variant, good.sha, bad.sha) not in confirmations:
-            change.pending.append((good, bad))
+    change.pending = searched(change, own, confirmations)
     if change.pending:
         change.status = "candidate"
 
