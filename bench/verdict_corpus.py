@@ -287,8 +287,10 @@ def verdicts(h: History, m: SimMeasurer, settings: Settings) -> dict[str, dict[s
             out[kind]["reported"].append(m.index[c.bad.sha])
     stored = confirm.load_confirmations(confirm.confirmations_path(m.layout, m.fw.name))
     for kind in KINDS:
-        out[kind]["pairs"] = {m.index[key.split("|")[3]]: entry["metrics"].get(METRIC[kind].name)
-                              for key, entry in stored.items() if METRIC[kind].name in entry.get("metrics", {})}
+        judged = {(m.index[key.split("|")[2]], m.index[key.split("|")[3]]): entry["metrics"][METRIC[kind].name]
+                  for key, entry in stored.items() if METRIC[kind].name in entry.get("metrics", {})}
+        out[kind]["pairs"] = {bad: v for (good, bad), v in judged.items() if bad - good == 1}
+        out[kind]["spans"] = {(good, bad): v for (good, bad), v in judged.items() if bad - good > 1}
     return out
 
 
@@ -511,7 +513,8 @@ def score_history(h: History, found: dict, scores: dict[str, Score], bisected: d
 def describe_miss(h: History, kind: str, k: int, r: float, found: dict, near: bool) -> dict:
     """One step not reported at its commit, with what a reader needs to class it: its size, how far it lies
     from either end, the nearest other change of the kind, the load around it, and what the engine saw
-    near it before and after confirming (changes within 3 commits; the pairs re-measured there)."""
+    near it before and after confirming (changes within 3 commits; the pairs re-measured there, and the spans
+    re-measured across it)."""
     others = [(j, q) for j, q in h.steps[kind] if j != k]
     nearest = min(others, key=lambda s: abs(s[0] - k), default=None)
     close = lambda xs: [x for x in xs if abs(x["at"] - k) <= 3]
@@ -521,7 +524,9 @@ def describe_miss(h: History, kind: str, k: int, r: float, found: dict, near: bo
             "drift": h.drift.get(kind), "load": h.load[max(0, k - 2):k + 2], "noisy": h.noisy,
             "first": close(found["first"]), "final": close(found["final"]),
             "pairs": {j: found["pairs"][j] and {x: found["pairs"][j].get(x) for x in ("verdict", "ratio", "p_value")}
-                      for j in sorted(found["pairs"]) if abs(j - k) <= 3}}
+                      for j in sorted(found["pairs"]) if abs(j - k) <= 3},
+            "spans": {f"{a}-{b}": {x: v.get(x) for x in ("verdict", "ratio", "p_value")}
+                      for (a, b), v in sorted(found.get("spans", {}).items()) if a <= k <= b}}
 
 
 def run_corpus(histories: int, seed: int, noise: Noise | None = None, settings: Settings | None = None,
