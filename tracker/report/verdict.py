@@ -19,10 +19,11 @@ from the published site: every sample of every stage is there, not one number pe
   is any split within two revisions of either end of the series (the newest commit above all) that moved
   by the minimum effect without a significant test: a run or two cannot tell a step from their load, and
   the nightly re-measures the pair that night. Only re-measuring the pair interleaved on one machine
-  (tracker.report.confirm) turns either into a regression; a pair not confirmed has the pairs up to three
-  revisions off on the side its re-measured level points to re-measured before it is called noise, and
-  takes a pair near it already confirmed for its metric. A segment no split cuts is searched for a change
-  undone two or three revisions later (`bump`), which binary segmentation alone reads as flat.
+  (tracker.report.confirm) turns either into a regression; a pair not confirmed has the revisions three
+  either side re-measured as one pair (its span) before it is called noise, and where the span moved, its
+  pairs one by one (`searched`); it takes a pair near it confirmed for its metric, and a pair confirmed
+  where no change stands is a change of its own (`confirmed_alone`). A segment no split cuts is searched
+  for a change undone two or three revisions later (`bump`), which binary segmentation alone reads as flat.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ WINDOW_RUNS = 5         # a boundary is tested on at most this many revisions ei
 NEIGHBOUR_REACH = 2     # a step not confirmed at its pair is looked for this many revisions either side ...
 NEIGHBOURS = 2          # ... at this many pairs at most
 BUMP_RUNS = (2, 3)       # a segment found flat is searched for a run of this many revisions apart from both sides
-SIDE_REACH = 3          # ... or this many on the one side its re-measured pair's level points to (`side_of`)
+SIDE_REACH = 3          # ... or this many either side, its span (`span_of`), the side its level points to first
 PLACE_MAX_SAMPLES = 1500  # beyond this many samples in a segment, a split is placed on one median a revision
 NEAR_END = 3            # a boundary with fewer revisions than this between it and an end of the series moved
                         # by the minimum effect is too early to tell (the samples of one run share its load)
@@ -739,8 +740,8 @@ def _placed_by(change: Change) -> int:
 
 def settle(change: Change, confirmations: dict[str, dict]) -> None:
     """A measured step takes the verdict of its re-measured pair. Not confirmed, it is not called noise
-    before its neighbours were looked at: an adjacent pair whose own revisions moved the same way is
-    re-measured too (`pending`), and if one is confirmed the step is that pair's."""
+    before it was looked for around its pair (`searched`: its span, then the span's pairs, `pending` until
+    measured), and if a pair near it is confirmed the step is that pair's."""
     if not change.metric.measured or change.pair not in confirmations:
         return  # a new step's own pair is pending from the start (`measured_changes`)
     change.pending = []
