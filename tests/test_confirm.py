@@ -164,3 +164,27 @@ def test_a_cpu_bound_stage_that_starts_to_wait_is_confirmed_round_by_round_and_a
     assert judge(good, stretched, Settings(), paired=True)["prove_time"]["verdict"] == "not_confirmed"
     verdict = judge(good, stretched, Settings())["prove_time"]
     assert verdict["verdict"] == "not_confirmed" and "judged on CPU time" in verdict["disagreement"]
+
+
+def test_a_cpu_bound_stages_wall_time_that_rose_with_its_confirmed_cpu_time_rests_on_it():
+    """A CPU-bound prover (a third of its wall time on CPU) did 1.3x the work: its CPU time rose 1.3x in every
+    round, confirmed; its wall time rose too, but under a load that moved the wall time of each round's two
+    runs apart (three rounds the later run faster), the rounds reach only p = 0.003, short of the
+    look's alpha. The wall verdict rests on the CPU time and says so. Where the wall time fell instead (the
+    prover took more threads), it is not confirmed."""
+    load = [1.0, 1.35, 0.7, 1.2, 0.72, 1.1, 1.4, 0.74, 1.25, 1.05, 1.3, 0.85]
+    good = [_rec("a", 3.0, 1.0 * (1 + i / 1000), 250_000_000) for i in range(len(load))]
+    bad = [_rec("b", 3.0 * 1.3 * x, 1.3 * (1 - i / 1000), 250_000_000) for i, x in enumerate(load)]
+    verdicts = judge(good, bad, Settings(), paired=True)
+    assert verdicts["prove_cpu_time"]["verdict"] == "confirmed"
+    wall = verdicts["prove_time"]
+    assert wall["verdict"] == "confirmed" and 0.001 < wall["p_value"] < 0.05, wall
+    assert wall["disagreement"] == ("wall time 1.40x (p=0.0034) rose with the CPU time, confirmed 1.29x: a "
+                                   "CPU-bound stage, judged on its CPU time")
+    # the same rounds with the wall time falling as the CPU time rose: not carried
+    threads = [_rec("b", 3.0 * 0.7 * x, 1.3 * (1 - i / 1000), 250_000_000) for i, x in enumerate(load)]
+    assert judge(good, threads, Settings(), paired=True)["prove_time"]["verdict"] == "not_confirmed"
+    # a stage that waits (a tenth of its wall time on CPU) keeps its own wall verdict
+    waiting = [_rec("a", 10.0, 1.0 * (1 + i / 1000), 250_000_000) for i in range(len(load))]
+    slower = [_rec("b", 10.0 * 1.3 * x, 1.3 * (1 - i / 1000), 250_000_000) for i, x in enumerate(load)]
+    assert judge(waiting, slower, Settings(), paired=True)["prove_time"]["verdict"] == "not_confirmed"
