@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     root = args.results / args.framework
     revisions = json.loads((root / "revisions.json").read_text())["revisions"]
-    print("| release | model | compile s (wall / CPU) | prove s | verify s | prove peak MB | proof B | rows "
+    print("| release | model | compile s (wall / CPU) | prove s | verify s | prove peak MiB | proof B | rows "
           "| top-1 agreement / max abs error | first verify s |")
     print("|---" * 10 + "|")
     order = sorted(revisions, key=lambda sha: revisions[sha].get("position", 0))
