@@ -660,24 +660,25 @@ def confirmed_alone(changes: list[Change], every: dict[str, list[Point]], confir
     first = changes[0]
     stood = {(c.metric.name, c.good.sha, c.bad.sha) for c in changes}
 
+    def confirmed(metric: Metric, good: Point, bad: Point) -> bool:
+        judged = confirmations.get(pair_key(first.model, first.variant, good.sha, bad.sha), {}).get("metrics", {})
+        return judged.get(metric.name, {}).get("verdict") == "confirmed"
+
     def rose(metric: Metric | None, good: Point, bad: Point) -> bool:
-        """Confirmed at the pair, where its own records rose too."""
+        """Confirmed at the pair, where its own records rose by half its minimum effect."""
         series = every.get(metric.name, []) if metric else []
-        j = next((j for j in range(1, len(series)) if (series[j - 1].sha, series[j].sha) == (good.sha, bad.sha)), 0)
-        pair = confirmations.get(pair_key(first.model, first.variant, good.sha, bad.sha), {}).get("metrics", {})
-        return bool(j) and pair.get(metric.name, {}).get("verdict") == "confirmed" \
-            and _pair_moved(series, j, True, settings.effect(metric))
+        at = {(a.sha, b.sha): j for j, (a, b) in enumerate(zip(series, series[1:]), start=1)}
+        j = at.get((good.sha, bad.sha))
+        return j is not None and confirmed(metric, good, bad) and _pair_moved(series, j, True, settings.effect(metric))
 
     out = []
     for metric in (m for m in METRICS if m.measured):
         series = every.get(metric.name, [])
         for good, bad in zip(series, series[1:]):
-            if (metric.name, good.sha, bad.sha) in stood:
+            if (metric.name, good.sha, bad.sha) in stood or not confirmed(metric, good, bad):
                 continue
             cpu_too = rose(cpu_metric(metric), good, bad)
-            confirmed = confirmations.get(pair_key(first.model, first.variant, good.sha, bad.sha), {}) \
-                .get("metrics", {}).get(metric.name, {}).get("verdict") == "confirmed"
-            if confirmed and (cpu_too or rose(metric, good, bad)):
+            if cpu_too or rose(metric, good, bad):
                 out.append(Change(first.framework, first.model, first.variant, metric, good, bad,
                                   compare(good.values, bad.values), "candidate", cpu_stepped=cpu_too, recs=first.recs))
     return out
