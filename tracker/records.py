@@ -12,6 +12,7 @@ records, from before keys, are read as they are and count as current.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -262,11 +263,18 @@ def machine_info() -> dict[str, str]:
     return {
         "host": platform.node(),
         "cpu": platform.processor() or platform.machine(),
-        "cpu_model": cpu_model(),
+        "cpu_model": this_cpu_model(),
         "cores": str(os.cpu_count()),
         "system": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
     }
+
+
+@functools.lru_cache(maxsize=1)
+def this_cpu_model() -> str:
+    """This machine's CPU model, read once a process: every record names its machine, and the kernel's
+    name for the CPU does not change under a running tracker."""
+    return cpu_model()
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
