@@ -772,7 +772,8 @@ def test_a_pair_judged_noise_is_listed_apart_on_the_site_and_not_measured_again(
         "p_value": 0.31, "samples": [15, 15]}}})
     # not confirmed at its pair: the revisions either end of its reach are measured as one pair before
     # the step is called noise
-    assert [(p.good, p.bad) for p in pairs_to_confirm(all_changes(config, layout), 10)] == [(shas[0], shas[5])]
+    assert [(p.good, p.bad, p.span) for p in pairs_to_confirm(all_changes(config, layout), 10)] == \
+        [(shas[0], shas[5], True)]
     remember(confirmations_path(layout, "synth"), f"linear|default|{shas[0]}|{shas[5]}", {"rounds": 5, "metrics": {
         "prove_time": {"verdict": "not_confirmed", "before": 1.0, "after": 1.03, "ratio": 1.03,
                        "interval": [0.97, 1.09], "p_value": 0.4, "samples": [5, 5]}}})

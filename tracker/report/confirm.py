@@ -299,6 +299,7 @@ class Pair:
     key: str
     per_round: int = 1  # the fewest samples one round gives of the metrics it is measured for
     asked: frozenset[str] = frozenset()  # the metrics whose steps asked for this pair (empty: every metric)
+    span: bool = False  # the revisions either end of a step's reach, not two neighbours (verdict.searched)
 
 
 def pairs_to_confirm(changes: Sequence[Change], limit: int) -> list[Pair]:
@@ -317,6 +318,7 @@ def pairs_to_confirm(changes: Sequence[Change], limit: int) -> list[Pair]:
             pair = seen.setdefault(key, Pair(c.framework, c.model, c.variant, good.sha, bad.sha, key, per))
             pair.per_round = min(pair.per_round, per)
             pair.asked = pair.asked | {c.metric.name}
+            pair.span = pair.span or (good, bad) == c.span
             rank[key] = min(rank.get(key, (2, 0.0)), (c.status == "too_early", -abs(math.log(c.comparison.ratio))))
     return sorted(seen.values(), key=lambda p: rank[p.key])[:max(limit, 0)]
 
@@ -334,7 +336,8 @@ def confirm_pair(m: Remeasurer, pair: Pair, settings: Settings) -> dict | None:
     whole = True  # every round gave a record of each side, so good[i] and bad[i] shared a round
     for look in range(LOOKS):
         m.say(f"{pair.framework} {pair.model} [{pair.variant}]: confirming {m.revision(pair.good).label} -> "
-              f"{m.revision(pair.bad).label}, {rounds} interleaved round(s)" + (" more" if look else ""))
+              f"{m.revision(pair.bad).label}" + (" (the span around a step not confirmed at its pair)" if pair.span else "")
+              + f", {rounds} interleaved round(s)" + (" more" if look else ""))
         more = interleaved(m, [pair.good, pair.bad], pair.model, pair.variant, rounds, into, look * rounds + 1)
         got = {sha: got[sha] + more[sha] for sha in got}
         whole = whole and len(more[pair.good]) == len(more[pair.bad]) == rounds
