@@ -664,21 +664,18 @@ def confirmed_alone(changes: list[Change], every: dict[str, list[Point]], confir
         judged = confirmations.get(pair_key(first.model, first.variant, good.sha, bad.sha), {}).get("metrics", {})
         return judged.get(metric.name, {}).get("verdict") == "confirmed"
 
-    def rose(metric: Metric | None, good: Point, bad: Point) -> bool:
-        """Confirmed at the pair, where its own records rose by half its minimum effect."""
-        series = every.get(metric.name, []) if metric else []
-        at = {(a.sha, b.sha): j for j, (a, b) in enumerate(zip(series, series[1:]), start=1)}
-        j = at.get((good.sha, bad.sha))
-        return j is not None and confirmed(metric, good, bad) and _pair_moved(series, j, True, settings.effect(metric))
-
     out = []
     for metric in (m for m in METRICS if m.measured):
-        series = every.get(metric.name, [])
-        for good, bad in zip(series, series[1:]):
+        series, cpu = every.get(metric.name, []), cpu_metric(metric)
+        cpu_series = every.get(cpu.name, []) if cpu else []
+        cpu_at = {(a.sha, b.sha): j for j, (a, b) in enumerate(zip(cpu_series, cpu_series[1:]), start=1)}
+        for j in range(1, len(series)):
+            good, bad = series[j - 1], series[j]
             if (metric.name, good.sha, bad.sha) in stood or not confirmed(metric, good, bad):
                 continue
-            cpu_too = rose(cpu_metric(metric), good, bad)
-            if cpu_too or rose(metric, good, bad):
+            c = cpu_at.get((good.sha, bad.sha))
+            cpu_too = c is not None and confirmed(cpu, good, bad) and _pair_moved(cpu_series, c, True, settings.effect(cpu))
+            if cpu_too or _pair_moved(series, j, True, settings.effect(metric)):
                 out.append(Change(first.framework, first.model, first.variant, metric, good, bad,
                                   compare(good.values, bad.values), "candidate", cpu_stepped=cpu_too, recs=first.recs))
     return out
