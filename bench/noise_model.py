@@ -21,6 +21,9 @@ Fitted per metric kind and condition (all on the log scale, so a spread is a fac
              interleaved re-measurement A B A B ... has in common), rather than the run's own
 
     python bench/noise_model.py --refit    fits the model again from the samples it keeps (no measuring)
+    python bench/noise_model.py --memory-per-repeat --blocks 8 --runs 3
+                                           measures peak memory again, each repeat's own peak (a node
+                                           process a run, repeating the work in it, as the stage scripts do)
 """
 from __future__ import annotations
 
@@ -50,6 +53,14 @@ CPU_CHILD = "s = 0\nfor i in range(4_000_000):\n    s += i * i\n"
 MEMORY_CHILD = ("let keep = [];\nfor (let r = 0; r < 5; r++) {\n  let a = [];\n"
                 "  for (let i = 0; i < 300000; i++) a.push({i, s: 'x' + i, v: [i, i + 1]});\n"
                 "  keep.push(a.length);\n}\n")
+PEAK_HELPER = ROOT / "tracker" / "adapters" / "scripts" / "peak.cjs"
+# the same work `REPEATS` times in one node process, each repeat's own peak read as the node stage scripts
+# read it (the high-water mark reset before each, tracker/adapters/scripts/peak.cjs); argv: helper, result file
+MEMORY_REPEATS_CHILD = (
+    "const fs = require('fs'); const { resetPeak, peakBytes } = require(process.argv[1]);\n"
+    f"const peaks = [];\nfor (let rep = 0; rep < {REPEATS}; rep++) {{\n  resetPeak();\n"
+    + "\n".join("  " + line for line in MEMORY_CHILD.strip().split("\n"))
+    + "\n  peaks.push(peakBytes());\n}\nfs.writeFileSync(process.argv[2], JSON.stringify(peaks));\n")
 
 
 class Neighbours:
@@ -74,14 +85,24 @@ def one_run(log: Path) -> dict:
             "memory": [memory.peak_rss_bytes]}
 
 
-def measure(blocks: int, runs: int, log: Path) -> dict[int, list[dict]]:
+def memory_run(log: Path) -> dict:
+    """One memory child of `REPEATS` repeats, each repeat's own peak: {"memory": [bytes, ...]}."""
+    out = log.parent / "peaks.json"
+    run_measured(["node", "-e", MEMORY_REPEATS_CHILD, str(PEAK_HELPER), str(out)], log_path=log)
+    peaks = json.loads(out.read_text())
+    if len(peaks) != REPEATS or not all(isinstance(p, int) and p > 0 for p in peaks):
+        raise SystemExit(f"the memory child reported {peaks!r}: no peak per repeat here (Linux /proc needed)")
+    return {"memory": peaks}
+
+
+def measure(blocks: int, runs: int, log: Path, run=one_run) -> dict[int, list[dict]]:
     """{condition: [run, ...]}, the conditions taking turns block by block."""
     out: dict[int, list[dict]] = {c: [] for c in CONDITIONS}
     for b in range(blocks):
         for condition in CONDITIONS:
             neighbours = Neighbours(condition)
             try:
-                out[condition] += [one_run(log) for _ in range(runs)]
+                out[condition] += [run(log) for _ in range(runs)]
             finally:
                 neighbours.stop()
             print(f"  block {b + 1}/{blocks}, {condition} neighbour(s): {runs} run(s)", flush=True)
@@ -162,6 +183,34 @@ def refit(path: Path) -> None:
     show(data)
 
 
+def measure_memory_per_repeat(path: Path, blocks: int, runs: int) -> None:
+    """Peak memory measured again, each repeat's own (as records of version 3 keep it), in place of the
+    model's one value a run; its timings, their samples and how they were measured are kept as they are."""
+    data = load(path)
+    load_before = os.getloadavg()
+    started = datetime.now(timezone.utc)
+    with tempfile.TemporaryDirectory() as tmp:
+        measured = measure(blocks, runs, Path(tmp) / "children.log", run=memory_run)
+    kept = {int(c): runs_ for c, runs_ in data["samples"].items()}
+    if any(len(kept[c]) != len(measured[c]) for c in CONDITIONS):
+        raise SystemExit(f"{path}: {len(kept[0])} runs a condition kept; measure memory with as many "
+                         f"(--blocks and --runs as in its command: {data['how']['command']})")
+    for c in CONDITIONS:
+        for old, new in zip(kept[c], measured[c]):
+            old["memory"] = new["memory"]
+    data["samples"] = {str(c): r for c, r in kept.items()}
+    data["kinds"] = fit(kept, data["how"]["runs_per_block"])
+    data["how"]["memory"] = {
+        "command": f"python bench/noise_model.py --memory-per-repeat --blocks {blocks} --runs {runs}",
+        "measured": started.isoformat(timespec="seconds"), "child": MEMORY_REPEATS_CHILD,
+        "repeats_per_run": REPEATS, "load_average_before_after": [round(load_before[0], 2),
+                                                                 round(os.getloadavg()[0], 2)],
+        "note": "each repeat's own peak (one node process a run, its high-water mark reset before each repeat), "
+                "as the stage scripts measure it; the timings above were measured on the date above"}
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    show(data)
+
+
 def show(model: dict) -> None:
     for kind in KINDS:
         for c in CONDITIONS:
@@ -177,9 +226,13 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="runs per condition in each block")
     p.add_argument("--out", type=Path, default=MODEL_PATH)
     p.add_argument("--refit", action="store_true", help="fit again from the samples kept in --out; measure nothing")
+    p.add_argument("--memory-per-repeat", action="store_true",
+                   help="measure peak memory again, each repeat's own, into --out; keep its timings")
     o = p.parse_args()
     if o.refit:
         return refit(o.out)
+    if o.memory_per_repeat:
+        return measure_memory_per_repeat(o.out, o.blocks, o.runs)
     load_before = os.getloadavg()
     started = datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,8 +3,8 @@
     python bench/verdict_corpus.py --histories 300 --seed 1 [--nightly] [--json out.json]
 
 No prover runs. Each history is a series of revisions of one (model, variant) whose prove stage has wall
-time and CPU time (3 samples a revision, the tracker's default repeats) and peak memory (one value a
-revision); samples are drawn from the noise models fitted to children measured on this machine
+time and CPU time (3 samples a revision, the tracker's default repeats) and peak memory (each repeat's own
+peak, 3 a revision, as records of version 3 keep it); samples are drawn from the noise models fitted to children measured on this machine
 (bench/noise_model.json, made by bench/noise_model.py), quiet or beside 1 or 2 busy neighbours. What runs is
 the tracker's own code:
 
@@ -97,7 +97,7 @@ class Noise:
         """A run's offset (log scale): drawn afresh, or, for a run measured right after one whose offset was
         `last`, sharing the part of the load the fitted `adjacent` correlation says two such runs share."""
         f = self.kinds[kind][str(condition)]
-        spread = f["between"] if kind != "memory" else f["sigma"]
+        spread = f["between"]
         if last is None:
             return float(rng.normal(0, spread))
         rho = f.get("adjacent", 0.0)
@@ -109,10 +109,11 @@ class Noise:
         offset = rng.normal(0, f["between"]) if offset is None else offset
         return [float(level * f["stretch"] * math.exp(offset + e)) for e in rng.normal(0, f["within"], REPEATS)]
 
-    def memory(self, level: float, condition: int, rng: np.random.Generator, offset: float | None = None) -> int:
-        f = self.kinds["memory"][str(condition)]
-        offset = rng.normal(0, f["sigma"]) if offset is None else offset
-        return int(level * f["stretch"] * math.exp(offset))
+    def memory(self, level: float, condition: int, rng: np.random.Generator,
+               offset: float | None = None) -> list[int]:
+        """Each repeat's own peak (records of version 3); a model fitted to one value a run has no spread
+        within a run, and gives that value `REPEATS` times."""
+        return [int(x) for x in self.timing("memory", level, condition, rng, offset)]
 
 
 # --- histories ------------------------------------------------------------------------------------------------
@@ -262,9 +263,10 @@ def record(h: History, noise: Noise, i: int, condition: int, rng: np.random.Gene
     """One run of commit i: the prove stage's wall and CPU samples and its peak memory (each run's offset
     drawn afresh, as for the revisions of a history run night after night, unless given)."""
     offsets = offsets or {}
+    peaks = noise.memory(h.levels["memory"][i], condition, rng, offsets.get("memory"))
     stage = StageResult("prove", samples_s=noise.timing("wall", h.levels["wall"][i], condition, rng, offsets.get("wall")),
                         cpu_s=noise.timing("cpu", h.levels["cpu"][i], condition, rng, offsets.get("cpu")),
-                        peak_rss_bytes=noise.memory(h.levels["memory"][i], condition, rng, offsets.get("memory")))
+                        peak_rss_bytes=max(peaks), peak_rss_samples=peaks)
     return ModelResult(fw, h.sha(i), MODEL, VARIANT, stages={"prove": stage})
 
 

@@ -45,6 +45,9 @@ def test_linear_proves_and_verifies_with_sane_figures(circom_linear):
     assert result.sizes["vk_bytes"] > 1000 and result.sizes["pk_bytes"] > result.sizes["vk_bytes"]
     assert result.sizes["vk_raw_bytes"] == (2 + 3 * 4 + 2 * 11) * 32  # alpha, beta, gamma, delta, 10 outputs + 1
     assert len(result.stages["prove"].samples_s) == 2 and result.stages["prove"].peak_rss_bytes > 10 << 20
+    # each repeat's own peak, measured inside the node process (its high-water mark reset before each)
+    peaks = result.stages["prove"].peak_rss_samples
+    assert len(peaks) == 2 and all(10 << 20 < p <= result.stages["prove"].peak_rss_bytes for p in peaks), peaks
     assert all(0 < s < 30 for s in result.stages["verify"].samples_s)
     assert result.accuracy["n"] == 100 and result.accuracy["top1_agreement"] >= 0.98
     assert result.accuracy["max_abs_error"] < 0.05

@@ -57,6 +57,9 @@ def test_two_releases_give_one_point_per_release_for_every_metric(tmp_path, trac
     assert latest["status"] == "ok" and latest["settings"]["used_logrows"] >= 1
     assert "gen_srs" in latest["provenance"]["srs"] and latest["machine"]["cores"]
     assert len(latest["stages"]["prove"]["samples_s"]) == 2
+    # each repeat's own peak memory, the python process's high-water mark reset before each prove call
+    peaks = latest["stages"]["prove"]["peak_rss_samples"]
+    assert len(peaks) == 2 and all(20 << 20 < p <= latest["stages"]["prove"]["peak_rss_bytes"] for p in peaks)
     # the accuracy pass split over a worker per core, its outputs put back in input order
     workers = min(os.cpu_count() or 1, 2)
     assert latest["provenance"]["accuracy_workers"] == str(workers)

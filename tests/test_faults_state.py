@@ -19,6 +19,7 @@ import pytest
 from tests.synthetic import Step, add_commit, config_text, make_repo
 from tests.test_reliability import Tracker, assert_no_torn_json, survivors, wait_for
 from tracker.fsutil import read_json
+from tracker.records import RECORD_VERSION
 
 pytestmark = pytest.mark.slow
 LINEAR = ["-m", "linear", "--repeats", "1"]
@@ -255,7 +256,7 @@ def test_a_failure_the_config_caused_runs_again_once_the_config_is_fixed(tmp_pat
     assert "2 new revision(s) run" in out
     for sha in shas:
         rec = t.record(sha, "linear")
-        assert rec["status"] == "ok" and rec["sizes"]["proof_bytes"] == 1200 and rec["version"] == 2
+        assert rec["status"] == "ok" and rec["sizes"]["proof_bytes"] == 1200 and rec["version"] == RECORD_VERSION
         assert rec["key"] and t.asv_result(sha) is not None
     assert t("nightly", "-m", "linear") in (0, 3)
     assert "0 new revision(s) run" in capsys.readouterr().out

@@ -3,6 +3,7 @@ frameworks.yaml again; every job keys its records."""
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -84,12 +85,52 @@ def test_the_pipeline_proves_from_the_job_without_frameworks_yaml(tmp_path, made
     kept = records.load(path)
     assert kept == result and kept.key == result.key and kept.status == "ok"
     # the record on disk is what asdict (the hand-written writer before tracker.serial) gave
-    assert read_json(path) == json.loads(json.dumps({**asdict(result), "version": 2}))
+    assert read_json(path) == json.loads(json.dumps({**asdict(result), "version": records.RECORD_VERSION}))
     assert set(read_json(path)["stages"]["prove"]) == {"stage", "status", "reason", "samples_s", "cpu_s",
-                                                      "peak_rss_bytes", "child_wall_s", "limit", "energy_j"}
+                                                      "peak_rss_bytes", "peak_rss_samples", "child_wall_s",
+                                                      "limit", "energy_j"}
     old = {k: v for k, v in read_json(path).items() if k != "key"} | {"version": 1}  # before record keys
     path.write_text(json.dumps(old))
     assert records.load(path) == replace(result, key="")
+
+
+SHRINKING = """\
+import pathlib, sys
+count = pathlib.Path(sys.argv[1]) / "repeats-run"
+n = int(count.read_text()) if count.exists() else 0
+count.write_text(str(n + 1))
+held = b"m" * ((3 - n % 3) * 40 << 20)  # 120, 80, then 40 MB, written so resident
+"""
+
+
+def test_each_repeat_s_own_peak_memory_is_recorded_and_the_memory_verdict_reads_them(tmp_path):
+    """A prover holding 120, 80 and 40 MB in its three repeats: each repeat's peak is its own (a peak kept
+    across repeats would read 120 MB three times), the whole child's peak is the largest, and the memory
+    metric's samples (what the verdicts test) are the three."""
+    from tracker.metrics import BY_NAME, samples
+
+    script = tmp_path / "shrinking.py"
+    script.write_text(SHRINKING)
+    config = load_config(write_config(tmp_path, prove=f"{sys.executable} -I -S {script} {{workdir}}"))
+    fw = config.framework("synth")
+    layout = Layout(tmp_path / "results", tmp_path / "html", tmp_path / "cache")
+    history = open_history(fw, layout.cache)
+    revision = history.selectable()[-1]
+    build = ensure_build(fw, revision, get_adapter(fw.adapter), layout.cache,
+                         checkout=history.checkout_fn(revision)).build
+    job = RevisionJob(fw, build, ["linear"], ["default"], JobDirs.of_run(layout, fw.name, build.revision), repeats=3)
+    [result] = prove_revision(job, say=lambda line: None)
+    prove = result.stages["prove"]
+    assert result.status == "ok" and len(prove.peak_rss_samples) == 3
+    mib = [p / 2 ** 20 for p in prove.peak_rss_samples]
+    assert mib[0] - mib[1] == pytest.approx(40, abs=8) and mib[1] - mib[2] == pytest.approx(40, abs=8), mib
+    assert prove.peak_rss_bytes >= max(prove.peak_rss_samples)
+    kept = records.load(records.record_path(FrameworkStore(layout, "synth").records, build.revision, "linear",
+                                            "default"))
+    assert samples(BY_NAME["prove_peak_memory"], kept) == [float(p) for p in prove.peak_rss_samples]
+    # a record from before (version 2: the whole child's peak alone) gives that one value
+    kept.stages["prove"].peak_rss_samples = []
+    assert samples(BY_NAME["prove_peak_memory"], kept) == [float(prove.peak_rss_bytes)]
 
 
 def test_a_remeasured_record_carries_its_key(tmp_path, made):

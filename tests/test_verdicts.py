@@ -595,17 +595,18 @@ def test_too_few_samples_is_said_with_the_rounds_that_would_settle_it(stepped, c
     monkeypatch.setenv("ZKML_TRACKER_MACHINE", "test-machine")
     t, shas = stepped
     capsys.readouterr()
-    # peak memory is one value a run: two rounds give 2 + 2, which no test can call a change
+    # compare judges one value a run: two rounds give 2 + 2, which no test can call a change
     t("compare", "-f", "synth", "-m", "linear", "--rounds", "2", "--json", shas[STEP_AT - 1], shas[STEP_AT])
     rows = {r["metric"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
     memory = rows["prove_peak_memory"]
     assert memory["verdict"] == "too few samples" and memory["samples"] == [2, 2]
     assert memory["needs"] == "too few samples (needs n >= 5 for p < 0.01; run --rounds 5)"
     assert rows["prove_cpu_time"]["verdict"] == "too few samples"  # timings too are one value a run: 2 + 2
-    assert t("bisect", "-f", "synth", "-m", "linear", "--metric", "prove_peak_memory", "--rounds", "3",
+    # bisect pools each repeat's peak memory (no load shared between runs): one round gives 3 + 3
+    assert t("bisect", "-f", "synth", "-m", "linear", "--metric", "prove_peak_memory", "--rounds", "1",
              shas[0], shas[-1]) == 1
     out = capsys.readouterr().out
-    assert "too few samples (needs n >= 5 for p < 0.01; run --rounds 5)" in out and "nothing to bisect" not in out
+    assert "too few samples (needs n >= 5 for p < 0.01; run --rounds 2)" in out and "nothing to bisect" not in out
 
 
 def tracker_json(t: Tracker, *args: str) -> dict:

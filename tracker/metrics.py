@@ -38,6 +38,9 @@ class Metric:
     effect: str = ""   # the minimum-effect family of a measured metric: wall_time, cpu_time or memory
     stage: str = ""    # the pipeline stage a timing or memory metric comes from
     higher_is_better: bool = False  # the accuracies against true labels; every other metric is lower-is-better
+    # one value a repeat, where `value` is one number for the whole stage (peak memory: each repeat's own
+    # peak beside the child's); the verdicts read these where a record has them (`samples`), asv the value
+    per_repeat: Callable[[ModelResult], list[float] | None] | None = None
 
     @property
     def definition(self) -> str:
@@ -96,6 +99,14 @@ def _peak(stage: str) -> Callable[[ModelResult], int | None]:
     return _defined(f"peak resident bytes of stage {stage}'s process tree", get)
 
 
+def _repeat_peaks(stage: str) -> Callable[[ModelResult], list[int] | None]:
+    """Each repeat's own peak, where the stage's child measured its repeats apart (records of version 3)."""
+    def get(r: ModelResult) -> list[int] | None:
+        s = r.stages.get(stage)
+        return list(s.peak_rss_samples) if s is not None and s.ok and s.peak_rss_samples else None
+    return get
+
+
 def _key(table: str, key: str) -> Callable[[ModelResult], Any]:
     return _defined(f"{table}.{key}", lambda r: getattr(getattr(r, table), key))
 
@@ -125,7 +136,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("setup_time", "seconds", "setup time", _samples("setup"), MEASURED, "wall_time", "setup"),
     Metric("prove_time", "seconds", "prove time", _samples("prove"), MEASURED, "wall_time", "prove"),
     Metric("verify_time", "seconds", "verify time", _samples("verify"), MEASURED, "wall_time", "verify"),
-    Metric("prove_peak_memory", "bytes", "peak prove memory", _peak("prove"), MEASURED, "memory", "prove"),
+    Metric("prove_peak_memory", "bytes", "peak prove memory", _peak("prove"), MEASURED, "memory", "prove",
+           per_repeat=_repeat_peaks("prove")),
     Metric("proof_size", "bytes", "proof size", _size("proof")),
     Metric("vk_size", "bytes", "verifying key size", _size("vk")),
     Metric("pk_size", "bytes", "proving key size", _key("sizes", "pk_bytes")),
@@ -155,8 +167,15 @@ BY_NAME = {m.name: m for m in METRICS}
 
 
 def samples(metric: Metric, result: ModelResult) -> list[float]:
-    """The metric's values in one record as a list: the samples of a timing, or the one number."""
-    value = metric.value(result) if result is not None else None
+    """The metric's values in one record as a list: the samples of a timing, each repeat's peak memory
+    where the record has it, or the one number.
+
+    A series that crosses the records that began keeping each repeat's peak compares the whole child's peak
+    (the largest of its repeats, start-up included) with each repeat's: as large or larger before, by as
+    much as the repeats differ, so the crossing can read as a fall, never as a rise."""
+    if result is None:
+        return []
+    value = (metric.per_repeat(result) if metric.per_repeat else None) or metric.value(result)
     if value is None:
         return []
     return [float(x) for x in value] if isinstance(value, list) else [float(value)]

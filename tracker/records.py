@@ -24,8 +24,9 @@ from typing import Any
 from tracker import serial
 from tracker.fsutil import atomic_write_json, read_json, read_state
 
-RECORD_VERSION = 2            # records/<sha>/<model>--<variant>.json; 2: the record key (the store lists it)
-RECORD_READABLE = (1, 2)      # 1: no key, still read
+RECORD_VERSION = 3            # records/<sha>/<model>--<variant>.json; 2: the record key (the store lists it);
+                              # 3: a stage's peak_rss_samples, each repeat's own peak memory
+RECORD_READABLE = (1, 2, 3)   # 1: no key, 2: no peak per repeat, both still read
 
 
 def record_stem(model: str, variant: str) -> str:
@@ -84,7 +85,12 @@ OK = Status.OK  # the same member, under the name older code imports
 
 @dataclass
 class StageResult:
-    """One pipeline stage. `samples_s` are the stage's own times (no interpreter start-up), one per repeat."""
+    """One pipeline stage. `samples_s` are the stage's own times (no interpreter start-up), one per repeat.
+
+    `peak_rss_bytes` is the whole child's peak (its process tree, every repeat and its start-up);
+    `peak_rss_samples` holds each repeat's own peak where the child could measure its repeats apart (a
+    process a repeat, or a high-water mark reset before each), so memory has as many values a revision as
+    time has: one value a revision placed a 1.2x memory step up to three commits off (docs/verdicts.md)."""
 
     stage: str
     status: str = Status.OK  # one of STAGE_STATUSES
@@ -92,6 +98,7 @@ class StageResult:
     samples_s: list[float] = field(default_factory=list)
     cpu_s: list[float] = field(default_factory=list)
     peak_rss_bytes: int = 0
+    peak_rss_samples: list[int] = field(default_factory=list)
     child_wall_s: float = 0.0
     limit: str = ""
     energy_j: float | None = None  # the packages' energy while the child ran (tracker.energy); None: not measured

@@ -187,8 +187,9 @@ def child_env(job: ModelJob, extra: dict[str, str] | None = None) -> dict[str, s
 def run_stage(job: ModelJob, result: ModelResult, call: StageCall) -> dict[str, Any] | None:
     """Run one stage and record it in `result`; return the data the child reported, or None if it failed.
 
-    The child writes `{"samples": [...], "cpu": [...], "data": {...}}` to `call.result_file`; the
-    samples are the stage's own times, measured where it runs.
+    The child writes `{"samples": [...], "cpu": [...], "data": {...}}` to `call.result_file`, and
+    `"peak_rss": [...]` (each repeat's own peak, bytes) where it can; the samples are the stage's own
+    times, measured where it runs.
     """
     if call.pure_of:
         return _run_remembered(job, result, call)
@@ -221,8 +222,21 @@ def _run_child(job: ModelJob, result: ModelResult, call: StageCall) -> dict[str,
         return None
     stage.samples_s = [float(x) for x in report["samples"]]
     stage.cpu_s = [float(x) for x in report.get("cpu", [])]
+    stage.peak_rss_samples = repeat_peaks(report, len(stage.samples_s))
     result.add(stage)
     return report.get("data") or {}
+
+
+def repeat_peaks(report: dict, repeats: int) -> list[int]:
+    """Each repeat's own peak resident bytes, as the child reported them under "peak_rss" (one a sample);
+    none where it could not measure its repeats apart (no /proc to reset a high-water mark, one process
+    for every repeat) or reported a list that does not match its samples."""
+    peaks = report.get("peak_rss")
+    if not isinstance(peaks, list) or len(peaks) != repeats:
+        return []
+    if not all(isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in peaks):
+        return []
+    return list(peaks)
 
 
 def _run_remembered(job: ModelJob, result: ModelResult, call: StageCall) -> dict | None:

@@ -7,12 +7,13 @@
 // one process, for bench/tracker_cost.py; accuracy-part ARGS.json FROM TO is one worker the accuracy
 // stage forks, answering over IPC); ARGS.json holds the paths and
 // settings (and `prefix`, the npm prefix the packages are loaded from); RESULT.json gets
-// {"samples": [...], "cpu": [...], "data": {...}}, written only when the stage succeeded.
+// {"samples": [...], "cpu": [...], "data": {...}}, written only when the stage succeeded (and prove's
+// "peak_rss": each repeat's own peak memory, peak.cjs).
 //
 // Everything runs in this one process through the packages' JavaScript APIs (circom2's CircomRunner,
 // snarkjs's groth16 / zKey, circom_runtime's witness calculator), so the samples time the work and not
 // node's start-up or module loading. CPU figures are this process's (all its threads); the tracker
-// measures the whole process tree's memory from outside. Nothing here touches the network: the powers
+// measures the whole process tree's memory from outside, and prove each repeat's here. Nothing here touches the network: the powers
 // of tau come from ptau_writer.js or a ceremony file the user gave.
 "use strict";
 
@@ -20,6 +21,7 @@ const fs = require("fs");
 const path = require("path");
 const { createRequire } = require("module");
 const { fork } = require("child_process");
+const { resetPeak, peakBytes, allPeaks } = require("./peak.cjs");
 
 let snarkjs = null;  // loaded from the build's prefix once the args are read
 let prefixRequire = null;
@@ -34,16 +36,18 @@ function since(t0) {
 }
 
 async function timed(repeats, fn) {
-  const samples = [], cpu = [];
+  const samples = [], cpu = [], peaks = [];
   let out;
   for (let i = 0; i < Math.max(1, repeats | 0); i++) {
+    const reset = resetPeak();
     const t0 = now();
     out = await fn();
     const t = since(t0);
     samples.push(t.wall);
     cpu.push(t.cpu);
+    peaks.push(reset ? peakBytes() : null);
   }
-  return { samples, cpu, out };
+  return { samples, cpu, peaks: allPeaks(peaks), out };
 }
 
 const quiet = { debug() {}, info() {}, warn() {}, error(m) { console.error(m); } };
@@ -111,7 +115,7 @@ async function stageProve(a) {
   const t = await timed(a.repeats, () => snarkjs.groth16.prove(a.zkey, a.wtns, quiet));
   fs.writeFileSync(a.proof, JSON.stringify(t.out.proof, null, 1));
   fs.writeFileSync(a.public, JSON.stringify(t.out.publicSignals, null, 1));
-  return { samples: t.samples, cpu: t.cpu, data: { public_signals: t.out.publicSignals.length } };
+  return { samples: t.samples, cpu: t.cpu, peak_rss: t.peaks, data: { public_signals: t.out.publicSignals.length } };
 }
 
 async function stageVerify(a) {

@@ -15,7 +15,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { timed } from './timing.mjs';
+import { allPeaks, timed } from './timing.mjs';
 
 const [stage, argsFile, resultFile] = process.argv.slice(2);
 const args = JSON.parse(fs.readFileSync(argsFile, 'utf8'));
@@ -23,17 +23,17 @@ const req = createRequire(path.join(args.prefix, 'package.json'));
 const P = 21888242871839275222246405745257275088548364400416034343698204186575808495617n; // bn254's r
 
 async function repeated(fn) {
-  const samples = [], cpu = [];
+  const samples = [], cpu = [], peaks = [];
   let value;
   for (let i = 0; i < args.repeats; i++) {
     const t = await timed(fn);
-    samples.push(t.wall); cpu.push(t.cpu); value = t.value;
+    samples.push(t.wall); cpu.push(t.cpu); peaks.push(t.peak); value = t.value;
   }
-  return { samples, cpu, value };
+  return { samples, cpu, peaks, value };
 }
 
-function write(samples, cpu, data) {
-  fs.writeFileSync(resultFile, JSON.stringify({ samples, cpu, data }));
+function write(samples, cpu, data, peaks = []) {
+  fs.writeFileSync(resultFile, JSON.stringify({ samples, cpu, peak_rss: allPeaks(peaks), data }));
 }
 
 const field = (v) => { const b = BigInt(v); return (b < 0n ? b + P : b).toString(); };
@@ -95,7 +95,7 @@ async function prove() {
   for (let i = 0; i < args.outputs; i++) {
     outputs.push(signed('0x' + Buffer.from(publicInputs.subarray(32 * i, 32 * (i + 1))).toString('hex')));
   }
-  write(run.samples, run.cpu, { proof_bytes: run.value.length, outputs });
+  write(run.samples, run.cpu, { proof_bytes: run.value.length, outputs }, run.peaks);
   await api.destroy();
 }
 

@@ -4,7 +4,8 @@
 // any proof; and the method's rows from analyzeMethods), setup (the program's compile: circuit and
 // keys), prove, verify, and
 // forward (the same pass in plain BigInt arithmetic, no o1js needed: the generator's own check).
-// Writes {"samples": [...], "cpu": [...], "data": {...}}; only the work is timed, not node's start-up.
+// Writes {"samples": [...], "cpu": [...], "data": {...}} (and prove's "peak_rss", each repeat's own
+// peak memory); only the work is timed, not node's start-up.
 //
 // The o1js releases differ in how a ZkProgram is written and called; `api` below is the one place that
 // knows it (checked against 0.12.1, 0.15.4, 1.9.1 and 2.15.0 here):
@@ -18,13 +19,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { timed } from './timing.mjs';
+import { allPeaks, timed } from './timing.mjs';
 
 const [stage, argsFile, resultFile] = process.argv.slice(2);
 const args = JSON.parse(fs.readFileSync(argsFile, 'utf8'));
 
-function write(samples, cpu, data) {
-  fs.writeFileSync(resultFile, JSON.stringify({ samples, cpu, data }));
+function write(samples, cpu, data, peaks = []) {
+  fs.writeFileSync(resultFile, JSON.stringify({ samples, cpu, peak_rss: allPeaks(peaks), data }));
 }
 
 function unsupported(reason) {
@@ -131,17 +132,19 @@ async function setup(lib) {
 async function prove(lib) {
   const { zk, A, values } = await program(lib);
   const compiled = await timed(() => zk.compile(A.compileOptions(args.cache)));  // the keys from setup's cache
-  const samples = [], cpu = [];
+  const samples = [], cpu = [], peaks = [];
   let proof;
   for (let i = 0; i < args.repeats; i++) {
     const t = await timed(() => zk.infer(values(args.image)));
     proof = A.proofOf(t.value);
     samples.push(t.wall);
     cpu.push(t.cpu);
+    peaks.push(t.peak);
   }
   const json = proof.toJSON();
   fs.writeFileSync(args.proof, JSON.stringify(json));
-  write(samples, cpu, { outputs: proof.publicOutput.map((f) => signed(lib.o1, f)), recompile_s: compiled.wall });
+  write(samples, cpu, { outputs: proof.publicOutput.map((f) => signed(lib.o1, f)), recompile_s: compiled.wall },
+    peaks);
 }
 
 // A verification that never returns sleeps inside o1js with the main thread blocked, so no timer of this

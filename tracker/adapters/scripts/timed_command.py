@@ -1,7 +1,9 @@
-"""Run a shell command N times and report each run's wall and CPU time to a JSON file.
+"""Run a shell command N times and report each run's wall time, CPU time and peak memory to a JSON file.
 
 Used by the `command` adapter for tools that cannot be timed from the inside: the samples include the
-tool's own start-up, and the adapter labels them so. Standard library only: it runs under any Python.
+tool's own start-up, and the adapter labels them so. Each run is a process of its own, so its peak
+resident memory is its own (the largest of the command's processes, from wait4). Standard library only:
+it runs under any Python.
 """
 import json
 import os
@@ -13,21 +15,23 @@ import time
 
 
 def main(result_file: str, repeats: str, command: str) -> int:
-    samples, cpu = [], []
+    samples, cpu, peaks = [], [], []
     for _ in range(int(repeats)):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        code = subprocess.call(["bash", "-c", command])
+        child = subprocess.Popen(["bash", "-c", command])
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
         samples.append(time.perf_counter() - start)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+        cpu.append(usage.ru_utime + usage.ru_stime)
+        peaks.append(usage.ru_maxrss * 1024)  # kilobytes on Linux
+        code = child.returncode
         if code < 0:  # killed by a signal: die of the same one, so the tracker records a crash by its name
             die_of(-code)
         if code != 0:
             print(f"command exited with status {code}", file=sys.stderr)
             return code
     with open(result_file, "w") as f:
-        json.dump({"samples": samples, "cpu": cpu, "data": {}}, f)
+        json.dump({"samples": samples, "cpu": cpu, "peak_rss": peaks, "data": {}}, f)
     return 0
 
 
