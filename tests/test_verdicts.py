@@ -242,6 +242,50 @@ def test_a_pair_confirmed_for_a_metric_no_change_stands_at_is_reported():
     assert 6 not in {k for _, k in found}
 
 
+def test_a_span_that_rose_beyond_the_steps_found_in_it_is_searched_and_its_step_reported():
+    """230 MB to 4, 300 MB from 5, 360 MB from 9: the step at 5 is found and confirmed (1.3x); the span
+    3 -> 10, measured again for another step, rose 1.57x: more than the step at 5 explains, so its other
+    pairs are measured two at a time, best split first, and the one confirmed (9) is reported. A span the
+    step at 5 explains, one that fell in the records, or one no pair of is confirmed, reports nothing."""
+    from tracker.metrics import BY_NAME
+    from tracker.report.stats import compare
+    from tracker.report.verdict import Change, pair_key, spans_beyond
+
+    metric = BY_NAME["prove_peak_memory"]
+    series = _memory([230] * 5 + [300] * 4 + [360] * 3)
+    every = {metric.name: series}
+    key = lambda j: pair_key("linear", "default", series[j - 1].sha, series[j].sha)
+    judged = lambda verdict, ratio: {"rounds": 7, "metrics": {metric.name: {
+        "verdict": verdict, "ratio": ratio, "before": 1.0, "after": ratio, "interval": [ratio, ratio],
+        "p_value": 1e-4 if verdict == "confirmed" else 0.5, "samples": [7, 7]}}}
+    found = Change("synth", "linear", "default", metric, series[4], series[5],
+                   compare(series[4].values, series[5].values), "confirmed",
+                   confirmation=judged("confirmed", 1.3)["metrics"][metric.name])
+    span = pair_key("linear", "default", series[3].sha, series[10].sha)
+    confirmations = {key(5): judged("confirmed", 1.3), span: judged("confirmed", 1.57)}
+
+    [looking] = spans_beyond([found], every, confirmations, Settings())
+    pending = [series.index(bad) for _, bad in looking.pending]
+    assert looking.status == "candidate" and looking.worse and len(pending) == 2 and 9 in pending, pending
+    assert 5 not in pending and all(4 <= j <= 10 for j in pending)
+    for j in pending:
+        confirmations[key(j)] = judged("confirmed", 1.2) if j == 9 else judged("not_confirmed", 1.0)
+    [step] = spans_beyond([found], every, confirmations, Settings())
+    assert (step.status, series.index(step.bad), step.worse) == ("confirmed", 9, True)
+    assert "rose when measured again beyond the steps found in it" in step.note
+
+    # explained by the step found in it (1.35x against 1.3x: within the 10 % minimum effect): nothing more
+    assert spans_beyond([found], every, {key(5): judged("confirmed", 1.3), span: judged("confirmed", 1.35)},
+                        Settings()) == []
+    # every other pair measured, none confirmed: nothing
+    flat = {key(j): judged("not_confirmed", 1.0) for j in range(4, 11) if j != 5}
+    assert spans_beyond([found], every, {**confirmations, **flat}, Settings()) == []
+    # the records fell across the span: no rise chose it
+    fell = _memory([360] * 5 + [300] * 4 + [230] * 3)
+    assert spans_beyond([found], {metric.name: fell}, {pair_key("linear", "default", fell[3].sha, fell[10].sha):
+                                                       judged("confirmed", 1.57)}, Settings()) == []
+
+
 def test_a_step_on_the_newest_commit_is_too_early_to_tell_and_says_what_would_settle_it(tmp_path):
     from tracker.publish.site import write_site
     from tracker.report.confirm import pairs_to_confirm

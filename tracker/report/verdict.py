@@ -154,6 +154,7 @@ class Change:
     moved_from: str | None = None  # the pair it was first placed at, when a neighbour was confirmed instead
     from_cpu: bool = False  # a wall-time step looked for where the same stage's CPU time stepped
     cpu_stepped: bool = False  # a wall-time step whose pair is also where the same stage's CPU time rose
+    from_span: bool = False  # looked for inside a span that rose, re-measured, beyond every step found in it
     note: str = ""  # what a reader must know besides the figures: too early to tell, and why
     recs: dict = field(default_factory=dict, repr=False)  # sha -> record, for what the framework chose
 
@@ -169,6 +170,8 @@ class Change:
         """Lower is better, but for the metrics that say otherwise (the accuracies against true labels)."""
         if self.status == "confirmed" and self.confirmation:  # a re-measurement confirms a rise only
             rose = self.confirmation.get("ratio", 1.0) > 1
+        elif self.from_span:  # a rise was measured across its span; its own pair is what is looked at
+            rose = not self.metric.higher_is_better
         elif self.comparison is not None:
             rose = self.comparison.ratio > 1
         else:
@@ -180,7 +183,8 @@ class Change:
         """Whether what chose this pair for re-measuring was a rise: its own records' step, or for a wall-time
         change, the CPU time's rise over the same pair (one run a side can show a 1.7x wall step as a fall). A confirmation tests a rise, and a pair is re-measured for every metric at once, so a metric
         whose records fell is tested there without having been chosen: its "rise" is not evidence."""
-        return self.from_cpu or self.cpu_stepped or (self.comparison is not None and self.comparison.ratio > 1)
+        return self.from_cpu or self.cpu_stepped or self.from_span or \
+            (self.comparison is not None and self.comparison.ratio > 1)
 
     @property
     def pair(self) -> str:
@@ -581,6 +585,7 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
     # where the CPU time stepped once settled: a CPU step moved to a neighbouring pair takes its wall look along
     out += _beside_and_settled(wall_where_cpu_stepped(out, every), every, confirmations)
     out += _beside_and_settled(confirmed_alone(out, every, confirmations, settings), every, confirmations)
+    out += spans_beyond(out, every, confirmations, settings)
     return [c for c in out if not the_machine_moved(c, settings)]
 
 
@@ -679,6 +684,88 @@ def confirmed_alone(changes: list[Change], every: dict[str, list[Point]], confir
                 out.append(Change(first.framework, first.model, first.variant, metric, good, bad,
                                   compare(good.values, bad.values), "candidate", cpu_stepped=cpu_too, recs=first.recs))
     return out
+
+
+def spans_beyond(changes: list[Change], every: dict[str, list[Point]], confirmations: dict[str, dict],
+                 settings: Settings) -> list[Change]:
+    """A step looked for inside every span (two revisions more than one apart, re-measured as one pair) whose
+    rise was confirmed for a measured metric beyond what the changes of that metric inside it explain: none
+    stands there, or those confirmed there rose less than the span by the minimum effect. A span is measured
+    for every metric at once, so one asked for by another metric's step, or one that held a step found
+    already, was read for that step alone, and the step beside it was lost (a 1.36x memory step at the
+    newest commit, three commits after a 1.6x one, in the corpus). Only where the records rose across the
+    span by half the minimum effect (a rise chose it); its pairs are then re-measured NEIGHBOURS at a time,
+    best split first, and the first confirmed is the step. A pair's own confirmation still decides, so a
+    span confirmed by chance reports nothing."""
+    if not changes:
+        return []
+    first, out = changes[0], []
+    for metric in (m for m in METRICS if m.measured):
+        series = every.get(metric.name, [])
+        at = {p.sha: i for i, p in enumerate(series)}
+        mine = [c for c in changes if c.metric.name == metric.name]
+        for key, entry in confirmations.items():
+            model, variant, good, bad = key.split("|")
+            judged = entry.get("metrics", {}).get(metric.name, {})
+            if (model, variant) != (first.model, first.variant) or judged.get("verdict") != "confirmed" \
+                    or at.get(bad, 0) - at.get(good, at.get(bad, 0)) < 2:
+                continue
+            lo, hi = at[good], at[bad]
+            found = _inside_span(mine, at, lo, hi, judged.get("ratio", 1.0), settings.effect(metric))
+            if found is not None and _rose_across(series, lo, hi, settings.effect(metric)):
+                change = _looked_for_in_span(first, metric, series, lo, hi, found, confirmations)
+                if change is not None:
+                    out.append(change)
+    return out
+
+
+def _inside_span(mine: list[Change], at: dict[str, int], lo: int, hi: int, ratio: float,
+                 effect: float) -> set[int] | None:
+    """The pairs (by index) a metric's changes hold inside a span, or None where they explain its rise: one
+    of them is still being looked for, or those confirmed rose as far as the span, within the minimum effect."""
+    rose: dict[int, float] = {}  # pair -> its confirmed rise (two changes moved onto one pair count once)
+    for c in mine:
+        k = at.get(c.bad.sha)
+        if k is None or not lo < k <= hi:
+            continue
+        rose.setdefault(k, 0.0)
+        if c.pending and c.status in ("candidate", "too_early"):
+            return None
+        if c.status == "confirmed" and c.confirmation and c.confirmation.get("ratio", 0) > 0:
+            rose[k] = max(rose[k], math.log(c.confirmation["ratio"]))
+    explained = sum(rose.values())
+    return None if ratio <= 0 or math.log(ratio) - explained < math.log1p(effect) else set(rose)
+
+
+def _rose_across(series: list[Point], lo: int, hi: int, effect: float) -> bool:
+    a, b = statistics.median(series[lo].values), statistics.median(series[hi].values)
+    return b > a and _log_ratio(list(series[lo].values), list(series[hi].values)) >= math.log1p(effect) / 2
+
+
+def _looked_for_in_span(first: Change, metric: Metric, series: list[Point], lo: int, hi: int, held: set[int],
+                        confirmations: dict[str, dict]) -> Change | None:
+    """The change a span that rose beyond its steps stands for: at the first of its other pairs confirmed
+    for the metric (confirmed there), else pending on the next NEIGHBOURS of them not yet re-measured (best
+    split first), else none: every pair measured again, none confirmed."""
+    gain = split_gains(series, lo, hi + 1)
+    pairs = [j for j in sorted(range(lo + 1, hi + 1), key=lambda j: -gain[j]) if j not in held]
+    key = lambda j: pair_key(first.model, first.variant, series[j - 1].sha, series[j].sha)
+    judged = lambda j: confirmations.get(key(j), {}).get("metrics", {}).get(metric.name, {})
+    confirmed = [j for j in pairs if judged(j).get("verdict") == "confirmed"]
+    waiting = [j for j in pairs if key(j) not in confirmations]
+    if not confirmed and not waiting:
+        return None
+    j = confirmed[0] if confirmed else waiting[0]
+    good, bad = series[j - 1], series[j]
+    change = Change(first.framework, first.model, first.variant, metric, good, bad, compare(good.values, bad.values),
+                    "candidate", from_span=True, recs=first.recs,
+                    note=f"looked for in the span {series[lo].sha[:8]}..{series[hi].sha[:8]}, which rose when "
+                         "measured again beyond the steps found in it")
+    if confirmed:
+        apply_confirmation(change, confirmations[key(j)])
+    else:
+        change.pending = [(series[i - 1], series[i]) for i in waiting[:NEIGHBOURS]]
+    return change
 
 
 def too_early_note(needs: int | None, alpha: float) -> str:
