@@ -286,6 +286,36 @@ def test_a_span_that_rose_beyond_the_steps_found_in_it_is_searched_and_its_step_
                                                        judged("confirmed", 1.57)}, Settings()) == []
 
 
+def test_a_pair_confirmed_inside_a_span_that_did_not_move_is_chance_and_not_reported():
+    """CPU time flat to 11 whose records rose 1.12x at 6 by chance: the pair 5 -> 6, re-measured for another metric,
+    is confirmed 1.15x. Alone it would be reported (a rise chose it); inside the span 3 -> 9, re-measured
+    end to end at 1.01x, it is the chance a confirmation's alpha allows, and is not. A span that fell (0.74x:
+    a fall inside it may hide a rise beside it) says nothing against it."""
+    from tracker.report.verdict import pair_key
+
+    levels = [1.0] * 6 + [1.12] + [1.0] * 5 + [2.0] * 5  # and a step at 12, which the records find
+    recs = []
+    for i, level in enumerate(levels):
+        r = records.ModelResult("synth", f"{i:040x}", "linear", "default")
+        r.add(records.StageResult("prove", samples_s=[level * x for x in (1.0, 1.02, 0.98)],
+                                  cpu_s=[level * x for x in (1.0, 1.02, 0.98)]))
+        recs.append(r)
+    judged = lambda verdict, ratio: {"rounds": 7, "metrics": {"prove_cpu_time": {
+        "before": 1.0, "after": ratio, "ratio": ratio, "interval": [ratio, ratio], "samples": [7, 7],
+        "p_value": 1e-4 if verdict == "confirmed" else 0.5, "verdict": verdict}}}
+    pair = pair_key("linear", "default", f"{5:040x}", f"{6:040x}")
+    span = pair_key("linear", "default", f"{3:040x}", f"{9:040x}")
+    reported = lambda confirmations: {int(c.bad.sha, 16) for c in changes_of("synth", recs, Settings(), confirmations)
+                                      if c.metric.name == "prove_cpu_time" and c.status == "confirmed"}
+    assert reported({pair: judged("confirmed", 1.15)}) == {6}
+    assert reported({pair: judged("confirmed", 1.15), span: judged("not_confirmed", 1.01)}) == set()
+    assert reported({pair: judged("confirmed", 1.15), span: judged("not_confirmed", 0.74)}) == {6}
+    # the step at 12 is its own: no span holds it
+    step = pair_key("linear", "default", f"{11:040x}", f"{12:040x}")
+    assert reported({pair: judged("confirmed", 1.15), span: judged("not_confirmed", 1.01),
+                     step: judged("confirmed", 2.0)}) == {12}
+
+
 def test_a_step_on_the_newest_commit_is_too_early_to_tell_and_says_what_would_settle_it(tmp_path):
     from tracker.publish.site import write_site
     from tracker.report.confirm import pairs_to_confirm

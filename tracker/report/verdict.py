@@ -155,6 +155,7 @@ class Change:
     from_cpu: bool = False  # a wall-time step looked for where the same stage's CPU time stepped
     cpu_stepped: bool = False  # a wall-time step whose pair is also where the same stage's CPU time rose
     from_span: bool = False  # looked for inside a span that rose, re-measured, beyond every step found in it
+    quiet: frozenset = frozenset()  # pairs inside a span of this metric re-measured that did not rise (`quiet_pairs`)
     note: str = ""  # what a reader must know besides the figures: too early to tell, and why
     recs: dict = field(default_factory=dict, repr=False)  # sha -> record, for what the framework chose
 
@@ -574,6 +575,10 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
             for k in deterministic_changes(series):
                 out.append(Change(framework, model, variant, metric, series[k - 1], series[k]))
     confirmations = confirmations or {}
+    quiet = {m.name: quiet_pairs(model, variant, m, every[m.name], confirmations, settings.effect(m))
+             for m in METRICS if m.measured}
+    for c in out:
+        c.quiet = quiet.get(c.metric.name, frozenset())
     walls = [c for c in out if cpu_metric(c.metric) is not None]
     _beside_and_settled([c for c in out if cpu_metric(c.metric) is None], every, confirmations)
     rose = {(c.metric.name, c.good.sha, c.bad.sha) for c in out if c.metric.effect == "cpu_time" and c.worse}
@@ -583,10 +588,39 @@ def changes_of(framework: str, recs: Sequence[records.ModelResult], settings: Se
         wall.cpu_stepped = (cpu_metric(wall.metric).name, wall.good.sha, wall.bad.sha) in rose
     _beside_and_settled(walls, every, confirmations)
     # where the CPU time stepped once settled: a CPU step moved to a neighbouring pair takes its wall look along
-    out += _beside_and_settled(wall_where_cpu_stepped(out, every), every, confirmations)
-    out += _beside_and_settled(confirmed_alone(out, every, confirmations, settings), every, confirmations)
+    out += _beside_and_settled(_quiet(wall_where_cpu_stepped(out, every), quiet), every, confirmations)
+    out += _beside_and_settled(_quiet(confirmed_alone(out, every, confirmations, settings, quiet), quiet),
+                               every, confirmations)
     out += spans_beyond(out, every, confirmations, settings)
     return [c for c in out if not the_machine_moved(c, settings)]
+
+
+def quiet_pairs(model: str, variant: str, metric: Metric, series: list[Point], confirmations: dict[str, dict],
+                effect: float) -> frozenset[str]:
+    """The pairs (keys) inside a span of the series re-measured for the metric that moved by less than half
+    its minimum effect either way: measured end to end in interleaved rounds, the revisions around them say
+    nothing moved there, so a confirmation of one of those pairs alone (asked for by another metric or
+    another step) is the chance a confirmation's alpha allows, not a step. In the corpus, three of the seven
+    CPU-time reports where nothing had moved on seeds 3, 6 and 7 were such pairs, in spans at 0.96-1.03x. A
+    span that fell may hold a rise beside the fall (a 1.5x wait step three commits before a 0.51x one, in
+    a span at 0.74x), and is not quiet."""
+    at = {p.sha: i for i, p in enumerate(series)}
+    out = set()
+    for key, entry in confirmations.items():
+        m, v, good, bad = key.split("|")
+        judged = entry.get("metrics", {}).get(metric.name)
+        if (m, v) != (model, variant) or not judged or good not in at or bad not in at or at[bad] - at[good] < 2:
+            continue
+        ratio = judged.get("ratio", 0.0)
+        if judged.get("verdict") != "confirmed" and 0 < ratio and abs(math.log(ratio)) < math.log1p(effect) / 2:
+            out |= {pair_key(model, variant, series[j - 1].sha, series[j].sha) for j in range(at[good] + 1, at[bad] + 1)}
+    return frozenset(out)
+
+
+def _quiet(changes: list[Change], quiet: dict[str, frozenset]) -> list[Change]:
+    for c in changes:
+        c.quiet = quiet.get(c.metric.name, frozenset())
+    return changes
 
 
 def the_machine_moved(change: Change, settings: Settings) -> bool:
@@ -654,7 +688,7 @@ def wall_where_cpu_stepped(changes: list[Change], every: dict[str, list[Point]])
 
 
 def confirmed_alone(changes: list[Change], every: dict[str, list[Point]], confirmations: dict[str, dict],
-                    settings: Settings) -> list[Change]:
+                    settings: Settings, quiet: dict[str, frozenset] | None = None) -> list[Change]:
     """A change at every neighbouring pair of the series re-measured and confirmed for a measured metric
     that no change of that metric stands at: two steps side by side (a CPU step at 10 and a wait at 11) each
     had their pair confirmed, one change moved onto the first and the second's pair, re-measured as its
@@ -676,7 +710,8 @@ def confirmed_alone(changes: list[Change], every: dict[str, list[Point]], confir
         cpu_at = {(a.sha, b.sha): j for j, (a, b) in enumerate(zip(cpu_series, cpu_series[1:]), start=1)}
         for j in range(1, len(series)):
             good, bad = series[j - 1], series[j]
-            if (metric.name, good.sha, bad.sha) in stood or not confirmed(metric, good, bad):
+            if (metric.name, good.sha, bad.sha) in stood or not confirmed(metric, good, bad) \
+                    or pair_key(first.model, first.variant, good.sha, bad.sha) in (quiet or {}).get(metric.name, ()):
                 continue
             c = cpu_at.get((good.sha, bad.sha))
             cpu_too = c is not None and confirmed(cpu, good, bad) and _pair_moved(cpu_series, c, True, settings.effect(cpu))
@@ -855,9 +890,9 @@ def confirmed_near(change: Change, confirmations: dict[str, dict]) -> list[tuple
         [(0, good, bad) for good, bad in change.neighbours]
     out = []
     for _, good, bad in sorted(near, key=lambda t: t[0]):
-        judged = confirmations.get(pair_key(change.model, change.variant, good.sha, bad.sha), {}) \
-            .get("metrics", {}).get(change.metric.name)
-        if judged and judged["verdict"] == "confirmed":
+        key = pair_key(change.model, change.variant, good.sha, bad.sha)
+        judged = confirmations.get(key, {}).get("metrics", {}).get(change.metric.name)
+        if judged and judged["verdict"] == "confirmed" and key not in change.quiet:
             out.append((good, bad))
     return out
 
