@@ -629,7 +629,8 @@ def main() -> None:
     if o.misses:
         o.misses.write_text("".join(json.dumps(x, default=str) + "\n" for x in misses))
     rule = bisect_rule()
-    print(f"{o.histories} histories, seed {o.seed}{', busier machine' if o.busier else ''}; noise model measured {model['measured']}; "
+    print(f"{o.histories} histories, seed {o.seed}{', busier machine' if o.busier else ''}; noise model measured {model['measured']}"
+          + (f" (peak memory per repeat {model['how']['memory']['measured']})" if "memory" in model["how"] else "") + "; "
           f"bisect probes placed by {rule}\n")
     print(table(scores))
     print("\nsteps missed within two commits of an end: " +
