@@ -183,6 +183,11 @@ def test_a_step_not_confirmed_at_its_pair_is_searched_for_in_its_span_before_it_
     from tracker.report.verdict import pair_key, settle
 
     series = _memory([230, 231, 229, 290, 231, 230, 300, 298, 301, 299, 300])
+    # a span stops short of another step the records placed: across it, it would measure both
+    from tracker.report.verdict import span_of
+    assert [series.index(p) for p in span_of(series, 5, [2, 7])] == [2, 6]
+    assert [series.index(p) for p in span_of(series, 5, [1, 9])] == [1, 8]
+    assert span_of(series, 5, [4, 6]) is None  # its own pair is all there is between them
     key = lambda good, bad: pair_key("linear", "default", good.sha, bad.sha)
     flat = {"verdict": "not_confirmed", "ratio": 1.0, "before": 250 * 2 ** 20, "after": 251 * 2 ** 20,
             "interval": [1, 1], "p_value": 0.6, "samples": [7, 7]}
