@@ -603,7 +603,7 @@ def quiet_pairs(model: str, variant: str, metric: Metric, series: list[Point], c
     """The pairs (keys) inside a span of the series re-measured for the metric that moved by less than half
     its minimum effect either way: measured end to end in interleaved rounds, the revisions around them say
     nothing moved there, so a confirmation of one of those pairs alone (asked for by another metric or
-    another step) is the chance a confirmation's alpha allows, not a step. In the corpus, three of the seven
+    another step) is the chance a confirmation's alpha allows, not a step. In the corpus, three of the six
     CPU-time reports where nothing had moved on seeds 3, 6 and 7 were such pairs, in spans at 0.96-1.03x. A
     span that fell may hold a rise beside the fall (a 1.5x wait step three commits before a 0.51x one, in
     a span at 0.74x), and is not quiet."""
