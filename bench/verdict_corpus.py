@@ -1,6 +1,7 @@
 """The verdict engine over a corpus of simulated histories: is it right on every shape of change?
 
     python bench/verdict_corpus.py --histories 300 --seed 1 [--nightly] [--json out.json]
+    python bench/verdict_corpus.py --histories 300 --seeds 1-10 [--jobs 2]    pooled over ten seeds
 
 No prover runs. Each history is a series of revisions of one (model, variant) whose prove stage has wall
 time and CPU time (3 samples a revision, the tracker's default repeats) and peak memory (each repeat's own
@@ -602,6 +603,40 @@ def missed_goals(scores: dict[str, Score]) -> list[str]:
     return out
 
 
+def pooled_scores(per_seed: list[dict[str, Score]]) -> dict[str, Score]:
+    """The counts of several seeds' corpora added up, kind by kind: one table over all their histories."""
+    out = {kind: Score() for kind in KINDS}
+    for scores in per_seed:
+        for kind in KINDS:
+            for name, value in vars(scores[kind]).items():
+                setattr(out[kind], name, getattr(out[kind], name) + value)
+    return out
+
+
+def seed_line(seed: int, scores: dict[str, Score]) -> str:
+    """One seed's figures a kind: recall / exact / precision / false alerts per 1,000 / bisect exact."""
+    def cells(r: dict) -> str:
+        return "/".join("-" if r[k] is None else f"{100 * r[k]:.1f}" if k != "false_per_1000" else f"{r[k]:.1f}"
+                        for k in ("recall", "exact", "precision", "false_per_1000", "bisect_exact"))
+    return f"seed {seed}: " + "; ".join(f"{kind} {cells(scores[kind].rates())}" for kind in KINDS)
+
+
+def seed_range(text: str) -> list[int]:
+    """'1-10' or '3' or '1,4,7' as seeds."""
+    out = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def _one_seed(args: tuple) -> tuple[int, dict[str, Score], list]:
+    histories, seed, kinds, nights, with_misses = args
+    misses: list | None = [] if with_misses else None
+    scores = run_corpus(histories, seed, Noise(kinds), nights=nights, misses=misses)
+    return seed, scores, [{**m, "seed": seed} for m in misses or []]
+
+
 def busier(kinds: dict) -> dict:
     """The noise model of a machine one neighbour busier: no neighbour of ours draws what one did, one and
     two draw what two did (a shape the engine is checked on, not tuned on)."""
@@ -612,6 +647,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--histories", type=int, default=300)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seeds", type=seed_range, help="several seeds ('1-10'), each of --histories, one table pooled "
+                   "over all of them, and each seed's line")
+    p.add_argument("--jobs", type=int, default=1, help="seeds run side by side (--seeds)")
     p.add_argument("--noise", type=Path, default=NOISE_MODEL, help="the fitted noise model (bench/noise_model.py)")
     p.add_argument("--nightly", action="store_true",
                    help="also grow each history a commit a night and count the steps reported the night they land")
@@ -624,12 +662,21 @@ def main() -> None:
     o = p.parse_args()
     model = load_noise_model(o.noise)
     kinds = busier(model["kinds"]) if o.busier else model["kinds"]
-    misses: list | None = [] if o.misses else None
-    scores = run_corpus(o.histories, o.seed, Noise(kinds), nights=o.nightly, misses=misses)
+    seeds = o.seeds or [o.seed]
+    jobs = [(o.histories, seed, kinds, o.nightly, bool(o.misses)) for seed in seeds]
+    if o.jobs > 1 and len(seeds) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(o.jobs, len(seeds))) as pool:
+            done = list(pool.map(_one_seed, jobs))
+    else:
+        done = [_one_seed(job) for job in jobs]
+    scores = pooled_scores([scores for _, scores, _ in done])
     if o.misses:
-        o.misses.write_text("".join(json.dumps(x, default=str) + "\n" for x in misses))
+        o.misses.write_text("".join(json.dumps(x, default=str) + "\n" for _, _, misses in done for x in misses))
     rule = bisect_rule()
-    print(f"{o.histories} histories, seed {o.seed}{', busier machine' if o.busier else ''}; noise model measured {model['measured']}"
+    which = f"seed {o.seed}" if not o.seeds else f"seeds {', '.join(map(str, seeds))}, pooled ({len(seeds) * o.histories} histories)"
+    print(f"{o.histories} histories a seed, {which}{', busier machine' if o.busier else ''}; noise model measured {model['measured']}"
           + (f" (peak memory per repeat {model['how']['memory']['measured']})" if "memory" in model["how"] else "") + "; "
           f"bisect probes placed by {rule}\n")
     print(table(scores))
@@ -644,8 +691,13 @@ def main() -> None:
           f"{scores['cpu'].commits} commits; one run measures all three kinds)")
     missed = missed_goals(scores)
     print("\ngoals missed: " + ("; ".join(missed) if missed else "none"))
+    if o.seeds:
+        print("\neach seed (recall / exact / precision / false alerts per 1,000 / bisect exact, %):")
+        for seed, one, _ in done:
+            under = missed_goals(one)
+            print(seed_line(seed, one) + (f"  [under a goal: {'; '.join(under)}]" if under else ""))
     if o.json:
-        o.json.write_text(json.dumps({"histories": o.histories, "seed": o.seed, "bisect_rule": rule,
+        o.json.write_text(json.dumps({"histories": o.histories, "seeds": seeds, "bisect_rule": rule,
                                       "scores": {k: {**vars(s), **s.rates()} for k, s in scores.items()}},
                                      indent=1))
 

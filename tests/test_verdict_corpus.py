@@ -182,3 +182,26 @@ def test_the_committed_noise_model_says_when_and_how_it_was_measured():
     assert data["kinds"]["wall"]["2"]["stretch"] > data["kinds"]["cpu"]["2"]["stretch"]
     # measured: a run's wall offset is mostly the load of the moment, shared with the run beside it
     assert data["kinds"]["wall"]["0"]["adjacent"] > 0.5 and data["kinds"]["memory"]["0"]["adjacent"] < 0.2
+
+
+def test_several_seeds_are_pooled_into_one_table_and_each_keeps_its_line(tmp_path, capsys, monkeypatch):
+    """`--seeds 1-2`: the pooled counts are the seeds' counts added up (the table over all their histories),
+    and each seed's own figures are printed under it, with the goals it falls under."""
+    import sys
+
+    import bench.verdict_corpus as corpus
+
+    one, two = run_corpus(3, 1), run_corpus(3, 2)
+    both = corpus.pooled_scores([one, two])
+    for kind in KINDS:
+        assert both[kind].steps == one[kind].steps + two[kind].steps
+        assert both[kind].found == one[kind].found + two[kind].found
+        assert both[kind].flat_commits == one[kind].flat_commits + two[kind].flat_commits
+    assert corpus.seed_range("1-3,7") == [1, 2, 3, 7]
+    out = tmp_path / "counts.json"
+    monkeypatch.setattr(sys, "argv", ["verdict_corpus.py", "--histories", "3", "--seeds", "1-2", "--json", str(out)])
+    corpus.main()
+    printed = capsys.readouterr().out
+    assert "3 histories a seed, seeds 1, 2, pooled (6 histories)" in printed
+    assert printed.count("\nseed ") == 2 and table(both) in printed
+    assert json.loads(out.read_text())["scores"]["cpu"]["steps"] == both["cpu"].steps
