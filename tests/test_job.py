@@ -140,3 +140,51 @@ def test_a_remeasured_record_carries_its_key(tmp_path, made):
     assert rec.status == "ok" and rec.key == records.record_key(fw, "default") != ""
     kept = records.load(records.record_path(tmp_path / "remeasure", build.revision, "linear", "default"))
     assert kept.key == rec.key
+
+
+NODE_STAGE = """\
+const fs = require("fs");
+const { resetPeak, peakBytes, allPeaks, clearedPeak } = require(process.argv[3]);
+let big = Buffer.alloc(200 << 20, 1);  // 200 MB, written so resident, then let go
+big = null;
+const peaks = [];
+for (let i = 0; i < 2; i++) {
+  resetPeak();
+  const small = Buffer.alloc(20 << 20, 1);
+  peaks.push(peakBytes() + small.length * 0);
+}
+fs.writeFileSync(process.argv[2], JSON.stringify({ samples: [0.01, 0.01], cpu: [0.01, 0.01],
+  peak_rss: allPeaks(peaks), peak_rss_cleared: clearedPeak(), data: {} }));
+"""
+
+
+def test_a_stage_that_resets_its_peak_to_measure_each_repeat_keeps_its_whole_peak(tmp_path):
+    """Resetting the process's high-water mark (how the node and python stage scripts measure each repeat)
+    clears the kernel's own peak of the process too, the one wait4 reports when it ends: the 200 MB the
+    child held before its repeats would be lost. The child reports the highest mark it cleared, and the
+    stage's whole peak is at least that; each repeat's own peak is what it held in that repeat."""
+    from tracker.adapters import base
+    from tracker.measure import Limits
+    from tracker.models.zoo import get_model
+    from tracker.types import Build, BuildRecipe, Framework, HistorySpec, ModelJob, Variant
+
+    child = tmp_path / "stage.js"
+    child.write_text(NODE_STAGE)
+    fw = Framework("t", "command", "none", "none", "onnx", None, HistorySpec("releases"), BuildRecipe("none"),
+                   (Variant("default"),), Limits())
+    job = ModelJob(fw, Build("t", "r1", tmp_path), get_model("linear"), Variant("default"), tmp_path / "work",
+                   tmp_path / "cache")
+    (tmp_path / "work").mkdir()
+    result, out = job.new_result(), tmp_path / "work" / "prove.json"
+    peak_helper = Path(base.__file__).parent / "scripts" / "peak.cjs"
+    base.run_stage(job, result, base.StageCall("prove", ["node", child, out, peak_helper], out))
+    prove = result.stages["prove"]
+    assert prove.ok, prove.reason
+    cleared = json.loads(out.read_text())["peak_rss_cleared"]
+    assert cleared >= 200 << 20 and prove.peak_rss_bytes >= cleared, (cleared, prove.peak_rss_bytes)
+    assert len(prove.peak_rss_samples) == 2 and all(p <= prove.peak_rss_bytes for p in prove.peak_rss_samples)
+    # the whole peak is the larger of what the tracker measured and the mark the child cleared
+    report = json.dumps({"samples": [0.01], "cpu": [0.01], "peak_rss": [1 << 20], "peak_rss_cleared": 7 << 30})
+    writer = f"import sys; open(sys.argv[1], 'w').write({report!r})"
+    base.run_stage(job, result, base.StageCall("prove", [sys.executable, "-c", writer, out], out))
+    assert result.stages["prove"].peak_rss_bytes == 7 << 30

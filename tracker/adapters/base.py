@@ -188,8 +188,8 @@ def run_stage(job: ModelJob, result: ModelResult, call: StageCall) -> dict[str, 
     """Run one stage and record it in `result`; return the data the child reported, or None if it failed.
 
     The child writes `{"samples": [...], "cpu": [...], "data": {...}}` to `call.result_file`, and
-    `"peak_rss": [...]` (each repeat's own peak, bytes) where it can; the samples are the stage's own
-    times, measured where it runs.
+    `"peak_rss": [...]` (each repeat's own peak, bytes) where it can, with `"peak_rss_cleared"` (the
+    highest peak its resets cleared); the samples are the stage's own times, measured where it runs.
     """
     if call.pure_of:
         return _run_remembered(job, result, call)
@@ -223,6 +223,12 @@ def _run_child(job: ModelJob, result: ModelResult, call: StageCall) -> dict[str,
     stage.samples_s = [float(x) for x in report["samples"]]
     stage.cpu_s = [float(x) for x in report.get("cpu", [])]
     stage.peak_rss_samples = repeat_peaks(report, len(stage.samples_s))
+    # a child that reset its high-water mark to measure each repeat cleared the kernel's peak (wait4's) with
+    # it; and the mark it reads counts the memory resident at that moment, which the kernel's own peak (kept
+    # lazily) can miss once the memory is let go: the whole peak is at least every peak the child saw
+    cleared = report.get("peak_rss_cleared")
+    seen = [cleared] if isinstance(cleared, int) and not isinstance(cleared, bool) and cleared > 0 else []
+    stage.peak_rss_bytes = max([stage.peak_rss_bytes, *seen, *stage.peak_rss_samples])
     result.add(stage)
     return report.get("data") or {}
 

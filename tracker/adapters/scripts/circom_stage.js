@@ -21,7 +21,7 @@ const fs = require("fs");
 const path = require("path");
 const { createRequire } = require("module");
 const { fork } = require("child_process");
-const { resetPeak, peakBytes, allPeaks } = require("./peak.cjs");
+const { resetPeak, peakBytes, allPeaks, clearedPeak } = require("./peak.cjs");
 
 let snarkjs = null;  // loaded from the build's prefix once the args are read
 let prefixRequire = null;
@@ -246,6 +246,7 @@ async function main(argv) {
   const warmup = since(t0).wall;
   const result = await STAGES[stage](a, argsFile);
   result.data.curve_init_s = warmup;
+  result.peak_rss_cleared = clearedPeak();
   fs.writeFileSync(resultFile + ".tmp", JSON.stringify(result));
   fs.renameSync(resultFile + ".tmp", resultFile);
   return 0;

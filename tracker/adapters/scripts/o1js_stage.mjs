@@ -19,13 +19,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { allPeaks, timed } from './timing.mjs';
+import { allPeaks, clearedPeak, timed } from './timing.mjs';
 
 const [stage, argsFile, resultFile] = process.argv.slice(2);
 const args = JSON.parse(fs.readFileSync(argsFile, 'utf8'));
 
 function write(samples, cpu, data, peaks = []) {
-  fs.writeFileSync(resultFile, JSON.stringify({ samples, cpu, peak_rss: allPeaks(peaks), data }));
+  fs.writeFileSync(resultFile, JSON.stringify({ samples, cpu, peak_rss: allPeaks(peaks),
+    peak_rss_cleared: clearedPeak(), data }));
 }
 
 function unsupported(reason) {

@@ -2,16 +2,27 @@
 // reset before a call and read after it (Linux /proc: clear_refs 5, VmHWM). Worker threads share the
 // process's memory, so a prover on several threads is counted whole. Where /proc cannot do it, the peaks are
 // null and the stage reports none: the tracker then has the whole child's peak alone.
+//
+// The kernel's own peak of the process (what wait4 gives the tracker when it ends) is that same mark, so a
+// reset clears it too: the highest mark cleared is kept (`clearedPeak`) and reported as "peak_rss_cleared",
+// and the tracker's whole-child peak is the larger of it and what it measured.
 "use strict";
 const fs = require("fs");
 
+let cleared = 0;
+
 function resetPeak() {
   try {
+    cleared = Math.max(cleared, peakBytes() || 0);
     fs.writeFileSync("/proc/self/clear_refs", "5");
     return true;
   } catch (e) {
     return false;
   }
+}
+
+function clearedPeak() {
+  return cleared || undefined;
 }
 
 function peakBytes() {
@@ -28,4 +39,4 @@ function allPeaks(peaks) {
   return peaks.length && peaks.every((p) => Number.isInteger(p) && p > 0) ? peaks : undefined;
 }
 
-module.exports = { resetPeak, peakBytes, allPeaks };
+module.exports = { resetPeak, peakBytes, allPeaks, clearedPeak };

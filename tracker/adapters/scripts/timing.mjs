@@ -3,7 +3,7 @@
 // memory (peak.cjs), null where /proc cannot reset the process's high-water mark.
 import peak from './peak.cjs';
 
-export const { allPeaks } = peak;
+export const { allPeaks, clearedPeak } = peak;
 
 export function cpuSeconds() {
   const u = process.cpuUsage();
