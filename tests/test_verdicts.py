@@ -218,18 +218,24 @@ def test_a_step_not_confirmed_at_its_pair_is_searched_for_in_its_span_before_it_
     assert (c.status, series.index(c.bad), c.moved_from) == ("confirmed", 6, placed.pair)
 
 
-def test_a_pair_confirmed_for_a_metric_no_change_stands_at_is_reported():
-    """Two steps side by side (1.5x at 5, 1.4x more at 6): the records place one, at 5; the pair 5 -> 6,
-    measured again as its neighbour and confirmed, is a step of its own, where the records rose too."""
-    from tracker.report.verdict import pair_key
-
-    levels = [1.0] * 5 + [1.5] + [2.1] * 6
+def _clean_records(levels: list[float]) -> list[records.ModelResult]:
+    """A record a level: prove wall and CPU time at the level, three samples 2 % apart."""
     recs = []
     for i, level in enumerate(levels):
         r = records.ModelResult("synth", f"{i:040x}", "linear", "default")
         r.add(records.StageResult("prove", samples_s=[level * x for x in (1.0, 1.02, 0.98)],
                                   cpu_s=[level * x for x in (1.0, 1.02, 0.98)]))
         recs.append(r)
+    return recs
+
+
+def test_a_pair_confirmed_for_a_metric_no_change_stands_at_is_reported():
+    """Two steps side by side (1.5x at 5, 1.4x more at 6): the records place one, at 5; the pair 5 -> 6,
+    measured again as its neighbour and confirmed, is a step of its own, where the records rose too."""
+    from tracker.report.verdict import pair_key
+
+    levels = [1.0] * 5 + [1.5] + [2.1] * 6
+    recs = _clean_records(levels)
     judged = {"before": 1.0, "after": 1.4, "ratio": 1.4, "interval": [1.3, 1.5], "p_value": 1e-5,
               "samples": [7, 7], "verdict": "confirmed"}
     both = {"rounds": 7, "metrics": {m: judged for m in ("prove_time", "prove_cpu_time")}}
@@ -299,12 +305,7 @@ def test_a_pair_confirmed_inside_a_span_that_did_not_move_is_chance_and_not_repo
     from tracker.report.verdict import pair_key
 
     levels = [1.0] * 6 + [1.12] + [1.0] * 5 + [2.0] * 5  # and a step at 12, which the records find
-    recs = []
-    for i, level in enumerate(levels):
-        r = records.ModelResult("synth", f"{i:040x}", "linear", "default")
-        r.add(records.StageResult("prove", samples_s=[level * x for x in (1.0, 1.02, 0.98)],
-                                  cpu_s=[level * x for x in (1.0, 1.02, 0.98)]))
-        recs.append(r)
+    recs = _clean_records(levels)
     judged = lambda verdict, ratio: {"rounds": 7, "metrics": {"prove_cpu_time": {
         "before": 1.0, "after": ratio, "ratio": ratio, "interval": [ratio, ratio], "samples": [7, 7],
         "p_value": 1e-4 if verdict == "confirmed" else 0.5, "verdict": verdict}}}
