@@ -64,7 +64,8 @@ from tracker.records import ModelResult, StageResult  # noqa: E402
 from tracker.report import confirm  # noqa: E402
 from tracker.report.confirm import interleaved, pooled  # noqa: E402
 from tracker.report.stats import compare  # noqa: E402
-from tracker.report.verdict import Settings, framework_changes  # noqa: E402
+from tracker.report.change import Settings  # noqa: E402
+from tracker.report.verdict import framework_changes  # noqa: E402
 
 try:  # the probe judgement of the bisect rewrite, where it has landed
     from tracker.report.probe import judge_probe

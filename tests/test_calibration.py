@@ -220,7 +220,7 @@ def test_a_step_across_a_changed_calibration_is_the_machines(tmp_path):
     from tracker.metrics import BY_NAME
     from tracker.records import ModelResult, save
     from tracker.report.machines import calibration_change, machine_change
-    from tracker.report.verdict import Change, Point
+    from tracker.report.change import Change, Point
 
     assert calibration_change(_calibrated("a", 42.0, 0.1), _calibrated("b", 30.0, 0.1)) == \
         "calibration BN254 42.0 -> 30.0 M multiplications a CPU second"

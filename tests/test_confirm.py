@@ -11,7 +11,9 @@ from tracker import records
 from tracker.metrics import BY_NAME
 from tracker.report.confirm import decide, judge
 from tracker.report.stats import compare, paired_compare, signed_rank, smallest_p_paired
-from tracker.report.verdict import Change, Point, Settings, apply_confirmation, changes_of, pair_key
+from tracker.report.change import Change, Point, Settings, pair_key
+from tracker.report.search import apply_confirmation
+from tracker.report.verdict import changes_of
 
 
 def test_signed_rank_against_hand_worked_values():
@@ -115,7 +117,7 @@ def test_a_nightlys_many_pairs_and_a_users_one_question_have_their_own_alpha(tmp
     import json
 
     from tracker.config import ConfigError
-    from tracker.report.verdict import load_settings
+    from tracker.report.change import load_settings
 
     assert (Settings().confirm_alpha, Settings().asked_alpha) == (0.003, 0.01)
     conf = tmp_path / "asv.conf.json"

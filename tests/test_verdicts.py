@@ -27,7 +27,9 @@ from tracker import records
 from tracker.config import ConfigError
 from tracker.fsutil import read_json
 from tracker.report.stats import mann_whitney, ratio_interval
-from tracker.report.verdict import Point, Settings, changes_of, load_settings, measured_steps
+from tracker.report.change import Point, Settings, load_settings
+from tracker.report.segment import measured_steps
+from tracker.report.verdict import changes_of
 from tracker.store.paths import FrameworkStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +78,7 @@ def _saturated(n: int, seed: int) -> list[Point]:
 
 @pytest.mark.parametrize("per_revision", range(1, 10))
 def test_a_saturated_step_is_placed_where_the_series_changes_at_every_window_size(per_revision):
-    from tracker.report.verdict import segment
+    from tracker.report.segment import segment
 
     for window in range(1, 13):
         series = _saturated(per_revision, seed=100 * per_revision + window)
@@ -104,7 +106,7 @@ def _memory(levels: list[float], seed: int = 3) -> list[Point]:
 
 
 def test_a_memory_step_is_found_at_its_commit_and_near_the_newest_it_is_too_early_to_tell():
-    from tracker.report.verdict import segment
+    from tracker.report.segment import segment
 
     for at in range(1, 20):
         found = segment(_memory([230] * at + [340] * (20 - at), seed=at), 0.10, Settings().detect_alpha)
@@ -119,7 +121,7 @@ def test_a_memory_change_undone_two_revisions_later_is_found_at_both_ends(seed):
     """230 MB, 340 MB at two revisions, 230 MB again: every split of the series has the level it returned to
     on its far side, so binary segmentation alone read it as flat (or found only the fall). Both boundaries
     are found, too early to tell (one value a revision, two of them): a re-measurement decides."""
-    from tracker.report.verdict import segment
+    from tracker.report.segment import segment
 
     for before, after in ((4, 2), (4, 4), (6, 3), (3, 5)):
         series = _memory([230] * before + [340] * 2 + [230] * after, seed=seed)
@@ -133,7 +135,8 @@ def test_a_memory_change_undone_two_revisions_later_is_found_at_both_ends(seed):
 def _placed(series: list[Point], k: int):
     from tracker.metrics import BY_NAME
     from tracker.report.stats import compare
-    from tracker.report.verdict import Change, neighbours, reach, span_of
+    from tracker.report.change import Change
+    from tracker.report.search import neighbours, reach, span_of
 
     values = [p.values[0] for p in series]
     c = Change("synth", "linear", "default", BY_NAME["prove_peak_memory"], series[k - 1], series[k],
@@ -146,7 +149,8 @@ def _placed(series: list[Point], k: int):
 def test_a_step_not_confirmed_at_its_pair_is_looked_for_on_the_side_its_re_measured_level_points_to():
     """One value a revision of a noisy metric places a step up to three revisions off. The pair measured
     again says which level its two revisions are at: both at the old level, the step is later."""
-    from tracker.report.verdict import pair_key, settle
+    from tracker.report.change import pair_key
+    from tracker.report.search import settle
 
     series = _memory([230, 231, 229, 262, 230, 300, 305, 298, 301, 299, 300])  # 230 -> 300 MB at 5
     early = _placed(series, 3)           # the noise at 3 drew the step two revisions early
@@ -180,11 +184,12 @@ def test_a_step_not_confirmed_at_its_pair_is_searched_for_in_its_span_before_it_
     """The records put a 230 -> 300 MB step (at 6) at 3: the revisions either end of its reach (0 and 6)
     are measured again as one pair first. Not moved, the step was noise; moved, its pairs are measured two
     at a time until one is confirmed, wherever the records' levels pointed."""
-    from tracker.report.verdict import pair_key, settle
+    from tracker.report.change import pair_key
+    from tracker.report.search import settle
 
     series = _memory([230, 231, 229, 290, 231, 230, 300, 298, 301, 299, 300])
     # a span stops short of another step the records placed: across it, it would measure both
-    from tracker.report.verdict import span_of
+    from tracker.report.search import span_of
     assert [series.index(p) for p in span_of(series, 5, [2, 7])] == [2, 6]
     assert [series.index(p) for p in span_of(series, 5, [1, 9])] == [1, 8]
     assert span_of(series, 5, [4, 6]) is None  # its own pair is all there is between them
@@ -232,7 +237,7 @@ def _clean_records(levels: list[float]) -> list[records.ModelResult]:
 def test_a_pair_confirmed_for_a_metric_no_change_stands_at_is_reported():
     """Two steps side by side (1.5x at 5, 1.4x more at 6): the records place one, at 5; the pair 5 -> 6,
     measured again as its neighbour and confirmed, is a step of its own, where the records rose too."""
-    from tracker.report.verdict import pair_key
+    from tracker.report.change import pair_key
 
     levels = [1.0] * 5 + [1.5] + [2.1] * 6
     recs = _clean_records(levels)
@@ -260,7 +265,8 @@ def test_a_span_that_rose_beyond_the_steps_found_in_it_is_searched_and_its_step_
     step at 5 explains, one that fell in the records, or one no pair of is confirmed, reports nothing."""
     from tracker.metrics import BY_NAME
     from tracker.report.stats import compare
-    from tracker.report.verdict import Change, pair_key, spans_beyond
+    from tracker.report.change import Change, pair_key
+    from tracker.report.search import spans_beyond
 
     metric = BY_NAME["prove_peak_memory"]
     series = _memory([230] * 5 + [300] * 4 + [360] * 3)
@@ -302,7 +308,7 @@ def test_a_pair_confirmed_inside_a_span_that_did_not_move_is_chance_and_not_repo
     is confirmed 1.15x. Alone it would be reported (a rise chose it); inside the span 3 -> 9, re-measured
     end to end at 1.01x, it is the chance a confirmation's alpha allows, and is not. A span that fell (0.74x:
     a fall inside it may hide a rise beside it) says nothing against it."""
-    from tracker.report.verdict import pair_key
+    from tracker.report.change import pair_key
 
     levels = [1.0] * 6 + [1.12] + [1.0] * 5 + [2.0] * 5  # and a step at 12, which the records find
     recs = _clean_records(levels)
@@ -352,7 +358,8 @@ def test_a_pair_not_confirmed_looks_at_its_neighbours_before_it_is_called_noise(
     """Placed one commit late (the pair both at the new level), the step moves to the neighbour confirmed."""
     from tracker.metrics import BY_NAME
     from tracker.report.confirm import pairs_to_confirm
-    from tracker.report.verdict import Change, neighbours, pair_key, settle
+    from tracker.report.change import Change, pair_key
+    from tracker.report.search import neighbours, settle
 
     series = _memory([230] * 5 + [340] * 5)
     metric = BY_NAME["prove_peak_memory"]

@@ -31,7 +31,7 @@ from tracker.records import ModelResult
 from tracker.report.confirm import pooled
 from tracker.run.remeasure import Remeasurer, interleaved
 from tracker.report.probe import BAD, NEITHER, differs, judge_probe, too_few_samples, weigh_clocks
-from tracker.report.verdict import Settings, load_settings
+from tracker.report.change import Settings, load_settings
 from tracker.run.context import FrameworkContext, NotReady, open_to_measure
 from tracker.run.runner import Request, run_revision
 from tracker.store import asv as sink

@@ -36,7 +36,7 @@ from tracker.report.confirm import per_run, pooled
 from tracker.run.remeasure import Remeasurer, interleaved
 from tracker.report.probe import too_few_samples, weigh_clocks
 from tracker.report.stats import compare as compare_samples, mann_whitney
-from tracker.report.verdict import Settings, load_settings
+from tracker.report.change import Settings, load_settings
 from tracker.run.context import NotReady, open_to_measure
 from tracker.store.formats import REPORT_VERSION
 from tracker.store.paths import FrameworkStore

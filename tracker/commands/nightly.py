@@ -25,7 +25,7 @@ from tracker.publish.service import broken_sites, publish_all
 from tracker.records import Status
 from tracker.report.regressions import find_verdicts, key
 from tracker.report.reported import load_reported, remember_reported
-from tracker.report.verdict import load_settings
+from tracker.report.change import load_settings
 from tracker.run.runner import Request, run as run_frameworks
 from tracker.store.state import StateRead
 

@@ -24,7 +24,7 @@ from tracker.layout import Layout
 from tracker.lock import holding_lock
 from tracker.report.confirm import confirm_candidates
 from tracker.report.regressions import Verdicts, all_changes, find_verdicts, format_report, format_table, post_webhook
-from tracker.report.verdict import load_settings
+from tracker.report.change import load_settings
 from tracker.store.state import StateRead
 from tracker.types import Say
 

@@ -22,7 +22,7 @@ stops; one in between is measured again, as a perf sheriff retriggers a job. The
 each round, and every other round the order is reversed (A B B A ...), so a load that grows or fades during
 the rounds falls on both alike. A pair that still cannot reach alpha is "too_few", never "not_confirmed". A pair
 not confirmed is not called noise before the pairs up to three revisions off where it could be were measured too
-(tracker.report.verdict.settle). For a CPU-bound stage whose wall and CPU samples disagree, a wall verdict of
+(tracker.report.search.settle). For a CPU-bound stage whose wall and CPU samples disagree, a wall verdict of
 runs judged as two sets rests on the CPU samples (one paired by round has the neighbour divided out already).
 """
 from __future__ import annotations
@@ -44,7 +44,8 @@ from tracker.metrics import BY_NAME, METRICS, SHARED_LOAD, cpu_metric, samples
 from tracker.records import ModelResult, Status
 from tracker.report.probe import cpu_bound
 from tracker.report.stats import can_decide, compare, paired_compare, samples_needed, smallest_p_paired, with_p
-from tracker.report.verdict import Change, Settings, disagreement, pair_key
+from tracker.report.change import Change, Settings, pair_key
+from tracker.report.verdict import disagreement
 from tracker.run.context import NotReady, open_to_measure
 from tracker.run.remeasure import Remeasurer, interleaved
 from tracker.store.formats import CONFIRMATIONS_VERSION
@@ -52,7 +53,7 @@ from tracker.store.paths import FrameworkStore
 from tracker.store.state import StateRead, peek
 from tracker.types import Say
 
-PASSES = 4  # a step, its span, then its pairs NEIGHBOURS at a time (tracker.report.verdict.searched)
+PASSES = 4  # a step, its span, then its pairs NEIGHBOURS at a time (tracker.report.search.searched)
 LOOKS = 3   # at most this many looks of rounds at a pair before it is judged on what it has
 WALL_WITH_CPU_ALPHA = 0.05  # a CPU-bound stage's wall time rose with its confirmed CPU time (`carried_by_cpu`)
 

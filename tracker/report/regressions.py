@@ -105,10 +105,11 @@ def commit_link(fw: Framework, sha: str, info: dict) -> str:
 
 def all_changes(config: Config, layout: Layout, frameworks=None, settings=None,
                 state: StateRead | None = None) -> list:
-    """Every change (tracker.report.verdict.Change) in the records of the frameworks asked for, the state
+    """Every change (tracker.report.change.Change) in the records of the frameworks asked for, the state
     files checked as they are read (`state` says what it found, and keeps what it could not read)."""
     from tracker.report.confirm import read_confirmations
-    from tracker.report.verdict import framework_changes, load_settings
+    from tracker.report.change import load_settings
+    from tracker.report.verdict import framework_changes
 
     settings = settings or load_settings(config.root / "asv.conf.json")
     state = state or StateRead(layout)
