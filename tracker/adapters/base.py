@@ -227,7 +227,7 @@ def _run_child(job: ModelJob, result: ModelResult, call: StageCall) -> dict[str,
     # it; and the mark it reads counts the memory resident at that moment, which the kernel's own peak (kept
     # lazily) can miss once the memory is let go: the whole peak is at least every peak the child saw
     cleared = report.get("peak_rss_cleared")
-    seen = [cleared] if isinstance(cleared, int) and not isinstance(cleared, bool) and cleared > 0 else []
+    seen = [cleared] if _is_bytes(cleared) else []
     stage.peak_rss_bytes = max([stage.peak_rss_bytes, *seen, *stage.peak_rss_samples])
     result.add(stage)
     return report.get("data") or {}
@@ -238,11 +238,14 @@ def repeat_peaks(report: dict, repeats: int) -> list[int]:
     none where it could not measure its repeats apart (no /proc to reset a high-water mark, one process
     for every repeat) or reported a list that does not match its samples."""
     peaks = report.get("peak_rss")
-    if not isinstance(peaks, list) or len(peaks) != repeats:
-        return []
-    if not all(isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in peaks):
+    if not isinstance(peaks, list) or len(peaks) != repeats or not all(map(_is_bytes, peaks)):
         return []
     return list(peaks)
+
+
+def _is_bytes(x) -> bool:
+    """A count of bytes a child reported: a positive whole number (JSON's true is not one)."""
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
 
 
 def _run_remembered(job: ModelJob, result: ModelResult, call: StageCall) -> dict | None:

@@ -241,13 +241,9 @@ def spans_beyond(changes: list[Change], every: dict[str, list[Point]], confirmat
         series = every.get(metric.name, [])
         at = {p.sha: i for i, p in enumerate(series)}
         mine = [c for c in changes if c.metric.name == metric.name]
-        for key, entry in confirmations.items():
-            model, variant, good, bad = key.split("|")
-            judged = entry.get("metrics", {}).get(metric.name, {})
-            if (model, variant) != (first.model, first.variant) or judged.get("verdict") != "confirmed" \
-                    or at.get(bad, 0) - at.get(good, at.get(bad, 0)) < 2:
+        for lo, hi, judged in measured_spans(first.model, first.variant, metric, series, confirmations):
+            if judged.get("verdict") != "confirmed":
                 continue
-            lo, hi = at[good], at[bad]
             found = _inside_span(mine, at, lo, hi, judged.get("ratio", 1.0), settings.effect(metric))
             if found is not None and _rose_across(series, lo, hi, settings.effect(metric)):
                 change = _looked_for_in_span(first, metric, series, lo, hi, found, confirmations)
@@ -314,17 +310,26 @@ def quiet_pairs(model: str, variant: str, metric: Metric, series: list[Point], c
     CPU-time reports where nothing had moved on seeds 3, 6 and 7 were such pairs, in spans at 0.96-1.03x. A
     span that fell may hold a rise beside the fall (a 1.5x wait step three commits before a 0.51x one, in
     a span at 0.74x), and is not quiet."""
-    at = {p.sha: i for i, p in enumerate(series)}
     out = set()
+    for lo, hi, judged in measured_spans(model, variant, metric, series, confirmations):
+        ratio = judged.get("ratio", 0.0)
+        if judged.get("verdict") != "confirmed" and 0 < ratio and abs(math.log(ratio)) < math.log1p(effect) / 2:
+            out |= {pair_key(model, variant, series[j - 1].sha, series[j].sha) for j in range(lo + 1, hi + 1)}
+    return frozenset(out)
+
+
+def measured_spans(model: str, variant: str, metric: Metric, series: list[Point],
+                   confirmations: dict[str, dict]) -> list[tuple[int, int, dict]]:
+    """(lo, hi, the metric's verdict) of every pair of revisions of the series more than one apart (a span)
+    re-measured with the metric, lo and hi their places in the series."""
+    at = {p.sha: i for i, p in enumerate(series)}
+    out = []
     for key, entry in confirmations.items():
         m, v, good, bad = key.split("|")
         judged = entry.get("metrics", {}).get(metric.name)
-        if (m, v) != (model, variant) or not judged or good not in at or bad not in at or at[bad] - at[good] < 2:
-            continue
-        ratio = judged.get("ratio", 0.0)
-        if judged.get("verdict") != "confirmed" and 0 < ratio and abs(math.log(ratio)) < math.log1p(effect) / 2:
-            out |= {pair_key(model, variant, series[j - 1].sha, series[j].sha) for j in range(at[good] + 1, at[bad] + 1)}
-    return frozenset(out)
+        if (m, v) == (model, variant) and judged and good in at and bad in at and at[bad] - at[good] >= 2:
+            out.append((at[good], at[bad], judged))
+    return out
 
 
 def mark_quiet(changes: list[Change], quiet: dict[str, frozenset]) -> list[Change]:

@@ -66,22 +66,28 @@ def call(fn, **kwargs):
 
 def timed(repeats, fn, **kwargs):
     """Call `fn` `repeats` times; wall and CPU seconds of each call (all threads of this process)."""
-    samples, cpu, _, out = measured_calls(repeats, fn, **kwargs)
+    samples, cpu, _, out = _calls(repeats, fn, kwargs, peaks=False)
     return samples, cpu, out
 
 
 def measured_calls(repeats, fn, **kwargs):
     """`timed`, and each call's own peak resident bytes: the process's high-water mark is reset before each
     call and read after it (Linux /proc). The peaks are None where the mark cannot be reset here."""
-    samples, cpu, peaks, out = [], [], [], None
+    return _calls(repeats, fn, kwargs, peaks=True)
+
+
+def _calls(repeats, fn, kwargs, peaks):
+    """(samples, cpu, each call's peak or None, the last call's result); the mark is reset only where the
+    peaks are asked for (prove: a metric), not in the accuracy pass's thousands of witness calls."""
+    samples, cpu, seen, out = [], [], [], None
     for _ in range(max(1, int(repeats))):
-        reset = reset_peak()
+        reset = peaks and reset_peak()
         c0, t0 = time.process_time(), time.perf_counter()
         out = call(fn, **kwargs)
         samples.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-        peaks.append(peak_bytes() if reset else None)
-    return samples, cpu, (peaks if None not in peaks else None), out
+        seen.append(peak_bytes() if reset else None)
+    return samples, cpu, (seen if peaks and None not in seen else None), out
 
 
 CLEARED = [0]  # the highest peak a reset cleared: the kernel's own peak (wait4's) is the same mark

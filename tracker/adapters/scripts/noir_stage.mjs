@@ -15,7 +15,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { allPeaks, clearedPeak, timed } from './timing.mjs';
+import { resultJson, timed } from './timing.mjs';
 
 const [stage, argsFile, resultFile] = process.argv.slice(2);
 const args = JSON.parse(fs.readFileSync(argsFile, 'utf8'));
@@ -33,8 +33,7 @@ async function repeated(fn) {
 }
 
 function write(samples, cpu, data, peaks = []) {
-  fs.writeFileSync(resultFile, JSON.stringify({ samples, cpu, peak_rss: allPeaks(peaks),
-    peak_rss_cleared: clearedPeak(), data }));
+  fs.writeFileSync(resultFile, resultJson(samples, cpu, data, peaks));
 }
 
 const field = (v) => { const b = BigInt(v); return (b < 0n ? b + P : b).toString(); };

@@ -19,14 +19,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { allPeaks, clearedPeak, timed } from './timing.mjs';
+import { resultJson, timed } from './timing.mjs';
 
 const [stage, argsFile, resultFile] = process.argv.slice(2);
 const args = JSON.parse(fs.readFileSync(argsFile, 'utf8'));
 
 function write(samples, cpu, data, peaks = []) {
-  fs.writeFileSync(resultFile, JSON.stringify({ samples, cpu, peak_rss: allPeaks(peaks),
-    peak_rss_cleared: clearedPeak(), data }));
+  fs.writeFileSync(resultFile, resultJson(samples, cpu, data, peaks));
 }
 
 function unsupported(reason) {

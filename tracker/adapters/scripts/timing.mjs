@@ -3,7 +3,11 @@
 // memory (peak.cjs), null where /proc cannot reset the process's high-water mark.
 import peak from './peak.cjs';
 
-export const { allPeaks, clearedPeak } = peak;
+// What a stage script writes to its result file: the samples, each repeat's peak where all were read,
+// the highest mark its resets cleared, and the stage's data.
+export function resultJson(samples, cpu, data, peaks = []) {
+  return JSON.stringify({ samples, cpu, peak_rss: peak.allPeaks(peaks), peak_rss_cleared: peak.clearedPeak(), data });
+}
 
 export function cpuSeconds() {
   const u = process.cpuUsage();
